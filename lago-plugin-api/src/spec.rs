@@ -1,0 +1,284 @@
+//! The planned environment, as stored in a prefix and handed to plugins.
+//!
+//! `lago init` turns a LagoInitFile into an [`EnvSpec`]: every VM and network
+//! with its addresses, MACs, hypervisor names and disk paths decided. The host
+//! stores it in the prefix (`virt/env`, one JSON file per net and per VM) and
+//! every plugin call gets the part it needs as JSON of these types. Plugins never
+//! read the init file themselves.
+//!
+//! Keys the host does not know are kept in each `extra` map, so a vm-type or
+//! provider plugin can read its own keys and the stored spec round-trips.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Free-form keys kept as written (sorted by key).
+pub type Extra = BTreeMap<String, Value>;
+
+/// The whole planned environment of one prefix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvSpec {
+    pub prefix: PrefixInfo,
+    #[serde(default)]
+    pub nets: BTreeMap<String, NetSpec>,
+    /// The VMs ("domains" in the init file), by name.
+    #[serde(default)]
+    pub domains: BTreeMap<String, VmSpec>,
+}
+
+impl EnvSpec {
+    /// The management network of a VM: the net of its management nic.
+    pub fn mgmt_net_of(&self, vm: &VmSpec) -> Option<&NetSpec> {
+        self.nets.get(&vm.mgmt_net)
+    }
+}
+
+/// Where a prefix lives and who it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefixInfo {
+    /// The prefix name inside its workdir (`default` unless `-P` chose one).
+    pub name: String,
+    /// Absolute path of the prefix folder.
+    pub path: PathBuf,
+    /// Absolute path of the workdir holding the prefix, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// The prefix uuid (hex, 32 characters, no dashes).
+    pub uuid: String,
+}
+
+impl PrefixInfo {
+    /// Short, stable tag that prefixes every hypervisor object of this prefix.
+    pub fn tag(&self) -> &str {
+        self.uuid.get(..8).unwrap_or(&self.uuid)
+    }
+    /// Disk images of the prefix (overlays, seeds, copies).
+    pub fn images_dir(&self) -> PathBuf {
+        self.path.join("images")
+    }
+    /// Log files (lago.log, serial consoles).
+    pub fn logs_dir(&self) -> PathBuf {
+        self.path.join("logs")
+    }
+    /// The prefix's SSH private key (OpenSSH format, mode 0600).
+    pub fn ssh_key_path(&self) -> PathBuf {
+        self.path.join("id_ed25519")
+    }
+    /// The prefix's SSH public key (one OpenSSH line).
+    pub fn ssh_pubkey_path(&self) -> PathBuf {
+        self.path.join("id_ed25519.pub")
+    }
+    /// Folder of the per-VM SSH host keys generated at init.
+    pub fn host_keys_dir(&self) -> PathBuf {
+        self.path.join("host-keys")
+    }
+    /// Serial console log of a VM.
+    pub fn console_log_path(&self, vm: &str) -> PathBuf {
+        self.logs_dir().join(format!("{vm}.console.log"))
+    }
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetType {
+    /// NATed to the host, with DHCP and DNS served by the provider.
+    Nat,
+    /// An isolated bridge: no NAT, no DHCP.
+    Bridge,
+}
+
+/// A planned network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub net_type: NetType,
+    #[serde(default)]
+    pub management: bool,
+    /// Name of the network in the hypervisor, unique per prefix.
+    pub libvirt_name: String,
+    /// Name of the host bridge (at most 15 characters).
+    pub bridge: String,
+    /// Gateway (host side) address; the subnet is its /24. None for a bridge
+    /// network without addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gw: Option<Ipv4Addr>,
+    #[serde(default = "default_prefix_len")]
+    pub prefix_len: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhcp: Option<DhcpRange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_domain_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// One entry per planned nic on this net: the DHCP host entries, and on a
+    /// management net the DNS records.
+    #[serde(default)]
+    pub mappings: Vec<HostMapping>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+fn default_prefix_len() -> u8 {
+    24
+}
+
+/// DHCP pool, full addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpRange {
+    pub start: Ipv4Addr,
+    pub end: Ipv4Addr,
+}
+
+/// A planned nic seen from its network: the DHCP host entry and its DNS names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMapping {
+    /// The VM owning the nic.
+    pub vm: String,
+    pub ip: Ipv4Addr,
+    pub mac: String,
+    /// DNS names: `<vm>` (management nic), `<vm>-eth<i>`, `<vm>-<net>`.
+    pub hostnames: Vec<String>,
+}
+
+/// A planned VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmSpec {
+    pub name: String,
+    /// Name of the domain in the hypervisor, unique per prefix.
+    pub libvirt_name: String,
+    /// MiB.
+    pub memory: u64,
+    pub vcpu: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_model: Option<String>,
+    /// libvirt CPU XML as a dict: `@attr` → attribute, `#text` → text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_custom: Option<Value>,
+    pub nics: Vec<NicSpec>,
+    pub disks: Vec<DiskSpec>,
+    /// Name of the management network (the net of the management nic).
+    pub mgmt_net: String,
+    #[serde(default)]
+    pub artifacts: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default = "yes")]
+    pub bootstrap: bool,
+    #[serde(rename = "ssh-user", default = "default_ssh_user")]
+    pub ssh_user: String,
+    #[serde(
+        rename = "ssh-password",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ssh_password: Option<String>,
+    #[serde(
+        rename = "root-password",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub root_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_provider: Option<String>,
+    #[serde(rename = "vm-provider")]
+    pub vm_provider: String,
+    #[serde(rename = "vm-type")]
+    pub vm_type: String,
+    #[serde(default)]
+    pub metadata: Extra,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time_sec: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distro: Option<String>,
+    /// The VM's SSH host public key (one OpenSSH line), pinned at init.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_host_key: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl VmSpec {
+    /// The planned address of the management nic.
+    pub fn mgmt_ip(&self) -> Option<Ipv4Addr> {
+        self.nics
+            .iter()
+            .find(|n| n.net == self.mgmt_net)
+            .and_then(|n| n.ip)
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_ssh_user() -> String {
+    "root".to_string()
+}
+
+/// A planned nic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NicSpec {
+    pub net: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    pub mac: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiskType {
+    /// An image from a template repository (an overlay on the store image).
+    Template,
+    /// A local image file (or a URL), used as it is or copied.
+    File,
+    /// A new, empty image of `size`.
+    Empty,
+}
+
+/// A planned disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskSpec {
+    #[serde(rename = "type")]
+    pub disk_type: DiskType,
+    pub name: String,
+    /// Guest device: `vd*` (virtio-blk), `sd*` (virtio-scsi), `hd*`.
+    pub dev: String,
+    /// Image format: `qcow2`, `raw`, or `iso` (attached as a cdrom).
+    pub format: String,
+    /// The image file the VM uses, once planned (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    /// `lago` (from a repository) or `qcow2` (an explicit `path` as base).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version: Option<String>,
+    /// The backing image of a template overlay (absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<PathBuf>,
+    /// Format of `base`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Size for `empty` disks, e.g. `10G`, `512M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<Value>,
+    /// Template metadata (distro, root-password, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: Extra,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
