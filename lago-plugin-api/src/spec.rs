@@ -28,12 +28,37 @@ pub struct EnvSpec {
     /// The VMs ("domains" in the init file), by name.
     #[serde(default)]
     pub domains: BTreeMap<String, VmSpec>,
+    /// Top-level keys of the init file that the host does not know.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 impl EnvSpec {
     /// The management network of a VM: the net of its management nic.
     pub fn mgmt_net_of(&self, vm: &VmSpec) -> Option<&NetSpec> {
         self.nets.get(&vm.mgmt_net)
+    }
+
+    /// The management network of the environment (there is exactly one in a
+    /// planned environment).
+    pub fn mgmt_net(&self) -> Option<&NetSpec> {
+        self.nets.values().find(|n| n.management)
+    }
+
+    /// Every DNS name of the environment with its address: the records a
+    /// provider serves on the management network (`<vm>` for each management
+    /// nic, `<vm>-eth<i>` and `<vm>-<net>` for every nic with an address, on
+    /// every net).
+    pub fn dns_records(&self) -> BTreeMap<String, Ipv4Addr> {
+        let mut out = BTreeMap::new();
+        for net in self.nets.values() {
+            for m in &net.mappings {
+                for h in &m.hostnames {
+                    out.insert(h.clone(), m.ip);
+                }
+            }
+        }
+        out
     }
 }
 
@@ -80,6 +105,24 @@ impl PrefixInfo {
     pub fn console_log_path(&self, vm: &str) -> PathBuf {
         self.logs_dir().join(format!("{vm}.console.log"))
     }
+    /// The private SSH host key of a VM (OpenSSH format, mode 0600), handed
+    /// to the VM by the bootstrap seed. Its public half is
+    /// [`VmSpec::ssh_host_key`] (also in `<this path>.pub`).
+    pub fn host_key_path(&self, vm: &str) -> PathBuf {
+        self.host_keys_dir().join(vm)
+    }
+    /// Deploy scripts copied at init.
+    pub fn scripts_dir(&self) -> PathBuf {
+        self.path.join("scripts")
+    }
+    /// The stored planned state (`env`, `nets/<net>.json`, `vms/<vm>.json`).
+    pub fn virt_dir(&self) -> PathBuf {
+        self.path.join("virt")
+    }
+    /// The main log file of the prefix.
+    pub fn log_path(&self) -> PathBuf {
+        self.logs_dir().join("lago.log")
+    }
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -124,6 +167,19 @@ pub struct NetSpec {
     pub mappings: Vec<HostMapping>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+impl NetSpec {
+    /// The network address of the net's subnet, when it has one.
+    pub fn subnet(&self) -> Option<Ipv4Addr> {
+        let gw = u32::from(self.gw?);
+        let mask = if self.prefix_len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.prefix_len.min(32)))
+        };
+        Some(Ipv4Addr::from(gw & mask))
+    }
 }
 
 fn default_prefix_len() -> u8 {
@@ -208,10 +264,11 @@ pub struct VmSpec {
 impl VmSpec {
     /// The planned address of the management nic.
     pub fn mgmt_ip(&self) -> Option<Ipv4Addr> {
-        self.nics
-            .iter()
-            .find(|n| n.net == self.mgmt_net)
-            .and_then(|n| n.ip)
+        self.mgmt_nic().and_then(|n| n.ip)
+    }
+    /// The management nic: the VM's (only) nic on its management net.
+    pub fn mgmt_nic(&self) -> Option<&NicSpec> {
+        self.nics.iter().find(|n| n.net == self.mgmt_net)
     }
 }
 
