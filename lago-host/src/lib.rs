@@ -2,6 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod initfile;
 pub mod network;
 pub mod output;

@@ -4,4 +4,7 @@
 //! boundary is either an `abi_stable` type or a JSON document of the types in
 //! [`spec`].
 
+mod error;
 pub mod spec;
+
+pub use error::{ErrorKind, PluginError};

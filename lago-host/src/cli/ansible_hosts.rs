@@ -1,0 +1,32 @@
+//! `lago ansible_hosts`: Create Ansible host inventory of the environment.
+
+use clap::{Arg, ArgMatches, Command};
+
+use super::{Context, Output};
+use crate::error::Error;
+
+pub fn command() -> Command {
+    Command::new("ansible_hosts")
+        .about("Create Ansible host inventory of the environment")
+        .long_about(
+            "This method iterates through all the VMs and creates an Ansible host inventory. \
+             For each vm it defines an IP address and a private key. The default groups are \
+             based on the values which associated with the following keys: 'vm-type', \
+             'groups', 'vm-provider'. Nested keys can be used by specifying the path to the \
+             key, for example 'disks/0/metadata/distro'. If the value associated with the key \
+             is a list, a group will be created for every item in that list.",
+        )
+        .arg(
+            Arg::new("keys")
+                .short('k')
+                .long("keys")
+                .value_name("KEY")
+                .num_args(0..)
+                .default_values(["vm-type", "groups", "vm-provider"])
+                .help("Path to the keys that should be used as groups"),
+        )
+}
+
+pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
+    Err(Error::not_implemented("lago ansible_hosts"))
+}

@@ -1,0 +1,70 @@
+//! `lago export`: Export virtual machine disks.
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+
+use super::{Context, Output};
+use crate::error::Error;
+
+pub fn command() -> Command {
+    Command::new("export")
+        .about("Export virtual machine disks")
+        .long_about(
+            "This command will export the disks of the given vms. The disks of the vms will be \
+             exported to the current directory or to the path that was specified with \"-d\". \
+             If \"-s\" was specified, the disks will be exported as \"standalone disk\", which \
+             means that they will be merged with their base images. This command does not \
+             modify the source disk. The env should be in \"down\" state when running this \
+             command.",
+        )
+        .arg(
+            Arg::new("vm_names")
+                .short('n')
+                .long("vm-names")
+                .value_name("VM_NAME")
+                .num_args(0..)
+                .help("Name of the vms to export. If no name is specified, export all the vms in this prefix."),
+        )
+        .arg(
+            Arg::new("standalone")
+                .short('s')
+                .long("standalone")
+                .action(ArgAction::SetTrue)
+                .help("If not specified, export a layered image"),
+        )
+        .arg(
+            Arg::new("compress")
+                .short('c')
+                .long("compress")
+                .action(ArgAction::SetTrue)
+                .help("If specified, compress the exported images with xz"),
+        )
+        .arg(
+            Arg::new("dst_dir")
+                .short('d')
+                .long("dst-dir")
+                .default_value(".")
+                .help("Dir to place the exported images in"),
+        )
+        .arg(
+            Arg::new("init_file_name")
+                .long("init-file-name")
+                .default_value("LagoInitFile")
+                .help("The name of the exported init file"),
+        )
+        .arg(
+            Arg::new("collect_only")
+                .long("collect-only")
+                .action(ArgAction::SetTrue)
+                .help("Only output the disks that will be exported"),
+        )
+        .arg(
+            Arg::new("without_threads")
+                .long("without-threads")
+                .action(ArgAction::SetTrue)
+                .help("If set, do not use threads"),
+        )
+}
+
+pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
+    Err(Error::not_implemented("lago export"))
+}

@@ -1,0 +1,21 @@
+//! `lago start`: Deploy lago resources: start the VMs (all, or those named) and wait until each answers SSH.
+
+use clap::{Arg, ArgMatches, Command};
+
+use super::{Context, Output};
+use crate::error::Error;
+
+pub fn command() -> Command {
+    Command::new("start")
+        .about("Deploy lago resources: start the VMs (all, or those named) and wait until each answers SSH")
+        .arg(
+            Arg::new("vm_names")
+                .value_name("VM_NAME")
+                .num_args(0..)
+                .help("Name of the vm to start"),
+        )
+}
+
+pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
+    Err(Error::not_implemented("lago start"))
+}
