@@ -1,1 +1,189 @@
-//! TODO
+//! Templates: repositories, the local store, and resolving an environment's
+//! template disks to store images.
+
+pub mod repo;
+pub mod source;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lago_plugin_api::spec::{DiskType, EnvSpec};
+
+pub use repo::{ResolvedVersion, TemplateRepo};
+pub use source::Source;
+pub use store::{StoredImage, TemplateStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template repository {origin}: {reason}")]
+    BadRepo { origin: String, reason: String },
+    #[error("template repository {name:?} not found; looked for {}", searched.join(" and "))]
+    RepoNotFound { name: String, searched: Vec<String> },
+    #[error("template {template:?} is not in repository {repo:?}; it has: {}", available.join(", "))]
+    TemplateNotFound {
+        template: String,
+        repo: String,
+        available: Vec<String>,
+    },
+    #[error("template {template:?} has no version {version:?}; it has: {}", available.join(", "))]
+    VersionNotFound {
+        template: String,
+        version: String,
+        available: Vec<String>,
+    },
+    #[error("downloading {url}: {reason}")]
+    Download { url: String, reason: String },
+    #[error(
+        "template image {image} has sha1 {got}, but its source says {expected}; nothing was kept"
+    )]
+    HashMismatch {
+        image: String,
+        expected: String,
+        got: String,
+    },
+    #[error("template metadata {location}: {reason}")]
+    BadMetadata { location: String, reason: String },
+    #[error(
+        "waited {waited:?} for the lock {path}: another lago is still importing this template"
+    )]
+    LockTimeout { path: PathBuf, waited: Duration },
+    #[error(
+        "domains/{vm}/disks/{disk}: template {template:?} needs a template repository, \
+         and none is configured (--template-repo-path or --template-repo-name)"
+    )]
+    NoRepo {
+        vm: String,
+        disk: usize,
+        template: String,
+    },
+}
+
+impl TemplateError {
+    /// Whether the user can fix this (bad repository, name, hash) rather than
+    /// the system failing under us.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            TemplateError::Io { .. } | TemplateError::LockTimeout { .. }
+        )
+    }
+}
+
+/// Imports every template an environment uses into the store (different
+/// templates in parallel) and points each template disk at its store image:
+/// fills `base`, `base_format`, `metadata`, the overlay `path`, and the VM's
+/// `distro` and `root-password` from the template metadata when the init file
+/// left them out.
+pub fn resolve_env(
+    env: &mut EnvSpec,
+    repo: Option<&TemplateRepo>,
+    store: &TemplateStore,
+) -> Result<(), TemplateError> {
+    // Which store images are needed, once each.
+    let mut wanted: BTreeMap<String, ResolvedVersion> = BTreeMap::new();
+    let mut disk_image: Vec<(String, usize, String)> = Vec::new();
+    for (vm_name, vm) in &env.domains {
+        for (i, disk) in vm.disks.iter().enumerate() {
+            if disk.disk_type != DiskType::Template || disk.base.is_some() {
+                continue;
+            }
+            if disk.template_type.as_deref() == Some("qcow2") {
+                continue; // an explicit base image: see below
+            }
+            let template = disk.template_name.clone().unwrap_or_default();
+            let repo = repo.ok_or_else(|| TemplateError::NoRepo {
+                vm: vm_name.clone(),
+                disk: i,
+                template: template.clone(),
+            })?;
+            let version = repo.resolve(&template, disk.template_version.as_deref())?;
+            let name = version.store_name();
+            disk_image.push((vm_name.clone(), i, name.clone()));
+            wanted.entry(name).or_insert(version);
+        }
+    }
+
+    let images: BTreeMap<String, StoredImage> = std::thread::scope(|scope| {
+        let handles: Vec<_> = wanted
+            .iter()
+            .map(|(name, version)| (name, scope.spawn(|| store.ensure(version))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, handle)| {
+                let image = handle.join().unwrap_or_else(|_| {
+                    Err(TemplateError::Io {
+                        what: format!("importing template {name}"),
+                        source: std::io::Error::other("import thread panicked"),
+                    })
+                })?;
+                Ok((name.clone(), image))
+            })
+            .collect::<Result<_, TemplateError>>()
+    })?;
+
+    let images_dir = env.prefix.images_dir();
+    for (vm_name, i, name) in disk_image {
+        let image = &images[&name];
+        let Some(vm) = env.domains.get_mut(&vm_name) else {
+            continue;
+        };
+        if vm.distro.is_none() {
+            vm.distro = image
+                .metadata
+                .get("distro")
+                .and_then(|d| d.as_str())
+                .map(str::to_string);
+        }
+        if vm.root_password.is_none() {
+            vm.root_password = image
+                .metadata
+                .get("root-password")
+                .and_then(|d| d.as_str())
+                .filter(|p| !p.is_empty())
+                .map(str::to_string);
+        }
+        let disk = &mut vm.disks[i];
+        disk.base = Some(image.path.clone());
+        disk.base_format = Some(image.format.clone());
+        disk.format = "qcow2".to_string();
+        if let Some(map) = image.metadata.as_object() {
+            disk.metadata = map.clone().into_iter().collect();
+        }
+        if disk.path.is_none() {
+            disk.path = Some(images_dir.join(format!("{vm_name}_{}.qcow2", disk.name)));
+        }
+    }
+
+    // Template disks with an explicit qcow2 base, and disks created in the prefix.
+    for (vm_name, vm) in env.domains.iter_mut() {
+        for disk in vm.disks.iter_mut() {
+            match disk.disk_type {
+                DiskType::Template if disk.template_type.as_deref() == Some("qcow2") => {
+                    if disk.base.is_none() {
+                        disk.base = disk.path.take();
+                        disk.base_format = Some("qcow2".to_string());
+                    }
+                    disk.format = "qcow2".to_string();
+                    if disk.path.is_none() {
+                        disk.path = Some(images_dir.join(format!("{vm_name}_{}.qcow2", disk.name)));
+                    }
+                }
+                DiskType::Empty if disk.path.is_none() => {
+                    disk.path =
+                        Some(images_dir.join(format!("{vm_name}_{}.{}", disk.name, disk.format)));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,218 @@
+//! Template repositories in Lago's JSON shape.
+//!
+//! ```json
+//! {"name": "embedded",
+//!  "sources": {"local": {"type": "file", "args": {"root": "/var/lib/lago/repos/embedded"}}},
+//!  "templates": {"lago-tiny": {"versions": {"v1": {"source": "local", "handle": "lago-tiny-v1.qcow2", "timestamp": 1700000000}}}}}
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::source::Source;
+use super::TemplateError;
+
+/// One repository: named sources and the templates they serve.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateRepo {
+    pub name: String,
+    pub sources: BTreeMap<String, SourceSpec>,
+    pub templates: BTreeMap<String, TemplateSpec>,
+    /// Where the repository document was read from (for messages).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SourceSpec {
+    #[serde(rename = "type")]
+    pub source_type: String,
+    #[serde(default)]
+    pub args: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateSpec {
+    pub versions: BTreeMap<String, VersionSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VersionSpec {
+    pub source: String,
+    pub handle: String,
+    #[serde(default)]
+    pub timestamp: i64,
+}
+
+/// A template version chosen from a repository, with its source ready to fetch.
+#[derive(Debug, Clone)]
+pub struct ResolvedVersion {
+    pub repo: String,
+    pub template: String,
+    pub version: String,
+    pub handle: String,
+    pub source: Source,
+}
+
+impl ResolvedVersion {
+    /// The name of the image in the store: `repo:template:version`, as Lago.
+    pub fn store_name(&self) -> String {
+        format!("{}:{}:{}", self.repo, self.template, self.version)
+    }
+}
+
+impl TemplateRepo {
+    /// Reads a repository document from a local file or an http(s) URL.
+    pub fn load(location: &str) -> Result<Self, TemplateError> {
+        let text = if is_url(location) {
+            super::source::http_get_string(location)?
+        } else {
+            std::fs::read_to_string(location).map_err(|source| TemplateError::Io {
+                what: format!("reading template repository {location}"),
+                source,
+            })?
+        };
+        Self::parse(&text, location)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Self, TemplateError> {
+        let mut repo: TemplateRepo =
+            serde_json::from_str(text).map_err(|e| TemplateError::BadRepo {
+                origin: origin.to_string(),
+                reason: e.to_string(),
+            })?;
+        repo.origin = origin.to_string();
+        Ok(repo)
+    }
+
+    /// Finds repository `name` in the `template_repos` folder: `<dir>/<name>.json`
+    /// or `<dir>/<name>/repo.json`.
+    pub fn find_by_name(name: &str, repos_dir: &Path) -> Result<Self, TemplateError> {
+        let candidates = [
+            repos_dir.join(format!("{name}.json")),
+            repos_dir.join(name).join("repo.json"),
+        ];
+        for candidate in &candidates {
+            if candidate.is_file() {
+                return Self::load(&candidate.to_string_lossy());
+            }
+        }
+        Err(TemplateError::RepoNotFound {
+            name: name.to_string(),
+            searched: candidates.iter().map(|p| p.display().to_string()).collect(),
+        })
+    }
+
+    /// The named version of a template, or its newest by timestamp.
+    pub fn resolve(
+        &self,
+        template: &str,
+        version: Option<&str>,
+    ) -> Result<ResolvedVersion, TemplateError> {
+        let spec = self
+            .templates
+            .get(template)
+            .ok_or_else(|| TemplateError::TemplateNotFound {
+                template: template.to_string(),
+                repo: self.name.clone(),
+                available: self.templates.keys().cloned().collect(),
+            })?;
+        let (version_name, version) =
+            match version {
+                Some(v) => spec.versions.get_key_value(v).ok_or_else(|| {
+                    TemplateError::VersionNotFound {
+                        template: template.to_string(),
+                        version: v.to_string(),
+                        available: spec.versions.keys().cloned().collect(),
+                    }
+                })?,
+                None => spec
+                    .versions
+                    .iter()
+                    .max_by_key(|(name, v)| (v.timestamp, name.as_str()))
+                    .ok_or_else(|| TemplateError::VersionNotFound {
+                        template: template.to_string(),
+                        version: "(newest)".to_string(),
+                        available: Vec::new(),
+                    })?,
+            };
+        let source_spec =
+            self.sources
+                .get(&version.source)
+                .ok_or_else(|| TemplateError::BadRepo {
+                    origin: self.origin.clone(),
+                    reason: format!(
+                        "template {template} version {version_name} names source {:?}, \
+                         which the repository does not define",
+                        version.source
+                    ),
+                })?;
+        Ok(ResolvedVersion {
+            repo: self.name.clone(),
+            template: template.to_string(),
+            version: version_name.clone(),
+            handle: version.handle.clone(),
+            source: Source::from_spec(&version.source, source_spec, &self.origin)?,
+        })
+    }
+}
+
+pub(crate) fn is_url(location: &str) -> bool {
+    location.starts_with("http://") || location.starts_with("https://")
+}
+
+/// A file source's root, relative roots taken from the repository file's folder.
+pub(crate) fn file_root(root: &str, origin: &str) -> PathBuf {
+    let root = PathBuf::from(root);
+    if root.is_absolute() || is_url(origin) {
+        return root;
+    }
+    Path::new(origin)
+        .parent()
+        .map(|dir| dir.join(&root))
+        .unwrap_or(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO: &str = r#"{
+        "name": "r",
+        "sources": {"local": {"type": "file", "args": {"root": "/srv/t"}}},
+        "templates": {"el": {"versions": {
+            "v1": {"source": "local", "handle": "el-v1", "timestamp": 10},
+            "v2": {"source": "local", "handle": "el-v2", "timestamp": 20},
+            "v0": {"source": "local", "handle": "el-v0", "timestamp": 5}}}}
+    }"#;
+
+    #[test]
+    fn newest_version_by_timestamp() {
+        let repo = TemplateRepo::parse(REPO, "/x/repo.json").expect("parse");
+        let v = repo.resolve("el", None).expect("resolve");
+        assert_eq!(v.version, "v2");
+        assert_eq!(v.handle, "el-v2");
+        assert_eq!(v.store_name(), "r:el:v2");
+    }
+
+    #[test]
+    fn named_version_and_errors() {
+        let repo = TemplateRepo::parse(REPO, "/x/repo.json").expect("parse");
+        assert_eq!(repo.resolve("el", Some("v0")).expect("v0").handle, "el-v0");
+        let err = repo.resolve("el", Some("v9")).expect_err("missing version");
+        assert!(err.to_string().contains("v9"), "{err}");
+        let err = repo.resolve("nope", None).expect_err("missing template");
+        assert!(err.to_string().contains("el"), "lists available: {err}");
+    }
+
+    #[test]
+    fn relative_file_root_is_beside_the_repo_file() {
+        assert_eq!(
+            file_root("imgs", "/a/b/repo.json"),
+            PathBuf::from("/a/b/imgs")
+        );
+        assert_eq!(file_root("/abs", "/a/b/repo.json"), PathBuf::from("/abs"));
+    }
+}
