@@ -287,6 +287,9 @@ pub struct NicSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<Ipv4Addr>,
     pub mac: String,
+    /// Keys of the init file's nic entry that the host does not know.
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
