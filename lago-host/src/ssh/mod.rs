@@ -1,1 +1,33 @@
-//! TODO
+//! The SSH client layer: every interaction with a VM's insides goes through
+//! here (no `ssh`, `scp` or `sshpass` processes).
+//!
+//! A synchronous API over one internal tokio runtime:
+//! - [`SshTarget`] says where a VM is, how to log in ([`Auth`]) and how its
+//!   host key is verified ([`HostKeyPolicy`]: pinned at init, or learned
+//!   once and held).
+//! - [`SshPool`] keeps one connection per VM and runs commands
+//!   ([`SshPool::exec`], [`SshPool::exec_script`], [`SshPool::exec_stream`]),
+//!   waits for SSH to come up ([`SshPool::wait_for_ssh`]), opens an
+//!   interactive shell ([`SshPool::interactive`]) and copies files and
+//!   folders over SFTP ([`SshPool::upload`], [`SshPool::download`]).
+//! - Errors are one [`SshError`] enum whose messages never hold secrets.
+
+mod conn;
+mod error;
+mod exec;
+mod hostkey;
+mod interactive;
+mod keys;
+mod pool;
+mod quote;
+mod runtime;
+mod sftp;
+mod target;
+
+pub use error::SshError;
+pub use exec::{CommandStatus, OutputStream};
+pub use hostkey::{fingerprint_of_line, fingerprint};
+pub use keys::generate_ed25519_key;
+pub use pool::{ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};
+pub use quote::{join_argv, shell_quote};
+pub use target::{Auth, HostKeyPolicy, SshTarget};

@@ -1,0 +1,298 @@
+//! Running one command on a session channel.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use russh::{ChannelMsg, Sig};
+
+use super::pool::Session;
+use super::{SshError, SshTarget};
+
+/// The outcome of a remote command, as Lago's `CommandStatus`.
+///
+/// `code` is the exit status; a command killed by a signal gets
+/// `128 + signal number` (as a POSIX shell reports it, e.g. 137 for KILL), or
+/// `-1` when the signal has no known number or the server closed the channel
+/// without reporting any status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommandStatus {
+    pub code: i32,
+    pub out: Vec<u8>,
+    pub err: Vec<u8>,
+}
+
+impl CommandStatus {
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+
+    /// stdout as text (invalid UTF-8 replaced).
+    pub fn out_str(&self) -> String {
+        String::from_utf8_lossy(&self.out).into_owned()
+    }
+
+    /// stderr as text (invalid UTF-8 replaced).
+    pub fn err_str(&self) -> String {
+        String::from_utf8_lossy(&self.err).into_owned()
+    }
+}
+
+/// Which output stream a chunk came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives output as it arrives. Returning `false` stops the command
+/// (the channel is closed).
+pub(crate) trait OutputSink: Send {
+    fn push(
+        &mut self,
+        stream: OutputStream,
+        data: Bytes,
+    ) -> impl std::future::Future<Output = bool> + Send;
+}
+
+/// Collects everything into a [`CommandStatus`].
+#[derive(Default)]
+pub(crate) struct Collect {
+    pub out: Vec<u8>,
+    pub err: Vec<u8>,
+}
+
+impl OutputSink for Collect {
+    async fn push(&mut self, stream: OutputStream, data: Bytes) -> bool {
+        match stream {
+            OutputStream::Stdout => self.out.extend_from_slice(&data),
+            OutputStream::Stderr => self.err.extend_from_slice(&data),
+        }
+        true
+    }
+}
+
+/// The exit code for a signal name (Linux numbering): `128 + n`, or -1.
+pub(crate) fn signal_code(sig: &Sig) -> i32 {
+    let n = match sig {
+        Sig::HUP => 1,
+        Sig::INT => 2,
+        Sig::QUIT => 3,
+        Sig::ILL => 4,
+        Sig::ABRT => 6,
+        Sig::FPE => 8,
+        Sig::KILL => 9,
+        Sig::USR1 => 10,
+        Sig::SEGV => 11,
+        Sig::PIPE => 13,
+        Sig::ALRM => 14,
+        Sig::TERM => 15,
+        Sig::Custom(name) => match name.trim_start_matches("SIG") {
+            "TRAP" => 5,
+            "BUS" => 7,
+            "USR2" => 12,
+            "STKFLT" => 16,
+            "CHLD" => 17,
+            "CONT" => 18,
+            "STOP" => 19,
+            "TSTP" => 20,
+            "TTIN" => 21,
+            "TTOU" => 22,
+            "URG" => 23,
+            "XCPU" => 24,
+            "XFSZ" => 25,
+            "VTALRM" => 26,
+            "PROF" => 27,
+            "WINCH" => 28,
+            "IO" => 29,
+            "PWR" => 30,
+            "SYS" => 31,
+            _ => return -1,
+        },
+    };
+    128 + n
+}
+
+/// The program name of a command line, for messages (arguments may hold
+/// secrets).
+pub(crate) fn program_of(command: &str) -> String {
+    let first = command.split_whitespace().next().unwrap_or("");
+    let first = first.trim_matches('\'');
+    let mut s: String = first.chars().take(60).collect();
+    if s.len() < first.len() {
+        s.push('…');
+    }
+    format!("`{s}`")
+}
+
+/// Runs `command` on `session`: sends `stdin` (then EOF; no stdin means an
+/// empty one), passes output to `sink`, reads until the channel closes and
+/// returns the exit code. `timeout` bounds the whole run; on expiry the
+/// command is sent SIGKILL (when the server supports it) and the channel
+/// closed.
+pub(crate) async fn run<S: OutputSink>(
+    target: &SshTarget,
+    session: Session,
+    command: &str,
+    stdin: Option<Bytes>,
+    timeout: Option<Duration>,
+    sink: &mut S,
+) -> Result<i32, SshError> {
+    let (channel, permit) = session.into_parts();
+    let (mut rd, wr) = channel.split();
+    let chan_err = |what: &str, source: russh::Error| SshError::Channel {
+        vm: target.name.clone(),
+        what: format!("{what} {}", program_of(command)),
+        source: Some(source),
+    };
+    wr.exec(true, command.as_bytes().to_vec())
+        .await
+        .map_err(|e| chan_err("cannot start", e))?;
+
+    let work = async {
+        let writer = async {
+            if let Some(data) = stdin {
+                wr.data_bytes(data).await?;
+            }
+            wr.eof().await
+        };
+        tokio::pin!(writer);
+        let reader = read_until_close(&mut rd, sink);
+        tokio::pin!(reader);
+        let mut writer_done = false;
+        loop {
+            tokio::select! {
+                r = &mut writer, if !writer_done => {
+                    writer_done = true;
+                    if let Err(e) = r {
+                        // The command may exit without reading its input; its
+                        // exit status tells what happened.
+                        tracing::debug!(vm = %target.name, "stdin not fully sent: {e}");
+                    }
+                }
+                r = &mut reader => break r,
+            }
+        }
+    };
+    let outcome = match timeout {
+        Some(t) => match tokio::time::timeout(t, work).await {
+            Ok(o) => o,
+            Err(_) => {
+                let _ = wr.signal(Sig::KILL).await;
+                let _ = wr.close().await;
+                return Err(SshError::Timeout {
+                    vm: target.name.clone(),
+                    what: format!("command {} still running", program_of(command)),
+                    after: t,
+                });
+            }
+        },
+        None => work.await,
+    };
+    drop(permit);
+    match outcome {
+        ReadOutcome::Exited(code) => Ok(code),
+        ReadOutcome::Refused => Err(SshError::Remote {
+            vm: target.name.clone(),
+            what: format!("the SSH server refused to run {}", program_of(command)),
+        }),
+        ReadOutcome::SinkClosed => {
+            let _ = wr.close().await;
+            Ok(-1)
+        }
+    }
+}
+
+enum ReadOutcome {
+    Exited(i32),
+    Refused,
+    SinkClosed,
+}
+
+async fn read_until_close<S: OutputSink>(
+    rd: &mut russh::ChannelReadHalf,
+    sink: &mut S,
+) -> ReadOutcome {
+    let mut code = None;
+    let mut refused = false;
+    while let Some(msg) = rd.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                if !sink.push(OutputStream::Stdout, data).await {
+                    return ReadOutcome::SinkClosed;
+                }
+            }
+            ChannelMsg::ExtendedData { data, ext: 1 } => {
+                if !sink.push(OutputStream::Stderr, data).await {
+                    return ReadOutcome::SinkClosed;
+                }
+            }
+            ChannelMsg::ExitStatus { exit_status } => {
+                code = Some(i32::try_from(exit_status).unwrap_or(-1));
+            }
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                code = Some(signal_code(&signal_name));
+            }
+            ChannelMsg::Failure if code.is_none() => refused = true,
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    match code {
+        Some(c) => ReadOutcome::Exited(c),
+        None if refused => ReadOutcome::Refused,
+        None => ReadOutcome::Exited(-1),
+    }
+}
+
+/// The remote command of `exec_script`: receive the script into a temporary
+/// file, run it with stdin from /dev/null by the interpreter of its `#!`
+/// line (or `sh`), remove it, exit with its status.
+pub(crate) fn script_command(script: &[u8]) -> String {
+    let interp = script
+        .strip_prefix(b"#!")
+        .and_then(|rest| rest.split(|b| *b == b'\n').next())
+        .map(|line| String::from_utf8_lossy(line).trim().to_string())
+        .filter(|l| !l.is_empty())
+        .map(|line| match line.split_once([' ', '\t']) {
+            // Like the kernel: the interpreter and at most one argument.
+            Some((path, arg)) if !arg.trim().is_empty() => {
+                format!("{} {}", super::shell_quote(path), super::shell_quote(arg.trim()))
+            }
+            Some((path, _)) => super::shell_quote(path).into_owned(),
+            None => super::shell_quote(&line).into_owned(),
+        })
+        .unwrap_or_else(|| "sh".to_string());
+    let inner = format!(
+        "f=$(mktemp) || exit 127; \
+         cat >\"$f\" || {{ rm -f \"$f\"; exit 127; }}; \
+         {interp} \"$f\" </dev/null; rc=$?; rm -f \"$f\"; exit $rc"
+    );
+    super::join_argv(&["sh", "-c", &inner])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(signal_code(&Sig::KILL), 137);
+        assert_eq!(signal_code(&Sig::TERM), 143);
+        assert_eq!(signal_code(&Sig::Custom("USR2".into())), 140);
+        assert_eq!(signal_code(&Sig::Custom("NOPE".into())), -1);
+    }
+
+    #[test]
+    fn program_names_only() {
+        assert_eq!(program_of("echo secret"), "`echo`");
+        assert_eq!(program_of("'my prog' x"), "`my`");
+    }
+
+    #[test]
+    fn script_interpreters() {
+        assert!(script_command(b"echo hi\n").contains(" sh \"$f\""));
+        assert!(script_command(b"#!/bin/bash\necho").contains("/bin/bash \"$f\""));
+        let c = script_command(b"#!/usr/bin/env python3 -u\n");
+        assert!(c.contains("/usr/bin/env '\\''python3 -u'\\'' \"$f\""), "{c}");
+    }
+}

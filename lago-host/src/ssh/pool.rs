@@ -1,0 +1,557 @@
+//! The connection pool and the synchronous operations built on it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use russh::client;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::conn::{self, SshHandle};
+use super::exec::{self, Collect, CommandStatus, OutputSink, OutputStream};
+use super::runtime::block_on;
+use super::{join_argv, SshError, SshTarget};
+
+/// Tuning of an [`SshPool`]. The defaults suit VMs on a local bridge.
+#[derive(Clone, Debug)]
+pub struct PoolOptions {
+    /// Limit for one connection attempt: TCP connect, handshake and
+    /// authentication. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Limit for opening a channel on a pooled connection; past it the
+    /// connection is considered dead and one new connection is tried.
+    /// Default 5 s.
+    pub channel_open_timeout: Duration,
+    /// Concurrent channels per connection (OpenSSH's `MaxSessions` default is
+    /// 10); further operations on the same VM wait. Default 8.
+    pub max_sessions_per_connection: usize,
+    /// SSH keepalive on idle pooled connections, so that a connection to a
+    /// VM that went away is noticed and replaced. Default 15 s.
+    pub keepalive_interval: Option<Duration>,
+    /// Pause between two `wait_for_ssh` attempts. Default 150 ms.
+    pub retry_delay: Duration,
+    /// Limit for each SFTP request. Default 30 s.
+    pub sftp_request_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            connect_timeout: Duration::from_secs(10),
+            channel_open_timeout: Duration::from_secs(5),
+            max_sessions_per_connection: 8,
+            keepalive_interval: Some(Duration::from_secs(15)),
+            retry_delay: Duration::from_millis(150),
+            sftp_request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What `wait_for_ssh` reports on success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SshReady {
+    /// Attempts made, the successful one included.
+    pub tries: u32,
+    /// Time from the call until `true` ran successfully.
+    pub elapsed: Duration,
+}
+
+/// SSH connections to VMs, reused across calls.
+///
+/// Cheap to clone (clones share the connections) and usable from many
+/// threads at once. One connection per distinct [`SshTarget`], opened on
+/// first use and replaced when it breaks; operations on one VM share it
+/// through separate channels. All methods block the calling thread; the
+/// work runs on the SSH layer's shared tokio runtime.
+#[derive(Clone)]
+pub struct SshPool {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SshPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshPool")
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SshPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) opts: PoolOptions,
+    config: Arc<client::Config>,
+    slots: Mutex<HashMap<SshTarget, Arc<Slot>>>,
+}
+
+#[derive(Default)]
+struct Slot {
+    conn: tokio::sync::Mutex<Option<Arc<Conn>>>,
+}
+
+struct Conn {
+    handle: SshHandle,
+    sessions: Arc<Semaphore>,
+}
+
+/// An open session channel, holding one of its connection's session slots.
+pub(crate) struct Session {
+    channel: russh::Channel<client::Msg>,
+    permit: OwnedSemaphorePermit,
+}
+
+impl Session {
+    pub(crate) fn into_parts(self) -> (russh::Channel<client::Msg>, OwnedSemaphorePermit) {
+        (self.channel, self.permit)
+    }
+}
+
+impl SshPool {
+    pub fn new() -> Self {
+        Self::with_options(PoolOptions::default())
+    }
+
+    pub fn with_options(opts: PoolOptions) -> Self {
+        let config = conn::client_config(opts.keepalive_interval);
+        SshPool {
+            inner: Arc::new(Inner {
+                opts,
+                config,
+                slots: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn options(&self) -> &PoolOptions {
+        &self.inner.opts
+    }
+
+    /// Runs `argv` on the VM: each element is shell-quoted (see
+    /// [`join_argv`]) so the remote program receives exactly these
+    /// arguments. `stdin` is sent then closed (`None`: an empty stdin).
+    /// Output is read until the channel closes. `timeout` bounds connecting
+    /// and running together; on expiry the command is killed (when the
+    /// server honours signal requests) and `SshError::Timeout` returned.
+    pub fn exec<S: AsRef<str>>(
+        &self,
+        target: &SshTarget,
+        argv: &[S],
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<CommandStatus, SshError> {
+        self.exec_command(target, &join_argv(argv), stdin, timeout)
+    }
+
+    /// Like [`exec`](Self::exec) with a command line given as is, parsed by
+    /// the remote user's shell (variables, pipes and globs take effect).
+    pub fn exec_command(
+        &self,
+        target: &SshTarget,
+        command: &str,
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> Result<CommandStatus, SshError> {
+        let inner = self.inner.clone();
+        let target = target.clone();
+        let command = command.to_string();
+        let stdin = stdin.map(Bytes::copy_from_slice);
+        block_on(async move { inner.exec(&target, &command, stdin, timeout).await })
+    }
+
+    /// Runs a script on the VM. The script is received in full into a
+    /// temporary file first, then run with stdin from `/dev/null` by the
+    /// interpreter of its `#!` line (`sh` when it has none), so commands in
+    /// the script that read stdin cannot eat the script itself; the file is
+    /// removed afterwards and the script's exit status returned.
+    pub fn exec_script(
+        &self,
+        target: &SshTarget,
+        script: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<CommandStatus, SshError> {
+        self.exec_command(target, &exec::script_command(script), Some(script), timeout)
+    }
+
+    /// Starts `argv` and returns its output as it arrives (for long or large
+    /// output such as a tar stream). See [`ExecStream`].
+    pub fn exec_stream<S: AsRef<str>>(
+        &self,
+        target: &SshTarget,
+        argv: &[S],
+        stdin: Option<&[u8]>,
+        timeout: Option<Duration>,
+    ) -> ExecStream {
+        let inner = self.inner.clone();
+        let target = target.clone();
+        let command = join_argv(argv);
+        let stdin = stdin.map(Bytes::copy_from_slice);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        super::runtime::runtime().spawn(async move {
+            let mut sink = StreamSink { tx: tx.clone() };
+            let res = inner
+                .exec_with(&target, &command, stdin, timeout, &mut sink)
+                .await;
+            let _ = tx
+                .send(match res {
+                    Ok(code) => Ok(StreamEvent::Exit(code)),
+                    Err(e) => Err(e),
+                })
+                .await;
+        });
+        ExecStream { rx, done: false }
+    }
+
+    /// Waits until `true` runs successfully on the VM, polling fast.
+    ///
+    /// Each try connects (or reuses the pooled connection) and runs `true`,
+    /// limited by `per_try_timeout`; a failed try is followed by a pause of
+    /// [`PoolOptions::retry_delay`] (150 ms) only. Stops after `tries` tries
+    /// (0: no limit) or when `overall` has elapsed, with
+    /// [`SshError::NotReachable`] naming the VM and the number of tries, the
+    /// last error as its source. A host-key mismatch or an unusable key
+    /// fails at once. On success the connection stays pooled for what
+    /// follows.
+    pub fn wait_for_ssh(
+        &self,
+        target: &SshTarget,
+        tries: u32,
+        per_try_timeout: Duration,
+        overall: Duration,
+    ) -> Result<SshReady, SshError> {
+        let inner = self.inner.clone();
+        let target = target.clone();
+        block_on(async move {
+            inner
+                .wait_for_ssh(&target, tries, per_try_timeout, overall)
+                .await
+        })
+    }
+
+    /// Closes the pooled connection to `target`, if any (e.g. after the VM
+    /// was stopped). The next operation connects again.
+    pub fn disconnect(&self, target: &SshTarget) {
+        let slot = self.inner.lock_slots().remove(target);
+        if let Some(slot) = slot {
+            block_on(async move {
+                if let Some(conn) = slot.conn.lock().await.take() {
+                    let _ = conn
+                        .handle
+                        .disconnect(russh::Disconnect::ByApplication, "", "en")
+                        .await;
+                }
+            });
+        }
+    }
+
+    /// Closes every pooled connection.
+    pub fn disconnect_all(&self) {
+        let targets: Vec<SshTarget> = self.inner.lock_slots().keys().cloned().collect();
+        for t in targets {
+            self.disconnect(&t);
+        }
+    }
+
+    /// Number of live pooled connections (for tests and diagnostics).
+    pub fn connection_count(&self) -> usize {
+        let slots: Vec<Arc<Slot>> = self.inner.lock_slots().values().cloned().collect();
+        slots
+            .iter()
+            .filter(|s| {
+                s.conn
+                    .try_lock()
+                    .map(|c| c.as_ref().is_some_and(|c| !c.handle.is_closed()))
+                    .unwrap_or(true)
+            })
+            .count()
+    }
+
+    /// Uploads a file or a folder (recursively) to `remote`, keeping
+    /// permission modes. As `scp -r`: when `remote` is an existing
+    /// directory, the source is copied into it under its own name.
+    pub fn upload(&self, target: &SshTarget, local: &Path, remote: &str) -> Result<(), SshError> {
+        let inner = self.inner.clone();
+        let target = target.clone();
+        let local = local.to_path_buf();
+        let remote = remote.to_string();
+        block_on(async move { super::sftp::upload(&inner, &target, &local, &remote).await })
+    }
+
+    /// Downloads a file or a folder (recursively) from `remote`, keeping
+    /// permission modes. As `scp -r`: when `local` is an existing directory,
+    /// the source is copied into it under its own name.
+    pub fn download(&self, target: &SshTarget, remote: &str, local: &Path) -> Result<(), SshError> {
+        let inner = self.inner.clone();
+        let target = target.clone();
+        let local = local.to_path_buf();
+        let remote = remote.to_string();
+        block_on(async move { super::sftp::download(&inner, &target, &remote, &local).await })
+    }
+}
+
+impl Inner {
+    fn lock_slots(&self) -> std::sync::MutexGuard<'_, HashMap<SshTarget, Arc<Slot>>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn slot(&self, target: &SshTarget) -> Arc<Slot> {
+        self.lock_slots()
+            .entry(target.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The pooled connection, or a new one; `true` when reused.
+    async fn connection(&self, target: &SshTarget) -> Result<(Arc<Conn>, bool), SshError> {
+        let slot = self.slot(target);
+        let mut guard = slot.conn.lock().await;
+        if let Some(c) = guard.as_ref() {
+            if !c.handle.is_closed() {
+                return Ok((c.clone(), true));
+            }
+        }
+        *guard = None;
+        let handle = tokio::time::timeout(
+            self.opts.connect_timeout,
+            conn::connect(target, self.config.clone()),
+        )
+        .await
+        .map_err(|_| SshError::Timeout {
+            vm: target.name.clone(),
+            what: format!("connecting to {}", target.addr()),
+            after: self.opts.connect_timeout,
+        })??;
+        let c = Arc::new(Conn {
+            handle,
+            sessions: Arc::new(Semaphore::new(self.opts.max_sessions_per_connection.max(1))),
+        });
+        *guard = Some(c.clone());
+        Ok((c, false))
+    }
+
+    async fn forget(&self, target: &SshTarget, dead: &Arc<Conn>) {
+        let slot = self.slot(target);
+        let mut guard = slot.conn.lock().await;
+        if guard.as_ref().is_some_and(|c| Arc::ptr_eq(c, dead)) {
+            *guard = None;
+        }
+    }
+
+    /// Opens a session channel, replacing a pooled connection that turns out
+    /// to be dead (once).
+    pub(crate) async fn open_session(&self, target: &SshTarget) -> Result<Session, SshError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (conn, reused) = self.connection(target).await?;
+            let permit = conn
+                .sessions
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| SshError::Channel {
+                    vm: target.name.clone(),
+                    what: "the connection was closed".into(),
+                    source: None,
+                })?;
+            let res = tokio::time::timeout(
+                self.opts.channel_open_timeout,
+                conn.handle.channel_open_session(),
+            )
+            .await;
+            match res {
+                Ok(Ok(channel)) => return Ok(Session { channel, permit }),
+                Ok(Err(e)) if reused && attempt == 1 => {
+                    tracing::debug!(vm = %target.name, "pooled SSH connection unusable ({e}); reconnecting");
+                    self.forget(target, &conn).await;
+                }
+                Err(_) if reused && attempt == 1 => {
+                    tracing::debug!(vm = %target.name, "pooled SSH connection not answering; reconnecting");
+                    self.forget(target, &conn).await;
+                }
+                Ok(Err(e)) => {
+                    return Err(SshError::Channel {
+                        vm: target.name.clone(),
+                        what: "cannot open a session channel".into(),
+                        source: Some(e),
+                    })
+                }
+                Err(_) => {
+                    return Err(SshError::Timeout {
+                        vm: target.name.clone(),
+                        what: "opening a session channel".into(),
+                        after: self.opts.channel_open_timeout,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Opens a session within `timeout` (when given); returns the time left.
+    pub(crate) async fn open_session_within(
+        &self,
+        target: &SshTarget,
+        timeout: Option<Duration>,
+    ) -> Result<(Session, Option<Duration>), SshError> {
+        let start = Instant::now();
+        let session = match timeout {
+            None => self.open_session(target).await?,
+            Some(t) => tokio::time::timeout(t, self.open_session(target))
+                .await
+                .map_err(|_| SshError::Timeout {
+                    vm: target.name.clone(),
+                    what: format!("connecting to {}", target.addr()),
+                    after: t,
+                })??,
+        };
+        Ok((session, timeout.map(|t| t.saturating_sub(start.elapsed()))))
+    }
+
+    pub(crate) async fn exec_with<S: OutputSink>(
+        &self,
+        target: &SshTarget,
+        command: &str,
+        stdin: Option<Bytes>,
+        timeout: Option<Duration>,
+        sink: &mut S,
+    ) -> Result<i32, SshError> {
+        let (session, left) = self.open_session_within(target, timeout).await?;
+        exec::run(target, session, command, stdin, left, sink).await
+    }
+
+    pub(crate) async fn exec(
+        &self,
+        target: &SshTarget,
+        command: &str,
+        stdin: Option<Bytes>,
+        timeout: Option<Duration>,
+    ) -> Result<CommandStatus, SshError> {
+        let mut sink = Collect::default();
+        let code = self
+            .exec_with(target, command, stdin, timeout, &mut sink)
+            .await?;
+        Ok(CommandStatus {
+            code,
+            out: sink.out,
+            err: sink.err,
+        })
+    }
+
+    async fn wait_for_ssh(
+        &self,
+        target: &SshTarget,
+        tries: u32,
+        per_try_timeout: Duration,
+        overall: Duration,
+    ) -> Result<SshReady, SshError> {
+        let start = Instant::now();
+        let deadline = start + overall;
+        let mut attempts = 0u32;
+        let mut last: Option<SshError> = None;
+        loop {
+            let now = Instant::now();
+            if (tries != 0 && attempts >= tries) || now >= deadline {
+                break;
+            }
+            attempts += 1;
+            let budget = per_try_timeout.min(deadline - now);
+            let res = match tokio::time::timeout(budget, self.exec(target, "true", None, None)).await {
+                Ok(r) => r,
+                Err(_) => Err(SshError::Timeout {
+                    vm: target.name.clone(),
+                    what: "connecting and running `true`".into(),
+                    after: budget,
+                }),
+            };
+            match res {
+                Ok(status) if status.code == 0 => {
+                    let ready = SshReady {
+                        tries: attempts,
+                        elapsed: start.elapsed(),
+                    };
+                    tracing::debug!(vm = %target.name, tries = attempts, elapsed = ?ready.elapsed, "SSH is up");
+                    return Ok(ready);
+                }
+                Ok(status) => {
+                    last = Some(SshError::Remote {
+                        vm: target.name.clone(),
+                        what: format!("`true` exited with code {}", status.code),
+                    })
+                }
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => {
+                    tracing::trace!(vm = %target.name, attempt = attempts, "SSH not up yet: {}", e.chain_string());
+                    last = Some(e);
+                }
+            }
+            let pause = self
+                .opts
+                .retry_delay
+                .min(deadline.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(pause).await;
+        }
+        Err(SshError::NotReachable {
+            vm: target.name.clone(),
+            tries: attempts,
+            elapsed: start.elapsed(),
+            last: Box::new(last.unwrap_or_else(|| SshError::Timeout {
+                vm: target.name.clone(),
+                what: "no attempt fitted in the time given".into(),
+                after: overall,
+            })),
+        })
+    }
+}
+
+/// One item of an [`ExecStream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamEvent {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// The command ended with this code (see [`CommandStatus::code`]); the
+    /// last event.
+    Exit(i32),
+}
+
+/// Output of a running command, in arrival order, as a blocking iterator.
+/// Output is produced only as fast as it is consumed (bounded buffering).
+/// Dropping the stream stops reading and closes the channel. Must not be
+/// iterated from inside an async runtime.
+pub struct ExecStream {
+    rx: tokio::sync::mpsc::Receiver<Result<StreamEvent, SshError>>,
+    done: bool,
+}
+
+impl Iterator for ExecStream {
+    type Item = Result<StreamEvent, SshError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.rx.blocking_recv();
+        if matches!(item, None | Some(Ok(StreamEvent::Exit(_))) | Some(Err(_))) {
+            self.done = true;
+        }
+        item
+    }
+}
+
+struct StreamSink {
+    tx: tokio::sync::mpsc::Sender<Result<StreamEvent, SshError>>,
+}
+
+impl OutputSink for StreamSink {
+    async fn push(&mut self, stream: OutputStream, data: Bytes) -> bool {
+        let ev = match stream {
+            OutputStream::Stdout => StreamEvent::Stdout(data.to_vec()),
+            OutputStream::Stderr => StreamEvent::Stderr(data.to_vec()),
+        };
+        self.tx.send(Ok(ev)).await.is_ok()
+    }
+}

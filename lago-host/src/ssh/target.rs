@@ -1,0 +1,65 @@
+//! Where and how to reach one VM over SSH.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+/// One VM's SSH endpoint, credentials and host-key policy.
+///
+/// Equal targets share one pooled connection in an [`SshPool`](super::SshPool).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SshTarget {
+    /// The VM's name, used in messages only.
+    pub name: String,
+    pub host: IpAddr,
+    pub port: u16,
+    pub user: String,
+    pub auth: Auth,
+    pub host_key: HostKeyPolicy,
+}
+
+impl SshTarget {
+    /// The socket address connected to.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+/// How to authenticate. `Debug` never shows a password.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Auth {
+    /// A private key file (OpenSSH or PEM format, unencrypted, mode 0600 or
+    /// stricter).
+    Key(PathBuf),
+    /// A password.
+    Password(String),
+    /// The key when the server accepts it, otherwise the password (Lago's
+    /// behaviour). A missing key file is skipped; a key file readable by
+    /// others is still refused.
+    KeyOrPassword { key: PathBuf, password: String },
+}
+
+impl fmt::Debug for Auth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Key(p) => f.debug_tuple("Key").field(p).finish(),
+            Auth::Password(_) => f.write_str("Password(<redacted>)"),
+            Auth::KeyOrPassword { key, .. } => f
+                .debug_struct("KeyOrPassword")
+                .field("key", key)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+/// How the server's host key is verified.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HostKeyPolicy {
+    /// The server must present exactly this key: one OpenSSH public key line
+    /// (`ssh-ed25519 AAAA... [comment]`), as generated at `init`.
+    Pinned(String),
+    /// A known_hosts-format file: the first key seen for `[host]:port` is
+    /// recorded (atomically) and required from then on.
+    Learn(PathBuf),
+}
