@@ -1,0 +1,282 @@
+//! Network XML, as Lago writes it.
+//!
+//! - NAT: `<forward mode='nat'>`, the planned bridge (STP off, no forward
+//!   delay), the gateway with DHCP (the planned range and one static host
+//!   entry per planned nic), DNS host records, the DNS domain (management
+//!   net), and Lago's IPv6 ULA `fd8f:1391:3a82:<third octet>::1/64` with
+//!   DHCPv6 entries `fd8f:1391:3a82:<third octet>::<IPv4>` (optional).
+//! - Bridge: an isolated network: a bridge, no forward, no addresses
+//!   (libvirt creates and removes the bridge itself).
+//!
+//! Networks are created transient.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use lago_plugin_api::spec::{EnvSpec, HostMapping, NetSpec, NetType};
+
+use crate::error::{ProviderError, Result};
+use crate::xml::Element;
+
+/// Lago's IPv6 ULA prefix; the subnet id is the IPv4 third octet written
+/// in decimal digits (`192.168.200.1` → `fd8f:1391:3a82:200::`).
+pub const IPV6_ULA: &str = "fd8f:1391:3a82:";
+
+/// What [`network_xml`] needs besides the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetXmlOptions {
+    /// Add the IPv6 ULA subnet to NAT networks. libvirt waits for IPv6
+    /// duplicate address detection when it starts such a network.
+    pub ipv6: bool,
+}
+
+impl Default for NetXmlOptions {
+    fn default() -> Self {
+        NetXmlOptions { ipv6: true }
+    }
+}
+
+/// `fd8f:1391:3a82:<third octet>::` for a gateway.
+pub fn ipv6_prefix(gw: Ipv4Addr) -> String {
+    format!("{IPV6_ULA}{}::", gw.octets()[2])
+}
+
+/// Lago's DUID-LL for DHCPv6 host entries: `0:3:0:1:<mac>`.
+fn duid(mac: &str) -> String {
+    format!("0:3:0:1:{}", mac.to_ascii_lowercase())
+}
+
+/// DNS records: IPv4 address → host names, names sorted and deduplicated.
+fn dns_records<'a>(
+    mappings: impl Iterator<Item = &'a HostMapping>,
+) -> BTreeMap<Ipv4Addr, Vec<String>> {
+    let mut records: BTreeMap<Ipv4Addr, Vec<String>> = BTreeMap::new();
+    for m in mappings {
+        let names = records.entry(m.ip).or_default();
+        for h in &m.hostnames {
+            if !names.contains(h) {
+                names.push(h.clone());
+            }
+        }
+    }
+    for names in records.values_mut() {
+        names.sort();
+    }
+    records.retain(|_, names| !names.is_empty());
+    records
+}
+
+/// The network XML of `net`.
+///
+/// DNS: a management net answers for the names of every nic of the
+/// environment (all nets' mappings), so that `vm1-eth1` resolves through the
+/// DNS server VMs get from their management nic; another NAT net answers for
+/// its own mappings. Plain names are not forwarded upstream.
+pub fn network_xml(env: &EnvSpec, net: &NetSpec, opts: &NetXmlOptions) -> Result<String> {
+    let mut root = Element::new("network").child(Element::new("name").text(&net.libvirt_name));
+    match net.net_type {
+        NetType::Bridge => {
+            root.push(
+                Element::new("bridge")
+                    .attr("name", &net.bridge)
+                    .attr("stp", "off")
+                    .attr("delay", 0),
+            );
+            if let Some(mtu) = net.mtu {
+                root.push(Element::new("mtu").attr("size", mtu));
+            }
+            Ok(root.render())
+        }
+        NetType::Nat => nat_xml(env, net, opts, root),
+    }
+}
+
+fn nat_xml(
+    env: &EnvSpec,
+    net: &NetSpec,
+    opts: &NetXmlOptions,
+    mut root: Element,
+) -> Result<String> {
+    let gw = net.gw.ok_or_else(|| {
+        ProviderError::Spec(format!(
+            "net {}: a NAT network needs a gateway address",
+            net.name
+        ))
+    })?;
+    if !(8..=30).contains(&net.prefix_len) {
+        return Err(ProviderError::Spec(format!(
+            "net {}: prefix length {} is outside 8..30",
+            net.name, net.prefix_len
+        )));
+    }
+    root.push(Element::new("forward").attr("mode", "nat").child(
+        Element::new("nat").child(Element::new("port").attr("start", 1024).attr("end", 65535)),
+    ));
+    root.push(
+        Element::new("bridge")
+            .attr("name", &net.bridge)
+            .attr("stp", "off")
+            .attr("delay", 0),
+    );
+    if let Some(mtu) = net.mtu {
+        root.push(Element::new("mtu").attr("size", mtu));
+    }
+    if net.management {
+        if let Some(domain) = &net.dns_domain_name {
+            root.push(
+                Element::new("domain")
+                    .attr("name", domain)
+                    .attr("localOnly", "yes"),
+            );
+        }
+    }
+
+    // DNS host records.
+    let records = if net.management {
+        let mut all: Vec<&HostMapping> = env
+            .nets
+            .values()
+            .filter(|n| n.net_type == NetType::Nat)
+            .flat_map(|n| n.mappings.iter())
+            .collect();
+        if !env.nets.contains_key(&net.name) {
+            all.extend(net.mappings.iter());
+        }
+        dns_records(all.into_iter())
+    } else {
+        dns_records(net.mappings.iter())
+    };
+    let v6 = opts.ipv6.then(|| ipv6_prefix(gw));
+    let mut dns = Element::new("dns").attr("forwardPlainNames", "no");
+    for (ip, names) in &records {
+        let mut host = Element::new("host").attr("ip", ip);
+        for n in names {
+            host.push(Element::new("hostname").text(n));
+        }
+        dns.push(host);
+        if let Some(p) = &v6 {
+            // AAAA records only for addresses of this net's subnet.
+            if same_subnet(*ip, gw, net.prefix_len) {
+                let mut host6 = Element::new("host").attr("ip", format!("{p}{ip}"));
+                for n in names {
+                    host6.push(Element::new("hostname").text(n));
+                }
+                dns.push(host6);
+            }
+        }
+    }
+    root.push(dns);
+
+    // IPv4 with DHCP.
+    let mut ip4 = Element::new("ip")
+        .attr("address", gw)
+        .attr("prefix", net.prefix_len);
+    let mut ip6 = v6.as_ref().map(|p| {
+        Element::new("ip")
+            .attr("family", "ipv6")
+            .attr("address", format!("{p}1"))
+            .attr("prefix", 64)
+    });
+    if net.dhcp.is_some() || !net.mappings.is_empty() {
+        let mut dhcp = Element::new("dhcp");
+        let mut dhcp6 = Element::new("dhcp");
+        if let Some(range) = &net.dhcp {
+            dhcp.push(
+                Element::new("range")
+                    .attr("start", range.start)
+                    .attr("end", range.end),
+            );
+            if let Some(p) = &v6 {
+                dhcp6.push(
+                    Element::new("range")
+                        .attr("start", format!("{p}{}", range.start))
+                        .attr("end", format!("{p}{}", range.end)),
+                );
+            }
+        }
+        let mut seen_ip = Vec::new();
+        let mut seen_mac = Vec::new();
+        for m in &net.mappings {
+            if seen_ip.contains(&m.ip) || seen_mac.contains(&m.mac.to_ascii_lowercase()) {
+                continue;
+            }
+            seen_ip.push(m.ip);
+            seen_mac.push(m.mac.to_ascii_lowercase());
+            let name = m.hostnames.first().unwrap_or(&m.vm);
+            dhcp.push(
+                Element::new("host")
+                    .attr("mac", &m.mac)
+                    .attr("name", name)
+                    .attr("ip", m.ip),
+            );
+            if let Some(p) = &v6 {
+                dhcp6.push(
+                    Element::new("host")
+                        .attr("id", duid(&m.mac))
+                        .attr("name", name)
+                        .attr("ip", format!("{p}{}", m.ip)),
+                );
+            }
+        }
+        ip4.push(dhcp);
+        if let Some(ip6) = ip6.as_mut() {
+            ip6.push(dhcp6);
+        }
+    }
+    root.push(ip4);
+    if let Some(ip6) = ip6 {
+        root.push(ip6);
+    }
+    Ok(root.render())
+}
+
+fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
+    let mask = if prefix_len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(prefix_len.min(32)))
+    };
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_prefix_uses_third_octet() {
+        assert_eq!(
+            ipv6_prefix(Ipv4Addr::new(192, 168, 203, 1)),
+            "fd8f:1391:3a82:203::"
+        );
+        assert_eq!(duid("54:52:C0:A8:CB:02"), "0:3:0:1:54:52:c0:a8:cb:02");
+    }
+
+    #[test]
+    fn subnet_check() {
+        let gw = Ipv4Addr::new(192, 168, 200, 1);
+        assert!(same_subnet(Ipv4Addr::new(192, 168, 200, 77), gw, 24));
+        assert!(!same_subnet(Ipv4Addr::new(192, 168, 201, 77), gw, 24));
+    }
+
+    #[test]
+    fn records_group_names_by_ip() {
+        let m = |vm: &str, ip: [u8; 4], names: &[&str]| HostMapping {
+            vm: vm.to_string(),
+            ip: Ipv4Addr::from(ip),
+            mac: "54:52:00:00:00:00".to_string(),
+            hostnames: names.iter().map(|s| s.to_string()).collect(),
+        };
+        let maps = [
+            m("vm0", [192, 168, 200, 2], &["vm0-eth0", "vm0"]),
+            m("vm0", [192, 168, 200, 2], &["vm0", "vm0-lago"]),
+            m("vm1", [192, 168, 200, 3], &[]),
+        ];
+        let r = dns_records(maps.iter());
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r[&Ipv4Addr::new(192, 168, 200, 2)],
+            vec!["vm0", "vm0-eth0", "vm0-lago"]
+        );
+    }
+}
