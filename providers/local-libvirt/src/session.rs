@@ -16,6 +16,7 @@ use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::tracing;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::enumutil::Enum;
@@ -266,6 +267,7 @@ impl LibvirtSession {
                 ipv6: self.opts.ipv6,
             },
         )?;
+        tracing::debug!("libvirt XML of network {}:\n{xml}", net.name);
         match conn.create_network_xml(&xml) {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -404,6 +406,7 @@ impl LibvirtSession {
         std::fs::create_dir_all(&logs)
             .map_err(|e| ProviderError::io("creating the logs folder", &logs, e))?;
         let xml = domain_xml(&self.env, spec, &self.domain_xml_options(spec))?;
+        tracing::debug!("libvirt XML of VM {vm}:\n{xml}");
         match conn.create_domain_xml(&xml, 0) {
             Ok(_) => Ok(()),
             Err(e) => match self.lookup_domain(&conn, name) {
