@@ -3,6 +3,7 @@
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod logging;
 pub mod initfile;
 pub mod network;
 pub mod output;

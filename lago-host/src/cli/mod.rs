@@ -9,15 +9,23 @@
 //! ```
 //!
 //! and one line in [`VERBS`]. A verb stays thin: it reads its arguments,
-//! calls library functions and returns data; `main` renders
+//! calls library functions and returns data; [`main_with_args`] renders
 //! [`Output::Data`] with the `--out-format` plugin.
+//!
+//! Verbs added by plugins (CLI plugins, vm-type verbs) are not in the table:
+//! an unknown verb makes `lago` load the plugin libraries, turn their specs
+//! into clap commands and parse again ([`plugin_verb`]). Built-in verbs that
+//! need no plugin library never open one.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use crate::config::Config;
 use crate::error::Error;
+use crate::plugins::{Registry, SearchPath};
+use crate::prefix::{Prefix, Workdir};
 
 pub mod ansible_hosts;
 pub mod cleanup;
@@ -31,6 +39,8 @@ pub mod export;
 pub mod generate_config;
 pub mod init;
 pub mod list;
+pub mod plugin_verb;
+pub mod plugins;
 pub mod revert;
 pub mod set_current;
 pub mod shell;
@@ -95,6 +105,7 @@ pub static VERBS: &[Verb] = &[
     verb!("deploy", deploy),
     verb!("ansible_hosts", ansible_hosts),
     verb!("generate-config", generate_config),
+    verb!("plugins", plugins),
 ];
 
 /// Lago's global flags, as parsed.
@@ -180,30 +191,6 @@ impl GlobalArgs {
     }
 }
 
-/// Stand-in configuration until `crate::config::Config` lands: the command
-/// line overrides only.
-#[derive(Debug, Clone, Default)]
-pub struct Config {
-    overrides: Vec<(String, String, String)>,
-}
-
-impl Config {
-    pub fn load(overrides: &[(String, String, String)]) -> Result<Config, Error> {
-        Ok(Config {
-            overrides: overrides.to_vec(),
-        })
-    }
-
-    /// The value of `[section] key`, if set.
-    pub fn get(&self, section: &str, key: &str) -> Option<String> {
-        self.overrides
-            .iter()
-            .rev()
-            .find(|(s, k, _)| s == section && k == key)
-            .map(|(_, _, v)| v.clone())
-    }
-}
-
 /// What every verb gets: the global flags, the configuration, and (lazily)
 /// the plugin registry and the resolved workdir/prefix.
 pub struct Context {
@@ -211,6 +198,9 @@ pub struct Context {
     pub config: Config,
     /// argv[0]'s file name (`lago` or `lagocli`), for messages.
     pub bin_name: String,
+    /// Where plugin libraries are looked for.
+    pub search_path: SearchPath,
+    registry: Option<Registry>,
 }
 
 impl Context {
@@ -219,12 +209,114 @@ impl Context {
             globals,
             config,
             bin_name,
+            search_path: SearchPath::from_env(),
+            registry: None,
         }
     }
 
     /// The out-format name chosen with `-f`.
     pub fn out_format(&self) -> &str {
         &self.globals.out_format
+    }
+
+    fn registry_mut(&mut self) -> Result<&mut Registry, Error> {
+        if self.registry.is_none() {
+            crate::plugins::host::install_for_builtins();
+            self.registry = Some(Registry::builtins()?);
+        }
+        self.registry
+            .as_mut()
+            .ok_or_else(|| Error::internal("plugin registry missing"))
+    }
+
+    /// The built-in plugins only: no library is opened.
+    pub fn builtin_plugins(&mut self) -> Result<&Registry, Error> {
+        Ok(&*self.registry_mut()?)
+    }
+
+    /// Every plugin: the built-ins and the libraries on the search path
+    /// (loaded on the first call).
+    pub fn plugins(&mut self) -> Result<&Registry, Error> {
+        let path = self.search_path.clone();
+        let reg = self.registry_mut()?;
+        reg.load_libraries(&path)?;
+        Ok(&*reg)
+    }
+
+    /// Make sure the `-f` out-format exists, loading libraries only when it
+    /// is not a built-in. Called before a verb runs, so a typo does not
+    /// waste the verb's work.
+    pub fn check_out_format(&mut self) -> Result<(), Error> {
+        let name = self.globals.out_format.clone();
+        if self.builtin_plugins()?.out_formats.contains_key(&name) {
+            return Ok(());
+        }
+        let reg = self.plugins()?;
+        if reg.out_formats.contains_key(&name) {
+            Ok(())
+        } else {
+            Err(Error::user(format!(
+                "unknown out-format `{name}` (available: {})",
+                reg.out_formats
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// Render `tree` with the `-f` out-format.
+    pub fn render(&mut self, tree: &serde_json::Value) -> Result<String, Error> {
+        self.check_out_format()?;
+        let name = self.globals.out_format.clone();
+        let reg = self.registry_mut()?;
+        reg.format(&name, tree)
+    }
+
+    /// The workdir named by `-w`, or found by walking up from the current
+    /// folder.
+    pub fn workdir(&self) -> Result<Workdir, Error> {
+        match &self.globals.workdir_path {
+            Some(p) => Ok(Workdir::open(p)?),
+            None => {
+                let cwd = std::env::current_dir()?;
+                Ok(Workdir::discover(&cwd)?)
+            }
+        }
+    }
+
+    /// The prefix in use: `-p PATH` (deprecated), else `-P NAME` (or the
+    /// current one) in the workdir. Opens the prefix log.
+    pub fn prefix(&self) -> Result<Prefix, Error> {
+        let prefix = match &self.globals.prefix_path {
+            Some(p) => Prefix::open(p)?,
+            None => self
+                .workdir()?
+                .resolve(self.globals.prefix_name.as_deref())?,
+        };
+        let log = prefix.path().join("logs").join("lago.log");
+        if let Err(e) = crate::logging::attach_prefix_log(&log) {
+            tracing::debug!("cannot open the prefix log {}: {e}", log.display());
+        }
+        Ok(prefix)
+    }
+
+    /// What a CLI plugin gets: workdir, prefix and, when the prefix is
+    /// initialized, its environment. Missing parts are left empty.
+    pub fn cli_context(&self) -> lago_plugin_api::CliContext {
+        let mut cc = lago_plugin_api::CliContext {
+            out_format: self.globals.out_format.clone(),
+            ..Default::default()
+        };
+        if let Ok(prefix) = self.prefix() {
+            cc.workdir = prefix.workdir().map(PathBuf::from);
+            cc.prefix = Some(prefix.path().to_path_buf());
+            if prefix.is_initialized() {
+                cc.env = prefix.load_env().ok();
+            }
+        }
+        cc
     }
 }
 
@@ -238,10 +330,16 @@ pub fn global_args() -> Vec<Arg> {
             .global(true)
     };
     vec![
-        opt("loglevel", "loglevel", "Log level to use")
-            .short('l')
-            .value_parser(["info", "debug", "error", "warning"]),
+        opt(
+            "loglevel",
+            "loglevel",
+            "Log level to use (default: warning)",
+        )
+        .short('l')
+        .value_name("LEVEL")
+        .value_parser(["info", "debug", "error", "warning"]),
         opt("logdepth", "logdepth", "How many task levels to show")
+            .value_name("N")
             .value_parser(clap::value_parser!(u32)),
         opt(
             "out_format",
@@ -267,34 +365,38 @@ pub fn global_args() -> Vec<Arg> {
         opt("prefix_name", "prefix-name", "Name of the prefix to use.")
             .short('P')
             .value_name("NAME"),
-        opt("ssh_user", "ssh-user", "User for SSH provider."),
-        opt("ssh_password", "ssh-password", "Password for SSH provider."),
+        opt("ssh_user", "ssh-user", "User for SSH provider.").value_name("USER"),
+        opt("ssh_password", "ssh-password", "Password for SSH provider.").value_name("PASSWORD"),
         opt(
             "ssh_tries",
             "ssh-tries",
             "Number of ssh time outs to wait before failing.",
         )
+        .value_name("N")
         .value_parser(clap::value_parser!(u32)),
         opt(
             "ssh_timeout",
             "ssh-timeout",
             "Seconds to wait before marking SSH connection as failed.",
         )
+        .value_name("SECONDS")
         .value_parser(clap::value_parser!(u32)),
         opt("libvirt_url", "libvirt_url", "libvirt URI").value_name("URL"),
-        opt("libvirt_user", "libvirt-user", "libvirt user"),
-        opt("libvirt_password", "libvirt-password", "libvirt password"),
-        opt("default_vm_type", "default_vm_type", "Default vm type"),
+        opt("libvirt_user", "libvirt-user", "libvirt user").value_name("USER"),
+        opt("libvirt_password", "libvirt-password", "libvirt password").value_name("PASSWORD"),
+        opt("default_vm_type", "default_vm_type", "Default vm type").value_name("TYPE"),
         opt(
             "default_vm_provider",
             "default_vm_provider",
             "Default vm provider",
-        ),
+        )
+        .value_name("PROVIDER"),
         opt(
             "default_root_password",
             "default_root_password",
             "Default root password",
-        ),
+        )
+        .value_name("PASSWORD"),
         opt(
             "lease_dir",
             "lease_dir",
@@ -303,7 +405,7 @@ pub fn global_args() -> Vec<Arg> {
         .value_name("PATH"),
         Arg::new("ignore_warnings")
             .long("ignore-warnings")
-            .help("Do not print warnings")
+            .help("Do not show warnings")
             .action(ArgAction::SetTrue)
             .global(true),
     ]
@@ -318,6 +420,10 @@ pub fn root_command(bin_name: &str) -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand_value_name("VERB")
+        .after_help(
+            "Plugins may add more verbs: `lago plugins` lists them (kind `cli`), \
+             `lago VERB --help` shows their help.",
+        )
         .args(global_args());
     for v in VERBS {
         cmd = cmd.subcommand((v.command)());
@@ -325,55 +431,113 @@ pub fn root_command(bin_name: &str) -> Command {
     cmd
 }
 
+fn init_logging(argv: &[OsString]) {
+    // The level is needed before clap runs (plugin loading may log), so it is
+    // read from argv directly; clap validates it afterwards.
+    let mut level = std::env::var("LAGO_LOGLEVEL")
+        .ok()
+        .and_then(|l| crate::logging::parse_level(&l));
+    let mut it = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        let value = if a == "-l" || a == "--loglevel" {
+            it.next().map(|v| v.into_owned())
+        } else if let Some(v) = a.strip_prefix("--loglevel=") {
+            Some(v.to_string())
+        } else if let Some(v) = a.strip_prefix("-l").filter(|v| !v.is_empty()) {
+            Some(v.trim_start_matches('=').to_string())
+        } else {
+            None
+        };
+        if let Some(l) = value.and_then(|v| crate::logging::parse_level(&v)) {
+            level = Some(l);
+        }
+    }
+    crate::logging::init(level.unwrap_or(lago_plugin_api::LogLevel::Warn));
+}
+
 /// Parse `argv`, run the verb, and return the process exit code. Errors are
 /// printed here, as one line.
 pub fn main_with_args(argv: Vec<OsString>) -> i32 {
+    init_logging(&argv);
     let bin_name = argv
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "lago".to_string());
-    let matches = match root_command(&bin_name).try_get_matches_from(&argv) {
-        Ok(m) => m,
+    match run(&bin_name, &argv) {
+        Ok(code) => code,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() {
-                crate::error::EXIT_USER
-            } else {
-                0
-            };
+            eprintln!("{bin_name}: error: {e}");
+            e.exit_code()
         }
+    }
+}
+
+/// How a clap parse failure ends: help and version print to stdout (exit 0),
+/// usage errors to stderr (exit 2).
+fn clap_exit(e: clap::Error) -> i32 {
+    let _ = e.print();
+    if e.use_stderr() {
+        crate::error::EXIT_USER
+    } else {
+        0
+    }
+}
+
+fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
+    let root = root_command(bin_name).allow_external_subcommands(true);
+    let matches = match root.try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => return Ok(clap_exit(e)),
     };
     let globals = GlobalArgs::from_matches(&matches);
-    let result = Config::load(&globals.config_overrides()).and_then(|config| {
-        let mut ctx = Context::new(globals, config, bin_name.clone());
-        let (name, sub) = matches
-            .subcommand()
-            .ok_or_else(|| Error::user("no verb given"))?;
-        let verb = VERBS
-            .iter()
-            .find(|v| v.name == name)
-            .ok_or_else(|| Error::user(format!("unknown verb `{name}`")))?;
-        (verb.run)(&mut ctx, sub)
-    });
-    match result {
-        Ok(Output::Nothing) => 0,
-        Ok(Output::Data(v)) => {
-            println!("{v}");
-            0
+    if globals.prefix_path.is_some() && !globals.ignore_warnings {
+        tracing::warn!(
+            "The option --prefix-path is going to be deprecated, use --workdir and --prefix instead"
+        );
+    }
+    let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
+    let config_for_plugins = config.clone();
+    crate::plugins::host::set_config_lookup(std::sync::Arc::new(move |s: &str, k: &str| {
+        config_for_plugins.get(s, k).map(str::to_string)
+    }));
+    let mut ctx = Context::new(globals, config, bin_name.to_string());
+    let Some((name, sub)) = matches.subcommand() else {
+        return Err(Error::user("no verb given"));
+    };
+    let output = match VERBS.iter().find(|v| v.name == name) {
+        Some(verb) => {
+            ctx.check_out_format()?;
+            (verb.run)(&mut ctx, sub)?
         }
-        Ok(Output::Text(t)) => {
+        None => match plugin_verb::run_external(&mut ctx, name, argv)? {
+            plugin_verb::Parsed::Ran(out) => out,
+            plugin_verb::Parsed::Exit(code) => return Ok(code),
+        },
+    };
+    emit(&mut ctx, output)
+}
+
+/// Print a verb's output; return the exit code.
+pub fn emit(ctx: &mut Context, output: Output) -> Result<i32, Error> {
+    match output {
+        Output::Nothing => Ok(0),
+        Output::Data(v) => {
+            let text = ctx.render(&v)?;
+            println!("{text}");
+            Ok(0)
+        }
+        Output::Text(t) => {
             if t.ends_with('\n') {
                 print!("{t}");
             } else {
                 println!("{t}");
             }
-            0
+            Ok(0)
         }
-        Ok(Output::Exit(code)) => code,
-        Err(e) => {
-            eprintln!("{bin_name}: error: {e}");
-            e.exit_code()
-        }
+        Output::Exit(code) => Ok(code),
     }
 }

@@ -1,0 +1,172 @@
+//! Where plugin libraries are looked for.
+//!
+//! In order:
+//! 1. `$LAGO_PLUGIN_PATH`, colon-separated (folders, or `.so` files);
+//! 2. `~/.local/lib/lago/plugins`;
+//! 3. `/usr/lib/lago/plugins`;
+//! 4. the folder holding the running `lago` executable, so that the `.so`
+//!    files `cargo build` writes beside `target/debug/lago` load with no
+//!    install step. Only `liblago_*.so` files are taken from this folder: a
+//!    build folder also holds every other cdylib of the workspace (test
+//!    plugins among them).
+//!
+//! In the other folders every `lib*.so` file is a candidate; a candidate that
+//! turns out not to be a lago plugin is skipped quietly (debug log). A file
+//! reachable twice (same canonical path) is loaded once.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+/// The environment variable that prepends folders to the search path.
+pub const PLUGIN_PATH_VAR: &str = "LAGO_PLUGIN_PATH";
+
+/// One place to look.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchDir {
+    pub path: PathBuf,
+    /// Only files whose name starts with this are taken (`lib` or `liblago_`).
+    pub file_prefix: &'static str,
+}
+
+/// The ordered list of places plugin libraries are looked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchPath {
+    pub dirs: Vec<SearchDir>,
+}
+
+impl SearchPath {
+    /// The search path of this process (environment, home, executable).
+    pub fn from_env() -> SearchPath {
+        let var = std::env::var_os(PLUGIN_PATH_VAR);
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let exe_dir = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf));
+        SearchPath::new(var.as_deref(), home.as_deref(), exe_dir.as_deref())
+    }
+
+    /// The search path for these inputs (see the module docs).
+    pub fn new(plugin_path: Option<&OsStr>, home: Option<&Path>, exe_dir: Option<&Path>) -> Self {
+        let mut dirs = Vec::new();
+        if let Some(var) = plugin_path {
+            for p in std::env::split_paths(var) {
+                if !p.as_os_str().is_empty() {
+                    dirs.push(SearchDir {
+                        path: p,
+                        file_prefix: "lib",
+                    });
+                }
+            }
+        }
+        if let Some(home) = home {
+            dirs.push(SearchDir {
+                path: home.join(".local/lib/lago/plugins"),
+                file_prefix: "lib",
+            });
+        }
+        dirs.push(SearchDir {
+            path: PathBuf::from("/usr/lib/lago/plugins"),
+            file_prefix: "lib",
+        });
+        if let Some(exe) = exe_dir {
+            dirs.push(SearchDir {
+                path: exe.to_path_buf(),
+                file_prefix: "liblago_",
+            });
+        }
+        SearchPath { dirs }
+    }
+
+    /// Every candidate library file, in search order (within a folder by
+    /// name), each canonical path once.
+    pub fn candidates(&self) -> Vec<PathBuf> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let mut files = Vec::new();
+            if dir.path.is_file() {
+                files.push(dir.path.clone());
+            } else if let Ok(rd) = std::fs::read_dir(&dir.path) {
+                for entry in rd.flatten() {
+                    let p = entry.path();
+                    let Some(name) = p.file_name().and_then(OsStr::to_str) else {
+                        continue;
+                    };
+                    if name.starts_with(dir.file_prefix) && name.ends_with(".so") && p.is_file() {
+                        files.push(p);
+                    }
+                }
+                files.sort();
+            } else {
+                tracing::trace!("plugin folder {} is absent", dir.path.display());
+            }
+            for f in files {
+                let canon = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
+                if seen.insert(canon) {
+                    out.push(f);
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_env_home_system_exe() {
+        let sp = SearchPath::new(
+            Some(OsStr::new("/a:/b::")),
+            Some(Path::new("/home/u")),
+            Some(Path::new("/opt/lago/bin")),
+        );
+        let dirs: Vec<_> = sp
+            .dirs
+            .iter()
+            .map(|d| (d.path.to_str().unwrap_or(""), d.file_prefix))
+            .collect();
+        assert_eq!(
+            dirs,
+            vec![
+                ("/a", "lib"),
+                ("/b", "lib"),
+                ("/home/u/.local/lib/lago/plugins", "lib"),
+                ("/usr/lib/lago/plugins", "lib"),
+                ("/opt/lago/bin", "liblago_"),
+            ]
+        );
+    }
+
+    #[test]
+    fn candidates_filter_and_dedupe() -> std::io::Result<()> {
+        let a = tempfile::tempdir()?;
+        let exe = tempfile::tempdir()?;
+        for n in [
+            "libone.so",
+            "libtwo.so",
+            "notlib.so",
+            "libthree.so.1",
+            "libdir.so",
+        ] {
+            if n == "libdir.so" {
+                std::fs::create_dir(a.path().join(n))?;
+            } else {
+                std::fs::write(a.path().join(n), b"")?;
+            }
+        }
+        std::fs::write(exe.path().join("liblago_x.so"), b"")?;
+        std::fs::write(exe.path().join("libother.so"), b"")?;
+        let var = std::env::join_paths([a.path(), a.path()]).map_err(std::io::Error::other)?;
+        let sp = SearchPath::new(Some(&var), None, Some(exe.path()));
+        let names: Vec<String> = sp
+            .candidates()
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, vec!["libone.so", "libtwo.so", "liblago_x.so"]);
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! The host's side of the [`Host`] interface: what lago offers plugins.
+//!
+//! One process-wide [`HostState`] backs every `Host` object handed out (one
+//! per library at load, plus the one the built-ins see through
+//! `lago_plugin_api::host()`): the configuration, the current log level and,
+//! once the SSH layer is wired in, an [`SshExecutor`].
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{ROption, RResult, RStr, RString, RVec},
+};
+use lago_plugin_api::abi::{Host, HostBox, Host_TO};
+use lago_plugin_api::spec::VmSpec;
+use lago_plugin_api::{CommandStatus, LogLevel, PluginError};
+
+/// Runs a command in a VM for plugins (`Host::ssh_exec`). The SSH layer
+/// implements this and registers it with [`set_ssh_executor`].
+pub trait SshExecutor: Send + Sync {
+    fn exec(
+        &self,
+        vm: &VmSpec,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<CommandStatus, PluginError>;
+}
+
+/// A configuration lookup (`Host::config`).
+pub type ConfigLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
+
+#[derive(Default)]
+struct HostState {
+    config: RwLock<Option<ConfigLookup>>,
+    ssh: RwLock<Option<Arc<dyn SshExecutor>>>,
+}
+
+fn state() -> &'static HostState {
+    static STATE: OnceLock<HostState> = OnceLock::new();
+    STATE.get_or_init(HostState::default)
+}
+
+/// Answer `Host::config` with `lookup` from now on.
+pub fn set_config_lookup(lookup: ConfigLookup) {
+    if let Ok(mut g) = state().config.write() {
+        *g = Some(lookup);
+    }
+}
+
+/// Answer `Host::ssh_exec` with `exec` from now on.
+pub fn set_ssh_executor(exec: Arc<dyn SshExecutor>) {
+    if let Ok(mut g) = state().ssh.write() {
+        *g = Some(exec);
+    }
+}
+
+/// A fresh `Host` object (cheap: all state is shared).
+pub fn new_host_object() -> HostBox {
+    Host_TO::from_value(HostImpl, TD_Opaque)
+}
+
+/// Give the built-ins (this process's own copy of the API crate) the host
+/// handle. Idempotent.
+pub fn install_for_builtins() {
+    let _ = lago_plugin_api::set_host(new_host_object());
+}
+
+struct HostImpl;
+
+impl Host for HostImpl {
+    fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
+        let (target, message) = (target.as_str(), message.as_str());
+        match level {
+            LogLevel::Error => tracing::error!(target: "plugin", plugin = target, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "plugin", plugin = target, "{message}"),
+            LogLevel::Info => tracing::info!(target: "plugin", plugin = target, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "plugin", plugin = target, "{message}"),
+            LogLevel::Trace => tracing::trace!(target: "plugin", plugin = target, "{message}"),
+        }
+    }
+
+    fn max_level(&self) -> LogLevel {
+        crate::logging::max_level()
+    }
+
+    fn ssh_exec(
+        &self,
+        vm_json: RStr<'_>,
+        argv: RVec<RString>,
+        stdin: RVec<u8>,
+    ) -> RResult<CommandStatus, PluginError> {
+        let exec = state().ssh.read().ok().and_then(|g| g.clone());
+        let Some(exec) = exec else {
+            return RResult::RErr(PluginError::not_implemented("the host's SSH service"));
+        };
+        let vm: VmSpec = match serde_json::from_str(vm_json.as_str()) {
+            Ok(vm) => vm,
+            Err(e) => {
+                return RResult::RErr(PluginError::internal(format!(
+                    "ssh_exec: the VM spec a plugin sent is not valid: {e}"
+                )))
+            }
+        };
+        let argv: Vec<String> = argv.into_iter().map(RString::into_string).collect();
+        exec.exec(&vm, &argv, stdin.as_slice()).into()
+    }
+
+    fn config(&self, section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
+        let lookup = state().config.read().ok().and_then(|g| g.clone());
+        lookup
+            .and_then(|f| f(section.as_str(), key.as_str()))
+            .map(RString::from)
+            .into()
+    }
+}
