@@ -69,7 +69,7 @@ fn dns_records<'a>(
 /// The network XML of `net`.
 ///
 /// DNS: a management net answers for the names of every nic of the
-/// environment (all nets' mappings), so that `vm1-eth1` resolves through the
+/// environment (all nets' mappings, as [`EnvSpec::dns_records`]), so that `vm1-eth1` resolves through the
 /// DNS server VMs get from their management nic; another NAT net answers for
 /// its own mappings. Plain names are not forwarded upstream.
 pub fn network_xml(env: &EnvSpec, net: &NetSpec, opts: &NetXmlOptions) -> Result<String> {
@@ -133,12 +133,8 @@ fn nat_xml(
 
     // DNS host records.
     let records = if net.management {
-        let mut all: Vec<&HostMapping> = env
-            .nets
-            .values()
-            .filter(|n| n.net_type == NetType::Nat)
-            .flat_map(|n| n.mappings.iter())
-            .collect();
+        let mut all: Vec<&HostMapping> =
+            env.nets.values().flat_map(|n| n.mappings.iter()).collect();
         if !env.nets.contains_key(&net.name) {
             all.extend(net.mappings.iter());
         }

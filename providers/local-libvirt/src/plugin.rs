@@ -35,7 +35,10 @@ impl LocalLibvirt {
     pub fn options() -> Result<ProviderOptions, ProviderError> {
         let host = lago_plugin_api::host().ok();
         ProviderOptions::from_lookup(|section, key| {
-            host.and_then(|h| h.config(section, key))
+            // The configuration may spell the section `local_libvirt`
+            // (from `LAGO__LOCAL_LIBVIRT__KEY`).
+            let alt = section.replace('-', "_");
+            host.and_then(|h| h.config(section, key).or_else(|| h.config(&alt, key)))
                 .or_else(|| std::env::var(env_var_name(section, key)).ok())
         })
     }
