@@ -166,6 +166,20 @@ pub trait Host: Send + Sync {
         argv: RVec<RString>,
         stdin: RVec<u8>,
     ) -> RResult<CommandStatus, PluginError>;
+    /// Copy a local file or folder (recursively, modes kept) into the VM.
+    fn ssh_upload(
+        &self,
+        vm_json: RStr<'_>,
+        local: RStr<'_>,
+        remote: RStr<'_>,
+    ) -> RResult<(), PluginError>;
+    /// Copy a file or folder out of the VM (recursively, modes kept).
+    fn ssh_download(
+        &self,
+        vm_json: RStr<'_>,
+        remote: RStr<'_>,
+        local: RStr<'_>,
+    ) -> RResult<(), PluginError>;
     /// `[section] key` of the effective configuration.
     #[sabi(last_prefix_field)]
     fn config(&self, section: RStr<'_>, key: RStr<'_>) -> ROption<RString>;

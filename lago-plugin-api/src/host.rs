@@ -65,8 +65,7 @@ impl HostHandle {
         argv: &[&str],
         stdin: &[u8],
     ) -> PluginResult<CommandStatus> {
-        let vm_json = serde_json::to_string(vm)
-            .map_err(|e| PluginError::internal(format!("cannot encode the VM spec: {e}")))?;
+        let vm_json = encode_vm(vm)?;
         let argv: RVec<RString> = argv.iter().map(|a| RString::from(*a)).collect();
         match self.inner.ssh_exec(
             RStr::from(vm_json.as_str()),
@@ -78,6 +77,44 @@ impl HostHandle {
         }
     }
 
+    /// Copy a local file or folder into `vm` (SFTP, recursive, modes kept).
+    pub fn ssh_upload(
+        &self,
+        vm: &VmSpec,
+        local: &std::path::Path,
+        remote: &str,
+    ) -> PluginResult<()> {
+        let vm_json = encode_vm(vm)?;
+        let local = local.to_string_lossy();
+        match self.inner.ssh_upload(
+            RStr::from(vm_json.as_str()),
+            RStr::from(local.as_ref()),
+            RStr::from(remote),
+        ) {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => Err(e),
+        }
+    }
+
+    /// Copy a file or folder out of `vm` (SFTP, recursive, modes kept).
+    pub fn ssh_download(
+        &self,
+        vm: &VmSpec,
+        remote: &str,
+        local: &std::path::Path,
+    ) -> PluginResult<()> {
+        let vm_json = encode_vm(vm)?;
+        let local = local.to_string_lossy();
+        match self.inner.ssh_download(
+            RStr::from(vm_json.as_str()),
+            RStr::from(remote),
+            RStr::from(local.as_ref()),
+        ) {
+            RResult::ROk(()) => Ok(()),
+            RResult::RErr(e) => Err(e),
+        }
+    }
+
     /// `[section] key` of the effective configuration.
     pub fn config(&self, section: &str, key: &str) -> Option<String> {
         self.inner
@@ -85,6 +122,11 @@ impl HostHandle {
             .into_option()
             .map(|s| s.into_string())
     }
+}
+
+fn encode_vm(vm: &VmSpec) -> PluginResult<String> {
+    serde_json::to_string(vm)
+        .map_err(|e| PluginError::internal(format!("cannot encode the VM spec: {e}")))
 }
 
 /// What a library's exported `init` does (called by the code

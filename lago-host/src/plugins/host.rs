@@ -5,6 +5,7 @@
 //! `lago_plugin_api::host()`): the configuration, the current log level and,
 //! once the SSH layer is wired in, an [`SshExecutor`].
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use abi_stable::{
@@ -18,12 +19,23 @@ use lago_plugin_api::{CommandStatus, LogLevel, PluginError};
 /// Runs a command in a VM for plugins (`Host::ssh_exec`). The SSH layer
 /// implements this and registers it with [`set_ssh_executor`].
 pub trait SshExecutor: Send + Sync {
+    /// Run `argv` (one argument each, quoted by the SSH layer) with `stdin`.
     fn exec(
         &self,
         vm: &VmSpec,
         argv: &[String],
         stdin: &[u8],
     ) -> Result<CommandStatus, PluginError>;
+    /// Copy a local file or folder into the VM.
+    fn upload(&self, vm: &VmSpec, local: &Path, remote: &str) -> Result<(), PluginError> {
+        let _ = (vm, local, remote);
+        Err(PluginError::not_implemented("the host's SSH upload"))
+    }
+    /// Copy a file or folder out of the VM.
+    fn download(&self, vm: &VmSpec, remote: &str, local: &Path) -> Result<(), PluginError> {
+        let _ = (vm, remote, local);
+        Err(PluginError::not_implemented("the host's SSH download"))
+    }
 }
 
 /// A configuration lookup (`Host::config`).
@@ -67,6 +79,26 @@ pub fn install_for_builtins() {
 
 struct HostImpl;
 
+/// Decode the VM a plugin sent and hand it to the SSH executor, if any.
+fn with_ssh<T>(
+    vm_json: RStr<'_>,
+    f: impl FnOnce(&dyn SshExecutor, &VmSpec) -> Result<T, PluginError>,
+) -> RResult<T, PluginError> {
+    let exec = state().ssh.read().ok().and_then(|g| g.clone());
+    let Some(exec) = exec else {
+        return RResult::RErr(PluginError::not_implemented("the host's SSH service"));
+    };
+    let vm: VmSpec = match serde_json::from_str(vm_json.as_str()) {
+        Ok(vm) => vm,
+        Err(e) => {
+            return RResult::RErr(PluginError::internal(format!(
+                "the VM spec a plugin sent is not valid: {e}"
+            )))
+        }
+    };
+    f(exec.as_ref(), &vm).into()
+}
+
 impl Host for HostImpl {
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
         let (target, message) = (target.as_str(), message.as_str());
@@ -89,20 +121,32 @@ impl Host for HostImpl {
         argv: RVec<RString>,
         stdin: RVec<u8>,
     ) -> RResult<CommandStatus, PluginError> {
-        let exec = state().ssh.read().ok().and_then(|g| g.clone());
-        let Some(exec) = exec else {
-            return RResult::RErr(PluginError::not_implemented("the host's SSH service"));
-        };
-        let vm: VmSpec = match serde_json::from_str(vm_json.as_str()) {
-            Ok(vm) => vm,
-            Err(e) => {
-                return RResult::RErr(PluginError::internal(format!(
-                    "ssh_exec: the VM spec a plugin sent is not valid: {e}"
-                )))
-            }
-        };
-        let argv: Vec<String> = argv.into_iter().map(RString::into_string).collect();
-        exec.exec(&vm, &argv, stdin.as_slice()).into()
+        with_ssh(vm_json, |exec, vm| {
+            let argv: Vec<String> = argv.into_iter().map(RString::into_string).collect();
+            exec.exec(vm, &argv, stdin.as_slice())
+        })
+    }
+
+    fn ssh_upload(
+        &self,
+        vm_json: RStr<'_>,
+        local: RStr<'_>,
+        remote: RStr<'_>,
+    ) -> RResult<(), PluginError> {
+        with_ssh(vm_json, |exec, vm| {
+            exec.upload(vm, Path::new(local.as_str()), remote.as_str())
+        })
+    }
+
+    fn ssh_download(
+        &self,
+        vm_json: RStr<'_>,
+        remote: RStr<'_>,
+        local: RStr<'_>,
+    ) -> RResult<(), PluginError> {
+        with_ssh(vm_json, |exec, vm| {
+            exec.download(vm, remote.as_str(), Path::new(local.as_str()))
+        })
     }
 
     fn config(&self, section: RStr<'_>, key: RStr<'_>) -> ROption<RString> {
