@@ -1,4 +1,12 @@
-//! TODO
+//! The `local-libvirt` vm-provider plugin: VMs and networks on a local
+//! libvirt (QEMU/KVM or TCG), through the `virt` crate.
+//!
+//! Built as a `cdylib` (`liblago_provider_local_libvirt.so`, loaded by
+//! `lago`) and as an `rlib` (for tests). The provider is
+//! [`plugin::LocalLibvirt`], a plain
+//! [`VmProviderPlugin`](lago_plugin_api::VmProviderPlugin); the macro below
+//! exports it.
+
 pub mod disks;
 pub mod domain;
 pub mod error;
@@ -9,3 +17,7 @@ pub mod seed;
 pub mod session;
 pub mod tools;
 pub mod xml;
+
+lago_plugin_api::export_plugins! {
+    providers: ["local-libvirt" => plugin::LocalLibvirt],
+}
