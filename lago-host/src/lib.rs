@@ -2,9 +2,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod environment;
 pub mod error;
-pub mod logging;
 pub mod initfile;
+pub mod logging;
 pub mod network;
 pub mod output;
 pub mod plugins;

@@ -3,6 +3,7 @@
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{Context, Output};
+use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -27,6 +28,11 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago shutdown"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let env = environment::from_context(ctx)?;
+    env.shutdown(
+        &environment::vm_names(args, "vm_names"),
+        args.get_flag("reboot"),
+    )?;
+    Ok(Output::Nothing)
 }

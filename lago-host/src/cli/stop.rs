@@ -3,6 +3,7 @@
 use clap::{Arg, ArgMatches, Command};
 
 use super::{Context, Output};
+use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -16,6 +17,8 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago stop"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let env = environment::from_context(ctx)?;
+    env.stop(&environment::vm_names(args, "vm_names"))?;
+    Ok(Output::Nothing)
 }

@@ -1,0 +1,540 @@
+//! A stored environment brought to life: its VMs and networks driven through
+//! their provider plugins, and reached over SSH.
+//!
+//! Verbs open an [`Environment`] from the prefix's stored [`EnvSpec`] and the
+//! plugin registry; it opens one provider session per provider the VMs use,
+//! and does the work of several VMs in parallel (one thread per VM: the
+//! provider calls and SSH waits block).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use abi_stable::std_types::{RString, RVec};
+use lago_plugin_api::abi::{ProviderSessionBox, VmTypeBox};
+use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::plugins::host::{set_ssh_executor, SshExecutor};
+use crate::plugins::{into_result, Registry};
+use crate::prefix::lifecycle::States;
+use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
+
+/// How long and how often to wait for a VM's SSH.
+#[derive(Debug, Clone, Copy)]
+pub struct SshSettings {
+    /// `--ssh-tries` (`[lago] ssh_tries`).
+    pub tries: u64,
+    /// `--ssh-timeout` (`[lago] ssh_timeout`), seconds per attempt.
+    pub timeout: u64,
+}
+
+impl SshSettings {
+    pub fn from_config(config: &Config) -> Result<Self, Error> {
+        Ok(SshSettings {
+            tries: config.ssh_tries().map_err(|e| Error::user_from(&e))?,
+            timeout: config.ssh_timeout().map_err(|e| Error::user_from(&e))?,
+        })
+    }
+
+    /// The time a VM gets to answer SSH after its start: its `boot_time_sec`
+    /// when the init file sets one, else tries × timeout (Lago's budget).
+    pub fn deadline(&self, vm: &VmSpec) -> Duration {
+        let secs = vm
+            .boot_time_sec
+            .unwrap_or(self.tries.saturating_mul(self.timeout).max(1));
+        Duration::from_secs(secs)
+    }
+}
+
+/// One environment and the plugins that drive it.
+pub struct Environment<'r> {
+    pub env: EnvSpec,
+    registry: &'r Registry,
+    sessions: BTreeMap<String, ProviderSessionBox>,
+    ssh: SshPool,
+    settings: SshSettings,
+}
+
+/// A provider call's error, naming the VM or network it was about.
+fn plugin_err(what: impl std::fmt::Display) -> impl FnOnce(PluginError) -> Error {
+    move |e| Error::from(e).context(what)
+}
+
+impl<'r> Environment<'r> {
+    /// Opens a session with every provider the environment's VMs use.
+    pub fn open(
+        env: EnvSpec,
+        registry: &'r Registry,
+        settings: SshSettings,
+    ) -> Result<Self, Error> {
+        let env_json = serde_json::to_string(&env)?;
+        let mut sessions = BTreeMap::new();
+        let providers: BTreeSet<&str> = env
+            .domains
+            .values()
+            .map(|vm| vm.vm_provider.as_str())
+            .collect();
+        for name in providers {
+            let entry = registry.providers.get(name).ok_or_else(|| {
+                Error::user(format!(
+                    "vm-provider `{name}` is not available; installed providers: {}",
+                    registry
+                        .providers
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let session = into_result(entry.plugin.open(env_json.as_str().into()))
+                .map_err(plugin_err(format_args!("vm-provider `{name}`")))?;
+            sessions.insert(name.to_string(), session);
+        }
+        let ssh = SshPool::with_options(PoolOptions::default());
+        set_ssh_executor(Arc::new(EnvSsh {
+            env: env.clone(),
+            pool: ssh.clone(),
+        }));
+        Ok(Environment {
+            env,
+            registry,
+            sessions,
+            ssh,
+            settings,
+        })
+    }
+
+    /// The SSH connections of this environment (shared by every verb call).
+    pub fn ssh(&self) -> &SshPool {
+        &self.ssh
+    }
+
+    /// The VM named `name`, or a user error listing the VMs.
+    pub fn vm(&self, name: &str) -> Result<&VmSpec, Error> {
+        self.env.domains.get(name).ok_or_else(|| {
+            Error::user(format!(
+                "no VM named `{name}` in this environment; it has: {}",
+                self.env
+                    .domains
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// The VM named `name`, or the one VM whose name ends with `name`.
+    pub fn vm_by_suffix(&self, name: &str) -> Result<&VmSpec, Error> {
+        if let Some(vm) = self.env.domains.get(name) {
+            return Ok(vm);
+        }
+        let matches: Vec<&VmSpec> = self
+            .env
+            .domains
+            .values()
+            .filter(|vm| vm.name.ends_with(name))
+            .collect();
+        match matches.as_slice() {
+            [vm] => Ok(vm),
+            [] => self.vm(name),
+            many => Err(Error::user(format!(
+                "`{name}` matches several VMs: {}; give more of the name",
+                many.iter()
+                    .map(|vm| vm.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// The VMs named (all when `names` is empty), checked to exist.
+    pub fn select(&self, names: &[String]) -> Result<Vec<&VmSpec>, Error> {
+        if names.is_empty() {
+            return Ok(self.env.domains.values().collect());
+        }
+        names.iter().map(|n| self.vm(n)).collect()
+    }
+
+    fn session(&self, vm: &VmSpec) -> Result<&ProviderSessionBox, Error> {
+        self.sessions
+            .get(&vm.vm_provider)
+            .ok_or_else(|| Error::internal(format!("no session for provider `{}`", vm.vm_provider)))
+    }
+
+    fn vm_type(&self, vm: &VmSpec) -> Result<&VmTypeBox, Error> {
+        self.registry
+            .vm_types
+            .get(&vm.vm_type)
+            .map(|e| &e.plugin)
+            .ok_or_else(|| {
+                Error::user(format!(
+                    "VM `{}` has vm-type `{}`, which no plugin provides; available: {}",
+                    vm.name,
+                    vm.vm_type,
+                    self.registry
+                        .vm_types
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+
+    /// Runs `f` for every VM in parallel; the first error (by VM name) wins,
+    /// the others are logged.
+    fn each_vm<F>(&self, vms: &[&VmSpec], f: F) -> Result<(), Error>
+    where
+        F: Fn(&VmSpec) -> Result<(), Error> + Sync,
+    {
+        let results: Vec<(String, Result<(), Error>)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = vms
+                .iter()
+                .map(|vm| (vm.name.clone(), scope.spawn(|| f(vm))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(name, h)| {
+                    let r = h.join().unwrap_or_else(|_| {
+                        Err(Error::internal(format!("VM `{name}`: worker panicked")))
+                    });
+                    (name, r)
+                })
+                .collect()
+        });
+        let mut first = None;
+        for (name, r) in results {
+            if let Err(e) = r {
+                if first.is_none() {
+                    first = Some(e);
+                } else {
+                    tracing::error!("VM `{name}`: {e}");
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Init's provider work: prepare every VM's disks, then bootstrap the
+    /// ones that want it (`bootstrap: true` and no `--skip-bootstrap`).
+    pub fn prepare(&self, skip_bootstrap: bool) -> Result<(), Error> {
+        let vms: Vec<&VmSpec> = self.env.domains.values().collect();
+        self.each_vm(&vms, |vm| {
+            let session = self.session(vm)?;
+            let json = serde_json::to_string(vm)?;
+            into_result(session.prepare(json.as_str().into())).map_err(plugin_err(
+                format_args!("preparing the disks of VM `{}`", vm.name),
+            ))?;
+            if vm.bootstrap && !skip_bootstrap {
+                into_result(session.bootstrap(json.as_str().into()))
+                    .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The nets the given VMs have nics on, per provider.
+    fn nets_by_provider(&self, vms: &[&VmSpec]) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for vm in vms {
+            let nets = out.entry(vm.vm_provider.clone()).or_default();
+            nets.extend(vm.nics.iter().map(|n| n.net.clone()));
+        }
+        out
+    }
+
+    /// `lago start [VM...]`: networks first, then every VM in parallel, and
+    /// returns when each answers SSH. VMs already running are left alone
+    /// (and still waited for), so starting a running environment is a no-op.
+    pub fn start(&self, names: &[String]) -> Result<(), Error> {
+        let vms = self.select(names)?;
+        for (provider, nets) in self.nets_by_provider(&vms) {
+            let session = &self.sessions[&provider];
+            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
+            into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
+                "starting the networks ({provider})"
+            )))?;
+        }
+        self.each_vm(&vms, |vm| {
+            let session = self.session(vm)?;
+            let json = serde_json::to_string(vm)?;
+            let state = into_result(session.state(json.as_str().into()))
+                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+            if state != "running" {
+                let started = Instant::now();
+                into_result(session.start(json.as_str().into()))
+                    .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
+                tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
+            }
+            self.wait_for_ssh(vm, &json)?;
+            match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
+                Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
+            }
+        })
+    }
+
+    /// Waits until the VM answers SSH: its vm-type's own wait when it has
+    /// one, else the host's.
+    fn wait_for_ssh(&self, vm: &VmSpec, json: &str) -> Result<(), Error> {
+        match into_result(self.vm_type(vm)?.wait_for_ssh(json.into())) {
+            Ok(()) => return Ok(()),
+            Err(e) if matches!(e.kind, ErrorKind::Delegate | ErrorKind::NotImplemented) => {}
+            Err(e) => return Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
+        }
+        let target = ssh_target(&self.env, vm)?;
+        let deadline = self.settings.deadline(vm);
+        let per_try = Duration::from_secs(self.settings.timeout.max(1));
+        match self.ssh.wait_for_ssh(&target, 0, per_try, deadline) {
+            Ok(ready) => {
+                tracing::info!(
+                    "VM `{}` answers SSH after {:?} ({} tries)",
+                    vm.name,
+                    ready.elapsed,
+                    ready.tries
+                );
+                Ok(())
+            }
+            Err(e) => {
+                let tail = console_tail(&self.env, vm, 15);
+                Err(Error::user(format!(
+                    "VM `{}` did not come up: {}{}",
+                    vm.name,
+                    e.chain_string(),
+                    tail
+                )))
+            }
+        }
+    }
+
+    /// `lago stop [VM...]`: hard power-off, in parallel; networks no running
+    /// VM uses any more are stopped too.
+    pub fn stop(&self, names: &[String]) -> Result<(), Error> {
+        let vms = self.select(names)?;
+        self.each_vm(&vms, |vm| {
+            if let Ok(target) = ssh_target(&self.env, vm) {
+                self.ssh.disconnect(&target);
+            }
+            let json = serde_json::to_string(vm)?;
+            into_result(self.session(vm)?.stop(json.as_str().into()))
+                .map_err(plugin_err(format_args!("stopping VM `{}`", vm.name)))
+        })?;
+        self.stop_idle_networks(&vms)
+    }
+
+    /// `lago shutdown [-r] [VM...]`: ACPI shutdown (or reboot), in parallel.
+    pub fn shutdown(&self, names: &[String], reboot: bool) -> Result<(), Error> {
+        let vms = self.select(names)?;
+        self.each_vm(&vms, |vm| {
+            if let Ok(target) = ssh_target(&self.env, vm) {
+                self.ssh.disconnect(&target);
+            }
+            let json = serde_json::to_string(vm)?;
+            let session = self.session(vm)?;
+            if reboot {
+                into_result(session.reboot(json.as_str().into()))
+                    .map_err(plugin_err(format_args!("rebooting VM `{}`", vm.name)))
+            } else {
+                into_result(session.shutdown(json.as_str().into()))
+                    .map_err(plugin_err(format_args!("shutting down VM `{}`", vm.name)))
+            }
+        })?;
+        if reboot {
+            return Ok(());
+        }
+        self.stop_idle_networks(&vms)
+    }
+
+    /// Stops the networks of `vms` (each provider keeps the ones a running VM
+    /// still uses).
+    fn stop_idle_networks(&self, vms: &[&VmSpec]) -> Result<(), Error> {
+        for (provider, nets) in self.nets_by_provider(vms) {
+            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
+            into_result(self.sessions[&provider].stop_networks(nets))
+                .map_err(plugin_err(format_args!("stopping networks ({provider})")))?;
+        }
+        Ok(())
+    }
+
+    /// Every VM's and network's state, as the providers report them.
+    pub fn states(&self) -> Result<States, Error> {
+        let mut states = States::default();
+        for vm in self.env.domains.values() {
+            let json = serde_json::to_string(vm)?;
+            let state = into_result(self.session(vm)?.state(json.as_str().into()))
+                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+            states.vms.insert(vm.name.clone(), state.into_string());
+        }
+        for net in self.env.nets.values() {
+            states.nets.insert(net.name.clone(), self.net_state(net)?);
+        }
+        Ok(states)
+    }
+
+    /// A net is up when the provider of any of its VMs says so.
+    fn net_state(&self, net: &NetSpec) -> Result<String, Error> {
+        let providers: BTreeSet<&str> = self
+            .env
+            .domains
+            .values()
+            .filter(|vm| vm.nics.iter().any(|n| n.net == net.name))
+            .map(|vm| vm.vm_provider.as_str())
+            .collect();
+        for provider in providers {
+            let state =
+                into_result(self.sessions[provider].network_state(net.name.as_str().into()))
+                    .map_err(plugin_err(format_args!("network `{}`", net.name)))?;
+            if state.as_str() == "up" {
+                return Ok("up".to_string());
+            }
+        }
+        Ok("down".to_string())
+    }
+
+    /// Removes every hypervisor object of the environment (domains, then
+    /// networks), whatever state init or start left it in.
+    pub fn teardown(&self) -> Result<(), Error> {
+        self.ssh.disconnect_all();
+        let mut first = None;
+        for (provider, session) in &self.sessions {
+            if let Err(e) = into_result(session.cleanup()) {
+                let e = plugin_err(format_args!("removing the VMs and networks ({provider})"))(e);
+                tracing::error!("{e}");
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// `lago console VM`.
+    pub fn console(&self, name: &str) -> Result<i32, Error> {
+        let vm = self.vm(name)?;
+        let json = serde_json::to_string(vm)?;
+        into_result(self.session(vm)?.interactive_console(json.as_str().into()))
+            .map_err(plugin_err(format_args!("console of VM `{name}`")))
+    }
+}
+
+/// How to reach `vm` over SSH: its management address, its user, the prefix
+/// key (or its password), and the host key pinned at init.
+pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
+    let host = vm.mgmt_ip().ok_or_else(|| {
+        Error::user(format!(
+            "VM `{}` has no address on its management network `{}`",
+            vm.name, vm.mgmt_net
+        ))
+    })?;
+    let key = env.prefix.ssh_key_path();
+    let password = vm.ssh_password.clone().or_else(|| vm.root_password.clone());
+    let auth = match password {
+        Some(password) => Auth::KeyOrPassword { key, password },
+        None => Auth::Key(key),
+    };
+    let host_key = match &vm.ssh_host_key {
+        Some(line) => HostKeyPolicy::Pinned(line.clone()),
+        None => HostKeyPolicy::Learn(env.prefix.path.join("known_hosts")),
+    };
+    Ok(SshTarget {
+        name: vm.name.clone(),
+        host: host.into(),
+        port: 22,
+        user: vm.ssh_user.clone(),
+        auth,
+        host_key,
+    })
+}
+
+/// The last `lines` lines of a VM's serial console log, as a message tail.
+fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
+    let path = env.prefix.console_log_path(&vm.name);
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            let tail = all[all.len().saturating_sub(lines)..].join("\n    ");
+            format!(
+                "\n  last lines of its console ({}):\n    {tail}",
+                path.display()
+            )
+        }
+        Err(_) => format!("\n  (no console log at {})", path.display()),
+    }
+}
+
+/// The host's SSH service for plugins (`Host::ssh_exec` and friends).
+struct EnvSsh {
+    env: EnvSpec,
+    pool: SshPool,
+}
+
+fn ssh_plugin_err(vm: &VmSpec) -> impl FnOnce(crate::ssh::SshError) -> PluginError + '_ {
+    move |e| PluginError::user(format!("VM `{}`: {}", vm.name, e.chain_string()))
+}
+
+impl SshExecutor for EnvSsh {
+    fn exec(
+        &self,
+        vm: &VmSpec,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<CommandStatus, PluginError> {
+        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        let stdin = (!stdin.is_empty()).then_some(stdin);
+        let status = self
+            .pool
+            .exec(&target, argv, stdin, None)
+            .map_err(ssh_plugin_err(vm))?;
+        Ok(CommandStatus {
+            code: status.code,
+            out: status.out.into(),
+            err: status.err.into(),
+        })
+    }
+
+    fn upload(
+        &self,
+        vm: &VmSpec,
+        local: &std::path::Path,
+        remote: &str,
+    ) -> Result<(), PluginError> {
+        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        self.pool
+            .upload(&target, local, remote)
+            .map_err(ssh_plugin_err(vm))
+    }
+
+    fn download(
+        &self,
+        vm: &VmSpec,
+        remote: &str,
+        local: &std::path::Path,
+    ) -> Result<(), PluginError> {
+        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        self.pool
+            .download(&target, remote, local)
+            .map_err(ssh_plugin_err(vm))
+    }
+}
+
+/// The environment of the prefix a verb works on (`-w`, `-P`, `-p`), with
+/// every plugin loaded. The prefix must be initialized.
+pub fn from_context(ctx: &mut crate::cli::Context) -> Result<Environment<'_>, Error> {
+    let prefix = ctx.prefix()?;
+    prefix.require_initialized()?;
+    let env = prefix.load_env()?;
+    let settings = SshSettings::from_config(&ctx.config)?;
+    let registry = ctx.plugins()?;
+    Environment::open(env, registry, settings)
+}
+
+/// The VM names given to a verb (`VM_NAME...`), none meaning all.
+pub fn vm_names(args: &clap::ArgMatches, id: &str) -> Vec<String> {
+    args.get_many::<String>(id)
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default()
+}

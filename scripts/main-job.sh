@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# lago's main job: build lago and the embedded template, bring up the example
+# environment (examples/LagoInitFile: 2 networks, 3 VMs), run a command in each
+# VM, show its status, and tear it all down.
+#
+# Uses the host's running libvirtd when there is one; otherwise starts a
+# private one in a sandbox (network namespace + own libvirtd), as the tests do.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+bash scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --workspace
+bash scripts/template/build.sh
+lago=$root/target/debug/lago
+
+run=()
+if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+  sandbox=lago-main
+  bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
+  trap 'bash "$root/scripts/sandbox/down.sh" "$sandbox"' EXIT
+  bash scripts/sandbox/up.sh "$sandbox"
+  run=(bash "$root/scripts/sandbox/run.sh" "$sandbox")
+fi
+
+work=$(mktemp -d /tmp/lago-main.XXXXXX)
+cp examples/LagoInitFile "$work/"
+cd "$work"
+export LAGO__LAGO__DOMAIN_TYPE=${LAGO__LAGO__DOMAIN_TYPE:-qemu}
+
+cleanup() {
+  "${run[@]}" "$lago" destroy -y >/dev/null 2>&1 || true
+  rm -rf "$work"
+  [ -n "${sandbox:-}" ] && bash "$root/scripts/sandbox/down.sh" "$sandbox"
+}
+trap cleanup EXIT
+
+set -x
+"${run[@]}" "$lago" init --template-repo-name embedded
+"${run[@]}" "$lago" start
+for vm in vm0 vm1 vm2; do
+  "${run[@]}" "$lago" shell "$vm" -- sh -c 'echo "$(hostname): $(uname -r), up $(cut -d" " -f1 /proc/uptime)s"'
+done
+"${run[@]}" "$lago" shell vm1 ping -c 1 -W 2 vm0.lago.local
+"${run[@]}" "$lago" status
+"${run[@]}" "$lago" destroy -y
