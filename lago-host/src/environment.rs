@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use abi_stable::std_types::{RString, RVec};
 use lago_plugin_api::abi::{ProviderSessionBox, VmTypeBox};
-use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
 use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
 
 use crate::config::Config;
@@ -21,6 +21,7 @@ use crate::plugins::host::{set_ssh_executor, SshExecutor};
 use crate::plugins::{into_result, Registry};
 use crate::prefix::lifecycle::States;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
+use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
 /// How long and how often to wait for a VM's SSH.
 #[derive(Debug, Clone, Copy)]
@@ -537,4 +538,111 @@ pub fn vm_names(args: &clap::ArgMatches, id: &str) -> Vec<String> {
     args.get_many::<String>(id)
         .map(|v| v.cloned().collect())
         .unwrap_or_default()
+}
+
+/// Which template repository `init` uses: `--template-repo-path` (a file or
+/// URL), else `--template-repo-name` (searched in `template_repos`), else the
+/// configuration's `[init] template_repo_path` / `template_repo_name`.
+#[derive(Debug, Clone, Default)]
+pub struct RepoChoice {
+    pub path: Option<String>,
+    pub name: Option<String>,
+}
+
+impl RepoChoice {
+    fn load(&self, config: &Config) -> Result<Option<TemplateRepo>, Error> {
+        let path = self
+            .path
+            .clone()
+            .or_else(|| config.get("init", "template_repo_path").map(str::to_string))
+            .filter(|p| !p.is_empty());
+        let name = self
+            .name
+            .clone()
+            .or_else(|| config.get("init", "template_repo_name").map(str::to_string))
+            .filter(|n| !n.is_empty());
+        let repo = match (path, name) {
+            (Some(path), _) => TemplateRepo::load(&path),
+            (None, Some(name)) => TemplateRepo::find_by_name(&name, &config.template_repos()),
+            (None, None) => return Ok(None),
+        };
+        repo.map(Some).map_err(template_err)
+    }
+}
+
+fn template_err(e: TemplateError) -> Error {
+    if e.is_user_error() {
+        Error::user_from(&e)
+    } else {
+        Error::internal_from(&e)
+    }
+}
+
+/// Whether any disk of `env` comes from a template repository.
+fn uses_repo_templates(env: &EnvSpec) -> bool {
+    env.domains.values().flat_map(|vm| &vm.disks).any(|d| {
+        d.disk_type == DiskType::Template
+            && d.base.is_none()
+            && d.template_type.as_deref() != Some("qcow2")
+    })
+}
+
+/// Init's provider work, run on the planned and stored environment (the
+/// prefix init hook): each VM's vm-type normalises its spec, templates are
+/// imported into the store, then every VM's disks are prepared and
+/// bootstrapped through its provider, in parallel.
+pub fn prepare_new_env(
+    env: &mut EnvSpec,
+    config: &Config,
+    registry: &Registry,
+    repo: &RepoChoice,
+    skip_bootstrap: bool,
+) -> Result<(), Error> {
+    for vm in env.domains.values_mut() {
+        let vm_type = registry.vm_types.get(&vm.vm_type).ok_or_else(|| {
+            Error::user(format!(
+                "domains/{}/vm-type: no vm-type plugin is named `{}`; available: {}",
+                vm.name,
+                vm.vm_type,
+                registry
+                    .vm_types
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        let json = serde_json::to_string(&*vm)?;
+        match into_result(vm_type.plugin.normalize_spec(json.as_str().into())) {
+            Ok(out) => *vm = serde_json::from_str(out.as_str())?,
+            Err(e) if e.kind == ErrorKind::Delegate => {}
+            Err(e) => return Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
+        }
+    }
+    let repo = if uses_repo_templates(env) {
+        repo.load(config)?
+    } else {
+        None
+    };
+    let store = TemplateStore::new(config.template_store());
+    crate::templates::resolve_env(env, repo.as_ref(), &store).map_err(template_err)?;
+    std::fs::create_dir_all(env.prefix.images_dir())?;
+    std::fs::create_dir_all(env.prefix.logs_dir())?;
+    let settings = SshSettings::from_config(config)?;
+    let environment = Environment::open(env.clone(), registry, settings)?;
+    environment.prepare(skip_bootstrap)
+}
+
+/// Destroy's and cleanup's provider work (the prefix teardown hook): remove
+/// every domain and network of the stored environment, if there is one.
+pub fn teardown_env(
+    env: Option<&EnvSpec>,
+    config: &Config,
+    registry: &Registry,
+) -> Result<(), Error> {
+    let Some(env) = env else {
+        return Ok(());
+    };
+    let settings = SshSettings::from_config(config)?;
+    Environment::open(env.clone(), registry, settings)?.teardown()
 }
