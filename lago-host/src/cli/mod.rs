@@ -18,6 +18,7 @@
 //! need no plugin library never open one.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
@@ -409,6 +410,9 @@ pub fn global_args() -> Vec<Arg> {
             .action(ArgAction::SetTrue)
             .global(true),
     ]
+    .into_iter()
+    .map(|a| a.help_heading("Global options"))
+    .collect()
 }
 
 /// The top-level command with the global flags and every built-in verb.
@@ -521,23 +525,29 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     emit(&mut ctx, output)
 }
 
-/// Print a verb's output; return the exit code.
+/// Print a verb's output; return the exit code. A closed stdout (`lago ... |
+/// head`) ends the output quietly.
 pub fn emit(ctx: &mut Context, output: Output) -> Result<i32, Error> {
-    match output {
-        Output::Nothing => Ok(0),
-        Output::Data(v) => {
-            let text = ctx.render(&v)?;
-            println!("{text}");
-            Ok(0)
-        }
-        Output::Text(t) => {
-            if t.ends_with('\n') {
-                print!("{t}");
+    let text = match output {
+        Output::Nothing => return Ok(0),
+        Output::Exit(code) => return Ok(code),
+        Output::Data(v) => ctx.render(&v)?,
+        Output::Text(t) => t,
+    };
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
             } else {
-                println!("{t}");
+                out.write_all(b"\n")
             }
-            Ok(0)
-        }
-        Output::Exit(code) => Ok(code),
+        })
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::internal(format!("cannot write the output: {e}"))),
     }
 }
