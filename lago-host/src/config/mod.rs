@@ -47,29 +47,134 @@ const fn k(
 
 /// Every key lago knows, in the order `generate-config` prints them.
 pub const KEYS: &[KeyDef] = &[
-    k(ROOT, "loglevel", Some("info"), "Log level: debug, info, warning, error"),
-    k(ROOT, "logdepth", Some("3"), "How many nested log tasks to show"),
-    k(ROOT, "out_format", Some("default"), "Output format of verbs that return data: default, json, yaml, flat, or a plugin's"),
-    k(ROOT, "workdir_path", None, "Workdir to use instead of looking for a .lago folder upwards from the current directory"),
-    k(ROOT, "prefix_name", Some("current"), "Prefix to use inside the workdir (`current` follows the workdir's current link)"),
-    k(ROOT, "ssh_user", Some("root"), "Default SSH user of the VMs"),
-    k(ROOT, "ssh_password", None, "Default SSH password of the VMs (the VM's root-password when unset)"),
-    k(ROOT, "ssh_tries", Some("100"), "How many times to try to reach a VM by SSH"),
-    k(ROOT, "ssh_timeout", Some("10"), "Seconds to wait for each SSH attempt"),
-    k(ROOT, "libvirt_url", Some("qemu:///system"), "libvirt connection URI of the local-libvirt provider"),
-    k(ROOT, "libvirt_username", None, "libvirt user name (SASL)"),
+    k(
+        ROOT,
+        "loglevel",
+        Some("info"),
+        "Log level: debug, info, warning, error",
+    ),
+    k(
+        ROOT,
+        "logdepth",
+        Some("3"),
+        "How many nested log tasks to show",
+    ),
+    k(
+        ROOT,
+        "out_format",
+        Some("default"),
+        "Output format of verbs that return data: default, json, yaml, flat, or a plugin's",
+    ),
+    k(
+        ROOT,
+        "workdir_path",
+        None,
+        "Workdir to use instead of looking for a .lago folder upwards from the current directory",
+    ),
+    k(
+        ROOT,
+        "prefix_name",
+        Some("current"),
+        "Prefix to use inside the workdir (`current` follows the workdir's current link)",
+    ),
+    k(
+        ROOT,
+        "ssh_user",
+        Some("root"),
+        "Default SSH user of the VMs",
+    ),
+    k(
+        ROOT,
+        "ssh_password",
+        None,
+        "Default SSH password of the VMs (the VM's root-password when unset)",
+    ),
+    k(
+        ROOT,
+        "ssh_tries",
+        Some("100"),
+        "How many times to try to reach a VM by SSH",
+    ),
+    k(
+        ROOT,
+        "ssh_timeout",
+        Some("10"),
+        "Seconds to wait for each SSH attempt",
+    ),
+    k(
+        ROOT,
+        "libvirt_url",
+        Some("qemu:///system"),
+        "libvirt connection URI of the local-libvirt provider",
+    ),
+    k(ROOT, "libvirt_user", None, "libvirt user name (SASL)"),
     k(ROOT, "libvirt_password", None, "libvirt password (SASL)"),
-    k(ROOT, "domain_type", Some("auto"), "Acceleration of the local-libvirt provider: auto, kvm or qemu (TCG)"),
-    k(ROOT, "default_vm_type", Some("default"), "vm-type plugin of a VM whose init file entry names none"),
-    k(ROOT, "default_vm_provider", Some("local-libvirt"), "vm-provider plugin of a VM whose init file entry names none"),
-    k(ROOT, "default_root_password", Some("123456"), "Root password of a VM whose init file entry and template give none"),
-    k(ROOT, "lease_dir", Some("/var/lib/lago/subnets"), "Folder of the subnet lease store, shared by every prefix of the host"),
-    k(ROOT, "lease_timeout", Some("30"), "Seconds to wait for the lock of the subnet lease store"),
-    k(ROOT, "ignore_warnings", Some("false"), "Do not ask for confirmation on warnings"),
-    k("init", "template_repo_path", None, "Template repository file (path or URL) describing the templates"),
-    k("init", "template_repo_name", None, "Name of a repository in template_repos to take templates from"),
-    k("init", "template_store", Some("/var/lib/lago/store"), "Local store of downloaded template images"),
-    k("init", "template_repos", Some("/var/lib/lago/repos"), "Folder of known template repositories"),
+    k(
+        ROOT,
+        "domain_type",
+        Some("auto"),
+        "Acceleration of the local-libvirt provider: auto, kvm or qemu (TCG)",
+    ),
+    k(
+        ROOT,
+        "default_vm_type",
+        Some("default"),
+        "vm-type plugin of a VM whose init file entry names none",
+    ),
+    k(
+        ROOT,
+        "default_vm_provider",
+        Some("local-libvirt"),
+        "vm-provider plugin of a VM whose init file entry names none",
+    ),
+    k(
+        ROOT,
+        "default_root_password",
+        Some("123456"),
+        "Root password of a VM whose init file entry and template give none",
+    ),
+    k(
+        ROOT,
+        "lease_dir",
+        Some("/var/lib/lago/subnets"),
+        "Folder of the subnet lease store, shared by every prefix of the host",
+    ),
+    k(
+        ROOT,
+        "lease_timeout",
+        Some("30"),
+        "Seconds to wait for the lock of the subnet lease store",
+    ),
+    k(
+        ROOT,
+        "ignore_warnings",
+        Some("false"),
+        "Do not ask for confirmation on warnings",
+    ),
+    k(
+        "init",
+        "template_repo_path",
+        None,
+        "Template repository file (path or URL) describing the templates",
+    ),
+    k(
+        "init",
+        "template_repo_name",
+        None,
+        "Name of a repository in template_repos to take templates from",
+    ),
+    k(
+        "init",
+        "template_store",
+        Some("/var/lib/lago/store"),
+        "Local store of downloaded template images",
+    ),
+    k(
+        "init",
+        "template_repos",
+        Some("/var/lib/lago/repos"),
+        "Folder of known template repositories",
+    ),
 ];
 
 /// Where a value came from.
@@ -461,7 +566,10 @@ mod tests {
 
     #[test]
     fn env_names() {
-        assert_eq!(env_key("LAGO_SSH_USER"), Some(("lago".into(), "ssh_user".into())));
+        assert_eq!(
+            env_key("LAGO_SSH_USER"),
+            Some(("lago".into(), "ssh_user".into()))
+        );
         assert_eq!(
             env_key("LAGO__INIT__TEMPLATE_STORE"),
             Some(("init".into(), "template_store".into()))
@@ -479,8 +587,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("a.conf");
         let b = dir.path().join("b.conf");
-        std::fs::write(&a, "[lago]\nssh_user = alice\nssh_tries = 5\n[init]\ntemplate_store = /a\n")
-            .expect("write");
+        std::fs::write(
+            &a,
+            "[lago]\nssh_user = alice\nssh_tries = 5\n[init]\ntemplate_store = /a\n",
+        )
+        .expect("write");
         std::fs::write(&b, "[lago]\nssh_user = bob\n[custom]\nx = 1\n").expect("write");
         let sources = Sources {
             files: vec![a.clone(), dir.path().join("missing.conf"), b.clone()],

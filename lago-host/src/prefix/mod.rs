@@ -1,1 +1,620 @@
-//! TODO
+//! Workdirs and prefixes on disk, and the stored environment.
+//!
+//! A workdir (`.lago/` by default) holds one folder per prefix and a relative
+//! symlink `current` to the current one. A prefix holds:
+//!
+//! ```text
+//! uuid                 32 hex characters, written first (leases check it)
+//! id_ed25519(.pub)     the prefix's SSH key pair (private 0600)
+//! host-keys/<vm>       each VM's SSH host key, private half (0600) and .pub
+//! metadata             JSON: the lago version that made the prefix
+//! images/              disks (overlays, seeds, copies)
+//! logs/lago.log        the prefix log, and serial console logs
+//! scripts/             deploy scripts copied at init
+//! virt/env             JSON: prefix info, net and VM names, unknown keys
+//! virt/nets/<net>.json one planned network (NetSpec)
+//! virt/vms/<vm>.json   one planned VM (VmSpec)
+//! initialized          the marker, written last by init, removed by cleanup
+//! ```
+//!
+//! Every state file is written atomically (temp file, fsync, rename).
+
+pub mod keys;
+pub mod lifecycle;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use lago_plugin_api::spec::{EnvSpec, Extra, NetSpec, PrefixInfo, VmSpec};
+use serde::{Deserialize, Serialize};
+
+/// Default name of a workdir folder.
+pub const WORKDIR_NAME: &str = ".lago";
+/// Default prefix name.
+pub const DEFAULT_PREFIX: &str = "default";
+/// The current-prefix link inside a workdir.
+pub const CURRENT: &str = "current";
+/// The marker written last by init.
+pub const INITIALIZED: &str = "initialized";
+
+/// A problem with a workdir or a prefix.
+#[derive(Debug, thiserror::Error)]
+pub enum PrefixError {
+    #[error("no lago workdir ({WORKDIR_NAME}) in {start} or any folder above it; run `lago init` first, or name one with -w/--workdir-path{}", candidates_hint(.candidates))]
+    NoWorkdir {
+        start: PathBuf,
+        candidates: Vec<PathBuf>,
+    },
+    #[error("{path} is not a lago workdir (it has no `current` link and no prefix)")]
+    NotAWorkdir { path: PathBuf },
+    #[error("no prefix named {name:?} in the workdir {workdir}{}", known_hint(.known))]
+    NoPrefix {
+        workdir: PathBuf,
+        name: String,
+        known: Vec<String>,
+    },
+    #[error("the workdir {workdir} has no current prefix; pick one with `lago set-current NAME` or -P NAME{}", known_hint(.known))]
+    NoCurrent {
+        workdir: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("no prefix at {path}")]
+    Missing { path: PathBuf },
+    #[error("the prefix {path} is not initialized (its `lago init` did not finish, or `lago cleanup` ran); `lago destroy` removes it")]
+    NotInitialized { path: PathBuf },
+    #[error(
+        "the prefix {path} already exists; `lago destroy` it first, or choose another name with -P"
+    )]
+    AlreadyExists { path: PathBuf },
+    #[error("bad prefix name {name:?}: {why}")]
+    BadName { name: String, why: String },
+    #[error("the stored state of the prefix is damaged: {path}: {msg}")]
+    Corrupt { path: PathBuf, msg: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate an SSH key: {0}")]
+    Keygen(String),
+}
+
+fn candidates_hint(c: &[PathBuf]) -> String {
+    if c.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = c.iter().map(|p| p.display().to_string()).collect();
+        format!(". Workdirs nearby: {}", list.join(", "))
+    }
+}
+
+fn known_hint(k: &[String]) -> String {
+    if k.is_empty() {
+        String::new()
+    } else {
+        format!(" (prefixes there: {})", k.join(", "))
+    }
+}
+
+impl PrefixError {
+    pub fn io(path: &Path, source: std::io::Error) -> PrefixError {
+        PrefixError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+    /// Whether the user can fix it (exit 2) rather than a failure (exit 1).
+    pub fn is_user(&self) -> bool {
+        match self {
+            PrefixError::Io { source, .. } => source.kind() == ErrorKind::PermissionDenied,
+            PrefixError::Corrupt { .. } | PrefixError::Keygen(_) => false,
+            _ => true,
+        }
+    }
+}
+
+impl From<PrefixError> for crate::error::Error {
+    fn from(e: PrefixError) -> Self {
+        if e.is_user() {
+            crate::error::Error::user_from(&e)
+        } else {
+            crate::error::Error::internal_from(&e)
+        }
+    }
+}
+
+type R<T> = Result<T, PrefixError>;
+
+/// Write `bytes` to `path` atomically: a temp file in the same folder,
+/// fsync, rename over `path`, fsync the folder. `mode` is set on the temp
+/// file before any byte is written.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
+    write_atomic_opt(path, bytes, mode, true)
+}
+
+fn write_atomic_opt(
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    durable: bool,
+) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    if let Some(m) = mode {
+        opts.mode(m);
+    }
+    let result = (|| {
+        let mut f = opts.open(&tmp)?;
+        if let Some(m) = mode {
+            // The umask may have narrowed it; set it exactly.
+            f.set_permissions(fs::Permissions::from_mode(m))?;
+        }
+        f.write_all(bytes)?;
+        if durable {
+            f.sync_all()?;
+        }
+        drop(f);
+        fs::rename(&tmp, path)?;
+        if durable {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Flush everything written to the filesystem holding `path` (one `syncfs`),
+/// so a batch of files written without their own fsync is durable.
+pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = fs::File::open(path)?;
+    // SAFETY: syncfs takes an open file descriptor, which `f` keeps open for the call.
+    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A workdir: a folder of prefixes with a `current` link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workdir {
+    path: PathBuf,
+}
+
+impl Workdir {
+    /// The workdir at `path` (absolute), without checking it.
+    pub fn at(path: impl Into<PathBuf>) -> Workdir {
+        let path = path.into();
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(&path))
+                .unwrap_or(path)
+        };
+        Workdir { path }
+    }
+
+    /// An existing workdir at `path`.
+    pub fn open(path: &Path) -> R<Workdir> {
+        let wd = Workdir::at(path);
+        if !wd.path.is_dir() {
+            return Err(PrefixError::NotAWorkdir { path: wd.path });
+        }
+        Ok(wd)
+    }
+
+    /// Find the workdir: `<dir>/.lago` for the first `dir` from `start`
+    /// upwards (or `dir` itself when it is named `.lago`). When there is none,
+    /// the error lists workdirs found a little below `start`.
+    pub fn discover(start: &Path) -> R<Workdir> {
+        let start = Workdir::at(start).path;
+        for dir in start.ancestors() {
+            if dir.file_name().is_some_and(|n| n == WORKDIR_NAME) && dir.is_dir() {
+                return Ok(Workdir::at(dir));
+            }
+            let cand = dir.join(WORKDIR_NAME);
+            if cand.is_dir() {
+                return Ok(Workdir::at(cand));
+            }
+        }
+        let mut candidates = Vec::new();
+        find_below(&start, 3, &mut candidates);
+        Err(PrefixError::NoWorkdir { start, candidates })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The folder of a prefix name.
+    pub fn prefix_path(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The prefix names in the workdir, sorted (every folder or link to one,
+    /// except hidden entries and `current`).
+    pub fn prefixes(&self) -> R<Vec<String>> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        for ent in rd {
+            let ent = ent.map_err(|e| PrefixError::io(&self.path, e))?;
+            let name = ent.file_name().to_string_lossy().into_owned();
+            if name == CURRENT || name.starts_with('.') {
+                continue;
+            }
+            if ent.path().is_dir() {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// The name the `current` link points to, if any.
+    pub fn current(&self) -> R<Option<String>> {
+        let link = self.path.join(CURRENT);
+        match fs::read_link(&link) {
+            Ok(t) => Ok(t.file_name().map(|n| n.to_string_lossy().into_owned())),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == ErrorKind::InvalidInput => Ok(None),
+            Err(e) => Err(PrefixError::io(&link, e)),
+        }
+    }
+
+    /// Point `current` at `name` (a relative link, replaced atomically).
+    pub fn set_current(&self, name: &str) -> R<()> {
+        let target = self.prefix_path(name);
+        if !target.is_dir() {
+            return Err(PrefixError::NoPrefix {
+                workdir: self.path.clone(),
+                name: name.to_string(),
+                known: self.prefixes().unwrap_or_default(),
+            });
+        }
+        let tmp = self
+            .path
+            .join(format!(".{CURRENT}.tmp.{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(name, &tmp).map_err(|e| PrefixError::io(&tmp, e))?;
+        fs::rename(&tmp, self.path.join(CURRENT)).map_err(|e| PrefixError::io(&self.path, e))
+    }
+
+    /// Remove the `current` link.
+    pub fn clear_current(&self) -> R<()> {
+        let link = self.path.join(CURRENT);
+        match fs::remove_file(&link) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(PrefixError::io(&link, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Resolve a prefix name: `None` or `current` follow the `current` link.
+    pub fn resolve(&self, name: Option<&str>) -> R<Prefix> {
+        let name = match name {
+            None | Some(CURRENT) => match self.current()? {
+                Some(n) => n,
+                None => {
+                    return Err(PrefixError::NoCurrent {
+                        workdir: self.path.clone(),
+                        known: self.prefixes().unwrap_or_default(),
+                    })
+                }
+            },
+            Some(n) => n.to_string(),
+        };
+        let path = self.prefix_path(&name);
+        if !path.is_dir() {
+            return Err(PrefixError::NoPrefix {
+                workdir: self.path.clone(),
+                name,
+                known: self.prefixes().unwrap_or_default(),
+            });
+        }
+        Ok(Prefix {
+            path,
+            name,
+            workdir: Some(self.path.clone()),
+        })
+    }
+}
+
+fn find_below(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth == 0 || out.len() >= 5 {
+        return;
+    }
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    let mut subdirs: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    subdirs.sort();
+    for d in subdirs {
+        if d.file_name().is_some_and(|n| n == WORKDIR_NAME) {
+            out.push(d);
+        } else if !d
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            find_below(&d, depth - 1, out);
+        }
+    }
+}
+
+/// The header of the stored state (`virt/env`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EnvHeader {
+    lago_version: String,
+    prefix: PrefixInfo,
+    nets: Vec<String>,
+    domains: Vec<String>,
+    #[serde(default)]
+    extra: Extra,
+}
+
+/// A prefix folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    path: PathBuf,
+    name: String,
+    workdir: Option<PathBuf>,
+}
+
+impl Prefix {
+    /// The prefix at `path` (deprecated `-p`: no workdir). It must exist.
+    pub fn open(path: &Path) -> R<Prefix> {
+        let path = Workdir::at(path).path;
+        if !path.is_dir() {
+            return Err(PrefixError::Missing { path });
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Prefix {
+            path,
+            name,
+            workdir: None,
+        })
+    }
+
+    /// A prefix handle without checking the folder (for init).
+    pub fn at(path: PathBuf, name: String, workdir: Option<PathBuf>) -> Prefix {
+        Prefix {
+            path,
+            name,
+            workdir,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    pub fn workdir(&self) -> Option<&Path> {
+        self.workdir.as_deref()
+    }
+
+    /// The prefix uuid (from the `uuid` file).
+    pub fn uuid(&self) -> R<String> {
+        let p = self.path.join("uuid");
+        match fs::read_to_string(&p) {
+            Ok(s) => Ok(s.trim().to_string()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Err(PrefixError::NotInitialized {
+                path: self.path.clone(),
+            }),
+            Err(e) => Err(PrefixError::io(&p, e)),
+        }
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        self.path.join(INITIALIZED).is_file()
+    }
+
+    /// An error unless the `initialized` marker is there.
+    pub fn require_initialized(&self) -> R<()> {
+        if !self.path.is_dir() {
+            return Err(PrefixError::Missing {
+                path: self.path.clone(),
+            });
+        }
+        if !self.is_initialized() {
+            return Err(PrefixError::NotInitialized {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Where the prefix is and who it is.
+    pub fn info(&self) -> R<PrefixInfo> {
+        Ok(PrefixInfo {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            workdir: self.workdir.clone(),
+            uuid: self.uuid()?,
+        })
+    }
+
+    fn virt(&self) -> PathBuf {
+        self.path.join("virt")
+    }
+
+    /// Store the whole environment: every net and VM file, then the header.
+    /// Files of nets and VMs no longer in `env` are removed.
+    pub fn save_env(&self, env: &EnvSpec) -> R<()> {
+        self.save_env_opt(env, true)
+    }
+
+    /// As [`Prefix::save_env`] without an fsync per file: the caller makes
+    /// the batch durable (init does with [`sync_filesystem`] before the marker).
+    fn save_env_opt(&self, env: &EnvSpec, durable: bool) -> R<()> {
+        let nets_dir = self.virt().join("nets");
+        let vms_dir = self.virt().join("vms");
+        for d in [&nets_dir, &vms_dir] {
+            fs::create_dir_all(d).map_err(|e| PrefixError::io(d, e))?;
+        }
+        for net in env.nets.values() {
+            self.write_json(&nets_dir.join(format!("{}.json", net.name)), net, durable)?;
+        }
+        for vm in env.domains.values() {
+            self.write_json(&vms_dir.join(format!("{}.json", vm.name)), vm, durable)?;
+        }
+        let header = EnvHeader {
+            lago_version: env!("CARGO_PKG_VERSION").to_string(),
+            prefix: env.prefix.clone(),
+            nets: env.nets.keys().cloned().collect(),
+            domains: env.domains.keys().cloned().collect(),
+            extra: env.extra.clone(),
+        };
+        self.write_json(&self.virt().join("env"), &header, durable)?;
+        prune(&nets_dir, &header.nets)?;
+        prune(&vms_dir, &header.domains)?;
+        Ok(())
+    }
+
+    /// Store one VM (it must already be in the environment).
+    pub fn save_vm(&self, vm: &VmSpec) -> R<()> {
+        self.write_json(
+            &self.virt().join("vms").join(format!("{}.json", vm.name)),
+            vm,
+            true,
+        )
+    }
+
+    /// Store one network (it must already be in the environment).
+    pub fn save_net(&self, net: &NetSpec) -> R<()> {
+        self.write_json(
+            &self.virt().join("nets").join(format!("{}.json", net.name)),
+            net,
+            true,
+        )
+    }
+
+    fn write_json<T: Serialize>(&self, path: &Path, v: &T, durable: bool) -> R<()> {
+        let bytes = serde_json::to_vec_pretty(v).map_err(|e| PrefixError::Corrupt {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        write_atomic_opt(path, &bytes, None, durable).map_err(|e| PrefixError::io(path, e))
+    }
+
+    fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> R<T> {
+        let bytes = match fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(if self.is_initialized() {
+                    PrefixError::Corrupt {
+                        path: path.to_path_buf(),
+                        msg: "missing".into(),
+                    }
+                } else {
+                    PrefixError::NotInitialized {
+                        path: self.path.clone(),
+                    }
+                })
+            }
+            Err(e) => return Err(PrefixError::io(path, e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| PrefixError::Corrupt {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })
+    }
+
+    /// Load the stored environment. Works on a prefix whose init did not
+    /// finish as long as its state was written (destroy needs that); verbs
+    /// that need a ready prefix call [`Prefix::require_initialized`] first.
+    pub fn load_env(&self) -> R<EnvSpec> {
+        if !self.path.is_dir() {
+            return Err(PrefixError::Missing {
+                path: self.path.clone(),
+            });
+        }
+        let header: EnvHeader = self.read_json(&self.virt().join("env"))?;
+        let mut env = EnvSpec {
+            prefix: header.prefix,
+            nets: Default::default(),
+            domains: Default::default(),
+            extra: header.extra,
+        };
+        // The prefix may have been reached through another path (a link).
+        env.prefix.path = self.path.clone();
+        if self.workdir.is_some() {
+            env.prefix.workdir = self.workdir.clone();
+        }
+        for n in header.nets {
+            let net: NetSpec =
+                self.read_json(&self.virt().join("nets").join(format!("{n}.json")))?;
+            env.nets.insert(n, net);
+        }
+        for d in header.domains {
+            let vm: VmSpec = self.read_json(&self.virt().join("vms").join(format!("{d}.json")))?;
+            env.domains.insert(d, vm);
+        }
+        Ok(env)
+    }
+
+    /// Write the `initialized` marker (after a `syncfs`, so everything
+    /// written before it is durable).
+    pub fn mark_initialized(&self) -> R<()> {
+        sync_filesystem(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        write_atomic(&self.path.join(INITIALIZED), b"", None)
+            .map_err(|e| PrefixError::io(&self.path, e))
+    }
+
+    /// Remove the `initialized` marker.
+    pub fn unmark_initialized(&self) -> R<()> {
+        let p = self.path.join(INITIALIZED);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(PrefixError::io(&p, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove the prefix folder. A prefix reached through a symlink loses
+    /// only the link.
+    pub fn remove(&self) -> R<()> {
+        let meta = match fs::symlink_metadata(&self.path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(PrefixError::io(&self.path, e)),
+        };
+        if meta.file_type().is_symlink() {
+            fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e))
+        } else {
+            fs::remove_dir_all(&self.path).map_err(|e| PrefixError::io(&self.path, e))
+        }
+    }
+}
+
+fn prune(dir: &Path, keep: &[String]) -> R<()> {
+    let keep: BTreeSet<String> = keep.iter().map(|k| format!("{k}.json")).collect();
+    let rd = fs::read_dir(dir).map_err(|e| PrefixError::io(dir, e))?;
+    for ent in rd.flatten() {
+        let name = ent.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".json") && !keep.contains(&name) {
+            let _ = fs::remove_file(ent.path());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,414 @@
+//! The subnet lease store.
+//!
+//! NAT networks get a /24 from 192.168.200.0/24 to 192.168.255.0/24. The
+//! store (`lease_dir`, shared by every prefix of the host) holds one file per
+//! leased subnet, `192.168.<n>.0.lease`, naming the prefix that holds it:
+//! `{"prefix": "/abs/path", "uuid": "<prefix uuid>"}`. Every change happens
+//! under an exclusive lock of `lease_dir/.lock` (std `File::lock`, waited for
+//! with a timeout), and lease files are written atomically.
+//!
+//! A lease is stale when its prefix is gone: the prefix's `uuid` file is
+//! missing or holds another uuid. Stale leases are reclaimed when a subnet is
+//! needed. So a prefix must write its `uuid` file before it leases.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::initfile::LEASE_RANGE;
+
+/// A problem with the lease store. All are user-facing.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error("no free subnet: all {} subnets from 192.168.{}.0/24 to 192.168.{}.0/24 are leased (see the lease files in {dir})", LEASE_RANGE.len(), LEASE_RANGE.start(), LEASE_RANGE.end())]
+    Full { dir: PathBuf },
+    #[error("subnet {subnet}/24 is already leased by the prefix {holder}")]
+    Taken { subnet: Ipv4Addr, holder: PathBuf },
+    #[error("{addr} is out of the range lago leases subnets from (192.168.{}.0/24 to 192.168.{}.0/24)", LEASE_RANGE.start(), LEASE_RANGE.end())]
+    OutOfRange { addr: Ipv4Addr },
+    #[error("malformed subnet address {0:?}: expected an IPv4 address such as 192.168.200.1")]
+    Malformed(String),
+    #[error("no permission to use the lease store {dir}: {source} (set `lease_dir` in lago.conf or LAGO_LEASE_DIR to a folder you can write)")]
+    Permission {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the lease store {dir} is locked by another lago process: gave up after {secs} s")]
+    LockTimeout { dir: PathBuf, secs: u64 },
+    #[error("lease store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl LeaseError {
+    fn io(path: &Path, source: std::io::Error, dir: &Path) -> LeaseError {
+        if source.kind() == ErrorKind::PermissionDenied {
+            LeaseError::Permission {
+                dir: dir.to_path_buf(),
+                source,
+            }
+        } else {
+            LeaseError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+}
+
+/// What a lease file holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// The subnet's network address (`192.168.n.0`).
+    #[serde(skip, default = "unspecified")]
+    pub subnet: Ipv4Addr,
+    pub prefix: PathBuf,
+    pub uuid: String,
+}
+
+fn unspecified() -> Ipv4Addr {
+    Ipv4Addr::UNSPECIFIED
+}
+
+impl Lease {
+    /// Whether the prefix named by the lease is gone (or is another one now).
+    pub fn is_stale(&self) -> bool {
+        match std::fs::read_to_string(self.prefix.join("uuid")) {
+            Ok(u) => u.trim() != self.uuid,
+            Err(_) => true,
+        }
+    }
+}
+
+/// The network address of the /24 holding `addr`, checked against the range.
+pub fn subnet_of(addr: Ipv4Addr) -> Result<Ipv4Addr, LeaseError> {
+    let o = addr.octets();
+    if o[0] != 192 || o[1] != 168 || !LEASE_RANGE.contains(&o[2]) {
+        return Err(LeaseError::OutOfRange { addr });
+    }
+    Ok(Ipv4Addr::new(192, 168, o[2], 0))
+}
+
+/// Parse an address given as text, for `subnet_of`.
+pub fn parse_subnet(s: &str) -> Result<Ipv4Addr, LeaseError> {
+    let addr: Ipv4Addr = s
+        .trim()
+        .parse()
+        .map_err(|_| LeaseError::Malformed(s.to_string()))?;
+    subnet_of(addr)
+}
+
+/// The lease store in a folder.
+#[derive(Debug, Clone)]
+pub struct LeaseStore {
+    dir: PathBuf,
+    timeout: Duration,
+}
+
+struct StoreLock {
+    _file: File,
+}
+
+impl LeaseStore {
+    pub fn new(dir: impl Into<PathBuf>, timeout: Duration) -> LeaseStore {
+        LeaseStore {
+            dir: dir.into(),
+            timeout,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lease_path(&self, subnet: Ipv4Addr) -> PathBuf {
+        self.dir.join(format!("{subnet}.lease"))
+    }
+
+    fn lock(&self) -> Result<StoreLock, LeaseError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| LeaseError::io(&self.dir, e, &self.dir))?;
+        let path = self.dir.join(".lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| LeaseError::io(&path, e, &self.dir))?;
+        let deadline = Instant::now() + self.timeout;
+        let mut pause = Duration::from_millis(1);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if Instant::now() >= deadline {
+                        return Err(LeaseError::LockTimeout {
+                            dir: self.dir.clone(),
+                            secs: self.timeout.as_secs(),
+                        });
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::Error(e)) => {
+                    return Err(LeaseError::io(&path, e, &self.dir))
+                }
+            }
+        }
+    }
+
+    fn read(&self, subnet: Ipv4Addr) -> Result<Option<Lease>, LeaseError> {
+        let path = self.lease_path(subnet);
+        match std::fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<Lease>(&bytes) {
+                Ok(mut l) => {
+                    l.subnet = subnet;
+                    Ok(Some(l))
+                }
+                // A damaged lease file names nobody: it is stale.
+                Err(_) => Ok(Some(Lease {
+                    subnet,
+                    prefix: PathBuf::new(),
+                    uuid: String::new(),
+                })),
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(LeaseError::io(&path, e, &self.dir)),
+        }
+    }
+
+    fn write(&self, lease: &Lease) -> Result<(), LeaseError> {
+        let path = self.lease_path(lease.subnet);
+        let bytes = serde_json::to_vec(lease).unwrap_or_default();
+        crate::prefix::write_atomic(&path, &bytes, None)
+            .map_err(|e| LeaseError::io(&path, e, &self.dir))
+    }
+
+    /// Every lease in the store (stale ones included).
+    pub fn list(&self) -> Result<Vec<Lease>, LeaseError> {
+        let mut out = Vec::new();
+        if !self.dir.exists() {
+            return Ok(out);
+        }
+        for n in LEASE_RANGE {
+            if let Some(l) = self.read(Ipv4Addr::new(192, 168, n, 0))? {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Lease one subnet per request, all or none, for the prefix at `prefix`
+    /// with uuid `uuid`. A request `Some(addr)` asks for the /24 of `addr`
+    /// exactly; `None` takes the first free one. Leases the prefix already
+    /// holds are given again. Returns the subnets' network addresses in the
+    /// order of the requests.
+    pub fn acquire(
+        &self,
+        prefix: &Path,
+        uuid: &str,
+        requests: &[Option<Ipv4Addr>],
+    ) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        let wanted: Vec<Option<Ipv4Addr>> = requests
+            .iter()
+            .map(|r| r.map(subnet_of).transpose())
+            .collect::<Result<_, _>>()?;
+        let _lock = self.lock()?;
+        let mut chosen: Vec<Option<Ipv4Addr>> = vec![None; wanted.len()];
+        let mut used: BTreeSet<Ipv4Addr> = BTreeSet::new();
+        // Exact requests first, so a dynamic one never takes a wanted subnet.
+        for (i, w) in wanted.iter().enumerate() {
+            let Some(s) = *w else { continue };
+            if !used.insert(s) {
+                return Err(LeaseError::Taken {
+                    subnet: s,
+                    holder: prefix.to_path_buf(),
+                });
+            }
+            if let Some(l) = self.read(s)? {
+                if l.uuid != uuid && !l.is_stale() {
+                    return Err(LeaseError::Taken {
+                        subnet: s,
+                        holder: l.prefix,
+                    });
+                }
+            }
+            chosen[i] = Some(s);
+        }
+        let mut candidates = LEASE_RANGE.map(|n| Ipv4Addr::new(192, 168, n, 0));
+        for slot in chosen.iter_mut().filter(|c| c.is_none()) {
+            let found = loop {
+                let Some(s) = candidates.next() else {
+                    return Err(LeaseError::Full {
+                        dir: self.dir.clone(),
+                    });
+                };
+                if used.contains(&s) {
+                    continue;
+                }
+                match self.read(s)? {
+                    None => break s,
+                    Some(l) if l.uuid == uuid || l.is_stale() => break s,
+                    Some(_) => continue,
+                }
+            };
+            used.insert(found);
+            *slot = Some(found);
+        }
+        let out: Vec<Ipv4Addr> = chosen.into_iter().flatten().collect();
+        for (n, s) in out.iter().enumerate() {
+            let lease = Lease {
+                subnet: *s,
+                prefix: prefix.to_path_buf(),
+                uuid: uuid.to_string(),
+            };
+            if let Err(e) = self.write(&lease) {
+                // All or none: take back what this call wrote.
+                for s in &out[..n] {
+                    let _ = std::fs::remove_file(self.lease_path(*s));
+                }
+                return Err(e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Release the given subnets when `uuid` holds them (others' leases are
+    /// left alone).
+    pub fn release(&self, uuid: &str, subnets: &[Ipv4Addr]) -> Result<(), LeaseError> {
+        if !self.dir.exists() {
+            return Ok(());
+        }
+        let _lock = self.lock()?;
+        for s in subnets {
+            let s = subnet_of(*s)?;
+            if let Some(l) = self.read(s)? {
+                if l.uuid == uuid {
+                    let p = self.lease_path(s);
+                    std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Release every lease held by `uuid`.
+    pub fn release_all(&self, uuid: &str) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        if !self.dir.exists() {
+            return Ok(Vec::new());
+        }
+        let _lock = self.lock()?;
+        let mut out = Vec::new();
+        for n in LEASE_RANGE {
+            let s = Ipv4Addr::new(192, 168, n, 0);
+            if let Some(l) = self.read(s)? {
+                if l.uuid == uuid {
+                    let p = self.lease_path(s);
+                    std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+                    out.push(s);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefix(dir: &Path, name: &str, uuid: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::create_dir_all(&p).expect("mkdir");
+        std::fs::write(p.join("uuid"), uuid).expect("uuid");
+        p
+    }
+
+    #[test]
+    fn acquire_release_stale() {
+        let t = tempfile::tempdir().expect("tmp");
+        let store = LeaseStore::new(t.path().join("leases"), Duration::from_secs(5));
+        let a = prefix(t.path(), "a", "aaaa");
+        let b = prefix(t.path(), "b", "bbbb");
+        let got = store
+            .acquire(&a, "aaaa", &[None, Some(Ipv4Addr::new(192, 168, 200, 1))])
+            .expect("a");
+        assert_eq!(
+            got,
+            vec![
+                Ipv4Addr::new(192, 168, 201, 0),
+                Ipv4Addr::new(192, 168, 200, 0)
+            ]
+        );
+        // b asks for a's subnet: taken, naming a.
+        let e = store
+            .acquire(&b, "bbbb", &[Some(Ipv4Addr::new(192, 168, 201, 7))])
+            .expect_err("taken");
+        assert!(
+            matches!(&e, LeaseError::Taken { holder, .. } if holder == &a),
+            "{e}"
+        );
+        assert!(e.to_string().contains("already leased by the prefix"));
+        // out of range and malformed
+        assert!(matches!(
+            store.acquire(&b, "bbbb", &[Some(Ipv4Addr::new(10, 0, 0, 1))]),
+            Err(LeaseError::OutOfRange { .. })
+        ));
+        assert!(matches!(
+            parse_subnet("192.168.300.1"),
+            Err(LeaseError::Malformed(_))
+        ));
+        // a's prefix is gone: its leases are stale and reclaimed.
+        std::fs::remove_dir_all(&a).expect("rm");
+        let got = store
+            .acquire(&b, "bbbb", &[Some(Ipv4Addr::new(192, 168, 201, 7)), None])
+            .expect("reclaim");
+        assert_eq!(
+            got,
+            vec![
+                Ipv4Addr::new(192, 168, 201, 0),
+                Ipv4Addr::new(192, 168, 200, 0)
+            ]
+        );
+        assert_eq!(store.list().expect("list").len(), 2);
+        assert_eq!(store.release_all("bbbb").expect("release").len(), 2);
+        assert!(store.list().expect("list").is_empty());
+    }
+
+    #[test]
+    fn full_store() {
+        let t = tempfile::tempdir().expect("tmp");
+        let store = LeaseStore::new(t.path().join("leases"), Duration::from_secs(5));
+        let a = prefix(t.path(), "a", "aaaa");
+        let all = vec![None; LEASE_RANGE.len()];
+        assert_eq!(store.acquire(&a, "aaaa", &all).expect("all").len(), 56);
+        let b = prefix(t.path(), "b", "bbbb");
+        let e = store.acquire(&b, "bbbb", &[None]).expect_err("full");
+        assert!(matches!(e, LeaseError::Full { .. }));
+        assert!(e.to_string().contains("no free subnet"));
+        // release of someone else's lease does nothing
+        store
+            .release("bbbb", &[Ipv4Addr::new(192, 168, 200, 0)])
+            .expect("noop");
+        assert_eq!(store.list().expect("list").len(), 56);
+    }
+
+    #[test]
+    fn lock_timeout() {
+        let t = tempfile::tempdir().expect("tmp");
+        let store = LeaseStore::new(t.path().to_path_buf(), Duration::from_millis(100));
+        let held = store.lock().expect("lock");
+        // A second handle of the same file in this process conflicts too.
+        let e = store.lock().err().expect("timeout");
+        assert!(matches!(e, LeaseError::LockTimeout { .. }), "{e}");
+        drop(held);
+        assert!(store.lock().is_ok());
+    }
+}

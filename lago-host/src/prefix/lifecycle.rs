@@ -1,0 +1,508 @@
+//! The on-disk life of a prefix: init (plan, lease, store), status, cleanup
+//! and destroy, with the points where the providers plug in.
+//!
+//! Hook points (closures, so the caller brings the plugin registry):
+//! - [`init_env`]'s `prepare`: called once the environment is planned and
+//!   stored, before the `initialized` marker; prepares disks and bootstraps
+//!   through the providers. It may change the spec (it is stored again after).
+//!   When it fails, init removes everything it created, leases included.
+//! - [`cleanup_prefix`]'s and [`destroy_prefix`]'s `teardown`: called BEFORE
+//!   any file or lease is removed, with the stored environment when it can be
+//!   read (a prefix whose init failed half-way may have none): stops domains
+//!   and removes networks.
+//! - [`status_tree`]'s `states`: the provider's VM and network states;
+//!   [`stored_states`] (everything `down`) until a provider answers.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
+use serde_json::{json, Map, Value};
+
+use super::{keys, write_atomic, Prefix, PrefixError, Workdir, DEFAULT_PREFIX};
+use crate::config::Config;
+use crate::error::Error;
+use crate::initfile::{self, InitError};
+use crate::network::{self, Defaults, LeaseError, LeaseStore, PathVars};
+
+impl From<InitError> for Error {
+    fn from(e: InitError) -> Self {
+        Error::user(e.to_string())
+    }
+}
+
+impl From<LeaseError> for Error {
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Io { .. } => Error::internal_from(&e),
+            _ => Error::user_from(&e),
+        }
+    }
+}
+
+/// The lease store the configuration names.
+pub fn lease_store(config: &Config) -> Result<LeaseStore, Error> {
+    let timeout = config.lease_timeout().map_err(|e| Error::user_from(&e))?;
+    Ok(LeaseStore::new(config.lease_dir(), timeout))
+}
+
+/// Which prefix a verb works on (the global flags).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `-w/--workdir-path`.
+    pub workdir_path: Option<PathBuf>,
+    /// `-P/--prefix-name` (`current` or none: the `current` link).
+    pub prefix_name: Option<String>,
+    /// Deprecated `-p/--prefix-path`: a prefix folder, no workdir.
+    pub prefix_path: Option<PathBuf>,
+}
+
+/// Find the prefix of a verb: `-p` as given, else the workdir (`-w`, or
+/// found upwards from the current folder) and the prefix name in it.
+pub fn select_prefix(sel: &Selection) -> Result<(Option<Workdir>, Prefix), PrefixError> {
+    if let Some(p) = &sel.prefix_path {
+        tracing::warn!(
+            "-p/--prefix-path is deprecated, use -w/--workdir-path and -P/--prefix-name"
+        );
+        return Ok((None, Prefix::open(p)?));
+    }
+    let wd = select_workdir(sel)?;
+    let prefix = wd.resolve(sel.prefix_name.as_deref())?;
+    Ok((Some(wd), prefix))
+}
+
+/// The workdir of a verb: `-w`, else found upwards from the current folder.
+pub fn select_workdir(sel: &Selection) -> Result<Workdir, PrefixError> {
+    match &sel.workdir_path {
+        Some(w) => Workdir::open(w),
+        None => {
+            let cwd = std::env::current_dir().map_err(|e| PrefixError::io(Path::new("."), e))?;
+            Workdir::discover(&cwd)
+        }
+    }
+}
+
+/// What `lago init` was asked for.
+#[derive(Debug, Clone)]
+pub struct InitRequest {
+    pub init_file: PathBuf,
+    /// The workdir to create the prefix in (absolute or relative to the
+    /// current folder); ignored when `prefix_path` is set.
+    pub workdir: PathBuf,
+    /// The prefix name in the workdir (`default`).
+    pub prefix_name: String,
+    /// Deprecated `-p`: create the prefix exactly there, with no workdir.
+    pub prefix_path: Option<PathBuf>,
+    /// Point the workdir's `current` at the new prefix (it is also set when
+    /// the workdir has no valid current prefix).
+    pub set_current: bool,
+}
+
+impl InitRequest {
+    pub fn new(init_file: impl Into<PathBuf>, workdir: impl Into<PathBuf>) -> InitRequest {
+        InitRequest {
+            init_file: init_file.into(),
+            workdir: workdir.into(),
+            prefix_name: DEFAULT_PREFIX.into(),
+            prefix_path: None,
+            set_current: false,
+        }
+    }
+}
+
+/// The prepare hook of [`init_env`].
+pub type PrepareHook<'a> = &'a mut dyn FnMut(&Prefix, &mut EnvSpec) -> Result<(), Error>;
+
+/// Things init created, taken back when it fails.
+#[derive(Default)]
+struct Created {
+    workdir: Option<PathBuf>,
+    prefix: Option<Prefix>,
+    leased: Option<(LeaseStore, String)>,
+    current_set: Option<Workdir>,
+}
+
+impl Created {
+    fn rollback(self) {
+        if let Some((store, uuid)) = &self.leased {
+            if let Err(e) = store.release_all(uuid) {
+                tracing::warn!("could not release the leases of the failed init: {e}");
+            }
+        }
+        if let Some(wd) = &self.current_set {
+            let _ = wd.clear_current();
+        }
+        if let Some(p) = &self.prefix {
+            if let Err(e) = p.remove() {
+                tracing::warn!("could not remove {}: {e}", p.path().display());
+            }
+        }
+        if let Some(w) = &self.workdir {
+            if let Err(e) = std::fs::remove_dir_all(w) {
+                tracing::warn!("could not remove {}: {e}", w.display());
+            }
+        }
+    }
+}
+
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// `lago init`: read and check the init file, plan, lease subnets, create
+/// the prefix and store the environment, call `prepare` (disks and
+/// bootstrap through the providers), then write the `initialized` marker.
+/// Nothing is created when the init file is refused; when a later step fails
+/// everything created is removed, leases included.
+pub fn init_env(
+    req: &InitRequest,
+    config: &Config,
+    prepare: PrepareHook<'_>,
+) -> Result<(Prefix, EnvSpec), Error> {
+    let init = initfile::load(&req.init_file)?;
+    let abs = |p: &Path| Workdir::at(p).path().to_path_buf();
+    let (prefix, workdir) = match &req.prefix_path {
+        Some(p) => {
+            let path = abs(p);
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (Prefix::at(path, name, None), None)
+        }
+        None => {
+            initfile::check_name(&req.prefix_name).map_err(|why| PrefixError::BadName {
+                name: req.prefix_name.clone(),
+                why,
+            })?;
+            if req.prefix_name == super::CURRENT {
+                return Err(PrefixError::BadName {
+                    name: req.prefix_name.clone(),
+                    why: "`current` is the name of the current-prefix link".into(),
+                }
+                .into());
+            }
+            let wd = Workdir::at(&req.workdir);
+            let path = wd.prefix_path(&req.prefix_name);
+            (
+                Prefix::at(path, req.prefix_name.clone(), Some(wd.path().to_path_buf())),
+                Some(wd),
+            )
+        }
+    };
+    if std::fs::symlink_metadata(prefix.path()).is_ok() {
+        return Err(PrefixError::AlreadyExists {
+            path: prefix.path().to_path_buf(),
+        }
+        .into());
+    }
+    let info = PrefixInfo {
+        name: prefix.name().to_string(),
+        path: prefix.path().to_path_buf(),
+        workdir: prefix.workdir().map(Path::to_path_buf),
+        uuid: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let defaults = Defaults::from_config(config);
+    let initfile_dir = abs(&req.init_file).parent().map(Path::to_path_buf);
+    let vars = PathVars {
+        initfile_dir: initfile_dir.as_deref(),
+        prefix: prefix.path(),
+        workdir: prefix.workdir(),
+        env: &process_env,
+    };
+    // A dry plan on stand-in subnets: every planning error shows now, before
+    // anything exists on disk (only the subnets change in the real plan).
+    let requests = network::lease_requests(&init);
+    let mut dry_subnets = BTreeMap::new();
+    let mut spare = (200u8..=255).filter(|n| {
+        !requests
+            .iter()
+            .any(|(_, gw)| gw.is_some_and(|g| g.octets()[2] == *n))
+    });
+    for (net, gw) in &requests {
+        let s = match gw {
+            Some(g) => Ipv4Addr::new(192, 168, g.octets()[2], 0),
+            None => Ipv4Addr::new(192, 168, spare.next().unwrap_or(200), 0),
+        };
+        dry_subnets.insert(net.clone(), s);
+    }
+    network::plan(&init, &info, &dry_subnets, &defaults, &vars)?;
+    let store = lease_store(config)?;
+
+    let mut created = Created::default();
+    let result = (|| -> Result<EnvSpec, Error> {
+        if let Some(wd) = &workdir {
+            if !wd.path().exists() {
+                std::fs::create_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
+                created.workdir = Some(wd.path().to_path_buf());
+            }
+        }
+        std::fs::create_dir(prefix.path()).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => PrefixError::AlreadyExists {
+                path: prefix.path().to_path_buf(),
+            },
+            _ => PrefixError::io(prefix.path(), e),
+        })?;
+        created.prefix = Some(prefix.clone());
+        // The uuid first: the lease store treats a lease whose prefix has no
+        // uuid file as stale.
+        write_atomic(&prefix.path().join("uuid"), info.uuid.as_bytes(), None)
+            .map_err(|e| PrefixError::io(prefix.path(), e))?;
+        created.leased = Some((store.clone(), info.uuid.clone()));
+        let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
+        let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
+        let subnets: BTreeMap<String, Ipv4Addr> =
+            requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
+        let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
+        let mut env = plan.env;
+        write_layout(&prefix, &info, &mut env, &plan.copies)?;
+        prefix.save_env_opt(&env, false)?;
+        prepare(&prefix, &mut env)?;
+        prefix.save_env_opt(&env, false)?;
+        if let Some(wd) = &workdir {
+            let current_ok = wd
+                .current()
+                .ok()
+                .flatten()
+                .is_some_and(|c| wd.prefix_path(&c).is_dir() && c != prefix.name());
+            if req.set_current || !current_ok {
+                wd.set_current(prefix.name())?;
+                created.current_set = Some(wd.clone());
+            }
+        }
+        prefix.mark_initialized()?;
+        Ok(env)
+    })();
+    match result {
+        Ok(env) => Ok((prefix, env)),
+        Err(e) => {
+            created.rollback();
+            Err(e)
+        }
+    }
+}
+
+/// Folders, keys, metadata and copies of a new prefix.
+fn write_layout(
+    prefix: &Prefix,
+    info: &PrefixInfo,
+    env: &mut EnvSpec,
+    copies: &[(PathBuf, PathBuf)],
+) -> Result<(), Error> {
+    let mk = |p: PathBuf| std::fs::create_dir_all(&p).map_err(|e| PrefixError::io(&p, e));
+    mk(info.images_dir())?;
+    mk(info.logs_dir())?;
+    mk(info.host_keys_dir())?;
+    mk(info.virt_dir())?;
+    std::fs::File::create(info.log_path()).map_err(|e| PrefixError::io(&info.log_path(), e))?;
+    let kp = keys::generate(&format!("lago@{}", info.tag())).map_err(PrefixError::Keygen)?;
+    keys::write(&info.ssh_key_path(), &kp).map_err(|e| PrefixError::io(&info.ssh_key_path(), e))?;
+    for vm in env.domains.values_mut() {
+        let hk = keys::generate(&format!("root@{}", vm.name)).map_err(PrefixError::Keygen)?;
+        let p = info.host_key_path(&vm.name);
+        keys::write(&p, &hk).map_err(|e| PrefixError::io(&p, e))?;
+        vm.ssh_host_key = Some(hk.public_openssh);
+    }
+    if !copies.is_empty() {
+        mk(info.scripts_dir())?;
+        for (src, dest) in copies {
+            std::fs::copy(src, dest).map_err(|e| PrefixError::io(src, e))?;
+        }
+    }
+    let meta = json!({
+        "lago_version": env!("CARGO_PKG_VERSION"),
+        "created": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default(),
+    });
+    write_atomic(
+        &prefix.path().join("metadata"),
+        meta.to_string().as_bytes(),
+        None,
+    )
+    .map_err(|e| PrefixError::io(prefix.path(), e))?;
+    Ok(())
+}
+
+/// The teardown hook of [`cleanup_prefix`] and [`destroy_prefix`]: stop and
+/// remove the prefix's domains and networks (provider work). Gets the stored
+/// environment when there is one.
+pub type TeardownHook<'a> = &'a mut dyn FnMut(&Prefix, Option<&EnvSpec>) -> Result<(), Error>;
+
+/// A teardown that does nothing (no hypervisor).
+pub fn no_teardown(_: &Prefix, _: Option<&EnvSpec>) -> Result<(), Error> {
+    Ok(())
+}
+
+/// `lago cleanup`: teardown, release the leases, remove the `initialized`
+/// marker. The files stay (destroy removes them).
+pub fn cleanup_prefix(
+    prefix: &Prefix,
+    store: &LeaseStore,
+    teardown: TeardownHook<'_>,
+) -> Result<(), Error> {
+    if !prefix.path().is_dir() {
+        return Err(PrefixError::Missing {
+            path: prefix.path().to_path_buf(),
+        }
+        .into());
+    }
+    let env = prefix.load_env().ok();
+    teardown(prefix, env.as_ref())?;
+    if let Ok(uuid) = prefix.uuid() {
+        store.release_all(&uuid)?;
+    }
+    prefix.unmark_initialized()?;
+    Ok(())
+}
+
+/// Destroy one prefix: a prefix that is a symlink loses only the link;
+/// otherwise teardown, release the leases, remove the folder.
+pub fn destroy_prefix(
+    prefix: &Prefix,
+    store: &LeaseStore,
+    teardown: TeardownHook<'_>,
+) -> Result<(), Error> {
+    let is_link = std::fs::symlink_metadata(prefix.path())
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if is_link {
+        return Ok(prefix.remove()?);
+    }
+    if !prefix.path().exists() {
+        return Err(PrefixError::Missing {
+            path: prefix.path().to_path_buf(),
+        }
+        .into());
+    }
+    let env = prefix.load_env().ok();
+    teardown(prefix, env.as_ref())?;
+    if let Ok(uuid) = prefix.uuid() {
+        store.release_all(&uuid)?;
+    }
+    prefix.remove()?;
+    Ok(())
+}
+
+/// Destroy prefixes of a workdir (`names`, or all of them when `None`). The
+/// `current` link is removed when it pointed at a destroyed prefix; the
+/// workdir is removed when no prefix is left. A workdir that is itself a
+/// symlink loses only the link when it is destroyed whole.
+pub fn destroy_in_workdir(
+    wd: &Workdir,
+    names: Option<&[String]>,
+    store: &LeaseStore,
+    teardown: TeardownHook<'_>,
+) -> Result<(), Error> {
+    let is_link = std::fs::symlink_metadata(wd.path())
+        .map(|m| m.file_type().is_symlink())
+        .unwrap_or(false);
+    if names.is_none() && is_link {
+        std::fs::remove_file(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
+        return Ok(());
+    }
+    let all = wd.prefixes()?;
+    let targets: Vec<String> = match names {
+        Some(n) => n.to_vec(),
+        None => all.clone(),
+    };
+    let current = wd.current().ok().flatten();
+    for name in &targets {
+        let p = wd.resolve(Some(name))?;
+        destroy_prefix(&p, store, teardown)?;
+        if current.as_deref() == Some(name.as_str()) {
+            wd.clear_current()?;
+        }
+    }
+    if wd.prefixes()?.is_empty() {
+        if is_link {
+            std::fs::remove_file(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
+        } else {
+            std::fs::remove_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Provider states of an environment's VMs and networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct States {
+    /// VM name → state (`down`, `running`, `paused`, `shut off`, ...).
+    pub vms: BTreeMap<String, String>,
+    /// Net name → `up` or `down`.
+    pub nets: BTreeMap<String, String>,
+}
+
+/// The states known without a provider: everything `down`.
+pub fn stored_states(env: &EnvSpec) -> States {
+    States {
+        vms: env
+            .domains
+            .keys()
+            .map(|k| (k.clone(), "down".into()))
+            .collect(),
+        nets: env
+            .nets
+            .keys()
+            .map(|k| (k.clone(), "down".into()))
+            .collect(),
+    }
+}
+
+/// `lago status` in Lago's shape:
+/// `{Prefix: {Base directory, UUID, Networks: {NET: {gateway, status,
+/// management}}, VMs: {VM: {distro, root password, status, snapshots,
+/// metadata, NICs: {eth0: {network, ip}}}}}}`, plus a few keys beside.
+pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
+    let mut nets = Map::new();
+    for (name, n) in &env.nets {
+        nets.insert(
+            name.clone(),
+            json!({
+                "gateway": n.gw.map(|g| g.to_string()),
+                "status": states.nets.get(name).map(String::as_str).unwrap_or("down"),
+                "management": n.management,
+            }),
+        );
+    }
+    let mut vms = Map::new();
+    for (name, vm) in &env.domains {
+        let mut nics = Map::new();
+        for (i, nic) in vm.nics.iter().enumerate() {
+            nics.insert(
+                format!("eth{i}"),
+                json!({
+                    "network": nic.net,
+                    "ip": nic.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "N/A".into()),
+                }),
+            );
+        }
+        let snapshots = match vm.extra.get("snapshots") {
+            Some(Value::Object(m)) => m.keys().cloned().collect::<Vec<_>>().join(", "),
+            _ => String::new(),
+        };
+        vms.insert(
+            name.clone(),
+            json!({
+                "distro": vm.distro.clone().unwrap_or_else(|| "unknown".into()),
+                "root password": vm.root_password,
+                "status": states.vms.get(name).map(String::as_str).unwrap_or("down"),
+                "snapshots": snapshots,
+                "metadata": vm.metadata,
+                "NICs": nics,
+                "vm-type": vm.vm_type,
+                "vm-provider": vm.vm_provider,
+            }),
+        );
+    }
+    json!({
+        "Prefix": {
+            "Base directory": env.prefix.path.display().to_string(),
+            "UUID": env.prefix.uuid,
+            "Networks": nets,
+            "VMs": vms,
+        }
+    })
+}
