@@ -417,8 +417,7 @@ pub fn global_args() -> Vec<Arg> {
 
 /// The top-level command with the global flags and every built-in verb.
 pub fn root_command(bin_name: &str) -> Command {
-    let mut cmd = Command::new("lago")
-        .bin_name(bin_name.to_string())
+    let mut cmd = Command::new(bin_name.to_string())
         .about("Command line interface to lago: reproducible multi-VM test environments")
         .version(env!("CARGO_PKG_VERSION"))
         .subcommand_required(true)
