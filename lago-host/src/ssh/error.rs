@@ -125,7 +125,9 @@ pub enum SshError {
     },
 
     /// `wait_for_ssh` gave up; the last attempt's error is the source.
-    #[error("VM {vm} did not answer SSH: gave up after {tries} tries in {elapsed:.1?}; last error")]
+    #[error(
+        "VM {vm} did not answer SSH: gave up after {tries} tries in {elapsed:.1?}; last error"
+    )]
     NotReachable {
         vm: String,
         tries: u32,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::{ChannelMsg, Sig};
 
-use super::pool::Session;
+use super::pool::Started;
 use super::{SshError, SshTarget};
 
 /// The outcome of a remote command, as Lago's `CommandStatus`.
@@ -124,30 +124,25 @@ pub(crate) fn program_of(command: &str) -> String {
     format!("`{s}`")
 }
 
-/// Runs `command` on `session`: sends `stdin` (then EOF; no stdin means an
+/// Runs a started command: sends `stdin` (then EOF; no stdin means an
 /// empty one), passes output to `sink`, reads until the channel closes and
-/// returns the exit code. `timeout` bounds the whole run; on expiry the
-/// command is sent SIGKILL (when the server supports it) and the channel
-/// closed.
+/// returns the exit code. `timeout` bounds the run; on expiry the command
+/// is sent SIGKILL (when the server supports it) and the channel closed.
+/// `command` is for messages only.
 pub(crate) async fn run<S: OutputSink>(
     target: &SshTarget,
-    session: Session,
+    started: Started,
     command: &str,
     stdin: Option<Bytes>,
     timeout: Option<Duration>,
     sink: &mut S,
 ) -> Result<i32, SshError> {
-    let (channel, permit) = session.into_parts();
+    let Started {
+        channel,
+        permit,
+        early,
+    } = started;
     let (mut rd, wr) = channel.split();
-    let chan_err = |what: &str, source: russh::Error| SshError::Channel {
-        vm: target.name.clone(),
-        what: format!("{what} {}", program_of(command)),
-        source: Some(source),
-    };
-    wr.exec(true, command.as_bytes().to_vec())
-        .await
-        .map_err(|e| chan_err("cannot start", e))?;
-
     let work = async {
         let writer = async {
             if let Some(data) = stdin {
@@ -156,7 +151,7 @@ pub(crate) async fn run<S: OutputSink>(
             wr.eof().await
         };
         tokio::pin!(writer);
-        let reader = read_until_close(&mut rd, sink);
+        let reader = read_until_close(&mut rd, early, sink);
         tokio::pin!(reader);
         let mut writer_done = false;
         loop {
@@ -191,10 +186,6 @@ pub(crate) async fn run<S: OutputSink>(
     drop(permit);
     match outcome {
         ReadOutcome::Exited(code) => Ok(code),
-        ReadOutcome::Refused => Err(SshError::Remote {
-            vm: target.name.clone(),
-            what: format!("the SSH server refused to run {}", program_of(command)),
-        }),
         ReadOutcome::SinkClosed => {
             let _ = wr.close().await;
             Ok(-1)
@@ -204,44 +195,57 @@ pub(crate) async fn run<S: OutputSink>(
 
 enum ReadOutcome {
     Exited(i32),
-    Refused,
     SinkClosed,
+}
+
+/// What one channel message means for a running command.
+pub(crate) enum Event {
+    Output(OutputStream, Bytes),
+    Code(i32),
+    Closed,
+    Other,
+}
+
+pub(crate) fn classify(msg: ChannelMsg) -> Event {
+    match msg {
+        ChannelMsg::Data { data } => Event::Output(OutputStream::Stdout, data),
+        ChannelMsg::ExtendedData { data, ext: 1 } => Event::Output(OutputStream::Stderr, data),
+        ChannelMsg::ExitStatus { exit_status } => {
+            Event::Code(i32::try_from(exit_status).unwrap_or(-1))
+        }
+        ChannelMsg::ExitSignal { signal_name, .. } => Event::Code(signal_code(&signal_name)),
+        ChannelMsg::Close => Event::Closed,
+        _ => Event::Other,
+    }
 }
 
 async fn read_until_close<S: OutputSink>(
     rd: &mut russh::ChannelReadHalf,
+    early: Vec<ChannelMsg>,
     sink: &mut S,
 ) -> ReadOutcome {
     let mut code = None;
-    let mut refused = false;
-    while let Some(msg) = rd.wait().await {
-        match msg {
-            ChannelMsg::Data { data } => {
-                if !sink.push(OutputStream::Stdout, data).await {
+    let mut early = early.into_iter();
+    loop {
+        let msg = match early.next() {
+            Some(m) => m,
+            None => match rd.wait().await {
+                Some(m) => m,
+                None => break,
+            },
+        };
+        match classify(msg) {
+            Event::Output(stream, data) => {
+                if !sink.push(stream, data).await {
                     return ReadOutcome::SinkClosed;
                 }
             }
-            ChannelMsg::ExtendedData { data, ext: 1 } => {
-                if !sink.push(OutputStream::Stderr, data).await {
-                    return ReadOutcome::SinkClosed;
-                }
-            }
-            ChannelMsg::ExitStatus { exit_status } => {
-                code = Some(i32::try_from(exit_status).unwrap_or(-1));
-            }
-            ChannelMsg::ExitSignal { signal_name, .. } => {
-                code = Some(signal_code(&signal_name));
-            }
-            ChannelMsg::Failure if code.is_none() => refused = true,
-            ChannelMsg::Close => break,
-            _ => {}
+            Event::Code(c) => code = Some(c),
+            Event::Closed => break,
+            Event::Other => {}
         }
     }
-    match code {
-        Some(c) => ReadOutcome::Exited(c),
-        None if refused => ReadOutcome::Refused,
-        None => ReadOutcome::Exited(-1),
-    }
+    ReadOutcome::Exited(code.unwrap_or(-1))
 }
 
 /// The remote command of `exec_script`: receive the script into a temporary
@@ -256,7 +260,11 @@ pub(crate) fn script_command(script: &[u8]) -> String {
         .map(|line| match line.split_once([' ', '\t']) {
             // Like the kernel: the interpreter and at most one argument.
             Some((path, arg)) if !arg.trim().is_empty() => {
-                format!("{} {}", super::shell_quote(path), super::shell_quote(arg.trim()))
+                format!(
+                    "{} {}",
+                    super::shell_quote(path),
+                    super::shell_quote(arg.trim())
+                )
             }
             Some((path, _)) => super::shell_quote(path).into_owned(),
             None => super::shell_quote(&line).into_owned(),
@@ -293,6 +301,9 @@ mod tests {
         assert!(script_command(b"echo hi\n").contains(" sh \"$f\""));
         assert!(script_command(b"#!/bin/bash\necho").contains("/bin/bash \"$f\""));
         let c = script_command(b"#!/usr/bin/env python3 -u\n");
-        assert!(c.contains("/usr/bin/env '\\''python3 -u'\\'' \"$f\""), "{c}");
+        assert!(
+            c.contains("/usr/bin/env '\\''python3 -u'\\'' \"$f\""),
+            "{c}"
+        );
     }
 }

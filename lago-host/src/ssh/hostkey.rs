@@ -41,11 +41,12 @@ pub(crate) fn verify(
 ) -> Result<(), SshError> {
     match policy {
         HostKeyPolicy::Pinned(line) => {
-            let expected =
-                PublicKey::from_openssh(line.trim()).map_err(|source| SshError::InvalidHostKey {
+            let expected = PublicKey::from_openssh(line.trim()).map_err(|source| {
+                SshError::InvalidHostKey {
                     vm: vm.to_string(),
                     source,
-                })?;
+                }
+            })?;
             if expected.key_data() == key.key_data() {
                 Ok(())
             } else {
@@ -195,7 +196,9 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert!(err.to_string().contains("does not match the one recorded at init"));
+        assert!(err
+            .to_string()
+            .contains("does not match the one recorded at init"));
         let bad = HostKeyPolicy::Pinned("ssh-ed25519 nonsense".into());
         assert!(matches!(
             verify("vm", ip, 22, &bad, &a),
@@ -223,6 +226,11 @@ mod tests {
         verify("vm1", [10, 0, 0, 2].into(), 22, &policy, &b).expect("other host");
         let text = std::fs::read_to_string(&kh).expect("read");
         assert_eq!(text.lines().count(), 2, "{text}");
-        assert!(text.lines().nth(1).is_some_and(|l| l.starts_with("10.0.0.2 ")), "{text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("10.0.0.2 ")),
+            "{text}"
+        );
     }
 }

@@ -12,13 +12,13 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
+use super::exec::{classify, Event};
+use super::pool::{Pty, Start, Started};
+use super::runtime::block_on;
+use super::OutputStream;
+use super::{SshError, SshPool, SshTarget};
 use bytes::Bytes;
 use russh::ChannelMsg;
-use tokio::sync::OwnedSemaphorePermit;
-
-use super::exec::signal_code;
-use super::runtime::block_on;
-use super::{SshError, SshPool, SshTarget};
 
 impl SshPool {
     /// Opens an interactive session on the VM: a login shell when `command`
@@ -40,27 +40,22 @@ impl SshPool {
         let size = if tty { window_size() } else { None };
         let inner = self.inner.clone();
         let t = target.clone();
-        let (channel, permit) = block_on(async move {
-            let session = inner.open_session(&t).await?;
-            let (channel, permit) = session.into_parts();
-            let chan_err = |what: &str, e| SshError::Channel {
-                vm: t.name.clone(),
-                what: what.to_string(),
-                source: Some(e),
+        let started = block_on(async move {
+            let pty = size.map(|(cols, rows)| Pty { term, cols, rows });
+            let pty = if tty {
+                Some(pty.unwrap_or(Pty {
+                    term: "xterm".into(),
+                    cols: 80,
+                    rows: 24,
+                }))
+            } else {
+                None
             };
-            if tty {
-                let (cols, rows) = size.unwrap_or((80, 24));
-                channel
-                    .request_pty(false, &term, cols, rows, 0, 0, &[])
-                    .await
-                    .map_err(|e| chan_err("cannot request a terminal", e))?;
-            }
-            match command {
-                Some(c) => channel.exec(true, c.into_bytes()).await,
-                None => channel.request_shell(true).await,
-            }
-            .map_err(|e| chan_err("cannot start the shell", e))?;
-            Ok::<_, SshError>((channel, permit))
+            let what = match &command {
+                Some(c) => Start::Exec(c),
+                None => Start::Shell,
+            };
+            inner.start(&t, what, pty.as_ref()).await
         })?;
 
         let guard = if tty { TerminalGuard::enter() } else { None };
@@ -78,7 +73,7 @@ impl SshPool {
                 })?
         };
         let name = target.name.clone();
-        let code = block_on(relay(channel, permit, rx, tty, name));
+        let code = block_on(relay(started, rx, tty, name));
         stop.store(true, Ordering::SeqCst);
         let _ = reader.join();
         drop(guard);
@@ -137,12 +132,17 @@ fn stdin_thread(tx: tokio::sync::mpsc::Sender<Bytes>, stop: Arc<AtomicBool>) {
 }
 
 async fn relay(
-    channel: russh::Channel<russh::client::Msg>,
-    permit: OwnedSemaphorePermit,
+    started: Started,
     mut stdin: tokio::sync::mpsc::Receiver<Bytes>,
     tty: bool,
     vm: String,
 ) -> Result<i32, SshError> {
+    let Started {
+        channel,
+        permit,
+        early,
+    } = started;
+    let mut early = early.into_iter();
     let (mut rd, wr) = channel.split();
     let mut winch = if tty {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
@@ -174,36 +174,36 @@ async fn relay(
                     let _ = wr.window_change(cols, rows, 0, 0).await;
                 }
             }
-            msg = rd.wait() => match msg {
-                None | Some(ChannelMsg::Close) => break,
-                Some(ChannelMsg::Data { data }) => {
+            msg = next_msg(&mut early, &mut rd) => match msg.map(classify) {
+                None | Some(Event::Closed) => break,
+                Some(Event::Output(OutputStream::Stdout, data)) => {
                     let mut out = std::io::stdout().lock();
                     let _ = out.write_all(&data);
                     let _ = out.flush();
                 }
-                Some(ChannelMsg::ExtendedData { data, .. }) => {
+                Some(Event::Output(OutputStream::Stderr, data)) => {
                     let mut err = std::io::stderr().lock();
                     let _ = err.write_all(&data);
                     let _ = err.flush();
                 }
-                Some(ChannelMsg::ExitStatus { exit_status }) => {
-                    code = Some(i32::try_from(exit_status).unwrap_or(-1));
-                }
-                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
-                    code = Some(signal_code(&signal_name));
-                }
-                Some(ChannelMsg::Failure) if code.is_none() => {
-                    return Err(SshError::Remote {
-                        vm,
-                        what: "the SSH server refused to start the shell or command".into(),
-                    });
-                }
-                Some(_) => {}
+                Some(Event::Code(c)) => code = Some(c),
+                Some(Event::Other) => {}
             },
         }
     }
     drop(permit);
+    tracing::debug!(vm, code, "interactive session ended");
     Ok(code.unwrap_or(-1))
+}
+
+async fn next_msg(
+    early: &mut std::vec::IntoIter<ChannelMsg>,
+    rd: &mut russh::ChannelReadHalf,
+) -> Option<ChannelMsg> {
+    match early.next() {
+        Some(m) => Some(m),
+        None => rd.wait().await,
+    }
 }
 
 /// The saved terminal state, for the signal handler (a leaked box while a

@@ -117,7 +117,10 @@ mod tests {
         generate_ed25519_key(&p, "x").expect("generate");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         let err = load_private_key(&p).expect_err("must refuse");
-        assert!(matches!(err, SshError::KeyPermissions { mode: 0o640, .. }), "{err}");
+        assert!(
+            matches!(err, SshError::KeyPermissions { mode: 0o640, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 }

@@ -26,7 +26,7 @@ mod target;
 
 pub use error::SshError;
 pub use exec::{CommandStatus, OutputStream};
-pub use hostkey::{fingerprint_of_line, fingerprint};
+pub use hostkey::{fingerprint, fingerprint_of_line};
 pub use keys::generate_ed25519_key;
 pub use pool::{ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};
 pub use quote::{join_argv, shell_quote};

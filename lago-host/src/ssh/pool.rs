@@ -112,6 +112,29 @@ impl Session {
     }
 }
 
+/// What to start on a new session channel.
+#[derive(Clone, Copy)]
+pub(crate) enum Start<'a> {
+    Exec(&'a str),
+    Shell,
+    Subsystem(&'a str),
+}
+
+/// A terminal to request before starting.
+pub(crate) struct Pty {
+    pub term: String,
+    pub cols: u32,
+    pub rows: u32,
+}
+
+/// A channel whose request the server accepted, with any messages that
+/// arrived before the acceptance.
+pub(crate) struct Started {
+    pub channel: russh::Channel<client::Msg>,
+    pub permit: OwnedSemaphorePermit,
+    pub early: Vec<russh::ChannelMsg>,
+}
+
 impl SshPool {
     pub fn new() -> Self {
         Self::with_options(PoolOptions::default())
@@ -300,10 +323,7 @@ impl Inner {
     }
 
     fn slot(&self, target: &SshTarget) -> Arc<Slot> {
-        self.lock_slots()
-            .entry(target.clone())
-            .or_default()
-            .clone()
+        self.lock_slots().entry(target.clone()).or_default().clone()
     }
 
     /// The pooled connection, or a new one; `true` when reused.
@@ -349,16 +369,16 @@ impl Inner {
         loop {
             attempt += 1;
             let (conn, reused) = self.connection(target).await?;
-            let permit = conn
-                .sessions
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| SshError::Channel {
-                    vm: target.name.clone(),
-                    what: "the connection was closed".into(),
-                    source: None,
-                })?;
+            let permit =
+                conn.sessions
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| SshError::Channel {
+                        vm: target.name.clone(),
+                        what: "the connection was closed".into(),
+                        source: None,
+                    })?;
             let res = tokio::time::timeout(
                 self.opts.channel_open_timeout,
                 conn.handle.channel_open_session(),
@@ -392,24 +412,109 @@ impl Inner {
         }
     }
 
-    /// Opens a session within `timeout` (when given); returns the time left.
-    pub(crate) async fn open_session_within(
+    /// Opens a session channel and starts `what` on it, returning once the
+    /// server accepted the request.
+    ///
+    /// A channel that the server closes before answering the request is
+    /// retried on a new channel: nothing ran on it. (Dropbear up to at least
+    /// 2022.83 closes a session channel that has no process yet whenever
+    /// another session's process exits, so concurrent sessions on one
+    /// connection hit this.)
+    pub(crate) async fn start(
         &self,
         target: &SshTarget,
+        what: Start<'_>,
+        pty: Option<&Pty>,
+    ) -> Result<Started, SshError> {
+        const TRIES: u32 = 10;
+        let describe = || match what {
+            Start::Exec(c) => exec::program_of(c),
+            Start::Shell => "a shell".to_string(),
+            Start::Subsystem(n) => format!("the {n} subsystem"),
+        };
+        for attempt in 1..=TRIES {
+            let session = self.open_session(target).await?;
+            let (mut channel, permit) = session.into_parts();
+            let chan_err = |e| SshError::Channel {
+                vm: target.name.clone(),
+                what: format!("cannot start {}", describe()),
+                source: Some(e),
+            };
+            if let Some(p) = pty {
+                channel
+                    .request_pty(false, &p.term, p.cols, p.rows, 0, 0, &[])
+                    .await
+                    .map_err(chan_err)?;
+            }
+            match what {
+                Start::Exec(c) => channel.exec(true, c.as_bytes().to_vec()).await,
+                Start::Shell => channel.request_shell(true).await,
+                Start::Subsystem(n) => channel.request_subsystem(true, n).await,
+            }
+            .map_err(chan_err)?;
+            let mut early = Vec::new();
+            loop {
+                match channel.wait().await {
+                    Some(russh::ChannelMsg::Success) => {
+                        return Ok(Started {
+                            channel,
+                            permit,
+                            early,
+                        })
+                    }
+                    Some(russh::ChannelMsg::Failure) => {
+                        return Err(SshError::Remote {
+                            vm: target.name.clone(),
+                            what: format!("the SSH server refused to start {}", describe()),
+                        })
+                    }
+                    Some(russh::ChannelMsg::Eof)
+                    | Some(russh::ChannelMsg::WindowAdjusted { .. }) => {}
+                    Some(russh::ChannelMsg::Close) | None => break,
+                    Some(m) => {
+                        // Output before the reply: it runs.
+                        early.push(m);
+                        return Ok(Started {
+                            channel,
+                            permit,
+                            early,
+                        });
+                    }
+                }
+            }
+            tracing::debug!(vm = %target.name, attempt, "the server closed a new channel before starting {}; retrying", describe());
+        }
+        Err(SshError::Channel {
+            vm: target.name.clone(),
+            what: format!(
+                "the server closed {TRIES} new channels in a row before starting {}",
+                describe()
+            ),
+            source: None,
+        })
+    }
+
+    /// [`start`](Self::start) within `timeout` (when given); returns the
+    /// time left.
+    pub(crate) async fn start_within(
+        &self,
+        target: &SshTarget,
+        what: Start<'_>,
+        pty: Option<&Pty>,
         timeout: Option<Duration>,
-    ) -> Result<(Session, Option<Duration>), SshError> {
-        let start = Instant::now();
-        let session = match timeout {
-            None => self.open_session(target).await?,
-            Some(t) => tokio::time::timeout(t, self.open_session(target))
+    ) -> Result<(Started, Option<Duration>), SshError> {
+        let begin = Instant::now();
+        let started = match timeout {
+            None => self.start(target, what, pty).await?,
+            Some(t) => tokio::time::timeout(t, self.start(target, what, pty))
                 .await
                 .map_err(|_| SshError::Timeout {
                     vm: target.name.clone(),
-                    what: format!("connecting to {}", target.addr()),
+                    what: format!("connecting to {} and starting the command", target.addr()),
                     after: t,
                 })??,
         };
-        Ok((session, timeout.map(|t| t.saturating_sub(start.elapsed()))))
+        Ok((started, timeout.map(|t| t.saturating_sub(begin.elapsed()))))
     }
 
     pub(crate) async fn exec_with<S: OutputSink>(
@@ -420,8 +525,10 @@ impl Inner {
         timeout: Option<Duration>,
         sink: &mut S,
     ) -> Result<i32, SshError> {
-        let (session, left) = self.open_session_within(target, timeout).await?;
-        exec::run(target, session, command, stdin, left, sink).await
+        let (started, left) = self
+            .start_within(target, Start::Exec(command), None, timeout)
+            .await?;
+        exec::run(target, started, command, stdin, left, sink).await
     }
 
     pub(crate) async fn exec(
@@ -460,14 +567,15 @@ impl Inner {
             }
             attempts += 1;
             let budget = per_try_timeout.min(deadline - now);
-            let res = match tokio::time::timeout(budget, self.exec(target, "true", None, None)).await {
-                Ok(r) => r,
-                Err(_) => Err(SshError::Timeout {
-                    vm: target.name.clone(),
-                    what: "connecting and running `true`".into(),
-                    after: budget,
-                }),
-            };
+            let res =
+                match tokio::time::timeout(budget, self.exec(target, "true", None, None)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(SshError::Timeout {
+                        vm: target.name.clone(),
+                        what: "connecting and running `true`".into(),
+                        after: budget,
+                    }),
+                };
             match res {
                 Ok(status) if status.code == 0 => {
                     let ready = SshReady {

@@ -7,7 +7,11 @@ use std::borrow::Cow;
 fn is_safe(b: u8) -> bool {
     // Deliberately excludes `=` (an assignment when first), `~` (tilde
     // expansion), `#` (comment) and every glob or expansion character.
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b',' | b':' | b'@' | b'%' | b'+')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'_' | b'-' | b'.' | b'/' | b',' | b':' | b'@' | b'%' | b'+'
+        )
 }
 
 /// Quotes one word for a POSIX shell: unchanged when it only holds safe

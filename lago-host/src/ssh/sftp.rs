@@ -13,7 +13,7 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::pool::Inner;
+use super::pool::{Inner, Start};
 use super::{SshError, SshTarget};
 
 const CHUNK: usize = 256 * 1024;
@@ -61,16 +61,8 @@ impl Sftp<'_> {
 }
 
 async fn open_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<Sftp<'a>, SshError> {
-    let session = inner.open_session(target).await?;
-    let (channel, permit) = session.into_parts();
-    channel
-        .request_subsystem(true, "sftp")
-        .await
-        .map_err(|e| SshError::Channel {
-            vm: target.name.clone(),
-            what: "cannot request the sftp subsystem".into(),
-            source: Some(e),
-        })?;
+    let started = inner.start(target, Start::Subsystem("sftp"), None).await?;
+    let (channel, permit) = (started.channel, started.permit);
     let config = russh_sftp::client::Config {
         request_timeout_secs: inner.opts.sftp_request_timeout.as_secs().max(1),
         ..Default::default()
@@ -220,7 +212,12 @@ fn remote_of(dest: &str, rel: &Path) -> String {
     s
 }
 
-async fn upload_file(sftp: &Sftp<'_>, local: &Path, remote: &str, mode: u32) -> Result<(), SshError> {
+async fn upload_file(
+    sftp: &Sftp<'_>,
+    local: &Path,
+    remote: &str,
+    mode: u32,
+) -> Result<(), SshError> {
     let mut src = tokio::fs::File::open(local)
         .await
         .map_err(local_err("cannot open", local))?;
@@ -239,7 +236,10 @@ async fn upload_file(sftp: &Sftp<'_>, local: &Path, remote: &str, mode: u32) -> 
         .map_err(|e| sftp.err("create", remote, e))?;
     let mut buf = vec![0u8; CHUNK];
     loop {
-        let n = src.read(&mut buf).await.map_err(local_err("cannot read", local))?;
+        let n = src
+            .read(&mut buf)
+            .await
+            .map_err(local_err("cannot read", local))?;
         if n == 0 {
             break;
         }
@@ -285,7 +285,12 @@ pub(crate) async fn download(
         return Ok(());
     }
     let mut dir_modes = Vec::new();
-    let mut stack = vec![(remote.to_string(), dest, attrs.permissions.unwrap_or(0o755), 0usize)];
+    let mut stack = vec![(
+        remote.to_string(),
+        dest,
+        attrs.permissions.unwrap_or(0o755),
+        0usize,
+    )];
     while let Some((rdir, ldir, mode, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return Err(sftp.err(
@@ -345,7 +350,12 @@ pub(crate) async fn download(
     Ok(())
 }
 
-async fn download_file(sftp: &Sftp<'_>, remote: &str, local: &Path, mode: u32) -> Result<(), SshError> {
+async fn download_file(
+    sftp: &Sftp<'_>,
+    remote: &str,
+    local: &Path,
+    mode: u32,
+) -> Result<(), SshError> {
     let mut src = sftp
         .session
         .open(remote)
@@ -367,7 +377,9 @@ async fn download_file(sftp: &Sftp<'_>, remote: &str, local: &Path, mode: u32) -
             .await
             .map_err(local_err("cannot write", local))?;
     }
-    dst.flush().await.map_err(local_err("cannot write", local))?;
+    dst.flush()
+        .await
+        .map_err(local_err("cannot write", local))?;
     drop(dst);
     let _ = src.shutdown().await;
     tokio::fs::set_permissions(local, std::fs::Permissions::from_mode(mode & 0o7777))
