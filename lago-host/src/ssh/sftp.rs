@@ -112,11 +112,21 @@ enum LocalEntry {
     File { rel: PathBuf, mode: u32 },
 }
 
+/// `root/rel`, or `root` itself for an empty `rel` (no trailing slash,
+/// which would make a file path invalid).
+fn join_rel(root: &Path, rel: &Path) -> PathBuf {
+    if rel.as_os_str().is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
+}
+
 fn walk_local(root: &Path) -> Result<Vec<LocalEntry>, SshError> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
-        let path = root.join(&rel);
+        let path = join_rel(root, &rel);
         let meta = std::fs::metadata(&path).map_err(local_err("cannot read", &path))?;
         let mode = meta.permissions().mode();
         if meta.is_dir() {
@@ -193,7 +203,7 @@ pub(crate) async fn upload(
             }
             LocalEntry::File { rel, mode } => {
                 let rpath = remote_of(&dest, rel);
-                upload_file(&sftp, &local.join(rel), &rpath, *mode).await?;
+                upload_file(&sftp, &join_rel(local, rel), &rpath, *mode).await?;
             }
         }
     }
