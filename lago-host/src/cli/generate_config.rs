@@ -1,4 +1,5 @@
-//! `lago generate-config`: Dump configuration file.
+//! `lago generate-config [--verbose]`: the effective configuration as INI,
+//! every key with its help.
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
@@ -12,10 +13,10 @@ pub fn command() -> Command {
             Arg::new("verbose")
                 .long("verbose")
                 .action(ArgAction::SetTrue)
-                .help("Include parameters with no default value."),
+                .help("Include parameters with no default value, and where each value comes from."),
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago generate-config"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    Ok(Output::Text(ctx.config.to_ini(args.get_flag("verbose"))))
 }

@@ -1,9 +1,21 @@
-//! `lago init`: Initialize a directory for framework deployment.
+//! `lago init`: plan an environment from a LagoInitFile, store it in a new
+//! prefix, and prepare its disks through the providers.
+//!
+//! Positionals as Lago: `lago init [WORKDIR] [CONFIG]`: with two, the
+//! workdir comes first and the init file second; a single one is the init
+//! file; the workdir defaults to `-w` or `./.lago`, the init file to
+//! `./LagoInitFile`.
+
+use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
+use lago_plugin_api::spec::EnvSpec;
 
 use super::{Context, Output};
+use crate::environment::{prepare_new_env, RepoChoice};
 use crate::error::Error;
+use crate::prefix::lifecycle::{init_env, InitRequest};
+use crate::prefix::{Prefix, DEFAULT_PREFIX, WORKDIR_NAME};
 
 pub fn command() -> Command {
     Command::new("init")
@@ -28,6 +40,100 @@ pub fn command() -> Command {
         .arg(Arg::new("skip_build").long("skip-build").action(ArgAction::SetTrue).help("If passed, will skip the build commands specified in the build section of all the disks"))
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago init"))
+/// The init file and workdir Lago's positional rules give.
+pub fn positionals(
+    workdir: Option<&str>,
+    config: Option<&str>,
+    workdir_flag: Option<&PathBuf>,
+) -> (PathBuf, PathBuf) {
+    let (wd, init) = match (workdir, config) {
+        (Some(w), Some(c)) => (Some(PathBuf::from(w)), PathBuf::from(c)),
+        (Some(single), None) | (None, Some(single)) => (None, PathBuf::from(single)),
+        (None, None) => (None, PathBuf::from("LagoInitFile")),
+    };
+    let wd = wd
+        .or_else(|| workdir_flag.cloned())
+        .unwrap_or_else(|| PathBuf::from(WORKDIR_NAME));
+    (init, wd)
+}
+
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let s = |id: &str| args.get_one::<String>(id).cloned();
+    let (init_file, workdir) = positionals(
+        s("workdir").as_deref(),
+        s("virt_config").as_deref(),
+        ctx.globals.workdir_path.as_ref(),
+    );
+    if let Some(v) = s("template_store") {
+        ctx.config.set("init", "template_store", v);
+    }
+    if let Some(v) = s("template_repos") {
+        ctx.config.set("init", "template_repos", v);
+    }
+    let req = InitRequest {
+        init_file,
+        workdir,
+        prefix_name: match ctx.globals.prefix_name.as_deref() {
+            None | Some("current") => DEFAULT_PREFIX.to_string(),
+            Some(n) => n.to_string(),
+        },
+        prefix_path: ctx.globals.prefix_path.clone(),
+        set_current: args.get_flag("set_current"),
+    };
+    let repo = RepoChoice {
+        path: s("template_repo_path"),
+        name: s("template_repo_name"),
+    };
+    let skip_bootstrap = args.get_flag("skip_bootstrap");
+    let config = ctx.config.clone();
+    let mut hook =
+        |_prefix: &Prefix, env: &mut EnvSpec| provider_prepare(ctx, env, &repo, skip_bootstrap);
+    init_env(&req, &config, &mut hook)?;
+    Ok(Output::Nothing)
+}
+
+/// THE INIT HOOK: the provider work on the planned and stored environment
+/// (vm-type normalisation, templates, disks, bootstrap). Runs before the
+/// `initialized` marker; when it fails, init removes the prefix and its
+/// leases.
+fn provider_prepare(
+    ctx: &mut Context,
+    env: &mut EnvSpec,
+    repo: &RepoChoice,
+    skip_bootstrap: bool,
+) -> Result<(), Error> {
+    let config = ctx.config.clone();
+    let registry = ctx.plugins()?;
+    prepare_new_env(env, &config, registry, repo, skip_bootstrap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lago_positional_rules() {
+        let p = |a: Option<&str>, b: Option<&str>| positionals(a, b, None);
+        assert_eq!(
+            p(None, None),
+            (PathBuf::from("LagoInitFile"), PathBuf::from(".lago"))
+        );
+        assert_eq!(
+            p(Some("f.yaml"), None),
+            (PathBuf::from("f.yaml"), PathBuf::from(".lago"))
+        );
+        assert_eq!(
+            p(Some("wd"), Some("f.yaml")),
+            (PathBuf::from("f.yaml"), PathBuf::from("wd"))
+        );
+        let flag = PathBuf::from("/w");
+        assert_eq!(
+            positionals(Some("f"), None, Some(&flag)).1,
+            PathBuf::from("/w")
+        );
+        assert_eq!(
+            positionals(Some("x"), Some("f"), Some(&flag)).1,
+            PathBuf::from("x")
+        );
+    }
 }

@@ -1,9 +1,11 @@
-//! `lago list`: List the prefixes (envs) in a Workdir.
+//! `lago list`: the prefixes of a workdir.
 
 use clap::{Arg, ArgMatches, Command};
+use serde_json::{json, Map};
 
 use super::{Context, Output};
 use crate::error::Error;
+use crate::prefix::Workdir;
 
 pub fn command() -> Command {
     Command::new("list")
@@ -13,6 +15,24 @@ pub fn command() -> Command {
         ))
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago list"))
+/// `{NAME: {current, initialized, path}}` for every prefix of the workdir.
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let wd = match args.get_one::<String>("workdir_path") {
+        Some(p) => Workdir::open(std::path::Path::new(p))?,
+        None => ctx.workdir()?,
+    };
+    let current = wd.current()?;
+    let mut out = Map::new();
+    for name in wd.prefixes()? {
+        let p = wd.resolve(Some(&name))?;
+        out.insert(
+            name.clone(),
+            json!({
+                "current": current.as_deref() == Some(name.as_str()),
+                "initialized": p.is_initialized(),
+                "path": p.path().display().to_string(),
+            }),
+        );
+    }
+    Ok(Output::Data(serde_json::Value::Object(out)))
 }

@@ -1,4 +1,4 @@
-//! `lago set-current`: Set the current prefix of the workdir.
+//! `lago set-current NAME`: point the workdir's `current` link at a prefix.
 
 use clap::{Arg, ArgMatches, Command};
 
@@ -16,6 +16,10 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago set-current"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let name = args
+        .get_one::<String>("prefix_name")
+        .ok_or_else(|| Error::user("set-current needs a prefix name"))?;
+    ctx.workdir()?.set_current(name)?;
+    Ok(Output::Nothing)
 }

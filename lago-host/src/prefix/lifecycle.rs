@@ -388,20 +388,22 @@ pub fn destroy_prefix(
 
 /// Destroy prefixes of a workdir (`names`, or all of them when `None`). The
 /// `current` link is removed when it pointed at a destroyed prefix; the
-/// workdir is removed when no prefix is left. A workdir that is itself a
-/// symlink loses only the link when it is destroyed whole.
+/// workdir is removed when no prefix is left. Destroying through a workdir
+/// that is a symlink removes only the link (the folder it points to, its
+/// prefixes and their VMs are left alone), as Lago does for a linked prefix.
+/// Returns whether only a link was removed.
 pub fn destroy_in_workdir(
     wd: &Workdir,
     names: Option<&[String]>,
     store: &LeaseStore,
     teardown: TeardownHook<'_>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let is_link = std::fs::symlink_metadata(wd.path())
         .map(|m| m.file_type().is_symlink())
         .unwrap_or(false);
-    if names.is_none() && is_link {
+    if is_link {
         std::fs::remove_file(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-        return Ok(());
+        return Ok(true);
     }
     let all = wd.prefixes()?;
     let targets: Vec<String> = match names {
@@ -417,13 +419,9 @@ pub fn destroy_in_workdir(
         }
     }
     if wd.prefixes()?.is_empty() {
-        if is_link {
-            std::fs::remove_file(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-        } else {
-            std::fs::remove_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-        }
+        std::fs::remove_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Provider states of an environment's VMs and networks.

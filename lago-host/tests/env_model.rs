@@ -1,0 +1,455 @@
+//! The environment model end to end, with no hypervisor: init file →
+//! plan → stored prefix → read back; the prefix verbs through the `lago`
+//! binary; bad input refused with exit 2 and nothing left behind.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lago::config::{Config, Sources};
+use lago::error::Error;
+use lago::network::LeaseStore;
+use lago::prefix::lifecycle::{
+    cleanup_prefix, destroy_in_workdir, init_env, no_teardown, status_tree, stored_states, InitRequest,
+};
+use lago::prefix::{Prefix, Workdir};
+use lago_plugin_api::spec::EnvSpec;
+
+/// 3 networks, 5 VMs, anchors and merge keys, static IPs, unknown keys.
+const INIT: &str = r#"
+x-vm: &vm
+  memory: 256
+  vcpu: 1
+  disks:
+    - type: template
+      template_name: tiny
+      dev: vda
+  artifacts: [/var/log]
+x-nics: &two-nics
+  - net: mgmt
+  - net: storage
+
+domains:
+  engine:
+    <<: *vm
+    memory: 1024
+    vm-type: ovirt-engine
+    nics: *two-nics
+    groups: [engine]
+    metadata:
+      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]
+    my-plugin-key: {answer: 42}
+  host0:
+    <<: *vm
+    nics:
+      - net: mgmt
+        ip: 192.168.200.10
+      - net: storage
+      - net: backend
+  host1:
+    <<: *vm
+    nics: *two-nics
+    disks:
+      - {template_name: tiny, dev: vda}
+      - {type: empty, size: 2G, dev: vdb, name: data}
+  storage0:
+    <<: *vm
+    service_provider: systemd
+    nics: [{net: mgmt}, {net: storage, ip: 192.168.210.20}]
+  client:
+    <<: *vm
+    root-password: secret
+    nics: [{net: mgmt}, {net: backend}]
+
+nets:
+  mgmt:
+    type: nat
+    management: true
+    dhcp: {start: 100, end: 254}
+    dns_domain_name: lago.test
+  storage:
+    type: nat
+    gw: 192.168.210.1
+    mtu: 9000
+  backend:
+    type: bridge
+    provider-knob: true
+"#;
+
+struct Sandbox {
+    dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("proj")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir");
+        std::fs::write(dir.path().join("proj/setup.sh"), "#!/bin/sh\necho hi\n").expect("write");
+        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
+        Sandbox { dir }
+    }
+    fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+    fn leases(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+    fn config(&self) -> Config {
+        let sources = Sources {
+            files: vec![],
+            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
+        };
+        Config::load_from(&sources, &[]).expect("config")
+    }
+    fn store(&self) -> LeaseStore {
+        LeaseStore::new(self.leases(), std::time::Duration::from_secs(10))
+    }
+    /// `lago init` through the library with no provider work. Prefixes
+    /// other than `default` drop the fixed `gw` (two prefixes cannot lease
+    /// one subnet).
+    fn init(&self, name: &str) -> (Prefix, EnvSpec) {
+        let file = if name == "default" {
+            self.proj().join("LagoInitFile")
+        } else {
+            let f = self.proj().join(format!("{name}.yaml"));
+            std::fs::write(&f, INIT.replace("    gw: 192.168.210.1\n", "")).expect("write");
+            f
+        };
+        let mut req = InitRequest::new(file, self.proj().join(".lago"));
+        req.prefix_name = name.into();
+        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
+        init_env(&req, &self.config(), &mut hook).expect("init")
+    }
+    fn lago(&self, args: &[&str]) -> Output {
+        self.lago_in(&self.proj(), args, None)
+    }
+    fn lago_in(&self, cwd: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
+            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
+            .env("LAGO_LEASE_DIR", self.leases())
+            .env("LAGO_LIBVIRT_URL", "test:///default")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn lago");
+        if let Some(s) = stdin {
+            child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("write stdin");
+        }
+        drop(child.stdin.take());
+        child.wait_with_output().expect("lago")
+    }
+    fn lease_files(&self) -> usize {
+        match std::fs::read_dir(self.leases()) {
+            Ok(rd) => rd
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
+                .count(),
+            Err(_) => 0,
+        }
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn plan_store_and_read_back_identically() {
+    let sb = Sandbox::new();
+    let (prefix, env) = sb.init("default");
+    let back = prefix.load_env().expect("load");
+    assert_eq!(back, env, "stored state reads back identically");
+    // and the read-back state survives another write/read unchanged
+    prefix.save_env(&back).expect("save");
+    assert_eq!(prefix.load_env().expect("load"), env);
+
+    assert_eq!(env.domains.len(), 5);
+    assert_eq!(env.nets.len(), 3);
+    let engine = &env.domains["engine"];
+    assert_eq!(engine.memory, 1024);
+    assert_eq!(engine.vcpu, 1);
+    assert_eq!(engine.vm_type, "ovirt-engine");
+    assert_eq!(engine.vm_provider, "local-libvirt");
+    assert_eq!(engine.artifacts, vec!["/var/log".to_string()]);
+    assert_eq!(engine.extra["my-plugin-key"]["answer"], 42);
+    assert!(env.extra.contains_key("x-vm"), "unknown top-level keys are kept");
+    assert_eq!(env.nets["backend"].extra["provider-knob"], true);
+    assert_eq!(env.nets["storage"].mtu, Some(9000));
+    assert_eq!(env.nets["mgmt"].dns_domain_name.as_deref(), Some("lago.test"));
+    let host0 = &env.domains["host0"];
+    let mgmt_gw = env.nets["mgmt"].gw.expect("gw");
+    assert_eq!(host0.nics[0].ip.map(|i| i.octets()[3]), Some(10));
+    assert_eq!(host0.nics[0].ip.map(|i| i.octets()[2]), Some(mgmt_gw.octets()[2]));
+    assert_eq!(env.nets["storage"].gw.map(|g| g.to_string()).as_deref(), Some("192.168.210.1"));
+    assert_eq!(env.domains["storage0"].nics[1].ip.map(|i| i.to_string()).as_deref(), Some("192.168.210.20"));
+    assert_eq!(host0.nics[2].ip, None, "bridge nets get no address");
+    assert_eq!(env.domains["client"].root_password.as_deref(), Some("secret"));
+    assert_eq!(env.domains["host1"].disks[1].name, "data");
+
+    // the layout on disk
+    let p = prefix.path();
+    let uuid = std::fs::read_to_string(p.join("uuid")).expect("uuid");
+    assert_eq!(uuid.len(), 32);
+    assert_eq!(env.prefix.uuid, uuid);
+    assert!(p.join("initialized").is_file());
+    assert!(p.join("metadata").is_file());
+    assert!(p.join("images").is_dir());
+    assert!(p.join("logs/lago.log").is_file());
+    assert!(p.join("virt/env").is_file());
+    assert!(p.join("virt/vms/engine.json").is_file());
+    assert!(p.join("virt/nets/storage.json").is_file());
+    let mode = |f: &Path| std::fs::metadata(f).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&p.join("id_ed25519")), 0o600);
+    assert!(std::fs::read_to_string(p.join("id_ed25519.pub")).expect("pub").starts_with("ssh-ed25519 "));
+    for vm in env.domains.values() {
+        assert_eq!(mode(&env.prefix.host_key_path(&vm.name)), 0o600);
+        assert!(vm.ssh_host_key.as_deref().is_some_and(|k| k.starts_with("ssh-ed25519 ")));
+    }
+    // deploy scripts copied, paths rewritten into the prefix
+    let scripts = engine.metadata["deploy-scripts"].as_array().expect("list");
+    let copied = PathBuf::from(scripts[0].as_str().expect("str"));
+    assert!(copied.starts_with(p.join("scripts")));
+    assert_eq!(std::fs::read_to_string(&copied).expect("copy"), "#!/bin/sh\necho hi\n");
+    // two NAT nets leased, the bridge none
+    assert_eq!(sb.lease_files(), 2);
+    // the workdir's current link points at the first prefix
+    let wd = Workdir::open(&sb.proj().join(".lago")).expect("wd");
+    assert_eq!(wd.current().expect("current").as_deref(), Some("default"));
+}
+
+#[test]
+fn status_in_lagos_shape() {
+    let sb = Sandbox::new();
+    let (_prefix, env) = sb.init("default");
+    let tree = status_tree(&env, &stored_states(&env));
+    let p = &tree["Prefix"];
+    assert_eq!(p["UUID"], env.prefix.uuid.as_str());
+    assert_eq!(p["Networks"]["storage"]["gateway"], "192.168.210.1");
+    assert_eq!(p["Networks"]["mgmt"]["management"], true);
+    assert_eq!(p["Networks"]["backend"]["status"], "down");
+    assert_eq!(p["VMs"]["client"]["root password"], "secret");
+    assert_eq!(p["VMs"]["client"]["status"], "down");
+    assert_eq!(p["VMs"]["host0"]["NICs"]["eth2"]["ip"], "N/A");
+    assert_eq!(p["VMs"]["host0"]["NICs"]["eth1"]["network"], "storage");
+
+    // through the binary, every out-format
+    let out = sb.lago(&["status", "-f", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["Prefix"]["VMs"]["host0"]["NICs"]["eth0"]["ip"], env.domains["host0"].nics[0].ip.map(|i| i.to_string()).unwrap_or_default());
+    assert!(v["Prefix"]["Base directory"].as_str().is_some_and(|s| s.ends_with(".lago/default")));
+    for fmt in ["default", "yaml", "flat"] {
+        let out = sb.lago(&["status", "-f", fmt]);
+        assert!(out.status.success(), "{fmt}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("192.168.210.1"), "{fmt}: {}", text(&out.stdout));
+    }
+    let flat = text(&sb.lago(&["-f", "flat", "status"]).stdout);
+    assert!(flat.contains("Networks/storage/gateway: 192.168.210.1"), "{flat}");
+}
+
+#[test]
+fn list_and_set_current() {
+    let sb = Sandbox::new();
+    sb.init("default");
+    sb.init("second");
+    let out = sb.lago(&["list", "-f", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["default"]["current"], true);
+    assert_eq!(v["second"]["current"], false);
+    assert_eq!(v["second"]["initialized"], true);
+    let out = sb.lago(&["set-current", "second"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&sb.lago(&["list", "-f", "json"]).stdout).expect("json");
+    assert_eq!(v["second"]["current"], true);
+    let link = std::fs::read_link(sb.proj().join(".lago/current")).expect("link");
+    assert_eq!(link, PathBuf::from("second"), "relative link");
+    let out = sb.lago(&["set-current", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no prefix named \"nope\""), "{}", text(&out.stderr));
+    // -P picks a prefix; found from a subfolder by walking up
+    let sub = sb.proj().join("a/b");
+    std::fs::create_dir_all(&sub).expect("mkdir");
+    let out = sb.lago_in(&sub, &["-P", "default", "status", "-f", "json"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // no workdir anywhere: a helpful error
+    let out = sb.lago_in(sb.dir.path(), &["status"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no lago workdir") && err.contains("proj/.lago"), "{err}");
+}
+
+#[test]
+fn generate_config_shows_env_override() {
+    let sb = Sandbox::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_lago"))
+        .arg("generate-config")
+        .env("HOME", sb.dir.path().join("home"))
+        .env("XDG_CONFIG_HOME", sb.dir.path().join("home/.config"))
+        .env("LAGO__INIT__TEMPLATE_STORE", "/var/tmp")
+        .output()
+        .expect("lago");
+    assert!(out.status.success());
+    let ini = text(&out.stdout);
+    assert!(ini.contains("[init]\n"), "{ini}");
+    assert!(ini.contains("template_store = /var/tmp\n"), "{ini}");
+    assert!(ini.contains("lease_dir = /var/lib/lago/subnets\n"), "{ini}");
+    assert!(ini.contains("# Local store of downloaded template images\n"), "{ini}");
+    let verbose = text(&sb.lago(&["generate-config", "--verbose"]).stdout);
+    assert!(verbose.contains("# template_repo_name =\n"), "{verbose}");
+    // the user's file is read
+    std::fs::create_dir_all(sb.dir.path().join("home/.config/lago")).expect("mkdir");
+    std::fs::write(sb.dir.path().join("home/.config/lago/lago.conf"), "[lago]\nssh_user = alice\n").expect("write");
+    let ini = text(&sb.lago(&["generate-config"]).stdout);
+    assert!(ini.contains("ssh_user = alice\n"), "{ini}");
+}
+
+/// Every bad input: exit 2, its message, and nothing on disk.
+#[test]
+fn bad_inputs_are_refused_and_leave_nothing() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("unknown net", "      - net: storage\n      - net: backend\n", "      - net: storage\n      - net: backnd\n"),
+        ("two management", "    gw: 192.168.210.1\n", "    gw: 192.168.210.1\n    management: true\n"),
+        ("no management nic", "    nics: [{net: mgmt}, {net: backend}]\n", "    nics: [{net: backend}]\n"),
+        ("duplicate static", "      - net: storage\n      - net: backend\n", "      - net: storage\n        ip: 192.168.210.20\n      - net: backend\n"),
+        ("outside subnet", "ip: 192.168.210.20", "ip: 192.168.211.20"),
+        ("no disks", "    root-password: secret\n", "    root-password: secret\n    disks: []\n"),
+        ("template without name", "      - {template_name: tiny, dev: vda}\n", "      - {type: template, dev: vda}\n"),
+        ("wrong type", "    memory: 1024\n", "    memory: lots\n"),
+        ("syntax", "nets:\n", "nets: [\n"),
+        ("missing script", "setup.sh]", "nope.sh]"),
+        ("undefined variable", "$LAGO_INITFILE_PATH/setup.sh", "$NOT_DEFINED_ANYWHERE/setup.sh"),
+    ];
+    let expected_msgs = [
+        "domains/host0/nics/2/net: unknown network \"backnd\"",
+        "two management networks",
+        "has no nic on the management network mgmt",
+        "duplicate static IP 192.168.210.20",
+        "outside the subnet 192.168.210.0/24",
+        "VM client has no disks",
+        "without `template_name`",
+        "domains/engine/memory: wrong type: found string \"lots\" (expected a whole number of MiB)",
+        "not valid YAML",
+        "does not exist",
+        "undefined environment variable $NOT_DEFINED_ANYWHERE",
+    ];
+    for ((what, from, to), msg) in cases.iter().zip(expected_msgs) {
+        let sb = Sandbox::new();
+        assert!(INIT.contains(from), "{what}: {from:?} not in the init file");
+        std::fs::write(sb.proj().join("LagoInitFile"), INIT.replacen(from, to, 1)).expect("write");
+        let out = sb.lago(&["init"]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(err.contains(msg), "{what}: expected {msg:?} in {err}");
+        assert!(err.contains("LagoInitFile:"), "{what}: the file is named: {err}");
+        assert!(!sb.proj().join(".lago").exists(), "{what}: nothing created");
+        assert_eq!(sb.lease_files(), 0, "{what}: no lease left");
+    }
+}
+
+#[test]
+fn failed_prepare_removes_everything() {
+    let sb = Sandbox::new();
+    let req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
+    let mut hook = |p: &Prefix, _: &mut EnvSpec| -> Result<(), Error> {
+        assert!(p.path().join("virt/env").is_file(), "stored before the hook");
+        assert!(!p.is_initialized(), "marker only after the hook");
+        Err(Error::user("the provider said no"))
+    };
+    let e = init_env(&req, &sb.config(), &mut hook).expect_err("fails");
+    assert!(e.to_string().contains("the provider said no"));
+    assert!(!sb.proj().join(".lago").exists());
+    assert_eq!(sb.lease_files(), 0);
+    // a second prefix in an existing workdir: only it goes
+    sb.init("default");
+    let mut req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
+    req.prefix_name = "other".into();
+    init_env(&req, &sb.config(), &mut hook).expect_err("fails");
+    assert!(sb.proj().join(".lago/default/initialized").exists());
+    assert!(!sb.proj().join(".lago/other").exists());
+    assert_eq!(sb.lease_files(), 2);
+    // init over an existing prefix is refused
+    let out = sb.lago(&["init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn cleanup_and_destroy() {
+    let sb = Sandbox::new();
+    let (a, _) = sb.init("default");
+    let (b, env_b) = sb.init("second");
+    assert_eq!(sb.lease_files(), 4);
+    let mut teardowns = Vec::new();
+    let mut hook = |p: &Prefix, env: Option<&EnvSpec>| -> Result<(), Error> {
+        // the hook runs before anything is removed
+        assert!(p.path().join("uuid").exists());
+        teardowns.push((p.name().to_string(), env.map(|e| e.domains.len())));
+        Ok(())
+    };
+    cleanup_prefix(&b, &sb.store(), &mut hook).expect("cleanup");
+    assert!(!b.is_initialized());
+    assert!(b.path().join("virt/env").exists(), "files stay");
+    assert_eq!(sb.lease_files(), 2, "cleanup releases the leases");
+    // verbs on the cleaned prefix say so clearly
+    let out = sb.lago(&["-P", "second", "status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("is not initialized"), "{}", text(&out.stderr));
+    assert_eq!(b.load_env().expect("state still readable"), env_b);
+
+    let wd = Workdir::open(&sb.proj().join(".lago")).expect("wd");
+    destroy_in_workdir(&wd, Some(&["default".to_string()]), &sb.store(), &mut hook).expect("destroy");
+    assert!(!a.path().exists());
+    assert!(wd.current().expect("cur").is_none(), "current pointed at the destroyed prefix");
+    assert!(wd.path().exists(), "another prefix is left");
+    destroy_in_workdir(&wd, None, &sb.store(), &mut hook).expect("destroy all");
+    assert!(!wd.path().exists(), "last prefix gone: workdir gone");
+    assert_eq!(sb.lease_files(), 0);
+    assert_eq!(teardowns, vec![("second".into(), Some(5)), ("default".into(), Some(5)), ("second".into(), Some(5))]);
+    let _ = no_teardown;
+}
+
+#[test]
+fn destroy_verb() {
+    let sb = Sandbox::new();
+    sb.init("default");
+    sb.init("second");
+    // Without providers at hand, drop the stored state so the verb's provider
+    // teardown has nothing to do (a prefix whose init died early looks so).
+    for n in ["default", "second"] {
+        std::fs::remove_dir_all(sb.proj().join(".lago").join(n).join("virt")).expect("rm");
+    }
+    // asks, and "n" aborts
+    let out = sb.lago_in(&sb.proj(), &["destroy"], Some("n\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Do you really want to destroy"));
+    assert!(sb.proj().join(".lago/default").exists());
+    // no answer at all: refused
+    let out = sb.lago_in(&sb.proj(), &["destroy"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(sb.proj().join(".lago/default").exists());
+    // an empty answer is yes, as Lago
+    let out = sb.lago_in(&sb.proj(), &["destroy"], Some("\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.proj().join(".lago/default").exists());
+    assert_eq!(sb.lease_files(), 2);
+    // through a symlinked workdir: only the link goes
+    let link_dir = sb.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&link_dir).expect("mkdir");
+    std::os::unix::fs::symlink(sb.proj().join(".lago"), link_dir.join(".lago")).expect("link");
+    let out = sb.lago_in(&link_dir, &["-P", "second", "destroy", "-y"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!link_dir.join(".lago").exists());
+    assert!(sb.proj().join(".lago/second").exists());
+    // --all-prefixes -y: everything, workdir included
+    let out = sb.lago(&["destroy", "-y", "--all-prefixes"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.proj().join(".lago").exists());
+    assert_eq!(sb.lease_files(), 0);
+}
