@@ -10,7 +10,8 @@ use lago::config::{Config, Sources};
 use lago::error::Error;
 use lago::network::LeaseStore;
 use lago::prefix::lifecycle::{
-    cleanup_prefix, destroy_in_workdir, init_env, no_teardown, status_tree, stored_states, InitRequest,
+    cleanup_prefix, destroy_in_workdir, init_env, no_teardown, status_tree, stored_states,
+    InitRequest,
 };
 use lago::prefix::{Prefix, Workdir};
 use lago_plugin_api::spec::EnvSpec;
@@ -139,7 +140,12 @@ impl Sandbox {
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("spawn lago");
         if let Some(s) = stdin {
-            child.stdin.take().expect("stdin").write_all(s.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(s.as_bytes())
+                .expect("write stdin");
         }
         drop(child.stdin.take());
         child.wait_with_output().expect("lago")
@@ -178,18 +184,39 @@ fn plan_store_and_read_back_identically() {
     assert_eq!(engine.vm_provider, "local-libvirt");
     assert_eq!(engine.artifacts, vec!["/var/log".to_string()]);
     assert_eq!(engine.extra["my-plugin-key"]["answer"], 42);
-    assert!(env.extra.contains_key("x-vm"), "unknown top-level keys are kept");
+    assert!(
+        env.extra.contains_key("x-vm"),
+        "unknown top-level keys are kept"
+    );
     assert_eq!(env.nets["backend"].extra["provider-knob"], true);
     assert_eq!(env.nets["storage"].mtu, Some(9000));
-    assert_eq!(env.nets["mgmt"].dns_domain_name.as_deref(), Some("lago.test"));
+    assert_eq!(
+        env.nets["mgmt"].dns_domain_name.as_deref(),
+        Some("lago.test")
+    );
     let host0 = &env.domains["host0"];
     let mgmt_gw = env.nets["mgmt"].gw.expect("gw");
     assert_eq!(host0.nics[0].ip.map(|i| i.octets()[3]), Some(10));
-    assert_eq!(host0.nics[0].ip.map(|i| i.octets()[2]), Some(mgmt_gw.octets()[2]));
-    assert_eq!(env.nets["storage"].gw.map(|g| g.to_string()).as_deref(), Some("192.168.210.1"));
-    assert_eq!(env.domains["storage0"].nics[1].ip.map(|i| i.to_string()).as_deref(), Some("192.168.210.20"));
+    assert_eq!(
+        host0.nics[0].ip.map(|i| i.octets()[2]),
+        Some(mgmt_gw.octets()[2])
+    );
+    assert_eq!(
+        env.nets["storage"].gw.map(|g| g.to_string()).as_deref(),
+        Some("192.168.210.1")
+    );
+    assert_eq!(
+        env.domains["storage0"].nics[1]
+            .ip
+            .map(|i| i.to_string())
+            .as_deref(),
+        Some("192.168.210.20")
+    );
     assert_eq!(host0.nics[2].ip, None, "bridge nets get no address");
-    assert_eq!(env.domains["client"].root_password.as_deref(), Some("secret"));
+    assert_eq!(
+        env.domains["client"].root_password.as_deref(),
+        Some("secret")
+    );
     assert_eq!(env.domains["host1"].disks[1].name, "data");
 
     // the layout on disk
@@ -206,16 +233,24 @@ fn plan_store_and_read_back_identically() {
     assert!(p.join("virt/nets/storage.json").is_file());
     let mode = |f: &Path| std::fs::metadata(f).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode(&p.join("id_ed25519")), 0o600);
-    assert!(std::fs::read_to_string(p.join("id_ed25519.pub")).expect("pub").starts_with("ssh-ed25519 "));
+    assert!(std::fs::read_to_string(p.join("id_ed25519.pub"))
+        .expect("pub")
+        .starts_with("ssh-ed25519 "));
     for vm in env.domains.values() {
         assert_eq!(mode(&env.prefix.host_key_path(&vm.name)), 0o600);
-        assert!(vm.ssh_host_key.as_deref().is_some_and(|k| k.starts_with("ssh-ed25519 ")));
+        assert!(vm
+            .ssh_host_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("ssh-ed25519 ")));
     }
     // deploy scripts copied, paths rewritten into the prefix
     let scripts = engine.metadata["deploy-scripts"].as_array().expect("list");
     let copied = PathBuf::from(scripts[0].as_str().expect("str"));
     assert!(copied.starts_with(p.join("scripts")));
-    assert_eq!(std::fs::read_to_string(&copied).expect("copy"), "#!/bin/sh\necho hi\n");
+    assert_eq!(
+        std::fs::read_to_string(&copied).expect("copy"),
+        "#!/bin/sh\necho hi\n"
+    );
     // two NAT nets leased, the bridge none
     assert_eq!(sb.lease_files(), 2);
     // the workdir's current link points at the first prefix
@@ -242,15 +277,30 @@ fn status_in_lagos_shape() {
     let out = sb.lago(&["status", "-f", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(v["Prefix"]["VMs"]["host0"]["NICs"]["eth0"]["ip"], env.domains["host0"].nics[0].ip.map(|i| i.to_string()).unwrap_or_default());
-    assert!(v["Prefix"]["Base directory"].as_str().is_some_and(|s| s.ends_with(".lago/default")));
+    assert_eq!(
+        v["Prefix"]["VMs"]["host0"]["NICs"]["eth0"]["ip"],
+        env.domains["host0"].nics[0]
+            .ip
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    );
+    assert!(v["Prefix"]["Base directory"]
+        .as_str()
+        .is_some_and(|s| s.ends_with(".lago/default")));
     for fmt in ["default", "yaml", "flat"] {
         let out = sb.lago(&["status", "-f", fmt]);
         assert!(out.status.success(), "{fmt}: {}", text(&out.stderr));
-        assert!(text(&out.stdout).contains("192.168.210.1"), "{fmt}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("192.168.210.1"),
+            "{fmt}: {}",
+            text(&out.stdout)
+        );
     }
     let flat = text(&sb.lago(&["-f", "flat", "status"]).stdout);
-    assert!(flat.contains("Networks/storage/gateway: 192.168.210.1"), "{flat}");
+    assert!(
+        flat.contains("Networks/storage/gateway: 192.168.210.1"),
+        "{flat}"
+    );
 }
 
 #[test]
@@ -266,13 +316,18 @@ fn list_and_set_current() {
     assert_eq!(v["second"]["initialized"], true);
     let out = sb.lago(&["set-current", "second"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&sb.lago(&["list", "-f", "json"]).stdout).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&sb.lago(&["list", "-f", "json"]).stdout).expect("json");
     assert_eq!(v["second"]["current"], true);
     let link = std::fs::read_link(sb.proj().join(".lago/current")).expect("link");
     assert_eq!(link, PathBuf::from("second"), "relative link");
     let out = sb.lago(&["set-current", "nope"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("no prefix named \"nope\""), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no prefix named \"nope\""),
+        "{}",
+        text(&out.stderr)
+    );
     // -P picks a prefix; found from a subfolder by walking up
     let sub = sb.proj().join("a/b");
     std::fs::create_dir_all(&sub).expect("mkdir");
@@ -282,7 +337,10 @@ fn list_and_set_current() {
     let out = sb.lago_in(sb.dir.path(), &["status"], None);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("no lago workdir") && err.contains("proj/.lago"), "{err}");
+    assert!(
+        err.contains("no lago workdir") && err.contains("proj/.lago"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -300,12 +358,19 @@ fn generate_config_shows_env_override() {
     assert!(ini.contains("[init]\n"), "{ini}");
     assert!(ini.contains("template_store = /var/tmp\n"), "{ini}");
     assert!(ini.contains("lease_dir = /var/lib/lago/subnets\n"), "{ini}");
-    assert!(ini.contains("# Local store of downloaded template images\n"), "{ini}");
+    assert!(
+        ini.contains("# Local store of downloaded template images\n"),
+        "{ini}"
+    );
     let verbose = text(&sb.lago(&["generate-config", "--verbose"]).stdout);
     assert!(verbose.contains("# template_repo_name =\n"), "{verbose}");
     // the user's file is read
     std::fs::create_dir_all(sb.dir.path().join("home/.config/lago")).expect("mkdir");
-    std::fs::write(sb.dir.path().join("home/.config/lago/lago.conf"), "[lago]\nssh_user = alice\n").expect("write");
+    std::fs::write(
+        sb.dir.path().join("home/.config/lago/lago.conf"),
+        "[lago]\nssh_user = alice\n",
+    )
+    .expect("write");
     let ini = text(&sb.lago(&["generate-config"]).stdout);
     assert!(ini.contains("ssh_user = alice\n"), "{ini}");
 }
@@ -314,17 +379,45 @@ fn generate_config_shows_env_override() {
 #[test]
 fn bad_inputs_are_refused_and_leave_nothing() {
     let cases: &[(&str, &str, &str)] = &[
-        ("unknown net", "      - net: storage\n      - net: backend\n", "      - net: storage\n      - net: backnd\n"),
-        ("two management", "    gw: 192.168.210.1\n", "    gw: 192.168.210.1\n    management: true\n"),
-        ("no management nic", "    nics: [{net: mgmt}, {net: backend}]\n", "    nics: [{net: backend}]\n"),
-        ("duplicate static", "      - net: storage\n      - net: backend\n", "      - net: storage\n        ip: 192.168.210.20\n      - net: backend\n"),
+        (
+            "unknown net",
+            "      - net: storage\n      - net: backend\n",
+            "      - net: storage\n      - net: backnd\n",
+        ),
+        (
+            "two management",
+            "    gw: 192.168.210.1\n",
+            "    gw: 192.168.210.1\n    management: true\n",
+        ),
+        (
+            "no management nic",
+            "    nics: [{net: mgmt}, {net: backend}]\n",
+            "    nics: [{net: backend}]\n",
+        ),
+        (
+            "duplicate static",
+            "      - net: storage\n      - net: backend\n",
+            "      - net: storage\n        ip: 192.168.210.20\n      - net: backend\n",
+        ),
         ("outside subnet", "ip: 192.168.210.20", "ip: 192.168.211.20"),
-        ("no disks", "    root-password: secret\n", "    root-password: secret\n    disks: []\n"),
-        ("template without name", "      - {template_name: tiny, dev: vda}\n", "      - {type: template, dev: vda}\n"),
+        (
+            "no disks",
+            "    root-password: secret\n",
+            "    root-password: secret\n    disks: []\n",
+        ),
+        (
+            "template without name",
+            "      - {template_name: tiny, dev: vda}\n",
+            "      - {type: template, dev: vda}\n",
+        ),
         ("wrong type", "    memory: 1024\n", "    memory: lots\n"),
         ("syntax", "nets:\n", "nets: [\n"),
         ("missing script", "setup.sh]", "nope.sh]"),
-        ("undefined variable", "$LAGO_INITFILE_PATH/setup.sh", "$NOT_DEFINED_ANYWHERE/setup.sh"),
+        (
+            "undefined variable",
+            "$LAGO_INITFILE_PATH/setup.sh",
+            "$NOT_DEFINED_ANYWHERE/setup.sh",
+        ),
     ];
     let expected_msgs = [
         "domains/host0/nics/2/net: unknown network \"backnd\"",
@@ -347,7 +440,10 @@ fn bad_inputs_are_refused_and_leave_nothing() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{what}: {err}");
         assert!(err.contains(msg), "{what}: expected {msg:?} in {err}");
-        assert!(err.contains("LagoInitFile:"), "{what}: the file is named: {err}");
+        assert!(
+            err.contains("LagoInitFile:"),
+            "{what}: the file is named: {err}"
+        );
         assert!(!sb.proj().join(".lago").exists(), "{what}: nothing created");
         assert_eq!(sb.lease_files(), 0, "{what}: no lease left");
     }
@@ -358,7 +454,10 @@ fn failed_prepare_removes_everything() {
     let sb = Sandbox::new();
     let req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
     let mut hook = |p: &Prefix, _: &mut EnvSpec| -> Result<(), Error> {
-        assert!(p.path().join("virt/env").is_file(), "stored before the hook");
+        assert!(
+            p.path().join("virt/env").is_file(),
+            "stored before the hook"
+        );
         assert!(!p.is_initialized(), "marker only after the hook");
         Err(Error::user("the provider said no"))
     };
@@ -377,7 +476,11 @@ fn failed_prepare_removes_everything() {
     // init over an existing prefix is refused
     let out = sb.lago(&["init"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -400,18 +503,33 @@ fn cleanup_and_destroy() {
     // verbs on the cleaned prefix say so clearly
     let out = sb.lago(&["-P", "second", "status"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("is not initialized"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is not initialized"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(b.load_env().expect("state still readable"), env_b);
 
     let wd = Workdir::open(&sb.proj().join(".lago")).expect("wd");
-    destroy_in_workdir(&wd, Some(&["default".to_string()]), &sb.store(), &mut hook).expect("destroy");
+    destroy_in_workdir(&wd, Some(&["default".to_string()]), &sb.store(), &mut hook)
+        .expect("destroy");
     assert!(!a.path().exists());
-    assert!(wd.current().expect("cur").is_none(), "current pointed at the destroyed prefix");
+    assert!(
+        wd.current().expect("cur").is_none(),
+        "current pointed at the destroyed prefix"
+    );
     assert!(wd.path().exists(), "another prefix is left");
     destroy_in_workdir(&wd, None, &sb.store(), &mut hook).expect("destroy all");
     assert!(!wd.path().exists(), "last prefix gone: workdir gone");
     assert_eq!(sb.lease_files(), 0);
-    assert_eq!(teardowns, vec![("second".into(), Some(5)), ("default".into(), Some(5)), ("second".into(), Some(5))]);
+    assert_eq!(
+        teardowns,
+        vec![
+            ("second".into(), Some(5)),
+            ("default".into(), Some(5)),
+            ("second".into(), Some(5))
+        ]
+    );
     let _ = no_teardown;
 }
 

@@ -44,7 +44,11 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
             e += 1;
         }
         // A list item's first key is on the item's own line (its dash blanked).
-        start = if matches!(seg, Seg::Index(_)) { line } else { line + 1 };
+        start = if matches!(seg, Seg::Index(_)) {
+            line
+        } else {
+            line + 1
+        };
         end = e;
         parent_indent = child_indent as isize;
         if matches!(seg, Seg::Key(_)) {
@@ -57,9 +61,7 @@ pub fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
 
 fn is_blank(l: &str) -> bool {
     let t = l.trim();
-    t.is_empty()
-        || t.starts_with('#')
-        || matches!(t, "{" | "}" | "}," | "[" | "]" | "],")
+    t.is_empty() || t.starts_with('#') || matches!(t, "{" | "}" | "}," | "[" | "]" | "],")
 }
 
 fn indent_of(l: &str) -> usize {

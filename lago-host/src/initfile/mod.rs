@@ -121,7 +121,12 @@ pub struct SourceText {
 
 impl SourceText {
     /// Build an error at `path`, with the line and column where the key is.
-    pub fn error(&self, path: KeyPath, message: impl Into<String>, expected: Option<&str>) -> InitError {
+    pub fn error(
+        &self,
+        path: KeyPath,
+        message: impl Into<String>,
+        expected: Option<&str>,
+    ) -> InitError {
         let pos = locate::locate(&self.text, &path.0);
         InitError {
             file: self.file.clone(),
@@ -287,7 +292,11 @@ impl Reader<'_> {
     }
 
     fn wrong(&self, path: KeyPath, v: &Value, expected: &str) -> InitError {
-        self.err(path, format!("wrong type: found {}", type_name(v)), expected)
+        self.err(
+            path,
+            format!("wrong type: found {}", type_name(v)),
+            expected,
+        )
     }
 
     fn object(&self, path: &KeyPath, v: Value, expected: &str) -> R<Map<String, Value>> {
@@ -307,14 +316,25 @@ impl Reader<'_> {
         }
     }
 
-    fn opt_string(&self, m: &mut Map<String, Value>, path: &KeyPath, key: &str) -> R<Option<String>> {
+    fn opt_string(
+        &self,
+        m: &mut Map<String, Value>,
+        path: &KeyPath,
+        key: &str,
+    ) -> R<Option<String>> {
         match m.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => self.string(&path.key(key), v).map(Some),
         }
     }
 
-    fn opt_u64(&self, m: &mut Map<String, Value>, path: &KeyPath, key: &str, expected: &str) -> R<Option<u64>> {
+    fn opt_u64(
+        &self,
+        m: &mut Map<String, Value>,
+        path: &KeyPath,
+        key: &str,
+        expected: &str,
+    ) -> R<Option<u64>> {
         match m.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
@@ -371,15 +391,17 @@ impl Reader<'_> {
         let root = KeyPath::root();
         let mut top = match v {
             Value::Object(m) => m,
-            other => {
-                return Err(self.wrong(root, &other, "a mapping with `domains` and `nets`"))
-            }
+            other => return Err(self.wrong(root, &other, "a mapping with `domains` and `nets`")),
         };
         let mut domains = BTreeMap::new();
         let dp = root.key("domains");
         match top.remove("domains") {
             None | Some(Value::Null) => {
-                return Err(self.err(dp, "no domains are defined", "a mapping of VM names to their definitions"))
+                return Err(self.err(
+                    dp,
+                    "no domains are defined",
+                    "a mapping of VM names to their definitions",
+                ))
             }
             Some(v) => {
                 let m = self.object(&dp, v, "a mapping of VM names to their definitions")?;
@@ -394,7 +416,11 @@ impl Reader<'_> {
         let np = root.key("nets");
         match top.remove("nets") {
             None | Some(Value::Null) => {
-                return Err(self.err(np, "no networks are defined", "a mapping of network names to their definitions"))
+                return Err(self.err(
+                    np,
+                    "no networks are defined",
+                    "a mapping of network names to their definitions",
+                ))
             }
             Some(v) => {
                 let m = self.object(&np, v, "a mapping of network names to their definitions")?;
@@ -417,13 +443,21 @@ impl Reader<'_> {
         let mut m = self.object(p, v, "a mapping of the VM's keys")?;
         let vcpu = match self.opt_u64(&mut m, p, "vcpu", "a whole number of virtual CPUs")? {
             Some(n) if n == 0 || n > 4096 => {
-                return Err(self.err(p.key("vcpu"), format!("{n} virtual CPUs"), "between 1 and 4096"))
+                return Err(self.err(
+                    p.key("vcpu"),
+                    format!("{n} virtual CPUs"),
+                    "between 1 and 4096",
+                ))
             }
             n => n.map(|n| n as u32),
         };
         let memory = self.opt_u64(&mut m, p, "memory", "a whole number of MiB")?;
         if memory == Some(0) {
-            return Err(self.err(p.key("memory"), "0 MiB of memory", "a positive number of MiB"));
+            return Err(self.err(
+                p.key("memory"),
+                "0 MiB of memory",
+                "a positive number of MiB",
+            ));
         }
         let nics_p = p.key("nics");
         let nics = match m.remove("nics") {
@@ -448,7 +482,13 @@ impl Reader<'_> {
         let cpu_custom = match m.remove("cpu_custom") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Object(_)) => Some(v),
-            Some(v) => return Err(self.wrong(p.key("cpu_custom"), &v, "a mapping describing libvirt's <cpu> element")),
+            Some(v) => {
+                return Err(self.wrong(
+                    p.key("cpu_custom"),
+                    &v,
+                    "a mapping describing libvirt's <cpu> element",
+                ))
+            }
         };
         let metadata = self.extra_map(&mut m, p, "metadata")?;
         if let Some(s) = metadata.get("deploy-scripts") {
@@ -494,7 +534,13 @@ impl Reader<'_> {
         };
         let net = match self.opt_string(&mut m, p, "net")? {
             Some(n) => n,
-            None => return Err(self.err(p.key("net"), "a nic without `net`", "the name of a network in `nets`")),
+            None => {
+                return Err(self.err(
+                    p.key("net"),
+                    "a nic without `net`",
+                    "the name of a network in `nets`",
+                ))
+            }
         };
         Ok(NicDef {
             net,
@@ -514,7 +560,13 @@ impl Reader<'_> {
                 "template" => Some(DiskType::Template),
                 "file" => Some(DiskType::File),
                 "empty" => Some(DiskType::Empty),
-                other => return Err(self.err(type_p, format!("unknown disk type {other:?}"), "template, file or empty")),
+                other => {
+                    return Err(self.err(
+                        type_p,
+                        format!("unknown disk type {other:?}"),
+                        "template, file or empty",
+                    ))
+                }
             },
             None | Some(Value::Null) => None,
             Some(v) => return Err(self.wrong(type_p, &v, "template, file or empty")),
@@ -528,7 +580,9 @@ impl Reader<'_> {
             None if template_name.is_some() => DiskType::Template,
             None if path.is_some() || url.is_some() => DiskType::File,
             None if m.contains_key("size") => DiskType::Empty,
-            None => return Err(self.err(type_p, "a disk without `type`", "template, file or empty")),
+            None => {
+                return Err(self.err(type_p, "a disk without `type`", "template, file or empty"))
+            }
         };
         let size = match m.remove("size") {
             None | Some(Value::Null) => None,
@@ -538,13 +592,21 @@ impl Reader<'_> {
         };
         if let Some(s) = &size {
             if parse_size(s).is_none() {
-                return Err(self.err(p.key("size"), format!("malformed size {s:?}"), "a size such as 10G, 512M or 1T"));
+                return Err(self.err(
+                    p.key("size"),
+                    format!("malformed size {s:?}"),
+                    "a size such as 10G, 512M or 1T",
+                ));
             }
         }
         let format = self.opt_string(&mut m, p, "format")?;
         if let Some(f) = &format {
             if !matches!(f.as_str(), "qcow2" | "raw" | "iso") {
-                return Err(self.err(p.key("format"), format!("unknown disk format {f:?}"), "qcow2, raw or iso"));
+                return Err(self.err(
+                    p.key("format"),
+                    format!("unknown disk format {f:?}"),
+                    "qcow2, raw or iso",
+                ));
             }
         }
         let dev = match self.opt_string(&mut m, p, "dev")? {
@@ -553,13 +615,21 @@ impl Reader<'_> {
         };
         if let Some((d, key)) = &dev {
             if !valid_dev(d) {
-                return Err(self.err(p.key(key), format!("bad device name {d:?}"), "vd*, sd* or hd* followed by letters, e.g. vda"));
+                return Err(self.err(
+                    p.key(key),
+                    format!("bad device name {d:?}"),
+                    "vd*, sd* or hd* followed by letters, e.g. vda",
+                ));
             }
         }
         let template_type = self.opt_string(&mut m, p, "template_type")?;
         if let Some(t) = &template_type {
             if !matches!(t.as_str(), "lago" | "qcow2") {
-                return Err(self.err(p.key("template_type"), format!("unknown template type {t:?}"), "lago or qcow2"));
+                return Err(self.err(
+                    p.key("template_type"),
+                    format!("unknown template type {t:?}"),
+                    "lago or qcow2",
+                ));
             }
         }
         let name = self.opt_string(&mut m, p, "name")?;
@@ -569,7 +639,13 @@ impl Reader<'_> {
         let build = match m.remove("build") {
             None | Some(Value::Null) => None,
             Some(v @ Value::Array(_)) => Some(v),
-            Some(v) => return Err(self.wrong(p.key("build"), &v, "a list of builders such as `- virt-customize: {...}`")),
+            Some(v) => {
+                return Err(self.wrong(
+                    p.key("build"),
+                    &v,
+                    "a list of builders such as `- virt-customize: {...}`",
+                ))
+            }
         };
         Ok(DiskDef {
             disk_type,
@@ -596,7 +672,13 @@ impl Reader<'_> {
             Some(Value::String(t)) => match t.as_str() {
                 "nat" => NetType::Nat,
                 "bridge" => NetType::Bridge,
-                other => return Err(self.err(type_p, format!("unknown network type {other:?}"), "nat or bridge")),
+                other => {
+                    return Err(self.err(
+                        type_p,
+                        format!("unknown network type {other:?}"),
+                        "nat or bridge",
+                    ))
+                }
             },
             Some(v) => return Err(self.wrong(type_p, &v, "nat or bridge")),
         };
@@ -607,7 +689,11 @@ impl Reader<'_> {
                 let start = self.octet(&mut d, &dhcp_p, "start")?;
                 let end = self.octet(&mut d, &dhcp_p, "end")?;
                 if start > end {
-                    return Err(self.err(dhcp_p, format!("the DHCP pool starts at .{start}, after its end .{end}"), "start <= end"));
+                    return Err(self.err(
+                        dhcp_p,
+                        format!("the DHCP pool starts at .{start}, after its end .{end}"),
+                        "start <= end",
+                    ));
                 }
                 Some((start, end))
             }
@@ -708,7 +794,12 @@ impl InitFile {
     }
 
     /// Build an error pointing at `path` in this init file.
-    pub fn error(&self, path: KeyPath, msg: impl Into<String>, expected: Option<&str>) -> InitError {
+    pub fn error(
+        &self,
+        path: KeyPath,
+        msg: impl Into<String>,
+        expected: Option<&str>,
+    ) -> InitError {
         self.err(path, msg, expected)
     }
 
@@ -726,10 +817,18 @@ impl InitFile {
     pub fn validate(&self) -> Result<(), InitError> {
         let root = KeyPath::root();
         if self.domains.is_empty() {
-            return Err(self.err(root.key("domains"), "no domains are defined", Some("at least one VM")));
+            return Err(self.err(
+                root.key("domains"),
+                "no domains are defined",
+                Some("at least one VM"),
+            ));
         }
         if self.nets.is_empty() {
-            return Err(self.err(root.key("nets"), "no networks are defined", Some("at least one network")));
+            return Err(self.err(
+                root.key("nets"),
+                "no networks are defined",
+                Some("at least one network"),
+            ));
         }
         let marked: Vec<&String> = self
             .nets
@@ -740,10 +839,7 @@ impl InitFile {
         if marked.len() > 1 {
             return Err(self.err(
                 root.key("nets").key(marked[1]).key("management"),
-                format!(
-                    "two management networks: {} and {}",
-                    marked[0], marked[1]
-                ),
+                format!("two management networks: {} and {}", marked[0], marked[1]),
                 Some("exactly one network with `management: true`"),
             ));
         }
@@ -793,7 +889,9 @@ impl InitFile {
                 return Err(self.err(
                     p.key("nics"),
                     format!("VM {vm} has no nics, so no management nic"),
-                    Some(&format!("a nic on the management network, e.g. `nics: [{{net: {mgmt}}}]`")),
+                    Some(&format!(
+                        "a nic on the management network, e.g. `nics: [{{net: {mgmt}}}]`"
+                    )),
                 ));
             }
             let mut mgmt_nics = 0;
@@ -804,7 +902,10 @@ impl InitFile {
                     return Err(self.err(
                         np.key("net"),
                         format!("unknown network {:?}", nic.net),
-                        Some(&format!("one of the networks in `nets`: {}", known.join(", "))),
+                        Some(&format!(
+                            "one of the networks in `nets`: {}",
+                            known.join(", ")
+                        )),
                     ));
                 };
                 if nic.net == mgmt {
@@ -828,7 +929,10 @@ impl InitFile {
                     Some(s) if [o[0], o[1], o[2]] != s => {
                         return Err(self.err(
                             ipp,
-                            format!("static IP {ip} is outside the subnet {}.{}.{}.0/24 of network {}", s[0], s[1], s[2], nic.net),
+                            format!(
+                                "static IP {ip} is outside the subnet {}.{}.{}.0/24 of network {}",
+                                s[0], s[1], s[2], nic.net
+                            ),
                             Some(&format!("an address in {}.{}.{}.0/24", s[0], s[1], s[2])),
                         ))
                     }
@@ -883,7 +987,10 @@ impl InitFile {
                 if let Some(first) = static_ips.get(&key) {
                     return Err(self.err(
                         ipp,
-                        format!("duplicate static IP {ip} on network {} (also at {first})", nic.net),
+                        format!(
+                            "duplicate static IP {ip} on network {} (also at {first})",
+                            nic.net
+                        ),
                         Some("a different address for each nic"),
                     ));
                 }
@@ -945,10 +1052,18 @@ impl InitFile {
                 }
                 let (name, dev) = disk_name_dev(disk, i);
                 if !names.insert(name.clone()) {
-                    return Err(self.err(dp.key("name"), format!("two disks of VM {vm} are named {name}"), Some("a different name for each disk")));
+                    return Err(self.err(
+                        dp.key("name"),
+                        format!("two disks of VM {vm} are named {name}"),
+                        Some("a different name for each disk"),
+                    ));
                 }
                 if !devs.insert(dev.clone()) {
-                    return Err(self.err(dp.key("dev"), format!("two disks of VM {vm} use device {dev}"), Some("a different device for each disk")));
+                    return Err(self.err(
+                        dp.key("dev"),
+                        format!("two disks of VM {vm} use device {dev}"),
+                        Some("a different device for each disk"),
+                    ));
                 }
             }
         }
@@ -959,7 +1074,10 @@ impl InitFile {
 /// The name and device of a disk, defaults applied: device `vd<letter>` by
 /// position, name `root` for the first disk and `disk<i>` after.
 pub fn disk_name_dev(disk: &DiskDef, index: usize) -> (String, String) {
-    let dev = disk.dev.clone().unwrap_or_else(|| format!("vd{}", dev_letters(index)));
+    let dev = disk
+        .dev
+        .clone()
+        .unwrap_or_else(|| format!("vd{}", dev_letters(index)));
     let name = disk.name.clone().unwrap_or_else(|| {
         if index == 0 {
             "root".to_string()

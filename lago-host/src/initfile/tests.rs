@@ -44,7 +44,10 @@ fn good_file_with_anchors() {
     assert_eq!(f.domains.len(), 2);
     assert_eq!(f.domains["vm0"].memory, Some(512));
     assert_eq!(f.domains["vm1"].memory, Some(1024));
-    assert_eq!(f.domains["vm1"].disks[0].template_name.as_deref(), Some("tiny"));
+    assert_eq!(
+        f.domains["vm1"].disks[0].template_name.as_deref(),
+        Some("tiny")
+    );
     assert_eq!(f.domains["vm0"].groups, vec!["web".to_string()]);
     assert!(f.domains["vm0"].extra.contains_key("my-plugin-key"));
     assert!(f.extra.contains_key("vm_common"));
@@ -68,12 +71,18 @@ fn unknown_net() {
     assert!(e.message.contains("unknown network \"storag\""), "{e}");
     assert_eq!((e.line, e.column), (Some(14), Some(9)), "{e}");
     let shown = e.to_string();
-    assert!(shown.starts_with("LagoInitFile:14:9: domains/vm0/nics/1/net: "), "{shown}");
+    assert!(
+        shown.starts_with("LagoInitFile:14:9: domains/vm0/nics/1/net: "),
+        "{shown}"
+    );
 }
 
 #[test]
 fn two_management_nets() {
-    let e = bad(&replace("    gw: 192.168.210.1\n", "    gw: 192.168.210.1\n    management: true\n"));
+    let e = bad(&replace(
+        "    gw: 192.168.210.1\n",
+        "    gw: 192.168.210.1\n    management: true\n",
+    ));
     assert!(e.message.contains("two management networks"), "{e}");
     assert_eq!(e.path.to_string(), "nets/storage/management");
     assert!(e.line.is_some());
@@ -81,8 +90,14 @@ fn two_management_nets() {
 
 #[test]
 fn vm_without_management_nic() {
-    let e = bad(&replace("    nics:\n      - net: lago\nnets", "    nics:\n      - net: storage\nnets"));
-    assert!(e.message.contains("no nic on the management network lago"), "{e}");
+    let e = bad(&replace(
+        "    nics:\n      - net: lago\nnets",
+        "    nics:\n      - net: storage\nnets",
+    ));
+    assert!(
+        e.message.contains("no nic on the management network lago"),
+        "{e}"
+    );
     assert_eq!(e.path.to_string(), "domains/vm1/nics");
 }
 
@@ -92,14 +107,20 @@ fn duplicate_static_ip() {
         "    nics:\n      - net: lago\nnets",
         "    nics:\n      - net: lago\n      - net: storage\n        ip: 192.168.210.5\nnets",
     ));
-    assert!(e.message.contains("duplicate static IP 192.168.210.5"), "{e}");
+    assert!(
+        e.message.contains("duplicate static IP 192.168.210.5"),
+        "{e}"
+    );
     assert_eq!(e.path.to_string(), "domains/vm1/nics/1/ip");
 }
 
 #[test]
 fn static_ip_outside_subnet() {
     let e = bad(&replace("ip: 192.168.210.5", "ip: 192.168.211.5"));
-    assert!(e.message.contains("outside the subnet 192.168.210.0/24"), "{e}");
+    assert!(
+        e.message.contains("outside the subnet 192.168.210.0/24"),
+        "{e}"
+    );
     let e = bad(&replace("ip: 192.168.210.5", "ip: 10.0.0.5"));
     assert!(e.message.contains("outside"), "{e}");
     let e = bad(&replace("ip: 192.168.210.5", "ip: 192.168.210.1"));
@@ -117,7 +138,10 @@ fn no_disks() {
 
 #[test]
 fn template_without_name() {
-    let e = bad(&replace("    - type: template\n      template_name: tiny\n", "    - type: template\n"));
+    let e = bad(&replace(
+        "    - type: template\n      template_name: tiny\n",
+        "    - type: template\n",
+    ));
     assert!(e.message.contains("without `template_name`"), "{e}");
     assert!(e.path.to_string().ends_with("disks/0/template_name"), "{e}");
 }
@@ -131,7 +155,10 @@ fn wrong_types() {
     assert_eq!(e.line, Some(20));
     let e = bad(&replace("management: true", "management: yes please"));
     assert_eq!(e.path.to_string(), "nets/lago/management");
-    let e = bad(&replace("    nics:\n      - net: lago\nnets", "    nics: lago\nnets"));
+    let e = bad(&replace(
+        "    nics:\n      - net: lago\nnets",
+        "    nics: lago\nnets",
+    ));
     assert_eq!(e.path.to_string(), "domains/vm1/nics");
 }
 

@@ -105,10 +105,8 @@ mod tests {
 
     #[test]
     fn anchors_and_merge() {
-        let v = parse(
-            "base: &b\n  memory: 512\n  vcpu: 1\nvm:\n  <<: *b\n  vcpu: 2\n1: one\n",
-        )
-        .expect("parse");
+        let v = parse("base: &b\n  memory: 512\n  vcpu: 1\nvm:\n  <<: *b\n  vcpu: 2\n1: one\n")
+            .expect("parse");
         assert_eq!(v["vm"]["memory"], 512);
         assert_eq!(v["vm"]["vcpu"], 2);
         assert_eq!(v["1"], "one");
