@@ -331,11 +331,14 @@ pub fn global_args() -> Vec<Arg> {
             .global(true)
     };
     vec![
+        // Not global: Lago's `snapshot -l` is `--list`, so the log level
+        // goes before the verb, as in Lago.
         opt(
             "loglevel",
             "loglevel",
-            "Log level to use (default: warning)",
+            "Log level to use, before the verb (default: warning)",
         )
+        .global(false)
         .short('l')
         .value_name("LEVEL")
         .value_parser(["info", "debug", "error", "warning"]),
@@ -434,37 +437,20 @@ pub fn root_command(bin_name: &str) -> Command {
     cmd
 }
 
-fn init_logging(argv: &[OsString]) {
-    // The level is needed before clap runs (plugin loading may log), so it is
-    // read from argv directly; clap validates it afterwards.
-    let mut level = std::env::var("LAGO_LOGLEVEL")
-        .ok()
-        .and_then(|l| crate::logging::parse_level(&l));
-    let mut it = argv.iter().skip(1).map(|a| a.to_string_lossy());
-    while let Some(a) = it.next() {
-        if a == "--" {
-            break;
-        }
-        let value = if a == "-l" || a == "--loglevel" {
-            it.next().map(|v| v.into_owned())
-        } else if let Some(v) = a.strip_prefix("--loglevel=") {
-            Some(v.to_string())
-        } else if let Some(v) = a.strip_prefix("-l").filter(|v| !v.is_empty()) {
-            Some(v.trim_start_matches('=').to_string())
-        } else {
-            None
-        };
-        if let Some(l) = value.and_then(|v| crate::logging::parse_level(&v)) {
-            level = Some(l);
-        }
-    }
-    crate::logging::init(level.unwrap_or(lago_plugin_api::LogLevel::Warn));
+/// Start logging at the `-l` level (else `$LAGO_LOGLEVEL`, else warning).
+fn init_logging(matches: &ArgMatches) {
+    let level = matches
+        .get_one::<String>("loglevel")
+        .cloned()
+        .or_else(|| std::env::var("LAGO_LOGLEVEL").ok())
+        .and_then(|l| crate::logging::parse_level(&l))
+        .unwrap_or(lago_plugin_api::LogLevel::Warn);
+    crate::logging::init(level);
 }
 
 /// Parse `argv`, run the verb, and return the process exit code. Errors are
 /// printed here, as one line.
 pub fn main_with_args(argv: Vec<OsString>) -> i32 {
-    init_logging(&argv);
     let bin_name = argv
         .first()
         .and_then(|a| std::path::Path::new(a).file_name())
@@ -496,6 +482,7 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
         Ok(m) => m,
         Err(e) => return Ok(clap_exit(e)),
     };
+    init_logging(&matches);
     let globals = GlobalArgs::from_matches(&matches);
     if globals.prefix_path.is_some() && !globals.ignore_warnings {
         tracing::warn!(
@@ -548,5 +535,73 @@ pub fn emit(ctx: &mut Context, output: Output) -> Result<i32, Error> {
         Ok(()) => Ok(0),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e) => Err(Error::internal(format!("cannot write the output: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ArgMatches, clap::Error> {
+        root_command("lago").try_get_matches_from(args)
+    }
+
+    #[test]
+    fn clap_accepts_every_verb_definition() {
+        root_command("lago").debug_assert();
+    }
+
+    #[test]
+    fn loglevel_before_the_verb_and_snapshot_list() -> Result<(), clap::Error> {
+        let m = parse(&["lago", "-l", "debug", "snapshot", "-l"])?;
+        assert_eq!(
+            m.get_one::<String>("loglevel").map(String::as_str),
+            Some("debug")
+        );
+        let (_, sub) = m
+            .subcommand()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand))?;
+        assert!(sub.get_flag("list_only"));
+        Ok(())
+    }
+
+    #[test]
+    fn globals_after_the_verb() -> Result<(), clap::Error> {
+        let m = parse(&["lago", "status", "-f", "json", "-P", "other"])?;
+        let g = GlobalArgs::from_matches(&m);
+        assert_eq!(g.out_format, "json");
+        assert_eq!(g.prefix_name.as_deref(), Some("other"));
+        Ok(())
+    }
+
+    #[test]
+    fn shell_passes_its_arguments_through() -> Result<(), clap::Error> {
+        let m = parse(&["lago", "shell", "vm0", "ls", "-l", "-f", "x", "--help"])?;
+        let (_, sub) = m
+            .subcommand()
+            .ok_or_else(|| clap::Error::new(clap::error::ErrorKind::MissingSubcommand))?;
+        let args: Vec<&String> = sub
+            .get_many::<String>("args")
+            .map(Iterator::collect)
+            .unwrap_or_default();
+        assert_eq!(args, ["ls", "-l", "-f", "x", "--help"]);
+        assert_eq!(GlobalArgs::from_matches(&m).out_format, "default");
+        Ok(())
+    }
+
+    #[test]
+    fn flags_become_lago_section_overrides() -> Result<(), clap::Error> {
+        let m = parse(&[
+            "lago",
+            "--ssh-user",
+            "admin",
+            "--lease_dir",
+            "/tmp/l",
+            "list",
+        ])?;
+        let o = GlobalArgs::from_matches(&m).config_overrides();
+        assert!(o.contains(&("lago".into(), "ssh_user".into(), "admin".into())));
+        assert!(o.contains(&("lago".into(), "lease_dir".into(), "/tmp/l".into())));
+        Ok(())
     }
 }

@@ -12,7 +12,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use lago_plugin_api::{ArgSpec, CliSpec};
 use serde_json::{Map, Value};
 
-use super::{clap_exit, global_args, root_command, Context, Output, VERBS};
+use super::{clap_exit, global_args, root_command, Context, GlobalArgs, Output, VERBS};
+use crate::config::Config;
 use crate::error::Error;
 use crate::plugins::into_result;
 
@@ -98,12 +99,16 @@ pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error>
 
 /// Check a spec against clap's rules and lago's global flags.
 pub fn validate(verb: &PluginVerb) -> Result<(), String> {
-    let mut longs: HashSet<String> = global_args()
+    let globals: Vec<Arg> = global_args()
+        .into_iter()
+        .filter(Arg::is_global_set)
+        .collect();
+    let mut longs: HashSet<String> = globals
         .iter()
         .filter_map(|a| a.get_long().map(str::to_string))
         .collect();
     longs.extend(["help".to_string(), "version".to_string()]);
-    let mut shorts: HashSet<char> = global_args().iter().filter_map(Arg::get_short).collect();
+    let mut shorts: HashSet<char> = globals.iter().filter_map(Arg::get_short).collect();
     shorts.extend(['h', 'V']);
     let mut names: HashSet<String> = HashSet::new();
     if matches!(verb.origin, VerbOrigin::VmType(_)) {
@@ -259,6 +264,12 @@ pub fn run_external(ctx: &mut Context, name: &str, argv: &[OsString]) -> Result<
     let Some((_, sub)) = matches.subcommand() else {
         return Err(Error::user("no verb given"));
     };
+    // Global flags after the verb were not parsed the first time.
+    let globals = GlobalArgs::from_matches(&matches);
+    if globals != ctx.globals {
+        ctx.config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
+        ctx.globals = globals;
+    }
     ctx.check_out_format()?;
     let args = args_json(&verb.spec, sub);
     let out = match &verb.origin {

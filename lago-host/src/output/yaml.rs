@@ -282,12 +282,12 @@ impl Emitter {
                     self.write_indent();
                     start = end;
                 }
-            } else if ch.is_none() || ch.is_some_and(|c| c == ' ' || is_break(c) || c == '\'') {
-                if start < end {
-                    let s: String = chars[start..end].iter().collect();
-                    self.write(&s);
-                    start = end;
-                }
+            } else if (ch.is_none() || ch.is_some_and(|c| c == ' ' || is_break(c) || c == '\''))
+                && start < end
+            {
+                let s: String = chars[start..end].iter().collect();
+                self.write(&s);
+                start = end;
             }
             if ch == Some('\'') {
                 self.write("''");

@@ -1,0 +1,435 @@
+//! The plugin host seen from outside: the real `lago` binary with plugin
+//! libraries on `LAGO_PLUGIN_PATH`.
+//!
+//! The plugin libraries are the workspace's cdylibs beside the binary
+//! (`target/debug/lib*.so`): run `cargo build --workspace` before
+//! `cargo test` (the project's test script does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_lago"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// A plugin library built by `cargo build --workspace`.
+fn lib(name: &str) -> PathBuf {
+    let p = bin_dir().join(format!("lib{name}.so"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `cargo build --workspace` before `cargo test`",
+        p.display()
+    );
+    p
+}
+
+/// `lago` in an empty folder with an empty HOME, no configuration from the
+/// environment, and `LAGO_PLUGIN_PATH` set to `plugin_path` (joined).
+fn lago(plugin_path: &[&Path], args: &[&str]) -> Result<Output, std::io::Error> {
+    let home = tempfile::tempdir()?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
+    cmd.args(args)
+        .current_dir(home.path())
+        .env("HOME", home.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LAGO") || k.starts_with("XDG_") {
+            cmd.env_remove(k);
+        }
+    }
+    if !plugin_path.is_empty() {
+        let joined = std::env::join_paths(plugin_path).map_err(std::io::Error::other)?;
+        cmd.env("LAGO_PLUGIN_PATH", joined);
+    }
+    cmd.output()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(&o.stdout)
+}
+
+#[test]
+fn shipped_plugins_and_builtin_formats_are_listed() -> TestResult {
+    let o = lago(&[], &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "no warning expected");
+    let v = json(&o)?;
+    for f in ["default", "json", "yaml", "flat"] {
+        assert_eq!(v["out-format"][f]["source"], "built-in", "{v}");
+        assert_eq!(
+            v["out-format"][f]["version"],
+            lago_plugin_api::INTERFACE_VERSION
+        );
+    }
+    let shipped = [
+        (
+            "vm-provider",
+            "local-libvirt",
+            "liblago_provider_local_libvirt.so",
+        ),
+        ("vm-provider", "ssh", "liblago_provider_ssh.so"),
+        ("vm-service", "systemd", "liblago_service_systemd.so"),
+        ("vm-service", "sysvinit", "liblago_service_sysvinit.so"),
+    ];
+    for (kind, name, file) in shipped {
+        let src = v[kind][name]["source"].as_str().unwrap_or_default();
+        assert_eq!(Path::new(src), bin_dir().join(file), "{kind} {name}: {v}");
+        assert_eq!(v[kind][name]["version"], lago_plugin_api::INTERFACE_VERSION);
+    }
+    assert_eq!(v["vm-type"]["default"]["source"], "built-in");
+    // The test plugins beside the binary are not loaded from there.
+    assert!(v.get("cli").is_none(), "{v}");
+    Ok(())
+}
+
+#[test]
+fn plugins_renders_in_every_builtin_format() -> TestResult {
+    for (fmt, needle) in [
+        ("default", "[vm-provider]:"),
+        ("json", "\"vm-provider\": {"),
+        ("yaml", "vm-provider:\n  local-libvirt:"),
+        ("flat", "vm-provider/ssh/source: "),
+    ] {
+        let o = lago(&[], &["-f", fmt, "plugins"])?;
+        assert_eq!(o.status.code(), Some(0), "{fmt}: {}", stderr(&o));
+        assert!(stdout(&o).contains(needle), "{fmt}:\n{}", stdout(&o));
+    }
+    Ok(())
+}
+
+#[test]
+fn example_out_format_and_verb_load_and_work() -> TestResult {
+    let toml = lib("test_plugin_toml");
+    let hello = lib("test_plugin_hello");
+    let path = [toml.as_path(), hello.as_path()];
+
+    let o = lago(&path, &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    assert_eq!(
+        Path::new(v["out-format"]["toml"]["source"].as_str().unwrap_or("")),
+        toml
+    );
+    assert_eq!(
+        Path::new(v["cli"]["hello"]["source"].as_str().unwrap_or("")),
+        hello
+    );
+
+    let o = lago(&path, &["-f", "toml", "plugins"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("[out-format.toml]\nsource = "),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = lago(
+        &path,
+        &[
+            "hello", "--name", "bob", "-s", "and", "-dashes-", "-f", "json",
+        ],
+    )?;
+    assert_eq!(o.status.code(), Some(2), "`-dashes-` is not a known flag");
+    let o = lago(
+        &path,
+        &["hello", "--name", "bob", "-s", "and", "more", "-f", "json"],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    assert_eq!(v["greeting"], "HELLO, BOB AND MORE");
+    assert_eq!(v["out_format"], "json");
+    assert_eq!(v["has_prefix"], false);
+
+    // The verb's help comes from its spec.
+    let o = lago(&path, &["hello", "--help"])?;
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stdout(&o).contains("Say hello (an example plugin verb)"));
+    assert!(stdout(&o).contains("--name <name>"));
+    Ok(())
+}
+
+#[test]
+fn plugin_logs_reach_the_host() -> TestResult {
+    let hello = lib("test_plugin_hello");
+    let o = lago(&[&hello], &["-l", "info", "hello"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("hello plugin greeting"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lago(&[&hello], &["hello"])?;
+    assert_eq!(stderr(&o), "", "info records are below the default level");
+    Ok(())
+}
+
+/// A workdir with one initialized prefix holding an `ovirt-engine` VM and
+/// a `default` one.
+fn prefix_with_engine(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let wd = root.join(".lago");
+    let path = wd.join("default");
+    std::fs::create_dir_all(&path)?;
+    let vm = |name: &str, vm_type: &str| {
+        serde_json::json!({
+            "name": name, "libvirt_name": format!("abcd1234-{name}"), "memory": 512, "vcpu": 1,
+            "nics": [{"net": "lago", "ip": "192.168.200.2", "mac": "54:52:c0:a8:c8:02"}],
+            "disks": [], "mgmt_net": "lago", "vm-provider": "local-libvirt", "vm-type": vm_type,
+            "metadata": {"ovirt-distro": "el8"}
+        })
+    };
+    let env: lago_plugin_api::spec::EnvSpec = serde_json::from_value(serde_json::json!({
+        "prefix": {"name": "default", "path": path, "workdir": wd, "uuid": "abcd1234abcd1234abcd1234abcd1234"},
+        "nets": {},
+        "domains": {"engine": vm("engine", "ovirt-engine"), "plain": vm("plain", "default")}
+    }))?;
+    let prefix = lago::prefix::Prefix::at(path.clone(), "default".into(), Some(wd.clone()));
+    prefix.save_env(&env)?;
+    prefix.mark_initialized()?;
+    lago::prefix::Workdir::at(&wd).set_current("default")?;
+    Ok(wd)
+}
+
+#[test]
+fn vm_type_plugin_adds_a_verb() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let o = lago(&[&ovirt], &["plugins", "-f", "json"])?;
+    let v = json(&o)?;
+    assert_eq!(
+        Path::new(
+            v["vm-type"]["ovirt-engine"]["source"]
+                .as_str()
+                .unwrap_or("")
+        ),
+        ovirt
+    );
+    assert_eq!(
+        Path::new(v["vm-type"]["ovirt-host"]["source"].as_str().unwrap_or("")),
+        ovirt
+    );
+
+    let tmp = tempfile::tempdir()?;
+    let wd = prefix_with_engine(tmp.path())?;
+    let wd = wd.to_string_lossy().into_owned();
+    let o = lago(&[&ovirt], &["-w", &wd, "engine-info", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    assert_eq!(v["engine"]["vm-type"], "ovirt-engine", "{v}");
+    assert_eq!(v["engine"]["api"], "https://engine/ovirt-engine/api");
+    assert!(
+        v.get("plain").is_none(),
+        "only VMs of the plugin's type: {v}"
+    );
+
+    let o = lago(
+        &[&ovirt],
+        &["-w", &wd, "engine-info", "-F", "memory", "--vm", "engine"],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "engine: 512\n");
+
+    let o = lago(&[&ovirt], &["-w", &wd, "engine-info", "--vm", "plain"])?;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("vm-type `default`"), "{}", stderr(&o));
+
+    let o = lago(&[&ovirt], &["-w", &wd, "engine-info", "-F", "nope"])?;
+    assert_eq!(o.status.code(), Some(2), "a plugin's user error exits 2");
+    assert!(stderr(&o).contains("no field `nope`"), "{}", stderr(&o));
+    Ok(())
+}
+
+/// One warning line naming the file, and lago goes on.
+fn refused_with_one_warning(lib_name: &str, reason: &str) -> TestResult {
+    let bad = lib(lib_name);
+    let o = lago(&[&bad], &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one warning line: {err}");
+    assert!(lines[0].contains("WARN"), "{err}");
+    assert!(lines[0].contains(&bad.display().to_string()), "{err}");
+    assert!(lines[0].contains(reason), "{err}");
+    let v = json(&o)?;
+    assert_eq!(
+        v["vm-provider"]["ssh"]["version"],
+        lago_plugin_api::INTERFACE_VERSION
+    );
+
+    // abi_stable's report is there at debug level.
+    let o = lago(&[&bad], &["-l", "debug", "plugins"])?;
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).lines().count() > 1, "{}", stderr(&o));
+    Ok(())
+}
+
+#[test]
+fn library_of_another_interface_version_is_refused() -> TestResult {
+    refused_with_one_warning(
+        "test_plugin_bad_version",
+        "built against lago-plugin-api 99.0.0, this lago needs 0.1.x",
+    )
+}
+
+#[test]
+fn library_of_another_layout_is_refused() -> TestResult {
+    refused_with_one_warning(
+        "test_plugin_bad_layout",
+        "its interface layout does not match",
+    )
+}
+
+#[test]
+fn panicking_plugin_is_an_error_and_lago_survives() -> TestResult {
+    let panicky = lib("test_plugin_panic");
+    let o = lago(&[&panicky], &["-f", "panic", "plugins"])?;
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an exit, not an abort: {:?}",
+        o.status
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("out-format plugin `panic` panicked: the panic out-format always panics"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("thread '"),
+        "the panic message goes to the log only: {err}"
+    );
+
+    let o = lago(&[&panicky], &["explode"])?;
+    assert_eq!(o.status.code(), Some(1), "{:?}", o.status);
+    assert!(
+        stderr(&o).contains("cli plugin `explode` panicked: index out of bounds"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The same library's other plugins and lago itself keep working.
+    let o = lago(&[&panicky], &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        json(&o)?["cli"]["explode"]["version"],
+        lago_plugin_api::INTERFACE_VERSION
+    );
+    Ok(())
+}
+
+#[test]
+fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
+    let toml = lib("test_plugin_toml");
+    let tmp = tempfile::tempdir()?;
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a)?;
+    std::fs::create_dir_all(&b)?;
+    std::fs::copy(&toml, a.join("libfirst.so"))?;
+    std::fs::copy(&toml, b.join("libsecond.so"))?;
+    let o = lago(&[&a, &b], &["plugins"])?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("two out-format plugins are named `toml`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&a.join("libfirst.so").display().to_string()),
+        "{err}"
+    );
+    assert!(
+        err.contains(&b.join("libsecond.so").display().to_string()),
+        "{err}"
+    );
+    // The same file reached twice is one library.
+    let o = lago(&[&a, &a.join("libfirst.so")], &["plugins"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    Ok(())
+}
+
+#[test]
+fn verbs_that_need_no_plugin_do_not_open_libraries() -> TestResult {
+    // A bad library on the path would warn if it were opened.
+    let bad = lib("test_plugin_bad_version");
+    for args in [
+        &["--help"][..],
+        &["plugins", "--help"],
+        &["-f", "json", "generate-config"],
+        &["--version"],
+    ] {
+        let o = lago(&[&bad], args)?;
+        assert!(
+            !stderr(&o).contains("WARN"),
+            "{args:?} opened libraries: {}",
+            stderr(&o)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn unknown_verbs_and_formats_are_user_errors() -> TestResult {
+    let o = lago(&[], &["frobnicate"])?;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown verb `frobnicate`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = lago(&[], &["-f", "xml", "plugins"])?;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown out-format `xml` (available: default, flat, json, yaml)"));
+    Ok(())
+}
+
+#[test]
+fn every_builtin_verb_has_help() -> TestResult {
+    for verb in lago::cli::VERBS {
+        let o = lago(&[], &[verb.name, "--help"])?;
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{} --help: {}",
+            verb.name,
+            stderr(&o)
+        );
+        assert!(
+            stdout(&o).contains(&format!("Usage: lago {}", verb.name)),
+            "{}",
+            stdout(&o)
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn lagocli_is_the_same_program() -> TestResult {
+    let o = Command::new(env!("CARGO_BIN_EXE_lagocli"))
+        .arg("--version")
+        .output()?;
+    assert_eq!(
+        stdout(&o),
+        format!("lagocli {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_lagocli"))
+        .arg("--help")
+        .output()?;
+    assert!(
+        stdout(&o).contains("Usage: lagocli [OPTIONS] <VERB>"),
+        "{}",
+        stdout(&o)
+    );
+    Ok(())
+}
