@@ -34,10 +34,14 @@ fn lib(name: &str) -> PathBuf {
 /// environment, and `LAGO_PLUGIN_PATH` set to `plugin_path` (joined).
 fn lago(plugin_path: &[&Path], args: &[&str]) -> Result<Output, std::io::Error> {
     let home = tempfile::tempdir()?;
+    lago_in(home.path(), plugin_path, args)
+}
+
+/// `lago` with `home` as HOME and current folder (its plugin index is
+/// `home/.cache/lago/plugin-index.json`).
+fn lago_in(home: &Path, plugin_path: &[&Path], args: &[&str]) -> Result<Output, std::io::Error> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
-    cmd.args(args)
-        .current_dir(home.path())
-        .env("HOME", home.path());
+    cmd.args(args).current_dir(home).env("HOME", home);
     for (k, _) in std::env::vars() {
         if k.starts_with("LAGO") || k.starts_with("XDG_") {
             cmd.env_remove(k);
@@ -430,6 +434,64 @@ fn lagocli_is_the_same_program() -> TestResult {
         stdout(&o).contains("Usage: lagocli [OPTIONS] <VERB>"),
         "{}",
         stdout(&o)
+    );
+    Ok(())
+}
+
+#[test]
+fn the_plugin_index_spares_opening_unchanged_libraries() -> TestResult {
+    let home = tempfile::tempdir()?;
+    let libs = tempfile::tempdir()?;
+    let toml = libs.path().join("libmine.so");
+    std::fs::copy(lib("test_plugin_toml"), &toml)?;
+    let bad = lib("test_plugin_bad_version");
+    let path = [libs.path(), bad.as_path()];
+
+    let first = lago_in(
+        home.path(),
+        &path,
+        &["-l", "debug", "plugins", "-f", "json"],
+    )?;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    assert!(!stderr(&first).contains("known from the plugin index"));
+    assert!(home.path().join(".cache/lago/plugin-index.json").is_file());
+
+    let second = lago_in(
+        home.path(),
+        &path,
+        &["-l", "debug", "plugins", "-f", "json"],
+    )?;
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert_eq!(json(&first)?, json(&second)?, "same listing from the index");
+    let err = stderr(&second);
+    assert!(
+        err.contains(&format!("{}: known from the plugin index", toml.display())),
+        "{err}"
+    );
+    assert!(
+        !err.contains("plugin(s), interface"),
+        "no library opened: {err}"
+    );
+
+    // The refused library still gets its one warning line.
+    let o = lago_in(home.path(), &path, &["plugins"])?;
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("99.0.0"));
+
+    // A plugin the command needs is opened for real.
+    let o = lago_in(home.path(), &path, &["-f", "toml", "plugins"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("[out-format.toml]"));
+
+    // A changed file is opened again.
+    std::fs::remove_file(&toml)?;
+    std::fs::copy(lib("test_plugin_hello"), &toml)?;
+    let o = lago_in(home.path(), &path, &["plugins", "-f", "json"])?;
+    let v = json(&o)?;
+    assert!(v["out-format"].get("toml").is_none(), "{v}");
+    assert_eq!(
+        v["cli"]["hello"]["version"],
+        lago_plugin_api::INTERFACE_VERSION
     );
     Ok(())
 }

@@ -25,7 +25,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use crate::config::Config;
 use crate::error::Error;
-use crate::plugins::{Registry, SearchPath};
+use crate::plugins::{PluginKind, Registry, SearchPath};
 use crate::prefix::{Prefix, Workdir};
 
 pub mod ansible_hosts;
@@ -235,32 +235,54 @@ impl Context {
         Ok(&*self.registry_mut()?)
     }
 
-    /// Every plugin: the built-ins and the libraries on the search path
-    /// (loaded on the first call).
+    /// Every plugin: the built-ins and every library on the search path
+    /// (opened on the first call).
     pub fn plugins(&mut self) -> Result<&Registry, Error> {
         let path = self.search_path.clone();
         let reg = self.registry_mut()?;
-        reg.load_libraries(&path)?;
+        reg.load_all(&path)?;
         Ok(&*reg)
     }
 
-    /// Make sure the `-f` out-format exists, loading libraries only when it
-    /// is not a built-in. Called before a verb runs, so a typo does not
-    /// waste the verb's work.
+    /// What every library holds, opening only those the plugin index does
+    /// not know (for listing: `lago plugins`).
+    pub fn plugin_index(&mut self) -> Result<&Registry, Error> {
+        let path = self.search_path.clone();
+        let reg = self.registry_mut()?;
+        reg.scan(&path)?;
+        Ok(&*reg)
+    }
+
+    /// The built-ins and the libraries holding a plugin `want` accepts
+    /// (kind, name); other libraries stay closed.
+    pub fn plugins_where(
+        &mut self,
+        want: impl Fn(PluginKind, &str) -> bool,
+    ) -> Result<&Registry, Error> {
+        let path = self.search_path.clone();
+        let reg = self.registry_mut()?;
+        reg.load_where(&path, want)?;
+        Ok(&*reg)
+    }
+
+    /// Make sure the `-f` out-format exists, opening only the library that
+    /// has it when it is not a built-in. Called before a verb runs, so a typo
+    /// does not waste the verb's work.
     pub fn check_out_format(&mut self) -> Result<(), Error> {
         let name = self.globals.out_format.clone();
         if self.builtin_plugins()?.out_formats.contains_key(&name) {
             return Ok(());
         }
-        let reg = self.plugins()?;
+        let reg = self.plugins_where(|k, n| k == PluginKind::OutFormat && n == name)?;
         if reg.out_formats.contains_key(&name) {
             Ok(())
         } else {
             Err(Error::user(format!(
                 "unknown out-format `{name}` (available: {})",
-                reg.out_formats
-                    .keys()
-                    .cloned()
+                reg.list()
+                    .into_iter()
+                    .filter(|p| p.kind == PluginKind::OutFormat)
+                    .map(|p| p.name)
                     .collect::<Vec<_>>()
                     .join(", ")
             )))

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::{clap_exit, global_args, root_command, Context, GlobalArgs, Output, VERBS};
 use crate::config::Config;
 use crate::error::Error;
-use crate::plugins::into_result;
+use crate::plugins::{into_result, PluginKind};
 
 /// Where a plugin verb comes from.
 #[derive(Debug, Clone)]
@@ -50,7 +50,7 @@ pub const VM_ARG: &str = "vm";
 /// error naming both plugins; a name equal to a built-in verb is ignored
 /// with a warning (the built-in wins).
 pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error> {
-    let reg = ctx.plugins()?;
+    let reg = ctx.plugins_where(|k, _| matches!(k, PluginKind::Cli | PluginKind::VmType))?;
     let mut out: BTreeMap<String, PluginVerb> = BTreeMap::new();
     let mut add = |v: PluginVerb| -> Result<(), Error> {
         if VERBS.iter().any(|b| b.name == v.name) {
@@ -291,7 +291,7 @@ fn to_output(json: &str) -> Result<Output, Error> {
 fn run_cli(ctx: &mut Context, name: &str, args: &Value) -> Result<Output, Error> {
     let cc = serde_json::to_string(&ctx.cli_context())?;
     let args = serde_json::to_string(args)?;
-    let reg = ctx.plugins()?;
+    let reg = ctx.plugins_where(|k, n| k == PluginKind::Cli && n == name)?;
     let entry = reg
         .verbs
         .get(name)
@@ -337,7 +337,7 @@ fn run_vm_type_verb(
         )));
     }
     let args = serde_json::to_string(args)?;
-    let reg = ctx.plugins()?;
+    let reg = ctx.plugins_where(|k, n| k == PluginKind::VmType && n == vm_type)?;
     let entry = reg
         .vm_types
         .get(vm_type)

@@ -20,7 +20,7 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    let reg = ctx.plugins()?;
+    let reg = ctx.plugin_index()?;
     let mut tree = Map::new();
     for info in reg.list() {
         let kind = tree

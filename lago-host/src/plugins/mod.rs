@@ -8,20 +8,23 @@
 //!
 //! Both end in [`Registry`], keyed by (kind, name), with each plugin's source
 //! and interface version. Libraries are loaded lazily: [`Registry::builtins`]
-//! costs no `dlopen`; [`Registry::load_libraries`] is called by the verbs
-//! that need more.
+//! costs no `dlopen`; [`Registry::scan`] learns what every library holds
+//! (from the [`cache`] index when the file is unchanged, else by opening
+//! it); [`Registry::load_where`] and [`Registry::load_all`] open the
+//! libraries a command needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 
 use abi_stable::std_types::RResult;
 use lago_plugin_api::abi::{CliVerbBox, OutFormatBox, VmProviderBox, VmServiceBox, VmTypeBox};
 use lago_plugin_api::{PluginError, PluginSet, INTERFACE_VERSION};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+pub mod cache;
 pub mod default_vm_type;
 pub mod discovery;
 pub mod host;
@@ -40,7 +43,7 @@ pub struct Builtin(pub fn() -> PluginSet);
 inventory::collect!(Builtin);
 
 /// The five plugin kinds (Lago's entry-point groups).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PluginKind {
     #[serde(rename = "out-format")]
     OutFormat,
@@ -129,6 +132,28 @@ impl From<RegistryError> for Error {
     }
 }
 
+/// One library on the search path and what is known of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Library {
+    pub path: PathBuf,
+    pub state: LibState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LibState {
+    /// Known from the index, not opened by this process.
+    Indexed {
+        version: String,
+        plugins: Vec<(PluginKind, String)>,
+    },
+    /// Opened: its plugins are in the registry's maps.
+    Loaded { version: String },
+    /// A lago plugin library that was refused (warned about).
+    Skipped,
+    /// Not a lago plugin library.
+    NotPlugin,
+}
+
 /// The one registry of plugins, by kind and name.
 #[derive(Default)]
 pub struct Registry {
@@ -137,9 +162,41 @@ pub struct Registry {
     pub vm_types: BTreeMap<String, Entry<VmTypeBox>>,
     pub providers: BTreeMap<String, Entry<VmProviderBox>>,
     pub services: BTreeMap<String, Entry<VmServiceBox>>,
-    libraries_loaded: bool,
+    /// Every candidate library, in search order (after [`Registry::scan`]).
+    pub libraries: Vec<Library>,
+    scanned: bool,
     /// One line per library skipped as incompatible (already logged).
     pub skipped: Vec<String>,
+}
+
+fn names_of(set: &PluginSet) -> Vec<(PluginKind, String)> {
+    let mut v = Vec::new();
+    v.extend(
+        set.out_formats
+            .iter()
+            .map(|n| (PluginKind::OutFormat, n.name.to_string())),
+    );
+    v.extend(
+        set.verbs
+            .iter()
+            .map(|n| (PluginKind::Cli, n.name.to_string())),
+    );
+    v.extend(
+        set.vm_types
+            .iter()
+            .map(|n| (PluginKind::VmType, n.name.to_string())),
+    );
+    v.extend(
+        set.providers
+            .iter()
+            .map(|n| (PluginKind::VmProvider, n.name.to_string())),
+    );
+    v.extend(
+        set.services
+            .iter()
+            .map(|n| (PluginKind::VmService, n.name.to_string())),
+    );
+    v
 }
 
 impl Registry {
@@ -152,29 +209,159 @@ impl Registry {
         Ok(reg)
     }
 
-    /// Whether [`Registry::load_libraries`] ran.
-    pub fn libraries_loaded(&self) -> bool {
-        self.libraries_loaded
+    /// Whether [`Registry::scan`] ran.
+    pub fn scanned(&self) -> bool {
+        self.scanned
     }
 
-    /// Load every plugin library on `path` (once). Incompatible libraries
-    /// are skipped with one warning each; duplicates are an error.
-    pub fn load_libraries(&mut self, path: &SearchPath) -> Result<(), RegistryError> {
-        if self.libraries_loaded {
+    /// Learn what every library on `path` holds (once): from the index for
+    /// unchanged files, else by opening them. Incompatible libraries are
+    /// skipped with one warning each; two plugins of one kind and name are
+    /// an error naming both sources.
+    pub fn scan(&mut self, path: &SearchPath) -> Result<(), RegistryError> {
+        self.scan_with_index(path, cache::Index::open(cache::Index::default_path()))
+    }
+
+    /// [`Registry::scan`] with a given index (tests).
+    pub fn scan_with_index(
+        &mut self,
+        path: &SearchPath,
+        mut index: cache::Index,
+    ) -> Result<(), RegistryError> {
+        if self.scanned {
             return Ok(());
         }
-        self.libraries_loaded = true;
-        for file in path.candidates() {
-            match load::load_library(&file) {
-                Ok(Some(lib)) => self.add_set(lib.set, Source::Library(file), &lib.version)?,
-                Ok(None) => {}
-                Err(skip) => {
-                    tracing::warn!("{}", skip.warning_line());
-                    tracing::debug!("{}: {}", file.display(), skip.details);
-                    self.skipped.push(skip.warning_line());
+        self.scanned = true;
+        let candidates = path.candidates();
+        index.retain(&candidates);
+        let mut result = Ok(());
+        for file in candidates {
+            let id = cache::FileId::of(&file);
+            let cached = id.as_ref().and_then(|id| index.lookup(&file, id).cloned());
+            let state = match cached {
+                Some(outcome) => {
+                    tracing::debug!("{}: known from the plugin index", file.display());
+                    match outcome {
+                        cache::Outcome::NotPlugin => LibState::NotPlugin,
+                        cache::Outcome::Skipped { warning, details } => {
+                            tracing::warn!("{warning}");
+                            tracing::debug!("{}: {details}", file.display());
+                            self.skipped.push(warning);
+                            LibState::Skipped
+                        }
+                        cache::Outcome::Plugins { version, plugins } => {
+                            LibState::Indexed { version, plugins }
+                        }
+                    }
                 }
+                None => {
+                    let (state, outcome) = self.open_library(&file);
+                    if let Some(id) = id {
+                        index.record(&file, id, outcome);
+                    }
+                    match state {
+                        Ok(s) => s,
+                        Err(e) => {
+                            result = Err(e);
+                            break;
+                        }
+                    }
+                }
+            };
+            self.libraries.push(Library { path: file, state });
+        }
+        index.save();
+        result?;
+        self.check_duplicates()
+    }
+
+    /// Open `file` and register its plugins.
+    fn open_library(
+        &mut self,
+        file: &std::path::Path,
+    ) -> (Result<LibState, RegistryError>, cache::Outcome) {
+        match load::load_library(file) {
+            Ok(Some(lib)) => {
+                let plugins = names_of(&lib.set);
+                let version = lib.version.clone();
+                let r = self
+                    .add_set(lib.set, Source::Library(file.to_path_buf()), &lib.version)
+                    .map(|()| LibState::Loaded {
+                        version: version.clone(),
+                    });
+                (r, cache::Outcome::Plugins { version, plugins })
+            }
+            Ok(None) => (Ok(LibState::NotPlugin), cache::Outcome::NotPlugin),
+            Err(skip) => {
+                let warning = skip.warning_line();
+                tracing::warn!("{warning}");
+                tracing::debug!("{}: {}", file.display(), skip.details);
+                self.skipped.push(warning.clone());
+                (
+                    Ok(LibState::Skipped),
+                    cache::Outcome::Skipped {
+                        warning,
+                        details: skip.details,
+                    },
+                )
             }
         }
+    }
+
+    /// Two plugins of one kind and name anywhere (built-in, loaded, indexed).
+    fn check_duplicates(&self) -> Result<(), RegistryError> {
+        let mut seen: HashMap<(PluginKind, String), String> = HashMap::new();
+        for info in self.list_unsorted() {
+            let key = (info.kind, info.name.clone());
+            if let Some(first) = seen.get(&key) {
+                if first != &info.source {
+                    return Err(RegistryError::Duplicate {
+                        kind: info.kind,
+                        name: info.name,
+                        first: first.clone(),
+                        second: info.source,
+                    });
+                }
+            }
+            seen.insert(key, info.source);
+        }
+        Ok(())
+    }
+
+    /// Open every scanned library whose index lists a plugin matching `want`.
+    pub fn load_where(
+        &mut self,
+        path: &SearchPath,
+        want: impl Fn(PluginKind, &str) -> bool,
+    ) -> Result<(), RegistryError> {
+        self.scan(path)?;
+        for i in 0..self.libraries.len() {
+            let wanted = match &self.libraries[i].state {
+                LibState::Indexed { plugins, .. } => plugins.iter().any(|(k, n)| want(*k, n)),
+                _ => false,
+            };
+            if wanted {
+                self.load_indexed(i)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Open every library on `path`.
+    pub fn load_all(&mut self, path: &SearchPath) -> Result<(), RegistryError> {
+        self.load_where(path, |_, _| true)
+    }
+
+    /// Same as [`Registry::load_all`].
+    pub fn load_libraries(&mut self, path: &SearchPath) -> Result<(), RegistryError> {
+        self.load_all(path)
+    }
+
+    fn load_indexed(&mut self, i: usize) -> Result<(), RegistryError> {
+        let file = self.libraries[i].path.clone();
+        tracing::debug!("{}: opening (indexed)", file.display());
+        let (state, _) = self.open_library(&file);
+        self.libraries[i].state = state?;
         Ok(())
     }
 
@@ -253,8 +440,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Every plugin, sorted by kind then name.
+    /// Every plugin (loaded or indexed), sorted by kind then name.
     pub fn list(&self) -> Vec<PluginInfo> {
+        let mut all = self.list_unsorted();
+        all.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        all
+    }
+
+    fn list_unsorted(&self) -> Vec<PluginInfo> {
         fn infos<T>(kind: PluginKind, map: &BTreeMap<String, Entry<T>>) -> Vec<PluginInfo> {
             map.values()
                 .map(|e| PluginInfo {
@@ -270,6 +463,16 @@ impl Registry {
         all.extend(infos(PluginKind::VmType, &self.vm_types));
         all.extend(infos(PluginKind::VmProvider, &self.providers));
         all.extend(infos(PluginKind::VmService, &self.services));
+        for lib in &self.libraries {
+            if let LibState::Indexed { version, plugins } = &lib.state {
+                all.extend(plugins.iter().map(|(kind, name)| PluginInfo {
+                    kind: *kind,
+                    name: name.clone(),
+                    source: lib.path.display().to_string(),
+                    version: version.clone(),
+                }));
+            }
+        }
         all
     }
 
