@@ -93,8 +93,14 @@ fn spawn_child(server: &Server, keys: &Keys, cmd: &[&str], stdio: Option<&OwnedF
     ]
     .join("\u{1}");
     let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "child_entry", "--nocapture", "--test-threads=1", "-q"])
-        .env(CHILD_ENV, spec);
+    c.args([
+        "--exact",
+        "child_entry",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(CHILD_ENV, spec);
     if let Some(fd) = stdio {
         c.stdin(Stdio::from(fd.try_clone().unwrap()))
             .stdout(Stdio::from(fd.try_clone().unwrap()))
@@ -180,7 +186,11 @@ fn pty_command_with_size_resize_input_and_exit_code() {
     assert!(text.contains("40 100"), "{text:?}");
     // Raw mode while the session runs.
     let during = termios(pty.slave.as_raw_fd());
-    assert_eq!(during.c_lflag & libc::ICANON, 0, "raw mode during the session");
+    assert_eq!(
+        during.c_lflag & libc::ICANON,
+        0,
+        "raw mode during the session"
+    );
 
     // Resize: the remote terminal follows.
     let ws = libc::winsize {
@@ -237,9 +247,14 @@ fn killed_lago_restores_the_terminal() {
     let pty = open_pty(24, 80);
     let before = termios(pty.slave.as_raw_fd());
     let out = reader(&pty.master);
-    let mut child = spawn_child(&server, &keys, &["sh", "-c", "echo up; sleep 30"], Some(&pty.slave))
-        .spawn()
-        .unwrap();
+    let mut child = spawn_child(
+        &server,
+        &keys,
+        &["sh", "-c", "echo up; sleep 30"],
+        Some(&pty.slave),
+    )
+    .spawn()
+    .unwrap();
     wait_for(&out, "up", Duration::from_secs(20));
     assert_eq!(termios(pty.slave.as_raw_fd()).c_lflag & libc::ICANON, 0);
     // SAFETY: signals the child we started.
@@ -249,7 +264,10 @@ fn killed_lago_restores_the_terminal() {
     let st = child.wait().unwrap();
     assert!(!st.success());
     let after = termios(pty.slave.as_raw_fd());
-    assert_eq!(after.c_lflag, before.c_lflag, "terminal restored after SIGTERM");
+    assert_eq!(
+        after.c_lflag, before.c_lflag,
+        "terminal restored after SIGTERM"
+    );
 }
 
 #[test]
@@ -268,7 +286,12 @@ fn without_a_terminal_stdin_is_relayed_and_no_pty_requested() {
     .stderr(Stdio::null())
     .spawn()
     .unwrap();
-    child.stdin.take().unwrap().write_all(b"piped input\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped input\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let text = String::from_utf8_lossy(&out.stdout);

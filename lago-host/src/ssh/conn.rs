@@ -104,7 +104,7 @@ pub(crate) fn session_error(target: &SshTarget, source: russh::Error) -> SshErro
         source => SshError::Session {
             vm: target.name.clone(),
             addr: target.addr(),
-            source,
+            source: Box::new(source),
         },
     }
 }

@@ -30,7 +30,7 @@ pub enum SshError {
         vm: String,
         addr: SocketAddr,
         #[source]
-        source: russh::Error,
+        source: Box<russh::Error>,
     },
 
     /// The server refused every authentication method lago tried.
@@ -60,7 +60,7 @@ pub enum SshError {
     InvalidHostKey {
         vm: String,
         #[source]
-        source: russh::keys::ssh_key::Error,
+        source: Box<russh::keys::ssh_key::Error>,
     },
 
     /// The known-hosts file of a `Learn` policy could not be read or written.
@@ -77,7 +77,7 @@ pub enum SshError {
     Key {
         path: PathBuf,
         #[source]
-        source: russh::keys::Error,
+        source: Box<russh::keys::Error>,
     },
 
     /// The private key file is accessible by other users (OpenSSH refuses
@@ -102,7 +102,7 @@ pub enum SshError {
         vm: String,
         what: String,
         #[source]
-        source: Option<russh::Error>,
+        source: Option<Box<russh::Error>>,
     },
 
     /// An SFTP operation failed.
@@ -112,7 +112,7 @@ pub enum SshError {
         op: &'static str,
         path: String,
         #[source]
-        source: russh_sftp::client::error::Error,
+        source: Box<russh_sftp::client::error::Error>,
     },
 
     /// A local file operation failed.

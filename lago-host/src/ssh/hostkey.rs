@@ -44,7 +44,7 @@ pub(crate) fn verify(
             let expected = PublicKey::from_openssh(line.trim()).map_err(|source| {
                 SshError::InvalidHostKey {
                     vm: vm.to_string(),
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             if expected.key_data() == key.key_data() {

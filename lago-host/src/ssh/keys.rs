@@ -30,7 +30,7 @@ pub(crate) fn load_private_key(path: &Path) -> Result<PrivateKey, SshError> {
     }
     russh::keys::load_secret_key(path, None).map_err(|source| SshError::Key {
         path: path.to_path_buf(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -45,7 +45,7 @@ pub fn generate_ed25519_key(private_path: &Path, comment: &str) -> Result<String
     key.set_comment(comment);
     let encode_err = |e: russh::keys::ssh_key::Error| SshError::Key {
         path: private_path.to_path_buf(),
-        source: russh::keys::Error::from(e),
+        source: Box::new(russh::keys::Error::from(e)),
     };
     let pem = key.to_openssh(LineEnding::LF).map_err(encode_err)?;
     let public = key.public_key().to_openssh().map_err(encode_err)?;

@@ -398,7 +398,7 @@ impl Inner {
                     return Err(SshError::Channel {
                         vm: target.name.clone(),
                         what: "cannot open a session channel".into(),
-                        source: Some(e),
+                        source: Some(Box::new(e)),
                     })
                 }
                 Err(_) => {
@@ -438,7 +438,7 @@ impl Inner {
             let chan_err = |e| SshError::Channel {
                 vm: target.name.clone(),
                 what: format!("cannot start {}", describe()),
-                source: Some(e),
+                source: Some(Box::new(e)),
             };
             if let Some(p) = pty {
                 channel

@@ -32,7 +32,7 @@ impl Sftp<'_> {
             vm: self.target.name.clone(),
             op,
             path: path.to_string(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -73,7 +73,7 @@ async fn open_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<Sftp<'a>,
             vm: target.name.clone(),
             op: "session start (is an SFTP server installed in the VM?)",
             path: String::new(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(Sftp {
         target,
