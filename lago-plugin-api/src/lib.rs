@@ -43,7 +43,9 @@ pub use plugin::{
 };
 pub use types::{ArgSpec, CliContext, CliSpec, CommandStatus, LogLevel, ServiceState};
 
-/// Re-exported so plugins and the host agree on one version of these.
+/// Re-exported so plugins and the host agree on one version of these
+/// (`abi_stable` for advanced uses such as a mock `Host` in tests).
+pub use abi_stable;
 pub use serde_json;
 pub use tracing;
 
