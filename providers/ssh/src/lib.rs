@@ -237,3 +237,53 @@ impl ProviderSessionPlugin for SshSession {
 lago_plugin_api::export_plugins! {
     providers: ["ssh" => SshProvider],
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lago_plugin_api::serde_json::{self, json};
+
+    fn vm(extra: Value) -> Result<VmSpec, serde_json::Error> {
+        let mut v = json!({
+            "name": "box1", "libvirt_name": "x-box1", "memory": 512, "vcpu": 1,
+            "nics": [{"net": "lab", "ip": "10.0.0.5", "mac": "54:52:0a:00:00:05"}],
+            "disks": [], "mgmt_net": "lab", "vm-provider": "ssh", "vm-type": "default"
+        });
+        if let (Some(m), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        serde_json::from_value(v)
+    }
+
+    #[test]
+    fn configured_commands_run_locally_with_the_vm_in_the_environment(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("lago-ssh-provider-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let out = dir.join("out");
+        let cmd = format!("echo \"$LAGO_VM_NAME $LAGO_VM_IP\" > {}", out.display());
+        let vm = vm(json!({COMMANDS_KEY: {"start": cmd, "stop": "exit 3"}}))?;
+        let s = SshSession {
+            pubkey: dir.join("none.pub"),
+        };
+        s.start(&vm)?;
+        assert_eq!(std::fs::read_to_string(&out)?, "box1 10.0.0.5\n");
+        let err = s.stop(&vm).err().map(|e| e.kind);
+        assert_eq!(err, Some(ErrorKind::User));
+        // Without a configured command: nothing to do.
+        s.shutdown(&vm)?;
+        assert!(s.create_snapshot(&vm, "x").is_err());
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
+    fn without_a_host_ssh_calls_fail_cleanly() -> Result<(), Box<dyn std::error::Error>> {
+        let s = SshSession {
+            pubkey: "/nonexistent".into(),
+        };
+        let vm = vm(json!({}))?;
+        assert!(s.state(&vm).is_err());
+        Ok(())
+    }
+}
