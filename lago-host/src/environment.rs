@@ -226,12 +226,11 @@ impl<'r> Environment<'r> {
         let vms: Vec<&VmSpec> = self.env.domains.values().collect();
         self.each_vm(&vms, |vm| {
             let session = self.session(vm)?;
-            let json = serde_json::to_string(vm)?;
-            into_result(session.prepare(json.as_str().into())).map_err(plugin_err(
+            into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
                 format_args!("preparing the disks of VM `{}`", vm.name),
             ))?;
             if vm.bootstrap && !skip_bootstrap {
-                into_result(session.bootstrap(json.as_str().into()))
+                into_result(session.bootstrap(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))?;
             }
             Ok(())
@@ -263,11 +262,11 @@ impl<'r> Environment<'r> {
         self.each_vm(&vms, |vm| {
             let session = self.session(vm)?;
             let json = serde_json::to_string(vm)?;
-            let state = into_result(session.state(json.as_str().into()))
+            let state = into_result(session.state(vm.name.as_str().into()))
                 .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
             if state != "running" {
                 let started = Instant::now();
-                into_result(session.start(json.as_str().into()))
+                into_result(session.start(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
                 tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
             }
@@ -321,8 +320,7 @@ impl<'r> Environment<'r> {
             if let Ok(target) = ssh_target(&self.env, vm) {
                 self.ssh.disconnect(&target);
             }
-            let json = serde_json::to_string(vm)?;
-            into_result(self.session(vm)?.stop(json.as_str().into()))
+            into_result(self.session(vm)?.stop(vm.name.as_str().into()))
                 .map_err(plugin_err(format_args!("stopping VM `{}`", vm.name)))
         })?;
         self.stop_idle_networks(&vms)
@@ -335,13 +333,12 @@ impl<'r> Environment<'r> {
             if let Ok(target) = ssh_target(&self.env, vm) {
                 self.ssh.disconnect(&target);
             }
-            let json = serde_json::to_string(vm)?;
             let session = self.session(vm)?;
             if reboot {
-                into_result(session.reboot(json.as_str().into()))
+                into_result(session.reboot(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("rebooting VM `{}`", vm.name)))
             } else {
-                into_result(session.shutdown(json.as_str().into()))
+                into_result(session.shutdown(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("shutting down VM `{}`", vm.name)))
             }
         })?;
@@ -366,8 +363,7 @@ impl<'r> Environment<'r> {
     pub fn states(&self) -> Result<States, Error> {
         let mut states = States::default();
         for vm in self.env.domains.values() {
-            let json = serde_json::to_string(vm)?;
-            let state = into_result(self.session(vm)?.state(json.as_str().into()))
+            let state = into_result(self.session(vm)?.state(vm.name.as_str().into()))
                 .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
             states.vms.insert(vm.name.clone(), state.into_string());
         }
@@ -415,9 +411,11 @@ impl<'r> Environment<'r> {
     /// `lago console VM`.
     pub fn console(&self, name: &str) -> Result<i32, Error> {
         let vm = self.vm(name)?;
-        let json = serde_json::to_string(vm)?;
-        into_result(self.session(vm)?.interactive_console(json.as_str().into()))
-            .map_err(plugin_err(format_args!("console of VM `{name}`")))
+        into_result(
+            self.session(vm)?
+                .interactive_console(vm.name.as_str().into()),
+        )
+        .map_err(plugin_err(format_args!("console of VM `{name}`")))
     }
 }
 
