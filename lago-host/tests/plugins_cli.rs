@@ -19,12 +19,43 @@ fn bin_dir() -> PathBuf {
         .unwrap_or_default()
 }
 
-/// A plugin library built by `cargo build --workspace`.
+/// The newest modification time of the files under `dir`.
+fn newest(dir: &Path) -> Option<std::time::SystemTime> {
+    let mut best = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = entry.path();
+        let t = if p.is_dir() {
+            newest(&p)
+        } else {
+            entry.metadata().and_then(|m| m.modified()).ok()
+        };
+        best = best.max(t);
+    }
+    best
+}
+
+/// A plugin library built by `cargo build --workspace` (`cargo test` does
+/// not rebuild cdylibs): missing or older than its sources is an error.
 fn lib(name: &str) -> PathBuf {
     let p = bin_dir().join(format!("lib{name}.so"));
+    let hint = "run `cargo build --workspace` before `cargo test`";
+    assert!(p.is_file(), "{} is missing: {hint}", p.display());
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let crate_dir = match name {
+        "test_plugin_toml" => "tests/plugins/toml-format",
+        "test_plugin_hello" => "tests/plugins/hello-verb",
+        "test_plugin_ovirt" => "tests/plugins/ovirt-vm-type",
+        "test_plugin_panic" => "tests/plugins/panicky",
+        "test_plugin_bad_version" => "tests/plugins/bad-version",
+        "test_plugin_bad_layout" => "tests/plugins/bad-layout",
+        _ => "lago-plugin-api",
+    };
+    let built = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
+    let sources =
+        newest(&root.join(crate_dir).join("src")).max(newest(&root.join("lago-plugin-api/src")));
     assert!(
-        p.is_file(),
-        "{} is missing: run `cargo build --workspace` before `cargo test`",
+        built >= sources,
+        "{} is older than its sources: {hint}",
         p.display()
     );
     p
