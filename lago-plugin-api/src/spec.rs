@@ -39,8 +39,9 @@ impl EnvSpec {
         self.nets.get(&vm.mgmt_net)
     }
 
-    /// The management network of the environment (there is exactly one in a
-    /// planned environment).
+    /// The first management network of the environment (by name). An
+    /// environment may have several; each VM is on exactly one of them
+    /// ([`EnvSpec::mgmt_net_of`]).
     pub fn mgmt_net(&self) -> Option<&NetSpec> {
         self.nets.values().find(|n| n.management)
     }
@@ -107,7 +108,7 @@ impl PrefixInfo {
     }
     /// The private SSH host key of a VM (OpenSSH format, mode 0600), handed
     /// to the VM by the bootstrap seed. Its public half is
-    /// [`VmSpec::ssh_host_key`] (also in `<this path>.pub`).
+    /// [`VmSpec::ssh_host_key`].
     pub fn host_key_path(&self, vm: &str) -> PathBuf {
         self.host_keys_dir().join(vm)
     }

@@ -67,18 +67,6 @@ pub const KEYS: &[KeyDef] = &[
     ),
     k(
         ROOT,
-        "workdir_path",
-        None,
-        "Workdir to use instead of looking for a .lago folder upwards from the current directory",
-    ),
-    k(
-        ROOT,
-        "prefix_name",
-        Some("current"),
-        "Prefix to use inside the workdir (`current` follows the workdir's current link)",
-    ),
-    k(
-        ROOT,
         "ssh_user",
         Some("root"),
         "Default SSH user of the VMs",
@@ -149,7 +137,7 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "ignore_warnings",
         Some("false"),
-        "Do not ask for confirmation on warnings",
+        "Do not print warnings",
     ),
     k(
         "init",

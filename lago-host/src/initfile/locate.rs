@@ -109,8 +109,7 @@ fn find_item(
     index: usize,
 ) -> Option<usize> {
     let mut seen = 0usize;
-    for n in start..end {
-        let l = &lines[n];
+    for (n, l) in lines.iter_mut().enumerate().take(end).skip(start) {
         if is_blank(l) || indent_of(l) != indent {
             continue;
         }
@@ -118,9 +117,7 @@ fn find_item(
         if content == "-" || content.starts_with("- ") {
             if seen == index {
                 // Blank the dash so the item's first key reads as indented.
-                let mut blanked = l.clone();
-                blanked.replace_range(indent..indent + 1, " ");
-                lines[n] = blanked;
+                l.replace_range(indent..indent + 1, " ");
                 return Some(n);
             }
             seen += 1;

@@ -65,9 +65,13 @@ impl fmt::Display for KeyPath {
     }
 }
 
-/// A rejected init file.
+/// A rejected init file (boxed: errors travel far and should stay small).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitError {
+pub struct InitError(Box<InitErrorData>);
+
+/// What an [`InitError`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitErrorData {
     /// The init file, when the input came from one.
     pub file: Option<PathBuf>,
     pub line: Option<usize>,
@@ -76,6 +80,25 @@ pub struct InitError {
     pub path: KeyPath,
     pub message: String,
     pub expected: Option<String>,
+}
+
+impl InitError {
+    pub fn new(data: InitErrorData) -> InitError {
+        InitError(Box::new(data))
+    }
+}
+
+impl From<InitErrorData> for InitError {
+    fn from(d: InitErrorData) -> InitError {
+        InitError::new(d)
+    }
+}
+
+impl std::ops::Deref for InitError {
+    type Target = InitErrorData;
+    fn deref(&self) -> &InitErrorData {
+        &self.0
+    }
 }
 
 impl fmt::Display for InitError {
@@ -128,14 +151,14 @@ impl SourceText {
         expected: Option<&str>,
     ) -> InitError {
         let pos = locate::locate(&self.text, &path.0);
-        InitError {
+        InitError::new(InitErrorData {
             file: self.file.clone(),
             line: pos.map(|p| p.0),
             column: pos.map(|p| p.1),
             path,
             message: message.into(),
             expected: expected.map(str::to_string),
-        }
+        })
     }
 }
 
@@ -212,7 +235,7 @@ pub struct NetDef {
 /// Read and check an init file. `.json` files are read as JSON, everything
 /// else as YAML.
 pub fn load(path: &Path) -> Result<InitFile, InitError> {
-    let text = std::fs::read_to_string(path).map_err(|e| InitError {
+    let text = std::fs::read_to_string(path).map_err(|e| InitErrorData {
         file: Some(path.to_path_buf()),
         line: None,
         column: None,
@@ -230,7 +253,7 @@ pub fn load(path: &Path) -> Result<InitFile, InitError> {
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
     let value = match format {
-        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| InitError {
+        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| InitErrorData {
             file: file.clone(),
             line: Some(e.line()),
             column: Some(e.column()),
@@ -238,7 +261,7 @@ pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<In
             message: format!("not valid JSON: {}", strip_json_position(&e.to_string())),
             expected: None,
         })?,
-        Format::Yaml => yaml::parse(text).map_err(|e| InitError {
+        Format::Yaml => yaml::parse(text).map_err(|e| InitErrorData {
             file: file.clone(),
             line: e.line,
             column: e.column,
@@ -803,14 +826,35 @@ impl InitFile {
         self.err(path, msg, expected)
     }
 
-    /// The management network: the one marked `management: true`, else the
-    /// first by name.
-    pub fn mgmt_net(&self) -> Option<&str> {
-        self.nets
+    /// The management networks: those marked `management: true`, else the
+    /// first by name. Each VM has exactly one nic on one of them.
+    pub fn mgmt_nets(&self) -> BTreeSet<&str> {
+        let marked: BTreeSet<&str> = self
+            .nets
             .iter()
-            .find(|(_, n)| n.management == Some(true))
-            .or_else(|| self.nets.iter().next())
+            .filter(|(_, n)| n.management == Some(true))
             .map(|(k, _)| k.as_str())
+            .collect();
+        if !marked.is_empty() {
+            return marked;
+        }
+        self.nets
+            .keys()
+            .next()
+            .map(String::as_str)
+            .into_iter()
+            .collect()
+    }
+
+    /// The management network of a VM: the net of its nic on a management
+    /// network.
+    pub fn mgmt_net_of(&self, vm: &DomainDef) -> Option<&str> {
+        let mgmt = self.mgmt_nets();
+        vm.nics
+            .iter()
+            .map(|n| n.net.as_str())
+            .find(|n| mgmt.contains(n))
+            .and_then(|n| self.nets.get_key_value(n).map(|(k, _)| k.as_str()))
     }
 
     /// The checks that span keys. Called by [`parse_str`].
@@ -830,30 +874,18 @@ impl InitFile {
                 Some("at least one network"),
             ));
         }
-        let marked: Vec<&String> = self
-            .nets
-            .iter()
-            .filter(|(_, n)| n.management == Some(true))
-            .map(|(k, _)| k)
-            .collect();
-        if marked.len() > 1 {
-            return Err(self.err(
-                root.key("nets").key(marked[1]).key("management"),
-                format!("two management networks: {} and {}", marked[0], marked[1]),
-                Some("exactly one network with `management: true`"),
-            ));
-        }
-        let mgmt = self.mgmt_net().unwrap_or_default().to_string();
+        let mgmt_set = self.mgmt_nets();
+        let mgmt = mgmt_set.iter().copied().collect::<Vec<_>>().join(" or ");
         for (name, net) in &self.nets {
             let p = root.key("nets").key(name);
-            if name != &mgmt && net.dns_domain_name.is_some() {
+            if !mgmt_set.contains(name.as_str()) && net.dns_domain_name.is_some() {
                 return Err(self.err(
                     p.key("dns_domain_name"),
-                    format!("network {name} is not the management network ({mgmt}) but has a DNS domain"),
-                    Some("`dns_domain_name` only on the management network"),
+                    format!("network {name} is not a management network but has a DNS domain"),
+                    Some("`dns_domain_name` only on management networks"),
                 ));
             }
-            if name == &mgmt && net.net_type != NetType::Nat {
+            if mgmt_set.contains(name.as_str()) && net.net_type != NetType::Nat {
                 return Err(self.err(
                     p.key("type"),
                     format!("the management network {name} is a bridge"),
@@ -894,7 +926,7 @@ impl InitFile {
                     )),
                 ));
             }
-            let mut mgmt_nics = 0;
+            let mut mgmt_nic: Option<(usize, &str)> = None;
             for (i, nic) in d.nics.iter().enumerate() {
                 let np = p.key("nics").idx(i);
                 let Some(net) = self.nets.get(&nic.net) else {
@@ -908,15 +940,20 @@ impl InitFile {
                         )),
                     ));
                 };
-                if nic.net == mgmt {
-                    mgmt_nics += 1;
-                    if mgmt_nics > 1 {
+                if mgmt_set.contains(nic.net.as_str()) {
+                    if let Some((first, first_net)) = mgmt_nic {
+                        let msg = if first_net == nic.net {
+                            format!("VM {vm} has a second nic on the management network {first_net} (nic {first} is on it)")
+                        } else {
+                            format!("VM {vm} is on two management networks: {first_net} (nic {first}) and {}", nic.net)
+                        };
                         return Err(self.err(
                             np.key("net"),
-                            format!("VM {vm} has a second nic on the management network {mgmt}"),
+                            msg,
                             Some("exactly one management nic per VM"),
                         ));
                     }
+                    mgmt_nic = Some((i, nic.net.as_str()));
                 }
                 let Some(ip) = nic.ip else { continue };
                 let ipp = np.key("ip");
@@ -996,7 +1033,7 @@ impl InitFile {
                 }
                 static_ips.insert(key, ipp);
             }
-            if mgmt_nics == 0 {
+            if mgmt_nic.is_none() {
                 return Err(self.err(
                     p.key("nics"),
                     format!("VM {vm} has no nic on the management network {mgmt}"),

@@ -52,7 +52,7 @@ fn good_file_with_anchors() {
     assert!(f.domains["vm0"].extra.contains_key("my-plugin-key"));
     assert!(f.extra.contains_key("vm_common"));
     assert_eq!(f.nets["lago"].dhcp, Some((100, 254)));
-    assert_eq!(f.mgmt_net(), Some("lago"));
+    assert_eq!(f.mgmt_nets().into_iter().collect::<Vec<_>>(), vec!["lago"]);
 }
 
 fn bad(s: &str) -> InitError {
@@ -84,7 +84,7 @@ fn two_management_nets() {
         "    gw: 192.168.210.1\n    management: true\n",
     ));
     assert!(e.message.contains("two management networks"), "{e}");
-    assert_eq!(e.path.to_string(), "nets/storage/management");
+    assert_eq!(e.path.to_string(), "domains/vm0/nics/1/net");
     assert!(e.line.is_some());
 }
 

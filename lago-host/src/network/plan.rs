@@ -127,7 +127,7 @@ pub fn plan(
 ) -> Result<Plan, InitError> {
     let root = KeyPath::root();
     let tag = prefix.tag().to_string();
-    let mgmt = init.mgmt_net().unwrap_or_default().to_string();
+    let mgmt_nets = init.mgmt_nets();
 
     // Each net's /24 (first three octets) and gateway.
     struct NetState {
@@ -210,6 +210,7 @@ pub fn plan(
 
     for (vm, d) in &init.domains {
         let vp = root.key("domains").key(vm);
+        let mgmt = init.mgmt_net_of(d).unwrap_or_default().to_string();
         let mut nics = Vec::with_capacity(d.nics.len());
         let mut seen_nets: BTreeSet<&str> = BTreeSet::new();
         for (i, nic) in d.nics.iter().enumerate() {
@@ -452,7 +453,7 @@ pub fn plan(
     let mut nets = BTreeMap::new();
     for (idx, (name, n)) in init.nets.iter().enumerate() {
         let st = &states[name.as_str()];
-        let is_mgmt = *name == mgmt;
+        let is_mgmt = mgmt_nets.contains(name.as_str());
         let dhcp = if n.net_type == NetType::Nat {
             let base = st.base.unwrap_or([192, 168, 200]);
             let range = match st.pool {

@@ -170,9 +170,42 @@ fn bridge_net_without_addresses() {
     assert!(plan.env.nets["br"].mappings.is_empty());
 }
 
+#[test]
+fn several_management_nets() {
+    let text = "domains:\n  a:\n    nics: [{net: m1}, {net: d}]\n    disks: [{template_name: t}]\n  b:\n    nics: [{net: d}, {net: m2}]\n    disks: [{template_name: t}]\nnets:\n  m1: {management: true}\n  m2: {management: true, dns_domain_name: two.test}\n  d: {}\n";
+    let plan = plan_text(text, &[("m1", 200), ("m2", 201), ("d", 202)]).expect("plan");
+    let env = &plan.env;
+    assert_eq!(env.domains["a"].mgmt_net, "m1");
+    assert_eq!(env.domains["b"].mgmt_net, "m2");
+    assert!(env.nets["m1"].management && env.nets["m2"].management && !env.nets["d"].management);
+    assert_eq!(env.nets["m2"].dns_domain_name.as_deref(), Some("two.test"));
+    assert_eq!(
+        env.nets["m1"].dns_domain_name.as_deref(),
+        Some("lago.local")
+    );
+    let dns = env.dns_records();
+    assert_eq!(dns["b"], Ipv4Addr::new(192, 168, 201, 2));
+    assert_eq!(dns["a"], Ipv4Addr::new(192, 168, 200, 2));
+    assert_eq!(
+        env.domains["b"].mgmt_ip(),
+        Some(Ipv4Addr::new(192, 168, 201, 2))
+    );
+    // a VM on two management nets is refused
+    let bad = text.replace("[{net: m1}, {net: d}]", "[{net: m1}, {net: m2}]");
+    let e = plan_text(&bad, &[("m1", 200), ("m2", 201), ("d", 202)]).expect_err("two");
+    assert!(
+        e.message
+            .contains("is on two management networks: m1 (nic 0) and m2"),
+        "{e}"
+    );
+}
+
 /// A random environment: `vms` VMs on `nets` NAT nets; each nic may ask for
 /// a static last octet.
-fn arb_env() -> impl Strategy<Value = (usize, Vec<Vec<(usize, Option<u8>)>>)> {
+/// Per VM, its extra nics as (net index, static last octet).
+type VmNics = Vec<Vec<(usize, Option<u8>)>>;
+
+fn arb_env() -> impl Strategy<Value = (usize, VmNics)> {
     (1usize..5).prop_flat_map(|nets| {
         let nic = (0..nets, proptest::option::weighted(0.3, 0u8..=255));
         (

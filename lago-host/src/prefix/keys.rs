@@ -36,7 +36,8 @@ pub fn generate(comment: &str) -> Result<KeyPair, String> {
     })
 }
 
-/// Write a key pair: `path` (0600) and `path.pub` (0644), atomically.
+/// Write a key pair: `path` (0600) and `path.pub` (0644), atomically and
+/// durably.
 pub fn write(path: &Path, kp: &KeyPair) -> std::io::Result<()> {
     super::write_atomic(path, kp.private_openssh.as_bytes(), Some(0o600))?;
     let mut pub_path = path.as_os_str().to_owned();

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
 use serde_json::{json, Map, Value};
 
-use super::{keys, write_atomic, Prefix, PrefixError, Workdir, DEFAULT_PREFIX};
+use super::{
+    keys, write_atomic, write_mode, Prefix, PrefixError, Workdir, WriteMode, DEFAULT_PREFIX,
+};
 use crate::config::Config;
 use crate::error::Error;
 use crate::initfile::{self, InitError};
@@ -257,9 +259,12 @@ pub fn init_env(
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
         write_layout(&prefix, &info, &mut env, &plan.copies)?;
-        prefix.save_env_opt(&env, false)?;
+        prefix.save_env_opt(&env, WriteMode::Fresh)?;
+        let planned = env.clone();
         prepare(&prefix, &mut env)?;
-        prefix.save_env_opt(&env, false)?;
+        if env != planned {
+            prefix.save_env_opt(&env, WriteMode::Batch)?;
+        }
         if let Some(wd) = &workdir {
             let current_ok = wd
                 .current()
@@ -301,7 +306,14 @@ fn write_layout(
     for vm in env.domains.values_mut() {
         let hk = keys::generate(&format!("root@{}", vm.name)).map_err(PrefixError::Keygen)?;
         let p = info.host_key_path(&vm.name);
-        keys::write(&p, &hk).map_err(|e| PrefixError::io(&p, e))?;
+        // The private half only: the public one is in the VM's spec.
+        write_mode(
+            &p,
+            hk.private_openssh.as_bytes(),
+            Some(0o600),
+            WriteMode::Fresh,
+        )
+        .map_err(|e| PrefixError::io(&p, e))?;
         vm.ssh_host_key = Some(hk.public_openssh);
     }
     if !copies.is_empty() {

@@ -135,7 +135,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Re
     write_atomic_opt(path, bytes, mode, true)
 }
 
-fn write_atomic_opt(
+pub(crate) fn write_atomic_opt(
     path: &Path,
     bytes: &[u8],
     mode: Option<u32>,
@@ -173,6 +173,42 @@ fn write_atomic_opt(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// How a state file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteMode {
+    /// Temp file, fsync, rename, fsync the folder.
+    Durable,
+    /// Temp file and rename, no fsync: the caller syncs the batch.
+    Batch,
+    /// Straight into a file that must not exist yet (a new prefix, whose
+    /// `initialized` marker is written after a sync): no temp file.
+    Fresh,
+}
+
+pub(crate) fn write_mode(
+    path: &Path,
+    bytes: &[u8],
+    mode: Option<u32>,
+    how: WriteMode,
+) -> std::io::Result<()> {
+    match how {
+        WriteMode::Durable => write_atomic_opt(path, bytes, mode, true),
+        WriteMode::Batch => write_atomic_opt(path, bytes, mode, false),
+        WriteMode::Fresh => {
+            let mut opts = fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            if let Some(m) = mode {
+                opts.mode(m);
+            }
+            let mut f = opts.open(path)?;
+            if let Some(m) = mode {
+                f.set_permissions(fs::Permissions::from_mode(m))?;
+            }
+            f.write_all(bytes)
+        }
+    }
 }
 
 /// Flush everything written to the filesystem holding `path` (one `syncfs`),
@@ -459,22 +495,22 @@ impl Prefix {
     /// Store the whole environment: every net and VM file, then the header.
     /// Files of nets and VMs no longer in `env` are removed.
     pub fn save_env(&self, env: &EnvSpec) -> R<()> {
-        self.save_env_opt(env, true)
+        self.save_env_opt(env, WriteMode::Durable)
     }
 
     /// As [`Prefix::save_env`] without an fsync per file: the caller makes
     /// the batch durable (init does with [`sync_filesystem`] before the marker).
-    fn save_env_opt(&self, env: &EnvSpec, durable: bool) -> R<()> {
+    pub(crate) fn save_env_opt(&self, env: &EnvSpec, how: WriteMode) -> R<()> {
         let nets_dir = self.virt().join("nets");
         let vms_dir = self.virt().join("vms");
         for d in [&nets_dir, &vms_dir] {
             fs::create_dir_all(d).map_err(|e| PrefixError::io(d, e))?;
         }
         for net in env.nets.values() {
-            self.write_json(&nets_dir.join(format!("{}.json", net.name)), net, durable)?;
+            self.write_json(&nets_dir.join(format!("{}.json", net.name)), net, how)?;
         }
         for vm in env.domains.values() {
-            self.write_json(&vms_dir.join(format!("{}.json", vm.name)), vm, durable)?;
+            self.write_json(&vms_dir.join(format!("{}.json", vm.name)), vm, how)?;
         }
         let header = EnvHeader {
             lago_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -483,7 +519,7 @@ impl Prefix {
             domains: env.domains.keys().cloned().collect(),
             extra: env.extra.clone(),
         };
-        self.write_json(&self.virt().join("env"), &header, durable)?;
+        self.write_json(&self.virt().join("env"), &header, how)?;
         prune(&nets_dir, &header.nets)?;
         prune(&vms_dir, &header.domains)?;
         Ok(())
@@ -494,7 +530,7 @@ impl Prefix {
         self.write_json(
             &self.virt().join("vms").join(format!("{}.json", vm.name)),
             vm,
-            true,
+            WriteMode::Durable,
         )
     }
 
@@ -503,16 +539,16 @@ impl Prefix {
         self.write_json(
             &self.virt().join("nets").join(format!("{}.json", net.name)),
             net,
-            true,
+            WriteMode::Durable,
         )
     }
 
-    fn write_json<T: Serialize>(&self, path: &Path, v: &T, durable: bool) -> R<()> {
+    fn write_json<T: Serialize>(&self, path: &Path, v: &T, how: WriteMode) -> R<()> {
         let bytes = serde_json::to_vec_pretty(v).map_err(|e| PrefixError::Corrupt {
             path: path.to_path_buf(),
             msg: e.to_string(),
         })?;
-        write_atomic_opt(path, &bytes, None, durable).map_err(|e| PrefixError::io(path, e))
+        write_mode(path, &bytes, None, how).map_err(|e| PrefixError::io(path, e))
     }
 
     fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> R<T> {
