@@ -417,6 +417,49 @@ impl<'r> Environment<'r> {
         )
         .map_err(plugin_err(format_args!("console of VM `{name}`")))
     }
+
+    /// The paths `lago collect` takes from `vm`: its vm-type's
+    /// `artifact_paths`, else (a vm-type that delegates) the spec's
+    /// `artifacts`.
+    pub fn artifact_paths(&self, vm: &VmSpec) -> Result<Vec<String>, Error> {
+        let json = serde_json::to_string(vm)?;
+        match into_result(self.vm_type(vm)?.artifact_paths(json.as_str().into())) {
+            Ok(paths) => Ok(paths.into_iter().map(RString::into_string).collect()),
+            Err(e) if e.kind == ErrorKind::Delegate => Ok(vm.artifacts.clone()),
+            Err(e) => Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
+        }
+    }
+
+    /// Copies `pairs` (path in the VM, path on the host) out of a VM that is
+    /// not running, through its provider's `extract_paths_dead` (reading its
+    /// disks offline). A provider that cannot is a user error saying so.
+    pub fn extract_paths_dead(
+        &self,
+        vm: &VmSpec,
+        pairs: &[(String, String)],
+        ignore_nopath: bool,
+    ) -> Result<(), Error> {
+        let pairs_json = serde_json::to_string(pairs)?;
+        let r = self.session(vm)?.extract_paths_dead(
+            vm.name.as_str().into(),
+            pairs_json.as_str().into(),
+            ignore_nopath,
+        );
+        match into_result(r) {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(e.kind, ErrorKind::NotImplemented | ErrorKind::Delegate) => {
+                Err(Error::user(format!(
+                    "VM `{}` is not running, and its vm-provider `{}` cannot read files \
+                     from a stopped VM ({}); start the VM first",
+                    vm.name, vm.vm_provider, e.message
+                )))
+            }
+            Err(e) => Err(plugin_err(format_args!(
+                "extracting files from the stopped VM `{}`",
+                vm.name
+            ))(e)),
+        }
+    }
 }
 
 /// How to reach `vm` over SSH: its management address, its user, the prefix
