@@ -2,8 +2,9 @@
 //! timed test): exec round trips, connection set-up beside OpenSSH's `ssh`,
 //! wait_for_ssh latency, SFTP throughput.
 //!
-//! `cargo bench -p lago-host --bench ssh_bench` prints a Markdown table;
-//! under `cargo test` it runs as a quick smoke test with few iterations.
+//! `LAGO_SSH_BENCH=full cargo test --release -p lago-host --bench ssh_bench -- --nocapture`
+//! prints a Markdown table; without the variable (e.g. under
+//! `cargo test --all-targets`) it runs as a quick smoke test.
 #![allow(clippy::unwrap_used)]
 
 #[path = "../tests/ssh_support/mod.rs"]
@@ -16,7 +17,7 @@ use lago::ssh::SshPool;
 use ssh_support::{free_port, Keys, Server, ServerOptions};
 
 fn bench_mode() -> bool {
-    std::env::args().any(|a| a == "--bench")
+    std::env::var("LAGO_SSH_BENCH").is_ok_and(|v| v == "full")
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

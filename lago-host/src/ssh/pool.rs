@@ -30,8 +30,13 @@ pub struct PoolOptions {
     /// SSH keepalive on idle pooled connections, so that a connection to a
     /// VM that went away is noticed and replaced. Default 15 s.
     pub keepalive_interval: Option<Duration>,
-    /// Pause between two `wait_for_ssh` attempts. Default 150 ms.
+    /// Pause before the next `wait_for_ssh` attempt after a connection was
+    /// refused or could not be made (cheap to retry). Default 50 ms.
     pub retry_delay: Duration,
+    /// Pause before the next `wait_for_ssh` attempt after a failure past the
+    /// TCP connect (handshake, authentication, `true` failing): each such
+    /// attempt costs the still-booting VM a key exchange. Default 250 ms.
+    pub handshake_retry_delay: Duration,
     /// Limit for each SFTP request. Default 30 s.
     pub sftp_request_timeout: Duration,
 }
@@ -43,7 +48,8 @@ impl Default for PoolOptions {
             channel_open_timeout: Duration::from_secs(5),
             max_sessions_per_connection: 8,
             keepalive_interval: Some(Duration::from_secs(15)),
-            retry_delay: Duration::from_millis(150),
+            retry_delay: Duration::from_millis(50),
+            handshake_retry_delay: Duration::from_millis(250),
             sftp_request_timeout: Duration::from_secs(30),
         }
     }
@@ -233,8 +239,9 @@ impl SshPool {
     /// Waits until `true` runs successfully on the VM, polling fast.
     ///
     /// Each try connects (or reuses the pooled connection) and runs `true`,
-    /// limited by `per_try_timeout`; a failed try is followed by a pause of
-    /// [`PoolOptions::retry_delay`] (150 ms) only. Stops after `tries` tries
+    /// limited by `per_try_timeout`; a refused connection is retried after
+    /// [`PoolOptions::retry_delay`] (50 ms), a failure past the TCP connect
+    /// after [`PoolOptions::handshake_retry_delay`] (250 ms). Stops after `tries` tries
     /// (0: no limit) or when `overall` has elapsed, with
     /// [`SshError::NotReachable`] naming the VM and the number of tries, the
     /// last error as its source. A host-key mismatch or an unusable key
@@ -597,10 +604,16 @@ impl Inner {
                     last = Some(e);
                 }
             }
-            let pause = self
-                .opts
-                .retry_delay
-                .min(deadline.saturating_duration_since(Instant::now()));
+            let quick = matches!(
+                last,
+                Some(SshError::Connect { .. }) | Some(SshError::Timeout { .. })
+            );
+            let pause = if quick {
+                self.opts.retry_delay
+            } else {
+                self.opts.handshake_retry_delay
+            };
+            let pause = pause.min(deadline.saturating_duration_since(Instant::now()));
             tokio::time::sleep(pause).await;
         }
         Err(SshError::NotReachable {

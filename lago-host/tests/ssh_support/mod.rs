@@ -152,10 +152,20 @@ impl Server {
             std::fs::create_dir(Path::new("/root/.ssh")).unwrap();
             std::fs::set_permissions("/root/.ssh", std::fs::Permissions::from_mode(0o700)).unwrap();
         }
+        // Root's ~/.bashrc here runs pyenv (~100 ms per command, since bash
+        // reads it for SSH sessions): an empty one in the namespace keeps
+        // the measurements about SSH.
+        let bashrc = dir.path().join("bashrc");
+        std::fs::write(&bashrc, "").unwrap();
+        let bind_bashrc = if Path::new("/root/.bashrc").exists() {
+            "mount --bind \"$4\" /root/.bashrc && "
+        } else {
+            ""
+        };
         let log = dir.path().join("dropbear.log");
         let script = format!(
             "sleep {delay}; mount --bind \"$1\" /root/.ssh && mount --bind \"$2\" /etc/shadow && \
-             exec dropbear -F -E -m {pw} -p 127.0.0.1:{port} -r \"$3\"",
+             {bind_bashrc}exec dropbear -F -E -m {pw} -p 127.0.0.1:{port} -r \"$3\"",
             delay = o.delay.as_secs_f64(),
             pw = if o.allow_password { "" } else { "-s" },
             port = o.port,
@@ -165,6 +175,7 @@ impl Server {
             .arg(&dotssh)
             .arg(&shadow)
             .arg(o.host_key)
+            .arg(&bashrc)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
