@@ -12,3 +12,4 @@ pub mod plugins;
 pub mod prefix;
 pub mod ssh;
 pub mod templates;
+pub mod workflows;

@@ -4,6 +4,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{Context, Output};
 use crate::error::Error;
+use crate::workflows::ansible;
 
 pub fn command() -> Command {
     Command::new("ansible_hosts")
@@ -27,6 +28,20 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago ansible_hosts"))
+/// The INI inventory with the default out-format (as Lago prints it);
+/// `{group: [host line, ...]}` rendered by any other `-f` format.
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let keys: Vec<String> = args
+        .get_many::<String>("keys")
+        .map(|v| v.cloned().collect())
+        .unwrap_or_default();
+    let prefix = ctx.prefix()?;
+    prefix.require_initialized()?;
+    let env = prefix.load_env()?;
+    let inventory = ansible::inventory(&env, &keys)?;
+    Ok(if ctx.out_format() == "default" {
+        Output::Text(inventory.to_ini())
+    } else {
+        Output::Data(inventory.to_value())
+    })
 }

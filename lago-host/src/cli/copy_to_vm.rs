@@ -1,9 +1,14 @@
 //! `lago copy-to-vm`: Copy file/dir to a virtual machine from the local host.
 
+use std::path::Path;
+
 use clap::{Arg, ArgMatches, Command};
 
 use super::{Context, Output};
+use crate::environment;
 use crate::error::Error;
+use crate::workflows::copy::{copy_to_vm, CopyError};
+use crate::workflows::{is_unreachable, not_running};
 
 pub fn command() -> Command {
     Command::new("copy-to-vm")
@@ -12,7 +17,7 @@ pub fn command() -> Command {
             Arg::new("host")
                 .value_name("HOST")
                 .required(true)
-                .help("Host to copy files to"),
+                .help("Host to copy files to (a unique suffix of its name is enough)"),
         )
         .arg(
             Arg::new("local_path")
@@ -28,6 +33,20 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago copy-to-vm"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let arg = |id: &str| {
+        args.get_one::<String>(id)
+            .ok_or_else(|| Error::user(format!("lago copy-to-vm needs {id}")))
+    };
+    let (host, local, remote) = (arg("host")?, arg("local_path")?, arg("remote_path")?);
+    let env = environment::from_context(ctx)?;
+    let vm = env.vm_by_suffix(host)?;
+    let target = environment::ssh_target(&env.env, vm)?;
+    match copy_to_vm(env.ssh(), &target, Path::new(local), remote) {
+        Ok(()) => Ok(Output::Nothing),
+        Err(CopyError::Ssh(e)) if is_unreachable(&e) => {
+            Err(not_running(&env, vm).unwrap_or_else(|| CopyError::Ssh(e).into()))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -1,0 +1,867 @@
+//! `lago collect`: each VM's artifact paths copied into
+//! `OUTPUT/<vm>/<path with every / replaced by _>` (Lago's naming: `/var/log`
+//! lands in `OUTPUT/vm0/_var_log`).
+//!
+//! From a running VM the paths come as one tar stream over SSH (`tar -C /
+//! -cf - PATHS` in the VM), unpacked here with the `tar` crate, modes kept.
+//! One quick command first asks which paths exist: a missing one is skipped
+//! with a warning, or, with `--no-skip`, collected around and then reported
+//! as an error. A VM without `tar` gets its paths over SFTP instead.
+//!
+//! An existing `OUTPUT` is not overwritten: it is renamed first with a
+//! timestamp suffix, `OUTPUT.YYYY-MM-DD_HH:MM:SS` in local time (Lago's
+//! `rotate_dir`), plus `.1`, `.2`... should that name be taken too.
+//!
+//! The archive comes from the VM, so it is not trusted: only entries under
+//! the requested paths are written, never through a symbolic link, and
+//! never outside the VM's output folder.
+
+use std::io::{self, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use super::tail_lines;
+use crate::ssh::{ExecStream, SshError, SshPool, SshTarget, StreamEvent};
+
+/// What collecting can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// An artifact path that cannot be collected (empty, `/`, or with `..`).
+    #[error("VM {vm}: artifact path {path:?} cannot be collected: {why}")]
+    BadPath {
+        vm: String,
+        path: String,
+        why: &'static str,
+    },
+
+    /// Paths missing in the VM, with `--no-skip`.
+    #[error("VM {vm}: artifact path{} missing (--no-skip): {}", if paths.len() == 1 { " is" } else { "s are" }, paths.join(", "))]
+    Missing { vm: String, paths: Vec<String> },
+
+    /// `tar` in the VM failed, with `--no-skip`.
+    #[error("VM {vm}: tar exited with code {code} while collecting{}", if stderr.is_empty() { String::new() } else { format!(":\n{stderr}") })]
+    TarFailed {
+        vm: String,
+        code: i32,
+        stderr: String,
+    },
+
+    /// The command that checks which paths exist failed.
+    #[error("VM {vm}: cannot check which artifact paths exist (exit code {code}){}", if stderr.is_empty() { String::new() } else { format!(": {stderr}") })]
+    Probe {
+        vm: String,
+        code: i32,
+        stderr: String,
+    },
+
+    /// The tar stream from the VM could not be read.
+    #[error("VM {vm}: the tar stream of the artifacts is broken")]
+    Archive {
+        vm: String,
+        #[source]
+        source: io::Error,
+    },
+
+    /// A local file operation failed.
+    #[error("{what} {}", path.display())]
+    Local {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// The SSH layer failed.
+    #[error(transparent)]
+    Ssh(#[from] SshError),
+}
+
+impl CollectError {
+    /// The error and its causes on one line.
+    pub fn chain_string(&self) -> String {
+        crate::error::render_chain(self)
+    }
+
+    /// Bad input the user can fix (a path, a missing artifact), as opposed
+    /// to a failure of the connection or of the system.
+    pub fn is_user_error(&self) -> bool {
+        matches!(
+            self,
+            CollectError::BadPath { .. } | CollectError::Missing { .. }
+        )
+    }
+}
+
+impl From<CollectError> for crate::error::Error {
+    fn from(e: CollectError) -> Self {
+        if e.is_user_error() {
+            crate::error::Error::user(e.chain_string())
+        } else {
+            crate::error::Error::internal(e.chain_string())
+        }
+    }
+}
+
+fn local<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CollectError + 'a {
+    move |source| CollectError::Local {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+// ------------------------------------------------------------------ naming
+
+/// The name an artifact gets in its VM's output folder: the path as given,
+/// every `/` replaced by `_` (`/var/log/messages` → `_var_log_messages`).
+pub fn artifact_name(guest_path: &str) -> String {
+    guest_path.replace('/', "_")
+}
+
+/// One path to collect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// As given (the vm-type's `artifact_paths`).
+    pub guest: String,
+    /// Its components, relative to `/` (`var`, `log`).
+    pub rel: Vec<String>,
+    /// Where it lands.
+    pub dest: PathBuf,
+}
+
+impl Artifact {
+    /// The absolute path in the VM.
+    pub fn absolute(&self) -> String {
+        format!("/{}", self.rel.join("/"))
+    }
+    /// The path relative to `/`, as given to `tar -C /`.
+    pub fn relative(&self) -> String {
+        self.rel.join("/")
+    }
+}
+
+/// The artifacts of one VM, landing in `vm_out`. Relative paths are taken
+/// from `/`; duplicates are dropped.
+pub fn plan(vm: &str, paths: &[String], vm_out: &Path) -> Result<Vec<Artifact>, CollectError> {
+    let mut out: Vec<Artifact> = Vec::new();
+    for p in paths {
+        let bad = |why| CollectError::BadPath {
+            vm: vm.to_string(),
+            path: p.clone(),
+            why,
+        };
+        let mut rel = Vec::new();
+        for c in Path::new(p).components() {
+            match c {
+                Component::Normal(s) => rel.push(s.to_string_lossy().into_owned()),
+                Component::RootDir | Component::CurDir => {}
+                Component::ParentDir => return Err(bad("it contains `..`")),
+                Component::Prefix(_) => return Err(bad("not a path in the VM")),
+            }
+        }
+        if rel.is_empty() {
+            return Err(bad("it names the VM's root folder"));
+        }
+        if out.iter().any(|a| a.guest == *p) {
+            continue;
+        }
+        out.push(Artifact {
+            guest: p.clone(),
+            rel,
+            dest: vm_out.join(artifact_name(p)),
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- rotation
+
+/// The current local time as Lago's suffix: `YYYY-MM-DD_HH:MM:SS`.
+pub fn timestamp_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let t = libc::time_t::try_from(secs).unwrap_or(0);
+    // SAFETY: an all-zero `tm` is a valid value (integers and a null
+    // pointer); `localtime_r` only reads `t` and writes `tm`, both live for
+    // the call.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = unsafe { !libc::localtime_r(&t, &mut tm).is_null() };
+    if !ok {
+        return format!("{secs}");
+    }
+    format!(
+        "{:04}-{:02}-{:02}_{:02}:{:02}:{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `dir.STAMP`, beside `dir` (a trailing `/` of `dir` is ignored).
+pub fn rotated_name(dir: &Path, stamp: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let rotated = format!("{name}.{stamp}");
+    match dir.parent() {
+        Some(parent) => parent.join(rotated),
+        None => PathBuf::from(rotated),
+    }
+}
+
+/// Renames an existing `dir` to [`rotated_name`] with `stamp` (adding `.1`,
+/// `.2`... when that is taken); returns the new name, or `None` when `dir`
+/// does not exist.
+pub fn rotate_dir_with(dir: &Path, stamp: &str) -> Result<Option<PathBuf>, CollectError> {
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(None);
+    }
+    let base = rotated_name(dir, stamp);
+    let mut candidate = base.clone();
+    let mut n = 0u32;
+    while std::fs::symlink_metadata(&candidate).is_ok() {
+        n += 1;
+        candidate = PathBuf::from(format!("{}.{n}", base.display()));
+    }
+    std::fs::rename(dir, &candidate).map_err(local("cannot rotate (rename)", dir))?;
+    tracing::info!("moved {} aside to {}", dir.display(), candidate.display());
+    Ok(Some(candidate))
+}
+
+/// [`rotate_dir_with`] the current local time.
+pub fn rotate_dir(dir: &Path) -> Result<Option<PathBuf>, CollectError> {
+    rotate_dir_with(dir, &timestamp_now())
+}
+
+// --------------------------------------------------------------- unpacking
+
+/// What unpacking did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unpacked {
+    /// Entries written (files, folders, links).
+    pub entries: usize,
+    /// Entries left out, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// An entry path's components, or `None` when it tries to leave (`..`).
+fn entry_components(path: &Path) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(s) => out.push(s.to_string_lossy().into_owned()),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Where an archive path lands: once per artifact it falls under.
+fn destinations(artifacts: &[Artifact], comps: &[String]) -> Vec<PathBuf> {
+    artifacts
+        .iter()
+        .filter(|a| comps.starts_with(&a.rel))
+        .map(|a| {
+            let mut d = a.dest.clone();
+            d.extend(&comps[a.rel.len()..]);
+            d
+        })
+        .collect()
+}
+
+/// Creates `dir` and its missing parents below `root`, refusing to pass
+/// through a symbolic link or a file. `Ok(false)`: refused.
+fn make_dirs(root: &Path, dir: &Path) -> Result<bool, CollectError> {
+    let Ok(rel) = dir.strip_prefix(root) else {
+        return Ok(false);
+    };
+    let mut cur = root.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match std::fs::symlink_metadata(&cur) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir(&cur).map_err(local("cannot create", &cur))?;
+            }
+            Err(e) => return Err(local("cannot inspect", &cur)(e)),
+        }
+    }
+    Ok(true)
+}
+
+/// Removes whatever non-folder is at `path` (a link or file from an earlier
+/// entry), so that nothing is written through it.
+fn clear(path: &Path) -> Result<(), CollectError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => std::fs::remove_file(path).map_err(local("cannot replace", path)),
+        _ => Ok(()),
+    }
+}
+
+/// Unpacks a tar stream of the VM's paths (relative to `/`) into the
+/// artifacts' destinations, all below `root`. File modes are kept (the
+/// `rwx` bits), folder modes applied once their content is in.
+pub fn unpack<R: Read>(
+    reader: R,
+    artifacts: &[Artifact],
+    root: &Path,
+) -> Result<Unpacked, io::Error> {
+    let mut archive = tar::Archive::new(reader);
+    archive.set_preserve_permissions(false);
+    archive.set_preserve_mtime(true);
+    archive.set_overwrite(true);
+    let mut report = Unpacked::default();
+    let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let to_io = |e: CollectError| io::Error::other(e.to_string());
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.into_owned();
+        let Some(comps) = entry_components(&path) else {
+            report
+                .skipped
+                .push(format!("{}: leaves its folder", path.display()));
+            continue;
+        };
+        let dests = destinations(artifacts, &comps);
+        if dests.is_empty() {
+            report
+                .skipped
+                .push(format!("{}: not a requested path", path.display()));
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
+        let mut written: Option<PathBuf> = None;
+        for dest in dests {
+            let parent = dest.parent().unwrap_or(root);
+            if kind.is_dir() {
+                if !make_dirs(root, &dest).map_err(to_io)? {
+                    report
+                        .skipped
+                        .push(format!("{}: would pass a link", path.display()));
+                    continue;
+                }
+                dir_modes.push((dest, mode));
+                report.entries += 1;
+                continue;
+            }
+            if !make_dirs(root, parent).map_err(to_io)? {
+                report
+                    .skipped
+                    .push(format!("{}: would pass a link", path.display()));
+                continue;
+            }
+            if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir()) {
+                report
+                    .skipped
+                    .push(format!("{}: a folder is in the way", path.display()));
+                continue;
+            }
+            clear(&dest).map_err(to_io)?;
+            if kind.is_symlink() {
+                let Some(target) = entry.link_name()? else {
+                    report
+                        .skipped
+                        .push(format!("{}: link without a target", path.display()));
+                    continue;
+                };
+                std::os::unix::fs::symlink(&target, &dest)?;
+            } else if kind.is_hard_link() {
+                let source = entry
+                    .link_name()?
+                    .and_then(|l| entry_components(&l))
+                    .and_then(|c| destinations(artifacts, &c).into_iter().next())
+                    .filter(|s| std::fs::symlink_metadata(s).is_ok_and(|m| m.is_file()));
+                let Some(source) = source else {
+                    report.skipped.push(format!(
+                        "{}: hard link to a file not collected",
+                        path.display()
+                    ));
+                    continue;
+                };
+                if std::fs::hard_link(&source, &dest).is_err() {
+                    std::fs::copy(&source, &dest)?;
+                }
+            } else if kind.is_file() || kind.is_contiguous() {
+                match &written {
+                    None => {
+                        entry.unpack(&dest)?;
+                    }
+                    Some(first) => {
+                        std::fs::copy(first, &dest)?;
+                        std::fs::set_permissions(
+                            &dest,
+                            std::fs::Permissions::from_mode(mode & 0o777),
+                        )?;
+                    }
+                }
+                written.get_or_insert(dest);
+            } else {
+                report
+                    .skipped
+                    .push(format!("{}: not a file, folder or link", path.display()));
+                continue;
+            }
+            report.entries += 1;
+        }
+    }
+    // Deepest first, so a read-only folder is closed after its content.
+    dir_modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
+    for (dir, mode) in dir_modes {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode & 0o777))?;
+    }
+    Ok(report)
+}
+
+// ------------------------------------------------------------- the stream
+
+/// An [`ExecStream`]'s stdout as a [`Read`], keeping its stderr (the last
+/// 64 KiB), its exit code and the SSH error that ended it, if any.
+struct StreamReader {
+    stream: ExecStream,
+    buf: Vec<u8>,
+    pos: usize,
+    stderr: Vec<u8>,
+    exit: Option<i32>,
+    error: Option<SshError>,
+    ended: bool,
+}
+
+const STDERR_KEEP: usize = 64 * 1024;
+
+impl StreamReader {
+    fn new(stream: ExecStream) -> Self {
+        StreamReader {
+            stream,
+            buf: Vec::new(),
+            pos: 0,
+            stderr: Vec::new(),
+            exit: None,
+            error: None,
+            ended: false,
+        }
+    }
+
+    /// Reads what is left, for the exit code.
+    fn finish(&mut self) -> io::Result<()> {
+        io::copy(self, &mut io::sink()).map(|_| ())
+    }
+}
+
+impl Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.buf.len() {
+                let n = out.len().min(self.buf.len() - self.pos);
+                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.ended {
+                return Ok(0);
+            }
+            match self.stream.next() {
+                Some(Ok(StreamEvent::Stdout(data))) => {
+                    self.buf = data;
+                    self.pos = 0;
+                }
+                Some(Ok(StreamEvent::Stderr(data))) => {
+                    self.stderr.extend_from_slice(&data);
+                    if self.stderr.len() > STDERR_KEEP {
+                        let cut = self.stderr.len() - STDERR_KEEP;
+                        self.stderr.drain(..cut);
+                    }
+                }
+                Some(Ok(StreamEvent::Exit(code))) => {
+                    self.exit = Some(code);
+                    self.ended = true;
+                }
+                Some(Err(e)) => {
+                    self.error = Some(e);
+                    self.ended = true;
+                    return Err(io::Error::other("the SSH stream failed"));
+                }
+                None => self.ended = true,
+            }
+        }
+    }
+}
+
+// ----------------------------------------------------------- one VM, live
+
+/// What was collected from one VM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VmCollection {
+    /// Paths collected (as given), each into its destination.
+    pub collected: Vec<String>,
+    /// Paths missing in the VM (skipped).
+    pub missing: Vec<String>,
+    /// Everything else worth knowing (tar's complaints, entries left out).
+    pub warnings: Vec<String>,
+}
+
+/// Asks the VM, in one command, what each path is: `d` a folder (links
+/// followed), `l` a link to a non-folder, `f` anything else that exists,
+/// `m` missing. The paths are arguments of a fixed script, never part of it.
+const PROBE: &str = "i=0; for p do \
+    if [ -d \"$p\" ]; then t=d; \
+    elif [ -L \"$p\" ] && [ -e \"$p\" ]; then t=l; \
+    elif [ -e \"$p\" ] || [ -L \"$p\" ]; then t=f; \
+    else t=m; fi; \
+    echo \"$i $t\"; i=$((i+1)); done";
+
+fn probe(
+    pool: &SshPool,
+    target: &SshTarget,
+    artifacts: &[Artifact],
+) -> Result<Vec<char>, CollectError> {
+    let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), PROBE.into(), "sh".into()];
+    argv.extend(artifacts.iter().map(Artifact::absolute));
+    let status = pool.exec(target, &argv, None, None)?;
+    let probe_err = |status: &crate::ssh::CommandStatus| CollectError::Probe {
+        vm: target.name.clone(),
+        code: status.code,
+        stderr: status.err_str().trim().to_string(),
+    };
+    if status.code != 0 {
+        return Err(probe_err(&status));
+    }
+    let mut kinds = vec!['m'; artifacts.len()];
+    let mut seen = 0;
+    for line in status.out_str().lines() {
+        let mut parts = line.split_whitespace();
+        let (Some(i), Some(k)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let (Ok(i), Some(k)) = (i.parse::<usize>(), k.chars().next()) else {
+            continue;
+        };
+        if let Some(slot) = kinds.get_mut(i) {
+            *slot = k;
+            seen += 1;
+        }
+    }
+    if seen != artifacts.len() {
+        return Err(probe_err(&status));
+    }
+    Ok(kinds)
+}
+
+/// Collects `paths` from the running VM into `vm_out` (created when
+/// missing). Missing paths are skipped with a warning; with `no_skip` the
+/// others are still collected, then [`CollectError::Missing`] is returned,
+/// and a failing `tar` is an error rather than a warning.
+pub fn collect_vm(
+    pool: &SshPool,
+    target: &SshTarget,
+    paths: &[String],
+    vm_out: &Path,
+    no_skip: bool,
+) -> Result<VmCollection, CollectError> {
+    let vm = target.name.as_str();
+    let artifacts = plan(vm, paths, vm_out)?;
+    std::fs::create_dir_all(vm_out).map_err(local("cannot create", vm_out))?;
+    let mut report = VmCollection::default();
+    if artifacts.is_empty() {
+        return Ok(report);
+    }
+    let kinds = probe(pool, target, &artifacts)?;
+    let mut by_tar: Vec<(&Artifact, char)> = Vec::new();
+    let mut by_sftp: Vec<&Artifact> = Vec::new();
+    for (a, k) in artifacts.iter().zip(kinds) {
+        match k {
+            'm' => {
+                tracing::warn!("VM {vm}: {} does not exist; skipped", a.guest);
+                report.missing.push(a.guest.clone());
+            }
+            'l' => by_sftp.push(a),
+            k => by_tar.push((a, k)),
+        }
+    }
+    if !by_tar.is_empty() {
+        let tarred: Vec<Artifact> = by_tar.iter().map(|(a, _)| (*a).clone()).collect();
+        let mut argv: Vec<String> = ["tar", "-C", "/", "-cf", "-", "--"]
+            .map(String::from)
+            .to_vec();
+        // A folder as `dir/.`: taken through a link, if it is one.
+        argv.extend(by_tar.iter().map(|(a, k)| match k {
+            'd' => format!("{}/.", a.relative()),
+            _ => a.relative(),
+        }));
+        let mut reader = StreamReader::new(pool.exec_stream(target, &argv, None, None));
+        let unpacked = unpack(&mut reader, &tarred, vm_out);
+        let finished = reader.finish();
+        if let Some(e) = reader.error.take() {
+            return Err(CollectError::Ssh(e));
+        }
+        let unpacked = unpacked.map_err(|source| CollectError::Archive {
+            vm: vm.to_string(),
+            source,
+        })?;
+        finished.map_err(|source| CollectError::Archive {
+            vm: vm.to_string(),
+            source,
+        })?;
+        for s in &unpacked.skipped {
+            tracing::warn!("VM {vm}: left out of the artifacts: {s}");
+            report.warnings.push(s.clone());
+        }
+        let code = reader.exit.unwrap_or(-1);
+        let stderr = tail_lines(&reader.stderr, 10, "  ");
+        if code == 127 && unpacked.entries == 0 {
+            tracing::info!("VM {vm}: no tar in the VM; collecting over SFTP");
+            by_sftp.extend(by_tar.iter().map(|(a, _)| *a));
+        } else {
+            if code != 0 {
+                if no_skip {
+                    return Err(CollectError::TarFailed {
+                        vm: vm.to_string(),
+                        code,
+                        stderr,
+                    });
+                }
+                let w = format!("tar exited with code {code}: {}", stderr.trim());
+                tracing::warn!("VM {vm}: {w}");
+                report.warnings.push(w);
+            }
+            report
+                .collected
+                .extend(by_tar.iter().map(|(a, _)| a.guest.clone()));
+        }
+    }
+    for a in by_sftp {
+        pool.download(target, &a.absolute(), &a.dest)?;
+        report.collected.push(a.guest.clone());
+    }
+    // Keep the order the paths were given in.
+    report
+        .collected
+        .sort_by_key(|g| artifacts.iter().position(|a| a.guest == *g));
+    if no_skip && !report.missing.is_empty() {
+        return Err(CollectError::Missing {
+            vm: vm.to_string(),
+            paths: report.missing,
+        });
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn mode(p: &Path) -> io::Result<u32> {
+        Ok(std::fs::symlink_metadata(p)?.permissions().mode() & 0o7777)
+    }
+
+    #[test]
+    fn names_replace_every_slash() {
+        assert_eq!(artifact_name("/var/log"), "_var_log");
+        assert_eq!(artifact_name("/var/log/messages"), "_var_log_messages");
+        assert_eq!(artifact_name("/tmp/dir/"), "_tmp_dir_");
+        assert_eq!(artifact_name("etc/hosts"), "etc_hosts");
+    }
+
+    #[test]
+    fn plan_normalises_and_refuses_escapes() -> TestResult {
+        let out = Path::new("/out/vm0");
+        let plan = plan(
+            "vm0",
+            &[
+                "/var/log".into(),
+                "/var//log/./x/".into(),
+                "/var/log".into(),
+            ],
+            out,
+        )?;
+        assert_eq!(plan.len(), 2);
+        assert_eq!(plan[0].rel, ["var", "log"]);
+        assert_eq!(plan[0].dest, out.join("_var_log"));
+        assert_eq!(plan[0].absolute(), "/var/log");
+        assert_eq!(plan[1].rel, ["var", "log", "x"]);
+        assert_eq!(plan[1].dest, out.join("_var__log_._x_"));
+        for bad in ["/", "", "/var/../etc"] {
+            let e = super::plan("vm0", &[bad.to_string()], out)
+                .err()
+                .ok_or("refused")?;
+            assert!(matches!(e, CollectError::BadPath { .. }), "{bad}: {e}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn rotation_names_and_collisions() -> TestResult {
+        assert_eq!(
+            rotated_name(Path::new("/a/out/"), "2024-01-02_03:04:05"),
+            Path::new("/a/out.2024-01-02_03:04:05")
+        );
+        assert_eq!(rotated_name(Path::new("out"), "S"), Path::new("out.S"));
+        let dir = tempfile::tempdir()?;
+        let out = dir.path().join("out");
+        assert_eq!(rotate_dir_with(&out, "S")?, None);
+        std::fs::create_dir(&out)?;
+        std::fs::write(out.join("f"), "1")?;
+        assert_eq!(rotate_dir_with(&out, "S")?, Some(dir.path().join("out.S")));
+        std::fs::create_dir(&out)?;
+        assert_eq!(
+            rotate_dir_with(&out, "S")?,
+            Some(dir.path().join("out.S.1"))
+        );
+        assert!(!out.exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join("out.S/f"))?, "1");
+        Ok(())
+    }
+
+    #[test]
+    fn timestamp_has_lagos_shape() {
+        let s = timestamp_now();
+        let b = s.as_bytes();
+        assert_eq!(b.len(), 19, "{s}");
+        assert_eq!(
+            (b[4], b[7], b[10], b[13], b[16]),
+            (b'-', b'-', b'_', b':', b':'),
+            "{s}"
+        );
+        assert!(s.chars().filter(char::is_ascii_digit).count() == 14, "{s}");
+    }
+
+    fn header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(mode);
+        h.set_size(size);
+        h.set_mtime(1_700_000_000);
+        h
+    }
+
+    /// An in-memory tar of a small tree, as `tar -C / -cf - var/log/. etc/hostname` makes it.
+    fn sample_tar(outside: &Path) -> io::Result<Vec<u8>> {
+        let mut b = tar::Builder::new(Vec::new());
+        let add_dir = |b: &mut tar::Builder<Vec<u8>>, p: &str, m| {
+            let mut h = header(tar::EntryType::Directory, m, 0);
+            b.append_data(&mut h, p, io::empty())
+        };
+        add_dir(&mut b, "var/log/./", 0o755)?;
+        add_dir(&mut b, "var/log/./private/", 0o700)?;
+        add_dir(&mut b, "var/log/./ro/", 0o555)?;
+        let add_file = |b: &mut tar::Builder<Vec<u8>>, p: &str, m, data: &[u8]| {
+            let mut h = header(tar::EntryType::Regular, m, data.len() as u64);
+            b.append_data(&mut h, p, data)
+        };
+        add_file(&mut b, "var/log/./messages", 0o640, b"hello\n")?;
+        add_file(&mut b, "var/log/./private/key", 0o600, b"k")?;
+        add_file(&mut b, "var/log/./ro/inside", 0o444, b"r")?;
+        add_file(&mut b, "var/log/./run.sh", 0o755, b"#!/bin/sh\n")?;
+        add_file(&mut b, "etc/hostname", 0o644, b"vm0\n")?;
+        // Not asked for, and hostile.
+        add_file(&mut b, "etc/shadow", 0o600, b"x")?;
+        let mut h = header(tar::EntryType::Regular, 0o644, 1);
+        h.as_gnu_mut()
+            .ok_or_else(|| io::Error::other("gnu header"))?
+            .name[..22]
+            .copy_from_slice(b"var/log/../../evil.txt");
+        h.set_cksum();
+        b.append(&h, &b"e"[..])?;
+        // A link that points away, then a file through it.
+        let mut h = header(tar::EntryType::Symlink, 0o777, 0);
+        b.append_link(&mut h, "var/log/./escape", outside)?;
+        add_file(&mut b, "var/log/./escape/owned", 0o644, b"o")?;
+        let mut h = header(tar::EntryType::Link, 0o640, 0);
+        b.append_link(&mut h, "var/log/./messages.hard", "var/log/./messages")?;
+        b.into_inner()
+    }
+
+    #[test]
+    fn unpack_writes_only_requested_paths_with_modes() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().join("vm0");
+        std::fs::create_dir(&root)?;
+        let artifacts = plan("vm0", &["/var/log".into(), "/etc/hostname".into()], &root)?;
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside)?;
+        let data = sample_tar(&outside)?;
+        let report = unpack(&data[..], &artifacts, &root)?;
+        let log = root.join("_var_log");
+        assert_eq!(std::fs::read_to_string(log.join("messages"))?, "hello\n");
+        assert_eq!(mode(&log.join("messages"))?, 0o640);
+        assert_eq!(mode(&log.join("run.sh"))?, 0o755);
+        assert_eq!(mode(&log.join("private"))?, 0o700);
+        assert_eq!(mode(&log.join("private/key"))?, 0o600);
+        assert_eq!(mode(&log.join("ro"))?, 0o555);
+        assert_eq!(std::fs::read_to_string(log.join("ro/inside"))?, "r");
+        assert_eq!(mode(&log)?, 0o755);
+        assert_eq!(
+            std::fs::read_to_string(root.join("_etc_hostname"))?,
+            "vm0\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(log.join("messages.hard"))?,
+            "hello\n"
+        );
+        // The link is kept as a link; nothing was written through it.
+        assert!(std::fs::symlink_metadata(log.join("escape"))?
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_dir(&outside)?.count(), 0);
+        assert!(!dir.path().join("evil.txt").exists());
+        assert!(!root.join("_etc_shadow").exists());
+        let skipped = report.skipped.join("\n");
+        assert!(
+            skipped.contains("etc/shadow: not a requested path"),
+            "{skipped}"
+        );
+        assert!(
+            skipped.contains("escape/owned: would pass a link"),
+            "{skipped}"
+        );
+        assert!(skipped.contains("evil.txt: leaves its folder"), "{skipped}");
+        Ok(())
+    }
+
+    #[test]
+    fn overlapping_artifacts_each_get_a_copy() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let root = dir.path().to_path_buf();
+        let artifacts = plan(
+            "vm0",
+            &["/var/log".into(), "/var/log/messages".into()],
+            &root,
+        )?;
+        let data = sample_tar(Path::new("/nonexistent"))?;
+        unpack(&data[..], &artifacts, &root)?;
+        assert_eq!(
+            std::fs::read_to_string(root.join("_var_log/messages"))?,
+            "hello\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("_var_log_messages"))?,
+            "hello\n"
+        );
+        assert_eq!(mode(&root.join("_var_log_messages"))?, 0o640);
+        Ok(())
+    }
+
+    #[test]
+    fn a_truncated_archive_is_an_error() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let artifacts = plan("vm0", &["/var/log".into()], dir.path())?;
+        let data = sample_tar(Path::new("/nonexistent"))?;
+        // Cut inside the first file's data block.
+        let cut = &data[..512 * 4 + 100];
+        assert!(unpack(cut, &artifacts, dir.path()).is_err());
+        Ok(())
+    }
+}
