@@ -1,0 +1,177 @@
+//! `lago ansible_hosts` through the binary on a stored environment (no
+//! hypervisor needed: the inventory comes from the stored spec).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lago::config::{Config, Sources};
+use lago::prefix::lifecycle::{init_env, InitRequest};
+use lago::prefix::Prefix;
+use lago_plugin_api::spec::EnvSpec;
+
+const INIT: &str = r#"
+x-vm: &vm
+  memory: 256
+  disks:
+    - {type: template, template_name: tiny, dev: vda, metadata: {arch: x86_64}}
+domains:
+  vm0-server:
+    <<: *vm
+    nics: [{net: mgmt}]
+    groups: [servers]
+  vm1-slave:
+    <<: *vm
+    nics: [{net: mgmt}]
+    groups: [slaves]
+  vm2-slave:
+    <<: *vm
+    nics: [{net: mgmt}]
+    groups: [slaves, extra]
+    disks:
+      - {type: template, template_name: tiny, dev: vda, metadata: {arch: ppc64le}}
+nets:
+  mgmt: {type: nat, management: true}
+"#;
+
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new() -> Project {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("proj")).expect("mkdir");
+        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir");
+        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
+        Project { dir }
+    }
+    fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+    fn leases(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+    /// `lago init` through the library, with no provider work.
+    fn init(&self) -> (Prefix, EnvSpec) {
+        let sources = Sources {
+            files: vec![],
+            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
+        };
+        let config = Config::load_from(&sources, &[]).expect("config");
+        let req = InitRequest::new(self.proj().join("LagoInitFile"), self.proj().join(".lago"));
+        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
+        init_env(&req, &config, &mut hook).expect("init")
+    }
+    fn lago(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_lago"))
+            .args(args)
+            .current_dir(self.proj())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
+            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
+            .env("LAGO_LEASE_DIR", self.leases())
+            .output()
+            .expect("run lago")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.lago(args);
+        assert!(
+            out.status.success(),
+            "lago {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn line(env: &EnvSpec, vm: &str, key: &Path) -> String {
+    let ip = env.domains[vm].mgmt_ip().expect("planned address");
+    format!(
+        "{vm} ansible_host={ip} ansible_ssh_private_key_file={}",
+        key.display()
+    )
+}
+
+#[test]
+fn ansible_hosts_default_keys_as_lago_prints_them() {
+    let p = Project::new();
+    let (_prefix, env) = p.init();
+    let key = env.prefix.ssh_key_path();
+    let (l0, l1, l2) = (
+        line(&env, "vm0-server", &key),
+        line(&env, "vm1-slave", &key),
+        line(&env, "vm2-slave", &key),
+    );
+    let out = p.ok(&["ansible_hosts"]);
+    let want = [
+        "[vm-type=default]".to_string(),
+        l0.clone(),
+        l1.clone(),
+        l2.clone(),
+        "[groups=servers]".into(),
+        l0.clone(),
+        "[vm-provider=local-libvirt]".into(),
+        l0.clone(),
+        l1.clone(),
+        l2.clone(),
+        "[servers]".into(),
+        l0,
+        "[groups=slaves]".into(),
+        l1.clone(),
+        l2.clone(),
+        "[slaves]".into(),
+        l1,
+        l2.clone(),
+        "[groups=extra]".into(),
+        l2.clone(),
+        "[extra]".into(),
+        l2,
+    ]
+    .join("\n")
+        + "\n";
+    assert_eq!(out, want);
+}
+
+#[test]
+fn ansible_hosts_nested_keys_and_json() {
+    let p = Project::new();
+    let (_prefix, env) = p.init();
+    let key = env.prefix.ssh_key_path();
+    let out = p.ok(&["ansible_hosts", "-k", "disks/0/metadata/arch", "nope"]);
+    assert!(
+        out.starts_with(&format!(
+            "[disks/0/metadata/arch=x86_64]\n{}\n{}\n[servers]\n",
+            line(&env, "vm0-server", &key),
+            line(&env, "vm1-slave", &key)
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "[disks/0/metadata/arch=ppc64le]\n{}\n",
+            line(&env, "vm2-slave", &key)
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("nope"), "{out}");
+
+    let json = p.ok(&["-f", "json", "ansible_hosts", "--keys", "vm-type"]);
+    let tree: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(
+        tree["vm-type=default"].as_array().map(Vec::len),
+        Some(3),
+        "{tree:#}"
+    );
+    assert_eq!(
+        tree["slaves"],
+        serde_json::json!([line(&env, "vm1-slave", &key), line(&env, "vm2-slave", &key)])
+    );
+}
+
+#[test]
+fn ansible_hosts_needs_an_initialized_prefix() {
+    let p = Project::new();
+    let out = p.lago(&["ansible_hosts"]);
+    assert_eq!(out.status.code(), Some(2), "a user error");
+    assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
+}
