@@ -1,7 +1,7 @@
 //! Benchmark of the environment model (not a timed test).
 //!
 //! ```text
-//! cargo bench -p lago-host --bench env_model -- plan [RUNS]          # 1,000 VMs on 8 nets: plan + store
+//! cargo bench -p lago-host --bench env_model -- plan [RUNS] [keep]   # 1,000 VMs on 8 nets: plan + store
 //! cargo bench -p lago-host --bench env_model -- status LAGO [RUNS]   # `lago status -f json` on 50 VMs
 //! ```
 //!
@@ -83,6 +83,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("plan") => {
             let runs: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(5);
+            // `keep`: leave the prefixes behind (a whole-process measure then
+            // does not include removing 2,000 files; the caller removes them).
+            let keep = args.get(2).is_some_and(|a| a == "keep");
             let mut times = Vec::new();
             for _ in 0..runs {
                 let t = tempfile::tempdir().expect("tmp");
@@ -90,6 +93,9 @@ fn main() {
                 let env = make_prefix(t.path(), 1000, 8);
                 times.push(start.elapsed());
                 assert_eq!(env.domains.len(), 1000);
+                if keep {
+                    println!("kept {}", t.keep().display());
+                }
             }
             println!(
                 "plan+store 1000 VMs / 8 nets: median {:.0} ms over {runs} runs (min {:.0}, max {:.0}); peak RSS {} MiB",
