@@ -380,3 +380,45 @@ fn streaming_output() {
     assert_eq!(code, Some(4));
     assert!(events >= 4, "output arrived in pieces");
 }
+
+#[test]
+fn stdout_as_a_reader_streams_a_tar() {
+    require_dropbear!();
+    let keys = Keys::new();
+    let server = Server::start(&keys);
+    let t = server.target(&keys);
+    let pool = SshPool::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("d")).unwrap();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.path().join("d/big"), &big).unwrap();
+    let mut reader = pool
+        .exec_stream(
+            &t,
+            &[
+                "sh",
+                "-c",
+                "tar -C \"$1\" -cf - d; echo warn >&2; exit 2",
+                "sh",
+                dir.path().to_str().unwrap(),
+            ],
+            None,
+            None,
+        )
+        .into_reader();
+    // Unpack locally with the system tar, fed from the reader.
+    let out = tempfile::tempdir().unwrap();
+    let mut tar = std::process::Command::new("tar")
+        .args(["-xf", "-", "-C"])
+        .arg(out.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::copy(&mut reader, tar.stdin.as_mut().unwrap()).unwrap();
+    drop(tar.stdin.take());
+    assert!(tar.wait().unwrap().success());
+    let st = reader.finish().unwrap();
+    assert_eq!(st.code, 2);
+    assert_eq!(st.err_str(), "warn\n");
+    assert!(std::fs::read(out.path().join("d/big")).unwrap() == big);
+}

@@ -6,7 +6,8 @@
 //!   host key is verified ([`HostKeyPolicy`]: pinned at init, or learned
 //!   once and held).
 //! - [`SshPool`] keeps one connection per VM and runs commands
-//!   ([`SshPool::exec`], [`SshPool::exec_script`], [`SshPool::exec_stream`]),
+//!   ([`SshPool::exec`], [`SshPool::exec_script`], [`SshPool::exec_stream`],
+//!   whose stdout can be read as a [`std::io::Read`] via [`ExecStream::into_reader`]),
 //!   waits for SSH to come up ([`SshPool::wait_for_ssh`]), opens an
 //!   interactive shell ([`SshPool::interactive`]) and copies files and
 //!   folders over SFTP ([`SshPool::upload`], [`SshPool::download`]).
@@ -30,6 +31,6 @@ pub use exec::{CommandStatus, OutputStream};
 pub use hostkey::{fingerprint, fingerprint_of_line};
 pub use keys::generate_ed25519_key;
 pub use openssh::{known_hosts_line, ssh_config_block};
-pub use pool::{ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};
+pub use pool::{ExecReader, ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};
 pub use quote::{join_argv, shell_quote};
 pub use target::{Auth, HostKeyPolicy, SshTarget};

@@ -676,3 +676,86 @@ impl OutputSink for StreamSink {
         self.tx.send(Ok(ev)).await.is_ok()
     }
 }
+
+impl ExecStream {
+    /// The command's stdout as a [`std::io::Read`] (e.g. a tar stream fed
+    /// to an unpacker without holding it in memory); stderr is kept aside
+    /// and the exit code is known at end of stream, see
+    /// [`ExecReader::finish`].
+    pub fn into_reader(self) -> ExecReader {
+        ExecReader {
+            stream: self,
+            buf: Vec::new(),
+            pos: 0,
+            err: Vec::new(),
+            code: None,
+            failed: None,
+        }
+    }
+}
+
+/// stdout of a running command as a blocking reader; see
+/// [`ExecStream::into_reader`].
+pub struct ExecReader {
+    stream: ExecStream,
+    buf: Vec<u8>,
+    pos: usize,
+    err: Vec<u8>,
+    code: Option<i32>,
+    failed: Option<SshError>,
+}
+
+impl std::io::Read for ExecReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.pos < self.buf.len() {
+                let n = out.len().min(self.buf.len() - self.pos);
+                out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            match self.stream.next() {
+                Some(Ok(StreamEvent::Stdout(d))) => {
+                    self.buf = d;
+                    self.pos = 0;
+                }
+                Some(Ok(StreamEvent::Stderr(d))) => self.err.extend_from_slice(&d),
+                Some(Ok(StreamEvent::Exit(c))) => {
+                    self.code = Some(c);
+                    return Ok(0);
+                }
+                Some(Err(e)) => {
+                    let io = std::io::Error::other(e.chain_string());
+                    self.failed = Some(e);
+                    return Err(io);
+                }
+                None => return Ok(0),
+            }
+        }
+    }
+}
+
+impl ExecReader {
+    /// Reads what is left of stdout (discarding it) and returns the exit
+    /// code with the collected stderr (`out` is empty: stdout went to the
+    /// reader).
+    pub fn finish(mut self) -> Result<CommandStatus, SshError> {
+        let mut sink = std::io::sink();
+        let copied = std::io::copy(&mut self, &mut sink);
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if let Err(e) = copied {
+            return Err(SshError::Io {
+                what: "cannot read the output of a remote command for",
+                path: std::path::PathBuf::from("<stream>"),
+                source: e,
+            });
+        }
+        Ok(CommandStatus {
+            code: self.code.unwrap_or(-1),
+            out: Vec::new(),
+            err: std::mem::take(&mut self.err),
+        })
+    }
+}
