@@ -12,6 +12,10 @@
 //!   and removes networks.
 //! - [`status_tree`]'s `states`: the provider's VM and network states;
 //!   [`stored_states`] (everything `down`) until a provider answers.
+//!
+//! The `lago` verbs plug the providers in at `cli/init.rs`
+//! (`provider_prepare`), `cli/destroy.rs` (`provider_teardown`, also used by
+//! `cli/cleanup.rs`) and `cli/status.rs` (`provider_states`).
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -47,42 +51,6 @@ impl From<LeaseError> for Error {
 pub fn lease_store(config: &Config) -> Result<LeaseStore, Error> {
     let timeout = config.lease_timeout().map_err(|e| Error::user_from(&e))?;
     Ok(LeaseStore::new(config.lease_dir(), timeout))
-}
-
-/// Which prefix a verb works on (the global flags).
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    /// `-w/--workdir-path`.
-    pub workdir_path: Option<PathBuf>,
-    /// `-P/--prefix-name` (`current` or none: the `current` link).
-    pub prefix_name: Option<String>,
-    /// Deprecated `-p/--prefix-path`: a prefix folder, no workdir.
-    pub prefix_path: Option<PathBuf>,
-}
-
-/// Find the prefix of a verb: `-p` as given, else the workdir (`-w`, or
-/// found upwards from the current folder) and the prefix name in it.
-pub fn select_prefix(sel: &Selection) -> Result<(Option<Workdir>, Prefix), PrefixError> {
-    if let Some(p) = &sel.prefix_path {
-        tracing::warn!(
-            "-p/--prefix-path is deprecated, use -w/--workdir-path and -P/--prefix-name"
-        );
-        return Ok((None, Prefix::open(p)?));
-    }
-    let wd = select_workdir(sel)?;
-    let prefix = wd.resolve(sel.prefix_name.as_deref())?;
-    Ok((Some(wd), prefix))
-}
-
-/// The workdir of a verb: `-w`, else found upwards from the current folder.
-pub fn select_workdir(sel: &Selection) -> Result<Workdir, PrefixError> {
-    match &sel.workdir_path {
-        Some(w) => Workdir::open(w),
-        None => {
-            let cwd = std::env::current_dir().map_err(|e| PrefixError::io(Path::new("."), e))?;
-            Workdir::discover(&cwd)
-        }
-    }
 }
 
 /// What `lago init` was asked for.
@@ -141,7 +109,12 @@ impl Created {
             }
         }
         if let Some(w) = &self.workdir {
-            if let Err(e) = std::fs::remove_dir_all(w) {
+            // Only when nothing else appeared in it meanwhile (another init).
+            let link = w.join(super::CURRENT);
+            if std::fs::symlink_metadata(&link).is_ok() && !link.exists() {
+                let _ = std::fs::remove_file(&link);
+            }
+            if let Err(e) = std::fs::remove_dir(w) {
                 tracing::warn!("could not remove {}: {e}", w.display());
             }
         }
@@ -235,9 +208,14 @@ pub fn init_env(
     let mut created = Created::default();
     let result = (|| -> Result<EnvSpec, Error> {
         if let Some(wd) = &workdir {
-            if !wd.path().exists() {
-                std::fs::create_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-                created.workdir = Some(wd.path().to_path_buf());
+            if let Some(parent) = wd.path().parent() {
+                std::fs::create_dir_all(parent).map_err(|e| PrefixError::io(parent, e))?;
+            }
+            // Only the process that made the workdir may take it back.
+            match std::fs::create_dir(wd.path()) {
+                Ok(()) => created.workdir = Some(wd.path().to_path_buf()),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(PrefixError::io(wd.path(), e).into()),
             }
         }
         std::fs::create_dir(prefix.path()).map_err(|e| match e.kind() {
