@@ -294,8 +294,8 @@ fn write_layout(
         .map_err(|e| PrefixError::io(&p, e))?;
         vm.ssh_host_key = Some(hk.public_openssh);
     }
+    mk(info.scripts_dir())?;
     if !copies.is_empty() {
-        mk(info.scripts_dir())?;
         for (src, dest) in copies {
             std::fs::copy(src, dest).map_err(|e| PrefixError::io(src, e))?;
         }
