@@ -56,13 +56,12 @@ fn wrong_pinned_host_key_refused() {
     );
     // No authentication was attempted with a server we do not trust.
     assert_eq!(server.connections(), 0);
-    // wait_for_ssh gives up at once on a mismatch rather than retrying.
-    let start = std::time::Instant::now();
+    // wait_for_ssh gives up at once on a mismatch rather than retrying
+    // until the tries run out (which would end in NotReachable).
     let err = SshPool::new()
         .wait_for_ssh(&t, 50, Duration::from_secs(2), Duration::from_secs(20))
         .unwrap_err();
     assert!(matches!(err, SshError::HostKeyMismatch { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(2));
 }
 
 #[test]

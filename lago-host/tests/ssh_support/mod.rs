@@ -25,12 +25,10 @@ pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 #[macro_export]
 macro_rules! require_dropbear {
     () => {
-        if !$crate::ssh_support::have_dropbear() {
-            eprintln!(
-                "dropbear not installed (scripts/install-deps.sh installs dropbear-bin); skipping"
-            );
-            return;
-        }
+        assert!(
+            $crate::ssh_support::have_dropbear(),
+            "dropbear not installed: scripts/install-deps.sh installs dropbear-bin"
+        );
     };
 }
 
