@@ -628,16 +628,25 @@ fn uses_repo_templates(env: &EnvSpec) -> bool {
     })
 }
 
+/// What `init` skips.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrepareOptions {
+    /// `--skip-bootstrap`: no VM is bootstrapped.
+    pub skip_bootstrap: bool,
+    /// `--skip-build`: the disks' `build` sections are dropped.
+    pub skip_build: bool,
+}
+
 /// Init's provider work, run on the planned and stored environment (the
 /// prefix init hook): each VM's vm-type normalises its spec, templates are
-/// imported into the store, then every VM's disks are prepared and
-/// bootstrapped through its provider, in parallel.
+/// imported into the store, then every VM's disks are prepared (with their
+/// `build` steps) and bootstrapped through its provider, in parallel.
 pub fn prepare_new_env(
     env: &mut EnvSpec,
     config: &Config,
     registry: &Registry,
     repo: &RepoChoice,
-    skip_bootstrap: bool,
+    options: PrepareOptions,
 ) -> Result<(), Error> {
     for vm in env.domains.values_mut() {
         let vm_type = registry.vm_types.get(&vm.vm_type).ok_or_else(|| {
@@ -660,6 +669,11 @@ pub fn prepare_new_env(
             Err(e) => return Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
         }
     }
+    if options.skip_build {
+        for disk in env.domains.values_mut().flat_map(|vm| vm.disks.iter_mut()) {
+            disk.build = None;
+        }
+    }
     let repo = if uses_repo_templates(env) {
         repo.load(config)?
     } else {
@@ -671,7 +685,7 @@ pub fn prepare_new_env(
     std::fs::create_dir_all(env.prefix.logs_dir())?;
     let settings = SshSettings::from_config(config)?;
     let environment = Environment::open(env.clone(), registry, settings)?;
-    environment.prepare(skip_bootstrap)
+    environment.prepare(options.skip_bootstrap)
 }
 
 /// Destroy's and cleanup's provider work (the prefix teardown hook): remove

@@ -12,7 +12,7 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use lago_plugin_api::spec::EnvSpec;
 
 use super::{Context, Output};
-use crate::environment::{prepare_new_env, RepoChoice};
+use crate::environment::{prepare_new_env, PrepareOptions, RepoChoice};
 use crate::error::Error;
 use crate::prefix::lifecycle::{init_env, InitRequest};
 use crate::prefix::{Prefix, DEFAULT_PREFIX, WORKDIR_NAME};
@@ -84,10 +84,12 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         path: s("template_repo_path"),
         name: s("template_repo_name"),
     };
-    let skip_bootstrap = args.get_flag("skip_bootstrap");
+    let options = PrepareOptions {
+        skip_bootstrap: args.get_flag("skip_bootstrap"),
+        skip_build: args.get_flag("skip_build"),
+    };
     let config = ctx.config.clone();
-    let mut hook =
-        |_prefix: &Prefix, env: &mut EnvSpec| provider_prepare(ctx, env, &repo, skip_bootstrap);
+    let mut hook = |_prefix: &Prefix, env: &mut EnvSpec| provider_prepare(ctx, env, &repo, options);
     init_env(&req, &config, &mut hook)?;
     Ok(Output::Nothing)
 }
@@ -100,11 +102,11 @@ fn provider_prepare(
     ctx: &mut Context,
     env: &mut EnvSpec,
     repo: &RepoChoice,
-    skip_bootstrap: bool,
+    options: PrepareOptions,
 ) -> Result<(), Error> {
     let config = ctx.config.clone();
     let registry = ctx.plugins()?;
-    prepare_new_env(env, &config, registry, repo, skip_bootstrap)
+    prepare_new_env(env, &config, registry, repo, options)
 }
 
 #[cfg(test)]
