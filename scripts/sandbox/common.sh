@@ -1,0 +1,57 @@
+# Shared by up.sh, run.sh and down.sh (sourced, not run).
+#
+# A sandbox NAME is:
+#   - network namespace NAME (ip netns): libvirtd, its bridges, dnsmasq and
+#     every QEMU live there, so VM traffic never leaves it;
+#   - a private mount namespace around libvirtd and virtlogd whose /dev is a
+#     tmpfs copy of /dev without kvm (so libvirt never probes KVM) and whose
+#     /etc/libvirt, /var/lib/libvirt and /var/log/libvirt are bound from
+#     $SB_STATE (qemu.conf with namespaces = [], no autostart, per-sandbox
+#     state and logs);
+#   - the shared /run/libvirt, where libvirtd's sockets are visible to every
+#     client, so "virsh -c qemu:///system" works from anywhere. Hence one
+#     sandbox at a time.
+
+SB_NAME=${1:-lago-sb}
+case "$SB_NAME" in
+  "" | *[!A-Za-z0-9_.-]* | .*) echo "sandbox: bad name '$SB_NAME'" >&2; exit 2 ;;
+esac
+SB_ROOT=/run/lago-sandbox
+SB_STATE=$SB_ROOT/$SB_NAME
+SB_URI=qemu:///system
+export LIBVIRT_DEFAULT_URI=$SB_URI
+
+sb_say() { echo "sandbox $SB_NAME: $*" >&2; }
+sb_die() { echo "sandbox $SB_NAME: error: $*" >&2; exit 1; }
+
+sb_require_root() {
+  [ "$(id -u)" = 0 ] || sb_die "must run as root"
+}
+
+sb_netns_exists() {
+  [ -e "/run/netns/$SB_NAME" ]
+}
+
+# prints the pid stored in FILE if that process is alive
+sb_pid_alive() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+sb_virsh_ok() {
+  timeout 5 virsh -q -c "$SB_URI" version >/dev/null 2>&1
+}
+
+sb_running() {
+  sb_netns_exists && sb_pid_alive "$SB_STATE/libvirtd.pid" >/dev/null && sb_virsh_ok
+}
+
+sb_print_env() {
+  cat <<EOF
+export LAGO_SANDBOX=$SB_NAME
+export LAGO_SANDBOX_NETNS=$SB_NAME
+export LAGO_SANDBOX_STATE=$SB_STATE
+export LIBVIRT_DEFAULT_URI=$SB_URI
+EOF
+}

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Brings up VM sandbox NAME (default lago-sb): a network namespace NAME with
+# its own libvirtd + virtlogd, which see a /dev without kvm (so every QEMU
+# runs under TCG and libvirt does not re-probe QEMU on each domain start) and
+# a qemu.conf with namespaces = [] (see docs/template.md and
+# ARCHITECTURE.md, "Facts about these machines").
+#
+# Usage: scripts/sandbox/up.sh [NAME]
+#   Idempotent: on a running sandbox it only prints the environment.
+#   Prints, on stdout, shell lines for the caller: eval "$(up.sh NAME)".
+#   Run commands in it with scripts/sandbox/run.sh NAME CMD...; remove it
+#   with scripts/sandbox/down.sh NAME. One sandbox at a time (they would
+#   share /run/libvirt).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=common.sh
+. "$HERE/common.sh" "${1:-lago-sb}"
+sb_require_root
+for tool in ip unshare libvirtd virtlogd virsh; do
+  command -v "$tool" >/dev/null || sb_die "$tool not found: run scripts/install-deps.sh"
+done
+
+if sb_running; then
+  sb_say "already up"
+  sb_print_env
+  exit 0
+fi
+
+# one sandbox at a time: another one would share /run/libvirt
+for other in "$SB_ROOT"/*/libvirtd.pid; do
+  [ -e "$other" ] || continue
+  o=$(basename "$(dirname "$other")")
+  [ "$o" = "$SB_NAME" ] && continue
+  sb_pid_alive "$other" >/dev/null && sb_die "sandbox $o is up; run scripts/sandbox/down.sh $o first"
+done
+if sb_virsh_ok; then
+  sb_die "a libvirtd outside this sandbox answers on $SB_URI; stop it first"
+fi
+
+# leftovers of a crashed sandbox of this name
+if sb_netns_exists || [ -d "$SB_STATE" ]; then
+  sb_say "cleaning up a half-up sandbox first"
+  "$HERE/down.sh" "$SB_NAME" >/dev/null
+fi
+
+t0=$(date +%s.%N)
+[ -d /run/libvirt ] || created_run=1
+mkdir -p "$SB_STATE"/{etc,lib,log}
+# down.sh removes /run/libvirt only if this sandbox created it
+[ -z "${created_run:-}" ] || : >"$SB_STATE/created-run-libvirt"
+cleanup_failed() {
+  sb_say "failed to start; logs:"
+  tail -n 20 "$SB_STATE"/*.log >&2 2>/dev/null || true
+  "$HERE/down.sh" "$SB_NAME" >/dev/null 2>&1 || true
+}
+trap cleanup_failed ERR
+
+ip netns add "$SB_NAME"
+ip -n "$SB_NAME" link set lo up
+
+# /etc/libvirt for this sandbox: the host's files, minus anything that would
+# autostart, plus our qemu.conf / libvirtd.conf / virtlogd.conf
+cp -a /etc/libvirt/. "$SB_STATE/etc/"
+rm -rf "$SB_STATE/etc/qemu/autostart" "$SB_STATE/etc/qemu/networks/autostart" \
+  "$SB_STATE/etc/storage/autostart" "$SB_STATE/etc/nwfilter"
+mkdir -p "$SB_STATE/log/qemu" "$SB_STATE/lib/qemu" "$SB_STATE/lib/dnsmasq" "$SB_STATE/lib/network"
+strip_keys() { # drops our keys from a host config file, if it exists
+  [ -f "$1" ] || return 0
+  grep -v -E "^[[:space:]]*($2)[[:space:]]*=" "$1" || true
+}
+{
+  strip_keys /etc/libvirt/qemu.conf 'namespaces|security_driver|user|group|dynamic_ownership|remember_owner|cgroup_controllers'
+  cat <<'EOF'
+# lago sandbox: QEMU shares libvirtd's mount namespace (whose /dev has no
+# kvm), runs as root, with no security driver, no ownership changes and no
+# cgroups (no systemd here).
+namespaces = []
+security_driver = "none"
+user = "root"
+group = "root"
+dynamic_ownership = 0
+remember_owner = 0
+cgroup_controllers = []
+EOF
+} >"$SB_STATE/etc/qemu.conf"
+{
+  strip_keys /etc/libvirt/libvirtd.conf 'log_outputs|log_filters'
+  echo "log_outputs = \"3:file:$SB_STATE/libvirtd.log\""
+} >"$SB_STATE/etc/libvirtd.conf"
+{
+  strip_keys /etc/libvirt/virtlogd.conf 'log_outputs'
+  echo "log_outputs = \"3:file:$SB_STATE/virtlogd.log\""
+} >"$SB_STATE/etc/virtlogd.conf"
+
+unshare -m --propagation private -- "$HERE/ns-start.sh" "$SB_NAME" 2>"$SB_STATE/ns-start.log" || { cat "$SB_STATE/ns-start.log" >&2; false; }
+
+# libvirtd -d returns once it has forked; wait until it answers
+ok=
+for i in $(seq 1 600); do
+  if sb_virsh_ok; then ok=1; break; fi
+  # libvirtd writes its pid file at once; gone after 2 s means it died
+  if [ "$i" -gt 20 ] && ! sb_pid_alive "$SB_STATE/libvirtd.pid" >/dev/null; then break; fi
+  sleep 0.1
+done
+[ -n "$ok" ] || { sb_say "libvirtd does not answer"; false; }
+trap - ERR
+
+sb_say "up in $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $t0}") s (libvirtd pid $(cat "$SB_STATE/libvirtd.pid"))"
+sb_print_env
