@@ -15,32 +15,46 @@ cargo build --workspace
 bash scripts/template/build.sh
 lago=$root/target/debug/lago
 
+# Where libvirt runs: a VM sandbox that is already up (its libvirtd's socket
+# is visible here, but its VMs' networks live in its namespace), else the
+# host's own libvirtd, else a sandbox of our own.
 run=()
-if ! virsh -c qemu:///system version >/dev/null 2>&1; then
+sandbox=""
+own_sandbox=""
+work=""
+cleanup() {
+  if [ -n "$work" ]; then
+    (cd "$work" && "${run[@]}" "$lago" destroy -y >/dev/null 2>&1) || true
+    rm -rf "$work"
+  fi
+  if [ -n "$own_sandbox" ]; then bash "$root/scripts/sandbox/down.sh" "$sandbox" >/dev/null; fi
+}
+trap cleanup EXIT
+for pidfile in /run/lago-sandbox/*/libvirtd.pid; do
+  [ -e "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null || continue
+  sandbox=$(basename "$(dirname "$pidfile")")
+  echo "using the running VM sandbox $sandbox"
+  break
+done
+if [ -z "$sandbox" ] && ! virsh -c qemu:///system version >/dev/null 2>&1; then
   sandbox=lago-main
+  own_sandbox=1
   bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
-  trap 'bash "$root/scripts/sandbox/down.sh" "$sandbox"' EXIT
-  bash scripts/sandbox/up.sh "$sandbox"
-  run=(bash "$root/scripts/sandbox/run.sh" "$sandbox")
+  bash scripts/sandbox/up.sh "$sandbox" >/dev/null
 fi
+[ -z "$sandbox" ] || run=(bash "$root/scripts/sandbox/run.sh" "$sandbox")
 
 work=$(mktemp -d /tmp/lago-main.XXXXXX)
 cp examples/LagoInitFile "$work/"
 cd "$work"
 export LAGO__LAGO__DOMAIN_TYPE=${LAGO__LAGO__DOMAIN_TYPE:-qemu}
 
-cleanup() {
-  "${run[@]}" "$lago" destroy -y >/dev/null 2>&1 || true
-  rm -rf "$work"
-  [ -n "${sandbox:-}" ] && bash "$root/scripts/sandbox/down.sh" "$sandbox"
-}
-trap cleanup EXIT
 
 set -x
 "${run[@]}" "$lago" init --template-repo-name embedded
 "${run[@]}" "$lago" start
 for vm in vm0 vm1 vm2; do
-  "${run[@]}" "$lago" shell "$vm" -- sh -c 'echo "$(hostname): $(uname -r), up $(cut -d" " -f1 /proc/uptime)s"'
+  "${run[@]}" "$lago" shell "$vm" 'echo "$(hostname): kernel $(uname -r), up $(cut -d" " -f1 /proc/uptime)s"'
 done
 "${run[@]}" "$lago" shell vm1 ping -c 1 -W 2 vm0.lago.local
 "${run[@]}" "$lago" status

@@ -441,7 +441,10 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
             .attr("type", "network")
             .child(Element::new("source").attr("network", &net.libvirt_name))
             .child(Element::new("mac").attr("address", &nic.mac))
-            .child(Element::new("model").attr("type", "virtio"));
+            .child(Element::new("model").attr("type", "virtio"))
+            // No iPXE option ROM: lago boots from disks, and loading the ROM
+            // costs the guest time under TCG.
+            .child(Element::new("rom").attr("enabled", "no"));
         if let Some(mtu) = net.mtu {
             iface.push(Element::new("mtu").attr("size", mtu));
         }

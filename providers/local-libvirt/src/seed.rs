@@ -13,6 +13,8 @@
 //! disable_root: false
 //! ssh_authorized_keys:
 //!   - "<prefix public key>"
+//! password: "<password>"         # when root-password is set (read by the
+//!                                 # embedded template and cloud-init)
 //! chpasswd:                       # when root-password is set
 //!   list: "root:<password>"
 //!   expire: false
@@ -134,7 +136,8 @@ impl SeedData {
         }
         if let Some(pw) = &self.root_password {
             s.push_str(&format!(
-                "chpasswd:\n  list: {}\n  expire: false\nssh_pwauth: true\n",
+                "password: {}\nchpasswd:\n  list: {}\n  expire: false\nssh_pwauth: true\n",
+                yaml_str(pw),
                 yaml_str(&format!("root:{pw}"))
             ));
         }
@@ -267,6 +270,7 @@ mod tests {
             "#cloud-config\n\
              disable_root: false\n\
              ssh_authorized_keys:\n  - \"ssh-ed25519 AAAAC3Nza lago@prefix\"\n\
+             password: \"se\\\"cret: #1\"\n\
              chpasswd:\n  list: \"root:se\\\"cret: #1\"\n  expire: false\n\
              ssh_pwauth: true\n\
              ssh_keys:\n  ed25519_private: |\n    -----BEGIN OPENSSH PRIVATE KEY-----\n    b3Blbn\n    NzaC1\n    -----END OPENSSH PRIVATE KEY-----\n  ed25519_public: \"ssh-ed25519 AAAAhost vm0\"\n"
