@@ -582,7 +582,11 @@ pub fn collect_vm(
     for (a, k) in artifacts.iter().zip(kinds) {
         match k {
             'm' => {
-                tracing::warn!("VM {vm}: {} does not exist; skipped", a.guest);
+                if no_skip {
+                    tracing::debug!("VM {vm}: {} does not exist", a.guest);
+                } else {
+                    tracing::warn!("VM {vm}: {} does not exist; skipped", a.guest);
+                }
                 report.missing.push(a.guest.clone());
             }
             'l' => by_sftp.push(a),

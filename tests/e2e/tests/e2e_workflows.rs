@@ -436,28 +436,30 @@ fn ansible_hosts_on_three_vms() {
     assert_eq!(hosts_of("edge"), ["web1"], "{ini}");
     assert_eq!(hosts_of("db"), ["db0"], "{ini}");
 
-    // Each line's address is the VM's, and the key file is the prefix's.
-    for (_, lines) in &groups {
-        for l in lines {
-            let mut parts = l.split_whitespace();
-            let name = parts.next().unwrap_or_default();
-            let fields: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
-            let get = |k: &str| {
-                fields
-                    .iter()
-                    .find(|(f, _)| *f == k)
-                    .map(|(_, v)| *v)
-                    .unwrap_or_default()
-            };
-            let ip = get("ansible_host");
-            let key = get("ansible_ssh_private_key_file");
-            assert!(Path::new(key).is_file(), "{l}");
-            let addrs = env.ok(&["shell", name, "ip", "-4", "-o", "addr"]);
-            assert!(
-                addrs.contains(&format!("inet {ip}/")),
-                "{name} has {ip}: {addrs}"
-            );
-        }
+    // Each host line (the same in every group) holds the VM's address and
+    // the prefix's key file.
+    let lines: std::collections::BTreeSet<&String> =
+        groups.iter().flat_map(|(_, hosts)| hosts).collect();
+    assert_eq!(lines.len(), 3, "one line per VM: {lines:?}");
+    for l in lines {
+        let mut parts = l.split_whitespace();
+        let name = parts.next().unwrap_or_default();
+        let fields: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| *f == k)
+                .map(|(_, v)| *v)
+                .unwrap_or_default()
+        };
+        let ip = get("ansible_host");
+        let key = get("ansible_ssh_private_key_file");
+        assert!(Path::new(key).is_file(), "{l}");
+        let addrs = env.ok(&["shell", name, "ip", "-4", "-o", "addr"]);
+        assert!(
+            addrs.contains(&format!("inet {ip}/")),
+            "{name} has {ip}: {addrs}"
+        );
     }
 
     // The same inventory as data.
