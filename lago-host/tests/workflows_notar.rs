@@ -1,0 +1,156 @@
+//! `collect` from a machine without `tar`: the paths come over SFTP
+//! instead. The SSH server is dropbear on 127.0.0.1 in a private mount
+//! namespace where a script that exits 127 ("command not found") is bound
+//! over `tar` (and root's `~/.ssh`, `/etc/shadow` and `~/.bashrc` are
+//! replaced as in `ssh_support`, whose keys this test reuses).
+#![allow(clippy::unwrap_used)]
+
+mod ssh_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lago::ssh::{Auth, HostKeyPolicy, SshPool, SshTarget};
+use lago::workflows::collect::collect_vm;
+use ssh_support::{free_port, Keys, LOCALHOST};
+
+struct NoTarServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl NoTarServer {
+    fn start(keys: &Keys) -> NoTarServer {
+        let dir = tempfile::tempdir().unwrap();
+        let dotssh = dir.path().join("dotssh");
+        std::fs::create_dir(&dotssh).unwrap();
+        std::fs::set_permissions(&dotssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let ak = dotssh.join("authorized_keys");
+        std::fs::write(&ak, format!("{}\n", keys.client_pub)).unwrap();
+        std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
+        // Root's account unlocked ("*": no password), so key logins work.
+        let shadow = dir.path().join("shadow");
+        let real = std::fs::read_to_string("/etc/shadow").unwrap();
+        let patched: String = real
+            .lines()
+            .map(|l| match l.strip_prefix("root:") {
+                Some(rest) => {
+                    let tail = rest.split_once(':').map(|(_, t)| t).unwrap_or("");
+                    format!("root:*:{tail}\n")
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&shadow, patched).unwrap();
+        let bashrc = dir.path().join("bashrc");
+        std::fs::write(&bashrc, "").unwrap();
+        let fake_tar = dir.path().join("tar");
+        std::fs::write(&fake_tar, "#!/bin/sh\necho 'tar: not here' >&2\nexit 127\n").unwrap();
+        std::fs::set_permissions(&fake_tar, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tar_path = std::fs::canonicalize("/usr/bin/tar").unwrap();
+        let port = free_port();
+        let bind_bashrc = if Path::new("/root/.bashrc").exists() {
+            "mount --bind \"$4\" /root/.bashrc && "
+        } else {
+            ""
+        };
+        let script = format!(
+            "mount --bind \"$1\" /root/.ssh && mount --bind \"$2\" /etc/shadow && \
+             {bind_bashrc}mount --bind \"$5\" \"$6\" && \
+             exec dropbear -F -E -m -s -p 127.0.0.1:{port} -r \"$3\""
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
+            .arg(&dotssh)
+            .arg(&shadow)
+            .arg(&keys.host_key)
+            .arg(&bashrc)
+            .arg(&fake_tar)
+            .arg(&tar_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = NoTarServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect((LOCALHOST, port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "dropbear did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server
+    }
+
+    fn target(&self, keys: &Keys) -> SshTarget {
+        SshTarget {
+            name: "notar".into(),
+            host: LOCALHOST,
+            port: self.port,
+            user: "root".into(),
+            auth: Auth::Key(keys.client_key.clone()),
+            host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+        }
+    }
+}
+
+impl Drop for NoTarServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+#[test]
+fn collect_without_tar_in_the_vm_falls_back_to_sftp() {
+    require_dropbear!();
+    let keys = Keys::new();
+    let server = NoTarServer::start(&keys);
+    let target = server.target(&keys);
+    let pool = SshPool::new();
+    // The fake is in place: tar "is not installed" for the SSH sessions.
+    let st = pool
+        .exec(&target, &["tar", "--version"], None, None)
+        .unwrap();
+    assert_eq!(st.code, 127, "{}", st.err_str());
+
+    let guest = tempfile::tempdir().unwrap();
+    let logs = guest.path().join("logs");
+    std::fs::create_dir_all(logs.join("sub")).unwrap();
+    std::fs::write(logs.join("sub/app.log"), "started\n").unwrap();
+    std::fs::set_permissions(logs.join("sub"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let file = guest.path().join("version");
+    std::fs::write(&file, "1.0\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o604)).unwrap();
+    let paths = vec![
+        logs.to_str().unwrap().to_string(),
+        file.to_str().unwrap().to_string(),
+        guest.path().join("absent").to_str().unwrap().to_string(),
+    ];
+
+    let out = tempfile::tempdir().unwrap();
+    let report = collect_vm(&pool, &target, &paths, out.path(), false).unwrap();
+    assert_eq!(report.collected, paths[..2]);
+    assert_eq!(report.missing, paths[2..]);
+    let name = |p: &str| out.path().join(p.replace('/', "_"));
+    assert_eq!(
+        std::fs::read_to_string(name(&paths[0]).join("sub/app.log")).unwrap(),
+        "started\n"
+    );
+    assert_eq!(mode(&name(&paths[0]).join("sub")), 0o750);
+    assert_eq!(std::fs::read_to_string(name(&paths[1])).unwrap(), "1.0\n");
+    assert_eq!(mode(&name(&paths[1])), 0o604);
+}
