@@ -479,7 +479,7 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
     };
     let host_key = match &vm.ssh_host_key {
         Some(line) => HostKeyPolicy::Pinned(line.clone()),
-        None => HostKeyPolicy::Learn(env.prefix.path.join("known_hosts")),
+        None => HostKeyPolicy::Learn(crate::prefix::ssh_client::known_hosts_path(&env.prefix)),
     };
     Ok(SshTarget {
         name: vm.name.clone(),

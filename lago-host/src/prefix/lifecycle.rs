@@ -243,6 +243,8 @@ pub fn init_env(
         if env != planned {
             prefix.save_env_opt(&env, WriteMode::Batch)?;
         }
+        // After prepare: a provider may have changed addresses or keys.
+        super::ssh_client::write_files(&env)?;
         if let Some(wd) = &workdir {
             let current_ok = wd
                 .current()

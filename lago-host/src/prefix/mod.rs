@@ -8,6 +8,8 @@
 //! id_ed25519(.pub)     the prefix's SSH key pair (private 0600)
 //! host-keys/<vm>       each VM's SSH host key, private half (0600) and .pub
 //! metadata             JSON: the lago version that made the prefix
+//! ssh_config           `ssh -F` for the user's OpenSSH client (a Host per VM)
+//! known_hosts          the VMs' pinned host keys (and any learned ones)
 //! images/              disks (overlays, seeds, copies)
 //! logs/lago.log        the prefix log, and serial console logs
 //! scripts/             deploy scripts copied at init
@@ -21,6 +23,7 @@
 
 pub mod keys;
 pub mod lifecycle;
+pub mod ssh_client;
 
 use std::collections::BTreeSet;
 use std::fs;
