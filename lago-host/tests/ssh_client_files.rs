@@ -139,6 +139,29 @@ fn init_writes_ssh_config_and_known_hosts() {
         }
     }
 
+    // `status` says how each VM's host key is verified.
+    let status = |dir: &Path| -> serde_json::Value {
+        let out = lago(dir, &["status", "-f", "json"]);
+        assert!(
+            out.status.success(),
+            "status: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("status json")
+    };
+    let v = status(dir);
+    for vm in ["vm0", "vm1"] {
+        assert_eq!(v["Prefix"]["VMs"][vm]["ssh host key"], "pinned", "{v}");
+    }
+    // A VM whose template cannot take a host key has none in its spec.
+    let prefix = Prefix::open(&prefix_path).expect("prefix");
+    let mut vm1 = env.domains["vm1"].clone();
+    vm1.ssh_host_key = None;
+    prefix.save_vm(&vm1).expect("save vm1");
+    let v = status(dir);
+    assert_eq!(v["Prefix"]["VMs"]["vm0"]["ssh host key"], "pinned", "{v}");
+    assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "learned", "{v}");
+
     let out = lago(dir, &["destroy", "--yes"]);
     assert!(
         out.status.success(),

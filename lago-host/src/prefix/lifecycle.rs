@@ -444,7 +444,8 @@ pub fn stored_states(env: &EnvSpec) -> States {
 /// `lago status` in Lago's shape:
 /// `{Prefix: {Base directory, UUID, Networks: {NET: {gateway, status,
 /// management}}, VMs: {VM: {distro, root password, status, snapshots,
-/// metadata, NICs: {eth0: {network, ip}}}}}}`, plus a few keys beside.
+/// metadata, NICs: {eth0: {network, ip}}}}}}`, plus a few keys beside
+/// (`vm-type`, `vm-provider`, `ssh host key`: `pinned` or `learned`).
 pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
     let mut nets = Map::new();
     for (name, n) in &env.nets {
@@ -484,6 +485,9 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
                 "NICs": nics,
                 "vm-type": vm.vm_type,
                 "vm-provider": vm.vm_provider,
+                // How lago verifies the VM's SSH host key: the key generated
+                // at init, or the first key seen (held from then on).
+                "ssh host key": if vm.ssh_host_key.is_some() { "pinned" } else { "learned" },
             }),
         );
     }
