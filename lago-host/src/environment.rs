@@ -23,6 +23,9 @@ use crate::prefix::lifecycle::States;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
+mod services;
+pub use services::Service;
+
 /// How long and how often to wait for a VM's SSH.
 #[derive(Debug, Clone, Copy)]
 pub struct SshSettings {
