@@ -1,0 +1,223 @@
+//! SSH against real VMs: the user's own OpenSSH client through
+//! `<prefix>/ssh_config`, a changed host key refused, and the vm-service
+//! plugins (systemd, sysvinit) through the library API
+//! (`Environment::service`) against a guest without a service manager and
+//! one given a (fake) `/usr/bin/systemctl`. `scripts/test.sh` runs this
+//! inside the VM sandbox.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lago::environment::{Environment, SshSettings};
+use lago::plugins::discovery::SearchPath;
+use lago::plugins::Registry;
+use lago::prefix::Prefix;
+use lago_e2e::{target_dir, Env};
+use lago_plugin_api::spec::VmSpec;
+use lago_plugin_api::ServiceState;
+
+const ONE_VM: &str = r#"
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    disks:
+      - {template_name: lago-tiny, type: template, name: root, dev: vda, format: qcow2}
+    nics: [{net: mgmt}]
+nets:
+  mgmt: {type: nat, management: true}
+"#;
+
+/// A stand-in for systemctl: knows one unit, `fakesvc`, whose state is a
+/// file; answers `status` as systemctl does (0 active, 3 inactive with a
+/// `Loaded: loaded` line, 4 unknown unit).
+const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
+flag=/tmp/fakesvc.active
+case "$1" in
+  status)
+    if [ "$2" != fakesvc ]; then echo "Unit $2.service could not be found." >&2; exit 4; fi
+    echo "* fakesvc.service - lago e2e fake service"
+    echo "     Loaded: loaded (/etc/systemd/system/fakesvc.service; enabled)"
+    if [ -e "$flag" ]; then echo "     Active: active (running)"; exit 0; fi
+    echo "     Active: inactive (dead)"
+    exit 3 ;;
+  start)
+    [ "$2" = fakesvc ] || { echo "Unit $2.service not found." >&2; exit 5; }
+    touch "$flag" ;;
+  stop)
+    [ "$2" = fakesvc ] || { echo "Unit $2.service not loaded." >&2; exit 5; }
+    rm -f "$flag" ;;
+  *) exit 1 ;;
+esac
+"#;
+
+/// Destroys the environment when the test ends, passed or not.
+struct Destroy<'a>(&'a Env);
+
+impl Drop for Destroy<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.lago(&["destroy", "-y"]);
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn prefix_path(env: &Env) -> PathBuf {
+    env.dir.path().join(".lago/default")
+}
+
+/// Every plugin the `lago` binary would load: the built-ins and the
+/// workspace's plugin libraries next to it.
+fn registry() -> Registry {
+    let mut reg = Registry::builtins().expect("built-in plugins");
+    let path = SearchPath::new(None, None, Some(&target_dir()));
+    reg.load_all(&path).expect("plugin libraries");
+    assert!(
+        reg.services.contains_key("systemd") && reg.services.contains_key("sysvinit"),
+        "vm-service plugins not found in {}: {:?}",
+        target_dir().display(),
+        reg.services.keys().collect::<Vec<_>>()
+    );
+    reg
+}
+
+const SETTINGS: SshSettings = SshSettings {
+    tries: 10,
+    timeout: 10,
+};
+
+/// `ssh -F <prefix>/ssh_config ARGS`, non-interactive.
+fn openssh(prefix: &Path, args: &[&str]) -> std::process::Output {
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(prefix.join("ssh_config"))
+        .args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=30"])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ssh (openssh-client, installed by scripts/install-deps.sh)");
+    eprintln!(
+        "$ ssh -F ssh_config {}\n-> {:?}\n{}{}",
+        args.join(" "),
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn openssh_config_host_key_mismatch_and_services() {
+    let env = Env::new(ONE_VM);
+    env.ok(&["init", "--template-repo-name", "embedded"]);
+    let _destroy = Destroy(&env);
+    env.ok(&["start"]);
+    let prefix_dir = prefix_path(&env);
+
+    // ---- The user's own OpenSSH client, through the prefix's ssh_config:
+    // the prefix key, and the host key pinned at init checked strictly.
+    let out = openssh(&prefix_dir, &["vm0", "hostname"]);
+    assert!(out.status.success(), "ssh -F failed: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "vm0");
+    let out = openssh(&prefix_dir, &["vm0", "sh", "-c", "'exit 7'"]);
+    assert_eq!(out.status.code(), Some(7));
+
+    // ---- vm-service plugins through the library API.
+    let reg = registry();
+    let prefix = Prefix::open(&prefix_dir).expect("prefix");
+    let stored = prefix.load_env().expect("stored environment");
+    let environment = Environment::open(stored, &reg, SETTINGS).expect("open environment");
+    // The embedded template has neither systemctl nor `service`: nothing
+    // detected (sysvinit only if the guest has /sbin/service after all).
+    let has_service = env
+        .lago(&["shell", "vm0", "test", "-e", "/sbin/service"])
+        .status
+        .success();
+    let has_systemctl = env
+        .lago(&["shell", "vm0", "test", "-e", "/usr/bin/systemctl"])
+        .status
+        .success();
+    assert!(!has_systemctl, "the embedded template has no systemctl");
+    let detected = environment
+        .detect_service_provider("vm0")
+        .expect("detection");
+    assert_eq!(
+        detected.as_deref(),
+        has_service.then_some("sysvinit"),
+        "detection on the embedded template"
+    );
+    if detected.is_none() {
+        let err = environment
+            .service("vm0", "sshd")
+            .err()
+            .expect("no service manager in the guest");
+        assert!(err.to_string().contains("no service manager"), "{err}");
+        assert_eq!(
+            prefix.load_env().expect("load").domains["vm0"].service_provider,
+            None,
+            "nothing stored when nothing was detected"
+        );
+    }
+
+    // Give the guest a systemctl (a shell script) and detect again.
+    let fake = env.dir.path().join("systemctl");
+    std::fs::write(&fake, FAKE_SYSTEMCTL).expect("write fake systemctl");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    env.ok(&[
+        "copy-to-vm",
+        "vm0",
+        &fake.display().to_string(),
+        "/usr/bin/systemctl",
+    ]);
+    assert_eq!(
+        environment
+            .detect_service_provider("vm0")
+            .expect("detection")
+            .as_deref(),
+        Some("systemd")
+    );
+    let svc = environment.service("vm0", "fakesvc").expect("service");
+    assert_eq!(svc.provider(), "systemd");
+    assert_eq!(
+        prefix.load_env().expect("load").domains["vm0"]
+            .service_provider
+            .as_deref(),
+        Some("systemd"),
+        "the detected provider is stored in the prefix"
+    );
+    assert_eq!(svc.state().expect("state"), ServiceState::Inactive);
+    svc.start().expect("start");
+    assert_eq!(svc.state().expect("state"), ServiceState::Active);
+    svc.stop().expect("stop");
+    assert_eq!(svc.state().expect("state"), ServiceState::Inactive);
+    let missing = environment.service("vm0", "nosuch").expect("service");
+    assert_eq!(missing.state().expect("state"), ServiceState::Missing);
+    let err = missing
+        .start()
+        .expect_err("starting a unit that does not exist");
+    assert!(err.to_string().contains("nosuch"), "{err}");
+    drop(environment);
+
+    // ---- A host key other than the pinned one is refused, and says so.
+    let vm_file = prefix_dir.join("virt/vms/vm0.json");
+    let original = std::fs::read(&vm_file).expect("read the stored VM");
+    let mut vm: VmSpec = serde_json::from_slice(&original).expect("VM spec");
+    let other = std::fs::read_to_string(prefix_dir.join("id_ed25519.pub")).expect("a key");
+    assert_ne!(vm.ssh_host_key.as_deref(), Some(other.trim()));
+    vm.ssh_host_key = Some(other.trim().to_string());
+    std::fs::write(&vm_file, serde_json::to_vec(&vm).expect("json")).expect("write VM");
+    let out = env.lago(&["shell", "vm0", "hostname"]);
+    assert!(!out.status.success(), "connected despite a wrong host key");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("host key") && err.contains("does not match"),
+        "{err}"
+    );
+    assert!(!text(&out.stdout).contains("vm0"), "{}", text(&out.stdout));
+    // The right key back: connecting works again.
+    std::fs::write(&vm_file, &original).expect("restore VM");
+    assert_eq!(env.ok(&["shell", "vm0", "hostname"]).trim(), "vm0");
+}
