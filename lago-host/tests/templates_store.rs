@@ -203,3 +203,24 @@ fn http_source_prefers_xz_and_verifies_hash() {
         Some(&1)
     );
 }
+
+#[test]
+fn a_template_rebuilt_under_the_same_version_is_imported_again() {
+    let src = tempfile::tempdir().expect("tmp");
+    let store_dir = tempfile::tempdir().expect("tmp");
+    let first = image_bytes(1000);
+    let repo = file_repo(src.path(), &first, &sha1_hex(&first));
+    let store = TemplateStore::new(store_dir.path());
+    let version = repo.resolve("tiny", None).expect("resolve");
+    assert_eq!(
+        store.ensure(&version).expect("first").hash,
+        sha1_hex(&first)
+    );
+
+    // Same repository, same version name, new content and hash.
+    let second = image_bytes(2000);
+    file_repo(src.path(), &second, &sha1_hex(&second));
+    let stored = store.ensure(&version).expect("second");
+    assert_eq!(stored.hash, sha1_hex(&second));
+    assert_eq!(std::fs::read(&stored.path).expect("read"), second);
+}

@@ -50,11 +50,17 @@ impl TemplateStore {
         }
     }
 
-    /// The image of `version`, imported from its source first when missing.
+    /// The image of `version`, imported from its source first when missing,
+    /// or again when the source now publishes another hash for it (a
+    /// template rebuilt under the same version name).
     pub fn ensure(&self, version: &ResolvedVersion) -> Result<StoredImage, TemplateError> {
         let name = version.store_name();
+        let published = version.source.expected_hash(&version.handle)?;
+        let current = |image: &StoredImage| published.as_ref().is_none_or(|h| *h == image.hash);
         if let Some(image) = self.lookup(&name)? {
-            return Ok(image);
+            if current(&image) {
+                return Ok(image);
+            }
         }
         std::fs::create_dir_all(&self.root).map_err(|source| TemplateError::Io {
             what: format!("creating template store {}", self.root.display()),
@@ -63,9 +69,15 @@ impl TemplateStore {
         let _lock = self.lock(&name)?;
         // Another process may have imported it while we waited for the lock.
         if let Some(image) = self.lookup(&name)? {
-            return Ok(image);
+            if current(&image) {
+                return Ok(image);
+            }
+            tracing::info!(
+                "template {name} changed at its source (sha1 {} in the store): importing it again",
+                image.hash
+            );
         }
-        self.import(version, &name)?;
+        self.import(version, &name, published.as_deref())?;
         self.lookup(&name)?.ok_or_else(|| TemplateError::Io {
             what: format!("reading back imported image {name}"),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
@@ -137,7 +149,12 @@ impl TemplateStore {
 
     /// Fetches into `.tmp`, checks the hash, writes `.hash` and `.metadata`,
     /// and renames the image into place last.
-    fn import(&self, version: &ResolvedVersion, name: &str) -> Result<(), TemplateError> {
+    fn import(
+        &self,
+        version: &ResolvedVersion,
+        name: &str,
+        expected: Option<&str>,
+    ) -> Result<(), TemplateError> {
         let tmp = self.file(name, "tmp");
         let result = (|| {
             let mut file = File::create(&tmp).map_err(|source| TemplateError::Io {
@@ -154,11 +171,11 @@ impl TemplateStore {
                 what: format!("writing {}", tmp.display()),
                 source,
             })?;
-            if let Some(expected) = version.source.expected_hash(&version.handle)? {
+            if let Some(expected) = expected {
                 if expected != got {
                     return Err(TemplateError::HashMismatch {
                         image: version.source.describe(&version.handle),
-                        expected,
+                        expected: expected.to_string(),
                         got,
                     });
                 }
