@@ -238,7 +238,7 @@ SSH_OPTS=(-i "$WORK/id_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=yes
   -o HostKeyAlgorithms=ssh-ed25519 -o ConnectTimeout=2 -o LogLevel=ERROR)
 wait_ssh() { # VM index; writes the seconds from t0 to $WORK/vm$i.ready
   local i=$1 ip=$SUBNET.$((10 + $1)) deadline
-  deadline=$(awk "BEGIN{print $T0 + 180}")
+  deadline=$(awk "BEGIN{printf \"%.3f\", $T0 + 180}")
   while awk "BEGIN{exit !($(now) < $deadline)}"; do
     # the port first (cheap), then a real login
     if insb timeout 1 bash -c "exec 3<>/dev/tcp/$ip/22" 2>/dev/null &&
