@@ -458,7 +458,7 @@ impl<'r> Environment<'r> {
                 )))
             }
             Err(e) => Err(plugin_err(format_args!(
-                "extracting files from the stopped VM `{}`",
+                "VM `{}` is not running; reading files from its disks",
                 vm.name
             ))(e)),
         }

@@ -153,10 +153,15 @@ impl ProviderSessionPlugin for LibvirtSession {
     fn extract_paths_dead(
         &self,
         vm: &VmSpec,
-        _pairs: &[(String, String)],
-        _ignore_nopath: bool,
+        pairs: &[(String, String)],
+        ignore_nopath: bool,
     ) -> PluginResult<()> {
-        Ok(LibvirtSession::extract_paths_dead(self, &vm.name)?)
+        Ok(LibvirtSession::extract_paths_dead(
+            self,
+            &vm.name,
+            pairs,
+            ignore_nopath,
+        )?)
     }
 
     fn interactive_console(&self, vm: &VmSpec) -> PluginResult<i32> {

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::process::Command;
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::domain::{
 use crate::error::{ProviderError, Result};
 use crate::net::{network_xml, NetXmlOptions};
 use crate::options::{resolve_domain_type, DomainType, ProviderOptions};
+use crate::tools::{run, which};
 
 static QUIET_LIBVIRT: Once = Once::new();
 
@@ -641,11 +643,68 @@ impl LibvirtSession {
         ))
     }
 
-    pub fn extract_paths_dead(&self, vm: &str) -> Result<()> {
-        self.vm(vm)?;
-        Err(ProviderError::NotImplemented(
-            "extracting paths from a stopped VM (libguestfs)".into(),
-        ))
+    /// Copies `(path in the VM, path on the host)` pairs out of a VM's disks
+    /// without booting it, with libguestfs's `virt-copy-out` (as Lago does):
+    /// for a VM that is down. A path missing in the VM is skipped with a
+    /// warning when `ignore_nopath`, else an error.
+    pub fn extract_paths_dead(
+        &self,
+        vm: &str,
+        pairs: &[(String, String)],
+        ignore_nopath: bool,
+    ) -> Result<()> {
+        let spec = self.vm(vm)?;
+        if which("virt-copy-out").is_none() {
+            return Err(ProviderError::MissingTool(format!(
+                "reading files from a stopped VM's disks needs libguestfs's virt-copy-out, \
+                 which is not installed (Debian: apt-get install libguestfs-tools); or start \
+                 VM {vm} and copy over SSH"
+            )));
+        }
+        let disks: Vec<&Path> = spec
+            .disks
+            .iter()
+            .filter(|d| d.format != "iso")
+            .filter_map(|d| d.path.as_deref())
+            .collect();
+        for (remote, local) in pairs {
+            let local = Path::new(local);
+            let parent = local.parent().unwrap_or(Path::new("."));
+            let io_err = |source| ProviderError::Io {
+                what: format!("extracting {remote} from VM {vm}"),
+                path: parent.to_path_buf(),
+                source,
+            };
+            std::fs::create_dir_all(parent).map_err(io_err)?;
+            // virt-copy-out puts REMOTE's last component inside a folder:
+            // copy into a scratch folder beside LOCAL, then move it there.
+            let scratch = tempfile::Builder::new()
+                .prefix(".lago-extract.")
+                .tempdir_in(parent)
+                .map_err(io_err)?;
+            let mut cmd = Command::new("virt-copy-out");
+            cmd.env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
+            for disk in &disks {
+                cmd.arg("-a").arg(disk);
+            }
+            cmd.arg(remote).arg(scratch.path());
+            match run(&mut cmd, &format!("extracting {remote} from VM {vm}")) {
+                Ok(_) => {}
+                Err(ProviderError::Command { stderr, .. })
+                    if ignore_nopath && stderr.contains("No such file or directory") =>
+                {
+                    tracing::warn!("VM {vm}: {remote} does not exist: skipped");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+            let name = Path::new(remote.trim_end_matches('/'))
+                .file_name()
+                .map(|n| scratch.path().join(n))
+                .unwrap_or_else(|| scratch.path().to_path_buf());
+            std::fs::rename(&name, local).map_err(io_err)?;
+        }
+        Ok(())
     }
 }
 
