@@ -3,20 +3,31 @@
 # workspace (the lago binary and every plugin .so), runs the unit and
 # integration tests, then the end-to-end tests that boot real VMs inside a
 # private sandbox (network namespace + own libvirtd), and tears it down.
+# Ends with one line: "N passed, N failed" over every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 
+log=$(mktemp /tmp/lago-test.XXXXXX)
+sandbox=lago-e2e
+finish() {
+  status=$?
+  bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+  rm -f "$log"
+  exit $status
+}
+trap finish EXIT
+
 cargo build --workspace --all-targets
-cargo test --workspace --exclude lago-e2e --no-fail-fast
+cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 
 # End-to-end: real VMs from the embedded template, in the sandbox.
 bash scripts/template/build.sh
-sandbox=lago-e2e
 bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
-trap 'bash scripts/sandbox/down.sh "$sandbox"' EXIT
 bash scripts/sandbox/up.sh "$sandbox"
 bash scripts/sandbox/run.sh "$sandbox" \
-  env LAGO_E2E=1 cargo test -p lago-e2e -- --test-threads=1
+  env LAGO_E2E=1 cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
