@@ -22,9 +22,13 @@ run=()
 sandbox=""
 own_sandbox=""
 work=""
+destroyed=""
 cleanup() {
+  set +x
+  cd "$root"
   if [ -n "$work" ]; then
-    (cd "$work" && "${run[@]}" "$lago" destroy -y >/dev/null 2>&1) || true
+    # After a failure on the way: take down whatever was created.
+    [ -n "$destroyed" ] || (cd "$work" && "${run[@]}" "$lago" destroy -y >/dev/null 2>&1) || true
     rm -rf "$work"
   fi
   if [ -n "$own_sandbox" ]; then bash "$root/scripts/sandbox/down.sh" "$sandbox" >/dev/null; fi
@@ -59,3 +63,4 @@ done
 "${run[@]}" "$lago" shell vm1 ping -c 1 -W 2 vm0.lago.local
 "${run[@]}" "$lago" status
 "${run[@]}" "$lago" destroy -y
+destroyed=1
