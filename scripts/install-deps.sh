@@ -15,6 +15,8 @@ packages=(
   parted e2fsprogs dosfstools xorriso util-linux xz-utils kmod
   # guest libraries dropbear needs
   libtomcrypt1 libtommath1 libgmp10 zlib1g
+  # tests: libvirt's schema check of generated XML (virt-xml-validate needs xmllint)
+  libxml2-utils
   # tests/sandbox/floor.sh only: the OpenSSH client as the raw baseline
   openssh-client
   # optional in the template: SFTP for the guest (dropbear runs /usr/lib/sftp-server)

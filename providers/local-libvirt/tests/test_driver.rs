@@ -16,12 +16,14 @@ use virt::connect::Connect;
 use common::{sample_env, test_options, TEST_URI};
 
 /// Checks a document against libvirt's RNG schema with `virt-xml-validate`
-/// (libvirt-clients) and `xmllint` (libxml2-utils), when they are installed.
+/// (libvirt-clients) and `xmllint` (libxml2-utils); `scripts/install-deps.sh`
+/// installs both.
 fn schema_check(xml: &str, kind: &str) {
     use lago_provider_local_libvirt::tools::which;
-    if which("virt-xml-validate").is_none() || which("xmllint").is_none() {
-        return;
-    }
+    assert!(
+        which("virt-xml-validate").is_some() && which("xmllint").is_some(),
+        "virt-xml-validate and xmllint are needed: run scripts/install-deps.sh"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join(format!("{kind}.xml"));
     std::fs::write(&file, xml).expect("write");
