@@ -21,7 +21,7 @@ const PASSWORD_HASH: &str = "$6$lagotest$hqb7yI7vnFhMGCtvW5YNpQ5bdT8GiXnFOjQMB97
 
 pub const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Skips the test (returns) when dropbear is not installed.
+/// Fails the test when dropbear is not installed.
 #[macro_export]
 macro_rules! require_dropbear {
     () => {
