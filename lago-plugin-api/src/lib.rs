@@ -32,6 +32,7 @@ mod error;
 mod host;
 pub mod plugin;
 pub mod spec;
+pub mod tool_service;
 mod types;
 
 pub use abi::{LagoPlugin, LagoPluginRef, Named, PluginSet};
@@ -41,6 +42,7 @@ pub use plugin::{
     CliPlugin, OutFormatPlugin, PluginResult, ProviderSessionPlugin, VmProviderPlugin,
     VmServicePlugin, VmTypePlugin,
 };
+pub use tool_service::{ServiceTool, ToolService};
 pub use types::{ArgSpec, CliContext, CliSpec, CommandStatus, LogLevel, ServiceState};
 
 /// Re-exported so plugins and the host agree on one version of these

@@ -7,10 +7,7 @@
 //! * `start`/`stop`: `systemctl start|stop NAME`, an error naming the service
 //!   and the command's output when it fails.
 
-use lago_plugin_api::spec::VmSpec;
-use lago_plugin_api::{
-    host, CommandStatus, PluginError, PluginResult, ServiceState, VmServicePlugin,
-};
+use lago_plugin_api::{CommandStatus, ServiceState, ServiceTool, ToolService};
 
 /// Where systemctl lives in the VM.
 pub const BIN_PATH: &str = "/usr/bin/systemctl";
@@ -18,10 +15,6 @@ pub const BIN_PATH: &str = "/usr/bin/systemctl";
 /// The `systemd` vm-service.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Systemd;
-
-fn run(vm: &VmSpec, argv: &[&str]) -> PluginResult<CommandStatus> {
-    host()?.ssh_exec(vm, argv, b"")
-}
 
 /// The service state from `systemctl status` output (Lago's rules).
 pub fn state_from_status(status: &CommandStatus) -> ServiceState {
@@ -40,40 +33,21 @@ pub fn state_from_status(status: &CommandStatus) -> ServiceState {
     }
 }
 
-fn request(vm: &VmSpec, action: &str, service: &str) -> PluginResult<()> {
-    let st = run(vm, &[BIN_PATH, action, service])?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(PluginError::user(format!(
-            "systemd: `systemctl {action} {service}` in {} exited with {}: {}",
-            vm.name,
-            st.code,
-            st.stderr().trim()
-        )))
-    }
-}
+impl ServiceTool for Systemd {
+    const NAME: &'static str = "systemd";
+    const BIN_PATH: &'static str = BIN_PATH;
 
-impl VmServicePlugin for Systemd {
-    fn is_supported(&self, vm: &VmSpec) -> PluginResult<bool> {
-        Ok(run(vm, &["test", "-e", BIN_PATH])?.success())
+    fn argv<'a>(action: &'a str, service: &'a str) -> Vec<&'a str> {
+        vec![BIN_PATH, action, service]
     }
 
-    fn state(&self, vm: &VmSpec, service: &str) -> PluginResult<ServiceState> {
-        Ok(state_from_status(&run(vm, &[BIN_PATH, "status", service])?))
-    }
-
-    fn start(&self, vm: &VmSpec, service: &str) -> PluginResult<()> {
-        request(vm, "start", service)
-    }
-
-    fn stop(&self, vm: &VmSpec, service: &str) -> PluginResult<()> {
-        request(vm, "stop", service)
+    fn state_from_status(status: &CommandStatus) -> ServiceState {
+        state_from_status(status)
     }
 }
 
 lago_plugin_api::export_plugins! {
-    services: ["systemd" => Systemd],
+    services: ["systemd" => ToolService(Systemd)],
 }
 
 #[cfg(test)]
@@ -110,7 +84,7 @@ mod tests {
 
     #[test]
     fn without_a_host_calls_fail_cleanly() {
-        let err = host().err().map(|e| e.kind);
+        let err = lago_plugin_api::host().err().map(|e| e.kind);
         assert_eq!(err, Some(lago_plugin_api::ErrorKind::Internal));
     }
 }

@@ -6,10 +6,7 @@
 //!   `is stopped` → INACTIVE; else MISSING;
 //! * `start`/`stop`: `service NAME start|stop`.
 
-use lago_plugin_api::spec::VmSpec;
-use lago_plugin_api::{
-    host, CommandStatus, PluginError, PluginResult, ServiceState, VmServicePlugin,
-};
+use lago_plugin_api::{CommandStatus, ServiceState, ServiceTool, ToolService};
 
 /// Where `service` lives in the VM.
 pub const BIN_PATH: &str = "/sbin/service";
@@ -17,10 +14,6 @@ pub const BIN_PATH: &str = "/sbin/service";
 /// The `sysvinit` vm-service.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SysVInit;
-
-fn run(vm: &VmSpec, argv: &[&str]) -> PluginResult<CommandStatus> {
-    host()?.ssh_exec(vm, argv, b"")
-}
 
 /// The service state from `service NAME status` (Lago's rules).
 pub fn state_from_status(status: &CommandStatus) -> ServiceState {
@@ -33,40 +26,21 @@ pub fn state_from_status(status: &CommandStatus) -> ServiceState {
     }
 }
 
-fn request(vm: &VmSpec, action: &str, service: &str) -> PluginResult<()> {
-    let st = run(vm, &[BIN_PATH, service, action])?;
-    if st.success() {
-        Ok(())
-    } else {
-        Err(PluginError::user(format!(
-            "sysvinit: `service {service} {action}` in {} exited with {}: {}",
-            vm.name,
-            st.code,
-            st.stderr().trim()
-        )))
-    }
-}
+impl ServiceTool for SysVInit {
+    const NAME: &'static str = "sysvinit";
+    const BIN_PATH: &'static str = BIN_PATH;
 
-impl VmServicePlugin for SysVInit {
-    fn is_supported(&self, vm: &VmSpec) -> PluginResult<bool> {
-        Ok(run(vm, &["test", "-e", BIN_PATH])?.success())
+    fn argv<'a>(action: &'a str, service: &'a str) -> Vec<&'a str> {
+        vec![BIN_PATH, service, action]
     }
 
-    fn state(&self, vm: &VmSpec, service: &str) -> PluginResult<ServiceState> {
-        Ok(state_from_status(&run(vm, &[BIN_PATH, service, "status"])?))
-    }
-
-    fn start(&self, vm: &VmSpec, service: &str) -> PluginResult<()> {
-        request(vm, "start", service)
-    }
-
-    fn stop(&self, vm: &VmSpec, service: &str) -> PluginResult<()> {
-        request(vm, "stop", service)
+    fn state_from_status(status: &CommandStatus) -> ServiceState {
+        state_from_status(status)
     }
 }
 
 lago_plugin_api::export_plugins! {
-    services: ["sysvinit" => SysVInit],
+    services: ["sysvinit" => ToolService(SysVInit)],
 }
 
 #[cfg(test)]
