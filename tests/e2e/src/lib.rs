@@ -133,3 +133,18 @@ pub fn libvirt_objects() -> Vec<String> {
     names.extend(virsh(&["net-list", "--all", "--name"]));
     names
 }
+
+/// Destroys the environment when the test ends, passed or not, so a failed
+/// assertion leaves no VM, network or lease behind.
+pub struct Destroy<'a>(pub &'a Env);
+
+impl Drop for Destroy<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.lago(&["destroy", "-y"]);
+    }
+}
+
+/// A process output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

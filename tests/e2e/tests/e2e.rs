@@ -1,6 +1,6 @@
 //! Real VMs, end to end: `scripts/test.sh` runs this inside the VM sandbox.
 
-use lago_e2e::{libvirt_objects, Env};
+use lago_e2e::{libvirt_objects, Destroy, Env};
 
 const THREE_VMS: &str = r#"
 x-vm: &vm
@@ -33,6 +33,7 @@ fn vm_status(env: &Env) -> serde_json::Value {
 #[test]
 fn three_vms_two_networks_full_lifecycle() {
     let env = Env::new(THREE_VMS);
+    let _destroy = Destroy(&env);
     let before = libvirt_objects();
     env.ok(&["init", "--template-repo-name", "embedded"]);
     env.ok(&["start"]);
@@ -114,6 +115,7 @@ nets:
   n: {type: nat}
 "#;
     let env = Env::new(initfile);
+    let _destroy = Destroy(&env);
     let before = libvirt_objects();
     env.ok(&["init", "--template-repo-name", "embedded"]);
     let out = env.lago(&["--ssh-tries", "3", "--ssh-timeout", "2", "start"]);

@@ -13,7 +13,7 @@ use lago::environment::{Environment, SshSettings};
 use lago::plugins::discovery::SearchPath;
 use lago::plugins::Registry;
 use lago::prefix::Prefix;
-use lago_e2e::{target_dir, Env};
+use lago_e2e::{target_dir, text, Destroy, Env};
 use lago_plugin_api::spec::VmSpec;
 use lago_plugin_api::ServiceState;
 
@@ -51,19 +51,6 @@ case "$1" in
   *) exit 1 ;;
 esac
 "#;
-
-/// Destroys the environment when the test ends, passed or not.
-struct Destroy<'a>(&'a Env);
-
-impl Drop for Destroy<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.lago(&["destroy", "-y"]);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn prefix_path(env: &Env) -> PathBuf {
     env.dir.path().join(".lago/default")

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lago_e2e::Env;
+use lago_e2e::{text, Destroy, Env};
 
 const ONE_VM: &str = r#"
 domains:
@@ -51,19 +51,6 @@ domains:
 nets:
   mgmt: {type: nat, management: true}
 "#;
-
-/// Destroys the environment when the test ends, passed or not.
-struct Destroy<'a>(&'a Env);
-
-impl Drop for Destroy<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.lago(&["destroy", "-y"]);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn set_mode(p: &Path, m: u32) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
