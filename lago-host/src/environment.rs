@@ -315,14 +315,19 @@ impl<'r> Environment<'r> {
         }
     }
 
+    /// Drops the pooled SSH connection to a VM that is going down.
+    fn forget_ssh(&self, vm: &VmSpec) {
+        if let Ok(target) = ssh_target(&self.env, vm) {
+            self.ssh.disconnect(&target);
+        }
+    }
+
     /// `lago stop [VM...]`: hard power-off, in parallel; networks no running
     /// VM uses any more are stopped too.
     pub fn stop(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
-            if let Ok(target) = ssh_target(&self.env, vm) {
-                self.ssh.disconnect(&target);
-            }
+            self.forget_ssh(vm);
             into_result(self.session(vm)?.stop(vm.name.as_str().into()))
                 .map_err(plugin_err(format_args!("stopping VM `{}`", vm.name)))
         })?;
@@ -333,9 +338,7 @@ impl<'r> Environment<'r> {
     pub fn shutdown(&self, names: &[String], reboot: bool) -> Result<(), Error> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
-            if let Ok(target) = ssh_target(&self.env, vm) {
-                self.ssh.disconnect(&target);
-            }
+            self.forget_ssh(vm);
             let session = self.session(vm)?;
             if reboot {
                 into_result(session.reboot(vm.name.as_str().into()))
@@ -521,6 +524,12 @@ fn ssh_plugin_err(vm: &VmSpec) -> impl FnOnce(crate::ssh::SshError) -> PluginErr
     move |e| PluginError::user(format!("VM `{}`: {}", vm.name, e.chain_string()))
 }
 
+impl EnvSsh {
+    fn target(&self, vm: &VmSpec) -> Result<SshTarget, PluginError> {
+        ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))
+    }
+}
+
 impl SshExecutor for EnvSsh {
     fn exec(
         &self,
@@ -528,7 +537,7 @@ impl SshExecutor for EnvSsh {
         argv: &[String],
         stdin: &[u8],
     ) -> Result<CommandStatus, PluginError> {
-        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        let target = self.target(vm)?;
         let stdin = (!stdin.is_empty()).then_some(stdin);
         let status = self
             .pool
@@ -547,7 +556,7 @@ impl SshExecutor for EnvSsh {
         local: &std::path::Path,
         remote: &str,
     ) -> Result<(), PluginError> {
-        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        let target = self.target(vm)?;
         self.pool
             .upload(&target, local, remote)
             .map_err(ssh_plugin_err(vm))
@@ -559,7 +568,7 @@ impl SshExecutor for EnvSsh {
         remote: &str,
         local: &std::path::Path,
     ) -> Result<(), PluginError> {
-        let target = ssh_target(&self.env, vm).map_err(|e| PluginError::user(e.to_string()))?;
+        let target = self.target(vm)?;
         self.pool
             .download(&target, remote, local)
             .map_err(ssh_plugin_err(vm))

@@ -328,6 +328,22 @@ pub fn no_teardown(_: &Prefix, _: Option<&EnvSpec>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The part of cleanup and destroy that goes before the files: the provider
+/// teardown (with the stored environment when it can be read), then the
+/// prefix's leases.
+fn teardown_and_release(
+    prefix: &Prefix,
+    store: &LeaseStore,
+    teardown: TeardownHook<'_>,
+) -> Result<(), Error> {
+    let env = prefix.load_env().ok();
+    teardown(prefix, env.as_ref())?;
+    if let Ok(uuid) = prefix.uuid() {
+        store.release_all(&uuid)?;
+    }
+    Ok(())
+}
+
 /// `lago cleanup`: teardown, release the leases, remove the `initialized`
 /// marker. The files stay (destroy removes them).
 pub fn cleanup_prefix(
@@ -341,11 +357,7 @@ pub fn cleanup_prefix(
         }
         .into());
     }
-    let env = prefix.load_env().ok();
-    teardown(prefix, env.as_ref())?;
-    if let Ok(uuid) = prefix.uuid() {
-        store.release_all(&uuid)?;
-    }
+    teardown_and_release(prefix, store, teardown)?;
     prefix.unmark_initialized()?;
     Ok(())
 }
@@ -369,11 +381,7 @@ pub fn destroy_prefix(
         }
         .into());
     }
-    let env = prefix.load_env().ok();
-    teardown(prefix, env.as_ref())?;
-    if let Ok(uuid) = prefix.uuid() {
-        store.release_all(&uuid)?;
-    }
+    teardown_and_release(prefix, store, teardown)?;
     prefix.remove()?;
     Ok(())
 }
