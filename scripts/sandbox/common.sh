@@ -8,9 +8,11 @@
 #     /etc/libvirt, /var/lib/libvirt and /var/log/libvirt are bound from
 #     $SB_STATE (qemu.conf with namespaces = [], no autostart, per-sandbox
 #     state and logs);
-#   - the shared /run/libvirt, where libvirtd's sockets are visible to every
-#     client, so "virsh -c qemu:///system" works from anywhere. Hence one
-#     sandbox at a time.
+#   - its own /run/libvirt (bound from $SB_STATE/run inside that mount
+#     namespace), so several sandboxes run at once. Commands enter both
+#     namespaces through run.sh, where "virsh -c qemu:///system" and lago's
+#     default libvirt URL reach this sandbox's libvirtd; from outside, the
+#     socket is $SB_STATE/run/libvirt-sock (SB_URI_OUTSIDE).
 
 SB_NAME=${1:-lago-sb}
 case "$SB_NAME" in
@@ -19,7 +21,7 @@ esac
 SB_ROOT=/run/lago-sandbox
 SB_STATE=$SB_ROOT/$SB_NAME
 SB_URI=qemu:///system
-export LIBVIRT_DEFAULT_URI=$SB_URI
+SB_URI_OUTSIDE="qemu:///system?socket=$SB_STATE/run/libvirt-sock"
 
 sb_say() { echo "sandbox $SB_NAME: $*" >&2; }
 sb_die() { echo "sandbox $SB_NAME: error: $*" >&2; exit 1; }
@@ -40,7 +42,17 @@ sb_pid_alive() {
 }
 
 sb_virsh_ok() {
-  timeout 5 virsh -q -c "$SB_URI" version >/dev/null 2>&1
+  timeout 5 virsh -q -c "$SB_URI_OUTSIDE" version >/dev/null 2>&1
+}
+
+# runs CMD inside the sandbox: libvirtd's mount namespace (its /run/libvirt,
+# its /dev without kvm) and network namespace NAME
+sb_enter() {
+  local pid
+  pid=$(sb_pid_alive "$SB_STATE/libvirtd.pid") || sb_die "libvirtd is not running (run scripts/sandbox/up.sh $SB_NAME)"
+  nsenter --mount="/proc/$pid/ns/mnt" --net="/run/netns/$SB_NAME" -- \
+    env LIBVIRT_DEFAULT_URI="$SB_URI" LAGO_SANDBOX="$SB_NAME" \
+    LAGO_SANDBOX_NETNS="$SB_NAME" LAGO_SANDBOX_STATE="$SB_STATE" "$@"
 }
 
 sb_running() {
@@ -52,6 +64,6 @@ sb_print_env() {
 export LAGO_SANDBOX=$SB_NAME
 export LAGO_SANDBOX_NETNS=$SB_NAME
 export LAGO_SANDBOX_STATE=$SB_STATE
-export LIBVIRT_DEFAULT_URI=$SB_URI
+export LIBVIRT_DEFAULT_URI='$SB_URI_OUTSIDE'
 EOF
 }

@@ -17,7 +17,7 @@ virtlogd_pid=$(sb_pid_alive "$SB_STATE/virtlogd.pid" || true)
 
 # 1. through libvirt, while it answers: domains, then networks
 if [ -n "$libvirtd_pid" ] && sb_virsh_ok; then
-  v() { timeout 20 virsh -q -c "$SB_URI" "$@" 2>/dev/null; }
+  v() { timeout 20 virsh -q -c "$SB_URI_OUTSIDE" "$@" 2>/dev/null; }
   for d in $(v list --all --name); do
     v destroy "$d" >/dev/null
     v undefine --nvram --snapshots-metadata --checkpoints-metadata "$d" >/dev/null ||
@@ -56,9 +56,6 @@ stop_pids $virtlogd_pid
 # 3. the namespace (its bridges and taps go with it) and the state
 if sb_netns_exists; then
   ip netns delete "$SB_NAME" 2>/dev/null || sb_say "could not delete network namespace"
-fi
-if [ -e "$SB_STATE/created-run-libvirt" ] && ! sb_virsh_ok; then
-  rm -rf /run/libvirt
 fi
 rm -rf "$SB_STATE"
 rmdir "$SB_ROOT" 2>/dev/null

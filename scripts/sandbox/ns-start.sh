@@ -69,6 +69,11 @@ mount --bind "$SB_STATE/etc" /etc/libvirt
 mkdir -p /var/lib/libvirt /var/log/libvirt
 mount --bind "$SB_STATE/lib" /var/lib/libvirt
 mount --bind "$SB_STATE/log" /var/log/libvirt
+# its own /run/libvirt (sockets, pid files, network and domain run state), so
+# that sandboxes do not see each other (the empty mount point may be created
+# on the host's /run)
+mkdir -p /run/libvirt
+mount --bind "$SB_STATE/run" /run/libvirt
 
 # ---- daemons, in network namespace NAME -----------------------------------------
 ip netns exec "$SB_NAME" virtlogd -d -p "$SB_STATE/virtlogd.pid"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs a command inside sandbox NAME's network namespace, where the VMs'
-# networks are, with LIBVIRT_DEFAULT_URI set. libvirtd's socket is in the
-# shared /run/libvirt, so virsh and the libvirt API work from here too.
+# Runs a command inside sandbox NAME: its network namespace, where the VMs'
+# networks are, and libvirtd's mount namespace, where its /run/libvirt is, so
+# virsh and lago's default URL (qemu:///system) reach this sandbox's libvirtd.
 #
 # Usage: scripts/sandbox/run.sh NAME CMD [ARGS...]
 #   e.g. scripts/sandbox/run.sh lago-sb virsh list --all
@@ -14,5 +14,4 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 shift
 sb_require_root
 sb_netns_exists || sb_die "not up (run scripts/sandbox/up.sh $SB_NAME)"
-exec ip netns exec "$SB_NAME" env LIBVIRT_DEFAULT_URI="$SB_URI" LAGO_SANDBOX="$SB_NAME" \
-  LAGO_SANDBOX_NETNS="$SB_NAME" LAGO_SANDBOX_STATE="$SB_STATE" "$@"
+sb_enter "$@"

@@ -9,14 +9,14 @@
 #   Idempotent: on a running sandbox it only prints the environment.
 #   Prints, on stdout, shell lines for the caller: eval "$(up.sh NAME)".
 #   Run commands in it with scripts/sandbox/run.sh NAME CMD...; remove it
-#   with scripts/sandbox/down.sh NAME. One sandbox at a time (they would
-#   share /run/libvirt).
+#   with scripts/sandbox/down.sh NAME. Sandboxes of different names run at
+#   once (each has its own /run/libvirt).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=common.sh
 . "$HERE/common.sh" "${1:-lago-sb}"
 sb_require_root
-for tool in ip unshare libvirtd virtlogd virsh; do
+for tool in ip unshare nsenter libvirtd virtlogd virsh; do
   command -v "$tool" >/dev/null || sb_die "$tool not found: run scripts/install-deps.sh"
 done
 
@@ -26,17 +26,6 @@ if sb_running; then
   exit 0
 fi
 
-# one sandbox at a time: another one would share /run/libvirt
-for other in "$SB_ROOT"/*/libvirtd.pid; do
-  [ -e "$other" ] || continue
-  o=$(basename "$(dirname "$other")")
-  [ "$o" = "$SB_NAME" ] && continue
-  sb_pid_alive "$other" >/dev/null && sb_die "sandbox $o is up; run scripts/sandbox/down.sh $o first"
-done
-if sb_virsh_ok; then
-  sb_die "a libvirtd outside this sandbox answers on $SB_URI; stop it first"
-fi
-
 # leftovers of a crashed sandbox of this name
 if sb_netns_exists || [ -d "$SB_STATE" ]; then
   sb_say "cleaning up a half-up sandbox first"
@@ -44,10 +33,7 @@ if sb_netns_exists || [ -d "$SB_STATE" ]; then
 fi
 
 t0=$(date +%s.%N)
-[ -d /run/libvirt ] || created_run=1
-mkdir -p "$SB_STATE"/{etc,lib,log}
-# down.sh removes /run/libvirt only if this sandbox created it
-[ -z "${created_run:-}" ] || : >"$SB_STATE/created-run-libvirt"
+mkdir -p "$SB_STATE"/{etc,lib,log,run}
 cleanup_failed() {
   sb_say "failed to start; logs:"
   tail -n 20 "$SB_STATE"/*.log >&2 2>/dev/null || true
