@@ -50,7 +50,7 @@ sb_virsh_ok() {
 sb_enter() {
   local pid
   pid=$(sb_pid_alive "$SB_STATE/libvirtd.pid") || sb_die "libvirtd is not running (run scripts/sandbox/up.sh $SB_NAME)"
-  nsenter --mount="/proc/$pid/ns/mnt" --net="/run/netns/$SB_NAME" -- \
+  nsenter --mount="/proc/$pid/ns/mnt" --net="/run/netns/$SB_NAME" --wd="$PWD" -- \
     env LIBVIRT_DEFAULT_URI="$SB_URI" LAGO_SANDBOX="$SB_NAME" \
     LAGO_SANDBOX_NETNS="$SB_NAME" LAGO_SANDBOX_STATE="$SB_STATE" "$@"
 }
