@@ -29,5 +29,11 @@ cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 bash scripts/template/build.sh
 bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
 bash scripts/sandbox/up.sh "$sandbox"
-bash scripts/sandbox/run.sh "$sandbox" \
-  env LAGO_E2E=1 cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
+# Once on each template: lago-tiny (its host key pinned at init) and
+# lago-tiny-firstboot (makes its own at first boot: learned from its console).
+for template in lago-tiny lago-tiny-firstboot; do
+  echo "== end-to-end tests on template $template"
+  bash scripts/sandbox/run.sh "$sandbox" \
+    env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
+    cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
+done

@@ -485,7 +485,11 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
     };
     let host_key = match &vm.ssh_host_key {
         Some(line) => HostKeyPolicy::Pinned(line.clone()),
-        None => HostKeyPolicy::Learn(crate::prefix::ssh_client::known_hosts_path(&env.prefix)),
+        None => HostKeyPolicy::Console {
+            known_hosts: crate::prefix::ssh_client::known_hosts_path(&env.prefix),
+            console: env.prefix.console_log_path(&vm.name),
+            required: crate::templates::host_key_source(vm) == Some("console"),
+        },
     };
     Ok(SshTarget {
         name: vm.name.clone(),

@@ -6,12 +6,14 @@ use std::process::{Command, Output};
 
 use lago::prefix::Prefix;
 
+/// vm0's template installs the seed's host key (template metadata
+/// `ssh-host-key: seed`): pinned. vm1 has no template: learned.
 const INIT: &str = r#"
 domains:
   vm0:
     memory: 256
     nics: [{net: mgmt}]
-    disks: [{type: empty, size: 1G, dev: vda, name: root}]
+    disks: [{template_name: seeded, type: template, dev: vda, name: root}]
   vm1:
     ssh-user: tester
     nics: [{net: mgmt, ip: 192.168.200.77}]
@@ -29,6 +31,7 @@ fn lago(dir: &Path, args: &[&str]) -> Output {
         .env("XDG_CONFIG_DIRS", dir.join("etc-xdg"))
         .env("LAGO_LEASE_DIR", dir.join("leases"))
         .env("LAGO_LIBVIRT_URL", "test:///default")
+        .env("LAGO__INIT__TEMPLATE_STORE", dir.join("store"))
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run lago")
@@ -70,7 +73,11 @@ fn init_writes_ssh_config_and_known_hosts() {
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
     std::fs::write(dir.join("proj/LagoInitFile"), INIT).expect("write");
-    let out = lago(dir, &["init"]);
+    let repo = seeded_template_repo(&dir.join("repo"));
+    let out = lago(
+        dir,
+        &["init", "--skip-bootstrap", "--template-repo-path", &repo],
+    );
     assert!(
         out.status.success(),
         "init failed: {}",
@@ -90,6 +97,14 @@ fn init_writes_ssh_config_and_known_hosts() {
     assert_eq!(aliases, ["vm0", "vm1"], "{config}");
     let key = prefix_path.join("id_ed25519").display().to_string();
     let kh = prefix_path.join("known_hosts").display().to_string();
+    assert!(
+        env.domains["vm1"].ssh_host_key.is_none(),
+        "vm1 is not pinned"
+    );
+    assert!(
+        !prefix_path.join("host_keys/vm1").exists(),
+        "no unused host key is kept"
+    );
     for (alias, opts) in &hosts {
         let vm = &env.domains[alias];
         let ip = vm.mgmt_ip().expect("mgmt ip").to_string();
@@ -100,7 +115,9 @@ fn init_writes_ssh_config_and_known_hosts() {
         assert_eq!(opt(opts, "userknownhostsfile"), kh);
         assert_eq!(opt(opts, "stricthostkeychecking"), "yes");
         // The VM's pinned key, by its address, without a comment.
-        let pinned = vm.ssh_host_key.as_deref().expect("pinned host key");
+        let Some(pinned) = vm.ssh_host_key.as_deref() else {
+            continue;
+        };
         let mut fields = pinned.split_whitespace();
         let want = format!(
             "{ip} {} {}",
@@ -111,7 +128,7 @@ fn init_writes_ssh_config_and_known_hosts() {
     }
     assert_eq!(opt(&hosts[1].1, "user"), "tester");
     assert_eq!(opt(&hosts[1].1, "hostname"), "192.168.200.77");
-    assert_eq!(known.lines().count(), 2, "{known}");
+    assert_eq!(known.lines().count(), 1, "only vm0 is pinned: {known}");
 
     // OpenSSH's own reading of the file, when its client is installed.
     if let Ok(out) = Command::new("ssh")
@@ -150,17 +167,29 @@ fn init_writes_ssh_config_and_known_hosts() {
         serde_json::from_slice(&out.stdout).expect("status json")
     };
     let v = status(dir);
-    for vm in ["vm0", "vm1"] {
-        assert_eq!(v["Prefix"]["VMs"][vm]["ssh host key"], "pinned", "{v}");
-    }
-    // A VM whose template cannot take a host key has none in its spec.
-    let prefix = Prefix::open(&prefix_path).expect("prefix");
-    let mut vm1 = env.domains["vm1"].clone();
-    vm1.ssh_host_key = None;
-    prefix.save_vm(&vm1).expect("save vm1");
-    let v = status(dir);
     assert_eq!(v["Prefix"]["VMs"]["vm0"]["ssh host key"], "pinned", "{v}");
-    assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "learned", "{v}");
+    assert_eq!(
+        v["Prefix"]["VMs"]["vm1"]["ssh host key"], "not seen yet",
+        "{v}"
+    );
+    // Once lago learned a key (here: written as lago writes it), status says
+    // where it came from.
+    let kh_path = prefix_path.join("known_hosts");
+    let some_key: Vec<&str> = env.domains["vm0"]
+        .ssh_host_key
+        .as_deref()
+        .expect("vm0 pinned")
+        .split_whitespace()
+        .take(2)
+        .collect();
+    let learned = format!(
+        "{known}192.168.200.77 {} lago:console\n",
+        some_key.join(" ")
+    );
+    std::fs::write(&kh_path, learned).expect("write known_hosts");
+    let v = status(dir);
+    assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "console", "{v}");
+    let _ = Prefix::open(&prefix_path).expect("prefix");
 
     let out = lago(dir, &["destroy", "--yes"]);
     assert!(
@@ -168,4 +197,31 @@ fn init_writes_ssh_config_and_known_hosts() {
         "destroy: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A file-source template repo holding one real (empty) qcow2 image whose
+/// metadata says it installs the seed's host key; returns the repo file.
+fn seeded_template_repo(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).expect("mkdir repo");
+    let image = dir.join("seeded-v1.qcow2");
+    let out = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&image)
+        .arg("16M")
+        .output()
+        .expect("qemu-img (scripts/install-deps.sh installs it)");
+    assert!(out.status.success(), "qemu-img create: {out:?}");
+    std::fs::write(
+        dir.join("seeded-v1.qcow2.metadata"),
+        r#"{"distro": "seeded", "ssh-host-key": "seed"}"#,
+    )
+    .expect("metadata");
+    let repo = format!(
+        r#"{{"name": "local", "sources": {{"src": {{"type": "file", "args": {{"root": "{}"}}}}}},
+            "templates": {{"seeded": {{"versions": {{"v1": {{"source": "src", "handle": "seeded-v1.qcow2", "timestamp": 1}}}}}}}}}}"#,
+        dir.display()
+    );
+    let path = dir.join("repo.json");
+    std::fs::write(&path, repo).expect("repo");
+    path.display().to_string()
 }

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Builds lago's embedded default template "lago-tiny" from Debian packages
 # installed on this host (linux-image-amd64, busybox-static, dropbear-bin,
-# extlinux, ...) and writes a Lago template repository:
+# bash, extlinux, ...) and writes a Lago template repository:
 #
 #   OUT_DIR/repo.json                        Lago repository (file source)
 #   OUT_DIR/lago-tiny-v1.qcow2               BIOS-bootable compressed qcow2
 #   OUT_DIR/lago-tiny-v1.qcow2.hash          sha1 of the image (hex)
 #   OUT_DIR/lago-tiny-v1.qcow2.metadata      template metadata (JSON)
+#
+# and a second template, "lago-tiny-firstboot" (same files, -firstboot-), made
+# like the templates lago did not build: it ignores the seed's ssh_keys and
+# generates its SSH host key at first boot (printing it on the console in
+# cloud-init's format), so lago must learn the key instead of pinning it.
 #
 # Usage: scripts/template/build.sh [--force] [OUT_DIR]
 #   OUT_DIR defaults to $LAGO_EMBEDDED_REPO, else /var/lib/lago/repos/embedded.
@@ -19,6 +24,8 @@ set -euo pipefail
 NAME=lago-tiny
 VERSION=v1
 IMG=$NAME-$VERSION.qcow2
+FB_NAME=$NAME-firstboot
+FB_IMG=$FB_NAME-$VERSION.qcow2
 DISK_MIB=${LAGO_TINY_DISK_MIB:-40}
 PART_START=$((1024 * 1024))
 ROOT_LABEL=lago-root
@@ -87,20 +94,20 @@ flock 9
 bin_path() { command -v "$1"; }
 DROPBEAR=$(bin_path dropbear)
 SFTP_SERVER=/usr/lib/openssh/sftp-server
-GUEST_BINS=("$DROPBEAR" "$(bin_path dropbearkey)" "$(bin_path dropbearconvert)")
+GUEST_BINS=("$DROPBEAR" "$(bin_path dropbearkey)" "$(bin_path dropbearconvert)" "$(bin_path bash)")
 command -v dbclient >/dev/null && GUEST_BINS+=("$(bin_path dbclient)")
 [ -x "$SFTP_SERVER" ] && GUEST_BINS+=("$SFTP_SERVER")
 
 inputs_fingerprint() {
   {
-    echo "format 1 disk ${DISK_MIB}MiB kernel $KVER"
+    echo "format 2 disk ${DISK_MIB}MiB kernel $KVER"
     echo "$CMDLINE"
     echo "${EARLY_MODULES[*]} / ${LATE_MODULES[*]} / ${SKIP_MODULES[*]}"
     sha1sum "$SELF" | cut -d ' ' -f 1
     (cd "$HERE" && find rootfs initramfs -type f -print0 | sort -z | xargs -0 sha1sum)
     stat -c '%n %s %Y' "/boot/vmlinuz-$KVER" /bin/busybox "$MBR" "${GUEST_BINS[@]}"
     dpkg-query -W busybox-static dropbear-bin extlinux syslinux-common libc6 libcrypt1 \
-      libtomcrypt1 libtommath1 libgmp10 zlib1g openssh-sftp-server "linux-image-$KVER" 2>/dev/null || true
+      libtomcrypt1 libtommath1 libgmp10 zlib1g libtinfo6 bash openssh-sftp-server "linux-image-$KVER" 2>/dev/null || true
   } | sha1sum | cut -d ' ' -f 1
 }
 
@@ -127,6 +134,15 @@ write_repo_json() {
           "timestamp": $ts
         }
       }
+    },
+    "$FB_NAME": {
+      "versions": {
+        "$VERSION": {
+          "source": "local",
+          "handle": "$FB_IMG",
+          "timestamp": $ts
+        }
+      }
     }
   }
 }
@@ -136,6 +152,7 @@ EOF
 
 FP=$(inputs_fingerprint)
 if [ "$FORCE" = 0 ] && [ -f "$OUT/$IMG" ] && [ -f "$OUT/$IMG.hash" ] && [ -f "$OUT/$IMG.metadata" ] &&
+  [ -f "$OUT/$FB_IMG" ] && [ -f "$OUT/$FB_IMG.hash" ] && [ -f "$OUT/$FB_IMG.metadata" ] &&
   [ "$(cat "$OUT/.$IMG.inputs" 2>/dev/null)" = "$FP" ]; then
   # the repository may have moved: keep repo.json's root right
   grep -q "\"root\": \"$OUT\"" "$OUT/repo.json" 2>/dev/null || write_repo_json
@@ -214,12 +231,13 @@ done
 # ---- configuration ------------------------------------------------------------
 cp -a "$HERE/rootfs/." "$ROOT/"
 E="$ROOT/etc"
-echo "root:x:0:0:root:/root:/bin/sh" >"$E/passwd"
+# bash as root's shell, as on Lago's templates (deploy scripts say #!/bin/bash)
+echo "root:x:0:0:root:/root:/bin/bash" >"$E/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$E/group"
 # "*": no password (dropbear would refuse every login of a "!" locked account)
 echo "root:*:19000:0:99999:7:::" >"$E/shadow"
 chmod 600 "$E/shadow"
-printf '/bin/sh\n/bin/ash\n' >"$E/shells"
+printf '/bin/sh\n/bin/ash\n/bin/bash\n' >"$E/shells"
 printf 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n' >"$E/nsswitch.conf"
 echo lago-tiny >"$E/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tlago-tiny\n::1\tlocalhost ip6-localhost ip6-loopback\n' >"$E/hosts"
@@ -242,6 +260,7 @@ install -m 644 "/boot/vmlinuz-$KVER" "$ROOT/boot/vmlinuz"
 chroot "$ROOT" /usr/bin/dropbearkey -t ed25519 -f /tmp/smoke >/dev/null 2>&1 ||
   die "dropbearkey does not run inside the image (missing libraries?)"
 rm -f "$ROOT/tmp/smoke"
+chroot "$ROOT" /bin/bash -c 'exit 0' || die "bash does not run inside the image (missing libraries?)"
 
 # ---- initramfs: busybox + modules + /init ---------------------------------------
 skeleton "$INITRD"
@@ -295,44 +314,65 @@ LABEL lago
 EOF
 
 # ---- disk: msdos label, one bootable ext4 partition, extlinux ------------------
-RAW="$WORK/disk.raw"
-truncate -s "${DISK_MIB}M" "$RAW"
-parted -s "$RAW" mklabel msdos mkpart primary ext4 1MiB 100% set 1 boot on
-PART_SIZE=$((DISK_MIB * 1024 * 1024 - PART_START))
-# extlinux 6.04 cannot boot 64bit or metadata_csum ext4
-mkfs.ext4 -q -F -L "$ROOT_LABEL" -b 4096 -N 4096 -m 0 -J size=4 \
-  -O ^64bit,^metadata_csum,^huge_file \
-  -E "offset=$PART_START,lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0" \
-  -d "$ROOT" "$RAW" "$((PART_SIZE / 4096))"
-mkdir -p "$MNT"
-mount -o "loop,offset=$PART_START,sizelimit=$PART_SIZE" "$RAW" "$MNT"
-extlinux --install "$MNT/boot/extlinux" >/dev/null 2>&1 || die "extlinux --install failed"
-USED=$(df -k --output=used "$MNT" | tail -n 1 | tr -d ' ')
-umount "$MNT"
-dd if="$MBR" of="$RAW" bs=440 count=1 conv=notrunc status=none
+# make_image ROOT_DIR IMAGE METADATA_JSON: the qcow2, its .hash and .metadata in $WORK
+make_image() {
+  local root=$1 img=$2 metadata=$3
+  local raw="$WORK/disk.raw"
+  rm -f "$raw"
+  truncate -s "${DISK_MIB}M" "$raw"
+  parted -s "$raw" mklabel msdos mkpart primary ext4 1MiB 100% set 1 boot on
+  local part_size=$((DISK_MIB * 1024 * 1024 - PART_START))
+  # extlinux 6.04 cannot boot 64bit or metadata_csum ext4
+  mkfs.ext4 -q -F -L "$ROOT_LABEL" -b 4096 -N 4096 -m 0 -J size=4 \
+    -O ^64bit,^metadata_csum,^huge_file \
+    -E "offset=$PART_START,lazy_itable_init=0,lazy_journal_init=0,root_owner=0:0" \
+    -d "$root" "$raw" "$((part_size / 4096))"
+  mkdir -p "$MNT"
+  mount -o "loop,offset=$PART_START,sizelimit=$part_size" "$raw" "$MNT"
+  extlinux --install "$MNT/boot/extlinux" >/dev/null 2>&1 || die "extlinux --install failed"
+  USED=$(df -k --output=used "$MNT" | tail -n 1 | tr -d ' ')
+  umount "$MNT"
+  dd if="$MBR" of="$raw" bs=440 count=1 conv=notrunc status=none
+  qemu-img convert -q -c -f raw -O qcow2 "$raw" "$WORK/$img"
+  rm -f "$raw"
+  sha1sum "$WORK/$img" | cut -d ' ' -f 1 >"$WORK/$img.hash"
+  echo "$metadata" >"$WORK/$img.metadata"
+}
 
-qemu-img convert -q -c -f raw -O qcow2 "$RAW" "$WORK/$IMG"
-sha1sum "$WORK/$IMG" | cut -d ' ' -f 1 >"$WORK/$IMG.hash"
-cat >"$WORK/$IMG.metadata" <<EOF
+# "ssh-host-key": "seed" tells lago that this template installs the host key
+# it finds in the NoCloud seed (so lago pins it at init); "console" that it
+# generates its own and prints it on the serial console in cloud-init's
+# format (so lago learns it from there). See docs/template.md.
+metadata_of() { # NAME HOST_KEY_SOURCE
+  cat <<EOF
 {
-  "distro": "$NAME",
+  "distro": "$1",
   "root-password": "",
   "ssh-user": "root",
   "service_provider": "sysvinit",
   "boot": "bios",
   "seed": "nocloud",
+  "ssh-host-key": "$2",
   "kernel": "$KVER",
   "virtual-size": $((DISK_MIB * 1024 * 1024))
 }
 EOF
+}
+make_image "$ROOT" "$IMG" "$(metadata_of "$NAME" seed)"
+# the first-boot variant: same tree, told to ignore the seed's host keys
+echo firstboot >"$ROOT/etc/lago/host-keys"
+make_image "$ROOT" "$FB_IMG" "$(metadata_of "$FB_NAME" console)"
+rm -f "$ROOT/etc/lago/host-keys"
 
 # ---- publish: every file by rename; the inputs stamp goes last -----------------
 rm -f "$OUT/.$IMG.inputs"
-mv -f "$WORK/$IMG.hash" "$OUT/$IMG.hash.tmp"
-mv -f "$WORK/$IMG.metadata" "$OUT/$IMG.metadata.tmp"
-mv -f "$WORK/$IMG" "$OUT/$IMG"
-mv -f "$OUT/$IMG.hash.tmp" "$OUT/$IMG.hash"
-mv -f "$OUT/$IMG.metadata.tmp" "$OUT/$IMG.metadata"
+for img in "$IMG" "$FB_IMG"; do
+  mv -f "$WORK/$img.hash" "$OUT/$img.hash.tmp"
+  mv -f "$WORK/$img.metadata" "$OUT/$img.metadata.tmp"
+  mv -f "$WORK/$img" "$OUT/$img"
+  mv -f "$OUT/$img.hash.tmp" "$OUT/$img.hash"
+  mv -f "$OUT/$img.metadata.tmp" "$OUT/$img.metadata"
+done
 write_repo_json
 echo "$FP" >"$OUT/.$IMG.inputs.tmp"
 mv -f "$OUT/.$IMG.inputs.tmp" "$OUT/.$IMG.inputs"

@@ -1,6 +1,7 @@
 //! Networks of an environment: the host-wide subnet lease store and the
 //! planner that turns a checked init file into addresses, MACs and names.
 
+mod build_steps;
 pub mod lease;
 pub mod plan;
 

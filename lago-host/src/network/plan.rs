@@ -97,10 +97,15 @@ impl PathVars<'_> {
         }
     }
 
+    /// Expand `$VAR` and `${VAR}` in `raw`; an undefined variable is an error.
+    pub fn expand(&self, raw: &str) -> Result<String, String> {
+        expand_vars(raw, &|n| self.lookup(n))
+    }
+
     /// Expand variables, then make the path absolute (relative paths are
     /// taken from the current directory, as Lago does).
     pub fn path(&self, raw: &str) -> Result<PathBuf, String> {
-        let e = expand_vars(raw, &|n| self.lookup(n))?;
+        let e = self.expand(raw)?;
         let p = PathBuf::from(e);
         Ok(if p.is_absolute() {
             p
@@ -375,6 +380,14 @@ pub fn plan(
                     }
                 }
             };
+            let mut spec = spec;
+            if let Some(build) = &spec.build {
+                let planned = super::build_steps::plan_build(build, vars, vars.initfile_dir)
+                    .map_err(|why| {
+                        init.error(dp.key("build"), why, Some("variables that are defined"))
+                    })?;
+                spec.build = Some(planned);
+            }
             disks.push(spec);
         }
 

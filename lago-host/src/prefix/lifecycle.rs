@@ -494,8 +494,9 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
                 "vm-type": vm.vm_type,
                 "vm-provider": vm.vm_provider,
                 // How lago verifies the VM's SSH host key: the key generated
-                // at init, or the first key seen (held from then on).
-                "ssh host key": if vm.ssh_host_key.is_some() { "pinned" } else { "learned" },
+                // at init, the key the VM printed on its console, or the
+                // first key seen (each held from then on).
+                "ssh host key": host_key_status(env, vm),
             }),
         );
     }
@@ -507,4 +508,16 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
             "VMs": vms,
         }
     })
+}
+
+/// `pinned`, `console`, `learned`, or `not seen yet` (a learned key before
+/// the first connection): see [`crate::ssh::learned_source`].
+fn host_key_status(env: &EnvSpec, vm: &lago_plugin_api::spec::VmSpec) -> &'static str {
+    if vm.ssh_host_key.is_some() {
+        return "pinned";
+    }
+    let known_hosts = super::ssh_client::known_hosts_path(&env.prefix);
+    vm.mgmt_ip()
+        .and_then(|ip| crate::ssh::learned_source(&known_hosts, ip.into()))
+        .unwrap_or("not seen yet")
 }

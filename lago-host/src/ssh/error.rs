@@ -55,6 +55,24 @@ pub enum SshError {
         got_fingerprint: String,
     },
 
+    /// The server's host key is not one of those the guest printed on its
+    /// serial console.
+    #[error(
+        "the SSH host key of VM {vm} ({got_fingerprint}) is not one of the keys \
+         the VM printed on its console ({console}); refusing to connect: someone \
+         may be intercepting the connection"
+    )]
+    ConsoleHostKeyMismatch {
+        vm: String,
+        got_fingerprint: String,
+        console: PathBuf,
+    },
+
+    /// The template says the guest prints its host keys on the console, and
+    /// it has not (yet): retried while the VM boots.
+    #[error("VM {vm} has not printed its SSH host keys on its console ({console}) yet")]
+    ConsoleHostKeyPending { vm: String, console: PathBuf },
+
     /// A pinned host key could not be parsed.
     #[error("the host key pinned for VM {vm} is not a valid OpenSSH public key line")]
     InvalidHostKey {
@@ -148,6 +166,7 @@ impl SshError {
         !matches!(
             self,
             SshError::HostKeyMismatch { .. }
+                | SshError::ConsoleHostKeyMismatch { .. }
                 | SshError::InvalidHostKey { .. }
                 | SshError::KnownHosts { .. }
                 | SshError::Key { .. }

@@ -1,5 +1,8 @@
 //! Host-key verification: a pinned key, or a known-hosts file that learns
-//! the first key seen.
+//! the first key seen, or the key the guest printed on its serial console.
+//!
+//! Each learned line carries a comment saying where the key came from
+//! (`lago:console` or `lago:first-seen`), which `lago status` shows.
 
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -57,11 +60,82 @@ pub(crate) fn verify(
                 })
             }
         }
-        HostKeyPolicy::Learn(path) => learn(vm, &host_pattern(host, port), path, key),
+        HostKeyPolicy::Learn(path) => learn(vm, &host_pattern(host, port), path, key, None),
+        HostKeyPolicy::Console {
+            known_hosts,
+            console,
+            required,
+        } => learn(
+            vm,
+            &host_pattern(host, port),
+            known_hosts,
+            key,
+            Some((console.as_path(), *required)),
+        ),
     }
 }
 
-fn learn(vm: &str, pattern: &str, path: &Path, key: &PublicKey) -> Result<(), SshError> {
+/// The comment of a known_hosts line lago learned from the console.
+pub const SOURCE_CONSOLE: &str = "lago:console";
+/// The comment of a known_hosts line lago learned from the first connection.
+pub const SOURCE_FIRST_SEEN: &str = "lago:first-seen";
+
+/// How much of a console log is searched for the host-key block: its end
+/// (a guest can print without bound; the block comes late in a boot).
+const CONSOLE_TAIL_BYTES: u64 = 1024 * 1024;
+
+/// The public keys of the last complete cloud-init host-key block in the
+/// console log at `path` (`None` when there is no such block). The log is
+/// the guest's output: only lines that parse as OpenSSH public keys count.
+pub fn console_host_keys(path: &Path) -> std::io::Result<Option<Vec<PublicKey>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.seek(SeekFrom::Start(len.saturating_sub(CONSOLE_TAIL_BYTES)))?;
+    let mut bytes = Vec::new();
+    f.take(CONSOLE_TAIL_BYTES).read_to_end(&mut bytes)?;
+    Ok(parse_console_keys(&String::from_utf8_lossy(&bytes)))
+}
+
+fn parse_console_keys(text: &str) -> Option<Vec<PublicKey>> {
+    const BEGIN: &str = "-----BEGIN SSH HOST KEY KEYS-----";
+    const END: &str = "-----END SSH HOST KEY KEYS-----";
+    let mut found = None;
+    let mut current: Option<Vec<PublicKey>> = None;
+    for line in text.lines() {
+        let line = line.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+        if line.ends_with(BEGIN) {
+            current = Some(Vec::new());
+        } else if line.ends_with(END) {
+            if let Some(keys) = current.take() {
+                found = Some(keys);
+            }
+        } else if let Some(keys) = current.as_mut() {
+            let mut it = line.split_whitespace();
+            if let (Some(alg), Some(b64)) = (it.next(), it.next()) {
+                if let Ok(k) = PublicKey::from_openssh(&format!("{alg} {b64}")) {
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    found
+}
+
+fn learn(
+    vm: &str,
+    pattern: &str,
+    path: &Path,
+    key: &PublicKey,
+    console: Option<(&Path, bool)>,
+) -> Result<(), SshError> {
     let io_err = |source| SshError::KnownHosts {
         vm: vm.to_string(),
         path: path.to_path_buf(),
@@ -104,10 +178,38 @@ fn learn(vm: &str, pattern: &str, path: &Path, key: &PublicKey) -> Result<(), Ss
         };
     }
 
+    let source = match console {
+        None => SOURCE_FIRST_SEEN,
+        Some((console, required)) => {
+            let printed = console_host_keys(console).map_err(|source| SshError::KnownHosts {
+                vm: vm.to_string(),
+                path: console.to_path_buf(),
+                source,
+            })?;
+            match printed {
+                Some(keys) if keys.iter().any(|k| k.key_data() == key.key_data()) => SOURCE_CONSOLE,
+                Some(_) => {
+                    return Err(SshError::ConsoleHostKeyMismatch {
+                        vm: vm.to_string(),
+                        got_fingerprint: fingerprint(key),
+                        console: console.to_path_buf(),
+                    })
+                }
+                None if required => {
+                    return Err(SshError::ConsoleHostKeyPending {
+                        vm: vm.to_string(),
+                        console: console.to_path_buf(),
+                    })
+                }
+                None => SOURCE_FIRST_SEEN,
+            }
+        }
+    };
+
     let mut line = key
         .to_openssh()
         .map_err(|e| io_err(std::io::Error::other(e)))?;
-    // Drop the server's comment: known_hosts lines carry none.
+    // Replace the server's comment by where lago got the key from.
     if let Some((alg_b64, _comment)) = split_comment(&line) {
         line = alg_b64;
     }
@@ -115,10 +217,33 @@ fn learn(vm: &str, pattern: &str, path: &Path, key: &PublicKey) -> Result<(), Ss
     if !content.is_empty() && !content.ends_with(b"\n") {
         content.push(b'\n');
     }
-    content.extend_from_slice(format!("{pattern} {line}\n").as_bytes());
+    content.extend_from_slice(format!("{pattern} {line} {source}\n").as_bytes());
     write_atomically(path, &content).map_err(io_err)?;
-    tracing::info!(vm, host = pattern, fingerprint = %fingerprint(key), "learned SSH host key");
+    tracing::info!(vm, host = pattern, fingerprint = %fingerprint(key), source, "learned SSH host key");
     Ok(())
+}
+
+/// Where the key recorded for `host` (port 22) in the known_hosts file at
+/// `path` came from: `Some("console")`, `Some("learned")` (first seen, or a
+/// line lago did not mark), or `None` when no key is recorded yet.
+pub fn learned_source(path: &Path, host: IpAddr) -> Option<&'static str> {
+    let content = std::fs::read(path).ok()?;
+    let pattern = host_pattern(host, 22);
+    content
+        .lines()
+        .map_while(Result::ok)
+        .find(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|h| h.split(',').any(|h| h == pattern))
+        })
+        .map(|l| {
+            if l.split_whitespace().nth(3) == Some(SOURCE_CONSOLE) {
+                "console"
+            } else {
+                "learned"
+            }
+        })
 }
 
 fn split_comment(line: &str) -> Option<(String, String)> {
@@ -232,5 +357,87 @@ mod tests {
                 .is_some_and(|l| l.starts_with("10.0.0.2 ")),
             "{text}"
         );
+    }
+
+    fn line_of(k: &PublicKey) -> String {
+        let l = k.to_openssh().expect("enc");
+        l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn console_block_is_parsed_from_hostile_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = new_key(dir.path(), "a");
+        let b = new_key(dir.path(), "b");
+        // An older block, noise, escape sequences, CRs: the last complete
+        // block counts; lines that are not keys are ignored.
+        let text = format!(
+            "boot\r\n-----BEGIN SSH HOST KEY KEYS-----\r\n{}\r\n-----END SSH HOST KEY KEYS-----\r\n\
+             \x1b[0m noise\n[  1.0] -----BEGIN SSH HOST KEY KEYS-----\n{} root@vm\nnot a key\n\
+             -----END SSH HOST KEY KEYS-----\n-----BEGIN SSH HOST KEY KEYS-----\n{}\n",
+            line_of(&a),
+            line_of(&b),
+            line_of(&a),
+        );
+        let keys = parse_console_keys(&text).expect("a block");
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key_data(), b.key_data());
+        assert!(parse_console_keys("no block here\n").is_none());
+        assert!(parse_console_keys("-----BEGIN SSH HOST KEY KEYS-----\nunfinished\n").is_none());
+    }
+
+    #[test]
+    fn console_policy_learns_only_printed_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = new_key(dir.path(), "a");
+        let b = new_key(dir.path(), "b");
+        let console = dir.path().join("vm0.console.log");
+        let kh = dir.path().join("known_hosts");
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let policy = |required| HostKeyPolicy::Console {
+            known_hosts: kh.clone(),
+            console: console.clone(),
+            required,
+        };
+
+        // Required but not printed yet: retryable, nothing recorded.
+        let err = verify("vm0", ip, 22, &policy(true), &a).expect_err("pending");
+        assert!(
+            matches!(err, SshError::ConsoleHostKeyPending { .. }),
+            "{err}"
+        );
+        assert!(err.is_transient());
+        assert!(!kh.exists());
+
+        // Printed: another key is refused for good, the printed one learned.
+        std::fs::write(
+            &console,
+            format!(
+                "-----BEGIN SSH HOST KEY KEYS-----\n{}\n-----END SSH HOST KEY KEYS-----\n",
+                line_of(&a)
+            ),
+        )
+        .expect("console");
+        let err = verify("vm0", ip, 22, &policy(true), &b).expect_err("not printed");
+        assert!(
+            matches!(err, SshError::ConsoleHostKeyMismatch { .. }),
+            "{err}"
+        );
+        assert!(!err.is_transient());
+        verify("vm0", ip, 22, &policy(true), &a).expect("printed key");
+        assert_eq!(learned_source(&kh, ip), Some("console"));
+        // From then on the recorded key holds, whatever the console says.
+        std::fs::write(&console, "").expect("console");
+        verify("vm0", ip, 22, &policy(true), &a).expect("recorded key");
+        assert!(matches!(
+            verify("vm0", ip, 22, &policy(false), &b),
+            Err(SshError::HostKeyMismatch { .. })
+        ));
+
+        // Not required, nothing printed: the first key seen.
+        let ip2: IpAddr = [10, 0, 0, 2].into();
+        verify("vm1", ip2, 22, &policy(false), &b).expect("first seen");
+        assert_eq!(learned_source(&kh, ip2), Some("learned"));
+        assert_eq!(learned_source(&kh, [10, 0, 0, 3].into()), None);
     }
 }

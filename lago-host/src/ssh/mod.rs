@@ -28,7 +28,7 @@ mod target;
 
 pub use error::SshError;
 pub use exec::{CommandStatus, OutputStream};
-pub use hostkey::{fingerprint, fingerprint_of_line};
+pub use hostkey::{console_host_keys, fingerprint, fingerprint_of_line, learned_source};
 pub use keys::generate_ed25519_key;
 pub use openssh::{known_hosts_line, ssh_config_block};
 pub use pool::{ExecReader, ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};

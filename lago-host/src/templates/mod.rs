@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lago_plugin_api::spec::{DiskType, EnvSpec};
+use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec};
 
 pub use repo::{ResolvedVersion, TemplateRepo};
 pub use source::Source;
@@ -163,6 +163,23 @@ pub fn resolve_env(
         }
     }
 
+    // Pin the host key generated at init only where the template installs
+    // the seed's key; elsewhere it is learned (console, else first seen).
+    for vm in env.domains.values_mut() {
+        if vm.ssh_host_key.is_some() && host_key_source(vm) != Some("seed") {
+            vm.ssh_host_key = None;
+            let path = env.prefix.host_key_path(&vm.name);
+            if let Err(e) = std::fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    return Err(TemplateError::Io {
+                        what: format!("removing the unused host key {}", path.display()),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
     // Template disks with an explicit qcow2 base, and disks created in the prefix.
     for (vm_name, vm) in env.domains.iter_mut() {
         for disk in vm.disks.iter_mut() {
@@ -186,4 +203,17 @@ pub fn resolve_env(
         }
     }
     Ok(())
+}
+
+/// The template metadata key `ssh-host-key` of a VM's first disk: `seed`
+/// (the template installs the host key of the NoCloud seed: lago pins the
+/// key it generated at init), `console` (the template makes its own and
+/// prints it on the serial console in cloud-init's format: lago learns it
+/// from there and waits for it), or `None` (unknown: lago learns the key
+/// from the console when printed there, else the first key seen).
+pub fn host_key_source(vm: &VmSpec) -> Option<&str> {
+    vm.disks
+        .first()
+        .and_then(|d| d.metadata.get("ssh-host-key"))
+        .and_then(|v| v.as_str())
 }

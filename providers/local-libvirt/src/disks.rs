@@ -16,7 +16,7 @@ use lago_plugin_api::spec::{DiskSpec, DiskType, EnvSpec, VmSpec};
 use serde_json::Value;
 
 use crate::error::{ProviderError, Result};
-use crate::tools::{run, which};
+use crate::tools::{run, run_logged, which};
 
 fn planned_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Path> {
     disk.path.as_deref().ok_or_else(|| {
@@ -285,13 +285,14 @@ pub fn build_commands(
                 ProviderError::Spec(format!("VM {}: disk '{}': {e}", vm.name, disk.name))
             })?;
             let mut cmd = Command::new("virt-customize");
-            cmd.arg("-a").arg(path);
             let fmt = if disk.format == "iso" {
                 "raw"
             } else {
                 disk.format.as_str()
             };
+            // --format applies to the -a options after it only.
             cmd.args(["--format", fmt]);
+            cmd.arg("-a").arg(path);
             cmd.args(args);
             // libguestfs starts its own QEMU appliance: force TCG (KVM may
             // hang here) and keep it off the system libvirtd.
@@ -318,13 +319,15 @@ fn run_build(env: &EnvSpec, vm: &VmSpec, disk: &DiskSpec, build: &Value) -> Resu
             vm.name, disk.name
         )));
     }
+    let log = env.prefix.log_path();
     for mut cmd in cmds {
-        run(
+        run_logged(
             &mut cmd,
             &format!(
                 "building disk '{}' of VM {} with virt-customize",
                 disk.name, vm.name
             ),
+            Some(&log),
         )?;
     }
     Ok(())

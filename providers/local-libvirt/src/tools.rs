@@ -1,7 +1,7 @@
 //! Running external tools (`qemu-img`, `xorriso`, `virt-customize`, `virsh`)
 //! with an argv, never through a shell.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crate::error::{ProviderError, Result};
@@ -43,6 +43,12 @@ fn tail(s: &str, max: usize) -> &str {
 /// Runs `cmd` (stdin closed, output captured); an error names `what`, the
 /// command line, the exit status and the tail of stderr.
 pub fn run(cmd: &mut Command, what: &str) -> Result<Output> {
+    run_logged(cmd, what, None)
+}
+
+/// [`run`], and when `log` is given, appends the command line and its whole
+/// output to that file (the prefix's `lago.log`) whether it succeeds or not.
+pub fn run_logged(cmd: &mut Command, what: &str, log: Option<&Path>) -> Result<Output> {
     let argv = argv_string(cmd);
     let out = cmd
         .stdin(Stdio::null())
@@ -55,6 +61,24 @@ pub fn run(cmd: &mut Command, what: &str) -> Result<Output> {
             status: format!("could not run: {e}"),
             stderr: String::new(),
         })?;
+    if let Some(log) = log {
+        let mut text = format!("local-libvirt: {what}: $ {argv}\n");
+        for stream in [&out.stdout, &out.stderr] {
+            text.push_str(&String::from_utf8_lossy(stream));
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+        }
+        text.push_str(&format!("local-libvirt: {what}: {}\n", out.status));
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        if let Err(e) = written {
+            return Err(ProviderError::io("writing the tool's output to", log, e));
+        }
+    }
     if out.status.success() {
         return Ok(out);
     }

@@ -32,6 +32,24 @@ pub fn embedded_repo() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/lago/repos/embedded"))
 }
 
+/// The template the tests boot: `lago-tiny` (installs the host key lago
+/// puts in its seed: pinned) unless `LAGO_E2E_TEMPLATE` names another of the
+/// embedded repo, e.g. `lago-tiny-firstboot` (makes its own host key at first
+/// boot and prints it on the console: learned). Init files in the tests say
+/// `template_name: lago-tiny,`; [`Env::new`] puts this name there.
+pub fn template() -> String {
+    std::env::var("LAGO_E2E_TEMPLATE").unwrap_or_else(|_| "lago-tiny".to_string())
+}
+
+/// How `lago status` says the tests' VMs have their host key checked.
+pub fn expected_host_key_status() -> &'static str {
+    if template() == "lago-tiny" {
+        "pinned"
+    } else {
+        "console"
+    }
+}
+
 impl Env {
     /// A fresh workdir holding `initfile` as `LagoInitFile`, with its own
     /// lease store and template store.
@@ -45,6 +63,10 @@ impl Env {
             .prefix("lago-e2e.")
             .tempdir()
             .expect("temp dir");
+        let initfile = initfile.replace(
+            "template_name: lago-tiny,",
+            &format!("template_name: {},", template()),
+        );
         std::fs::write(dir.path().join("LagoInitFile"), initfile).expect("write init file");
         let lease_dir = dir.path().join("subnets");
         let store_dir = dir.path().join("store");

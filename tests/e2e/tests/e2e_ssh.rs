@@ -207,4 +207,64 @@ fn openssh_config_host_key_mismatch_and_services() {
     // The right key back: connecting works again.
     std::fs::write(&vm_file, &original).expect("restore VM");
     assert_eq!(env.ok(&["shell", "vm0", "hostname"]).trim(), "vm0");
+
+    // ---- status says how the key is checked: pinned at init (lago-tiny), or
+    // learned from the VM's console (a template that makes its own key).
+    let status: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--out-format", "json", "status"])).expect("status json");
+    assert_eq!(
+        status["Prefix"]["VMs"]["vm0"]["ssh host key"],
+        lago_e2e::expected_host_key_status(),
+        "{status}"
+    );
+    if vm.ssh_host_key.is_none() {
+        // A learned key is held: another key recorded for the VM's address
+        // (as if the VM had been replaced) is refused.
+        let kh = prefix_dir.join("known_hosts");
+        let learned = std::fs::read_to_string(&kh).expect("known_hosts");
+        let ip = learned
+            .split_whitespace()
+            .next()
+            .expect("an entry")
+            .to_string();
+        let mut fields = other.split_whitespace();
+        let alg = fields.next().expect("alg");
+        let b64 = fields.next().expect("b64");
+        std::fs::write(&kh, format!("{ip} {alg} {b64} lago:console\n")).expect("write");
+        let out = env.lago(&["shell", "vm0", "hostname"]);
+        assert!(
+            !out.status.success(),
+            "connected despite a changed host key"
+        );
+        assert!(
+            text(&out.stderr).contains("does not match"),
+            "{}",
+            text(&out.stderr)
+        );
+        std::fs::write(&kh, learned).expect("restore known_hosts");
+    }
+
+    // ---- bash, as on Lago's templates: root's shell, and #!/bin/bash works.
+    let version = env.ok(&["shell", "vm0", "echo ${BASH_VERSION%%.*}"]);
+    assert!(
+        version.trim().parse::<u32>().is_ok_and(|v| v >= 4),
+        "root's shell is not bash: {version:?}"
+    );
+    let script = env.dir.path().join("bash-script.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/bash\nset -euo pipefail\narr=(a b c)\necho \"${#arr[@]}\"\n",
+    )
+    .expect("write script");
+    env.ok(&[
+        "copy-to-vm",
+        "vm0",
+        &script.display().to_string(),
+        "/root/s.sh",
+    ]);
+    assert_eq!(
+        env.ok(&["shell", "vm0", "chmod +x /root/s.sh && /root/s.sh"])
+            .trim(),
+        "3"
+    );
 }
