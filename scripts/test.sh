@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-deps.sh
+# libguestfs-tools: the end-to-end test of disk build steps (virt-customize)
+bash scripts/install-deps.sh libguestfs-tools
 export PATH="$HOME/.cargo/bin:$PATH"
 
 log=$(mktemp /tmp/lago-test.XXXXXX)

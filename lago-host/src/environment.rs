@@ -697,6 +697,7 @@ pub fn prepare_new_env(
     };
     let store = TemplateStore::new(config.template_store());
     crate::templates::resolve_env(env, repo.as_ref(), &store).map_err(template_err)?;
+    crate::templates::unpin_unused_host_keys(env, options.skip_bootstrap)?;
     std::fs::create_dir_all(env.prefix.images_dir())?;
     std::fs::create_dir_all(env.prefix.logs_dir())?;
     let settings = SshSettings::from_config(config)?;

@@ -76,7 +76,7 @@ fn init_writes_ssh_config_and_known_hosts() {
     let repo = seeded_template_repo(&dir.join("repo"));
     let out = lago(
         dir,
-        &["init", "--skip-bootstrap", "--template-repo-path", &repo],
+        &["init", "--template-repo-path", &repo],
     );
     assert!(
         out.status.success(),
@@ -224,4 +224,46 @@ fn seeded_template_repo(dir: &Path) -> String {
     let path = dir.join("repo.json");
     std::fs::write(&path, repo).expect("repo");
     path.display().to_string()
+}
+
+/// Without a seed (`--skip-bootstrap`, or `bootstrap: false`), the VM never
+/// gets the key lago made: nothing is pinned, the key will be learned.
+#[test]
+fn no_seed_no_pinned_host_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
+    let init = INIT.replace(
+        "    memory: 256\n",
+        "    memory: 256\n    bootstrap: false\n",
+    );
+    std::fs::write(dir.join("proj/LagoInitFile"), &init).expect("write");
+    let repo = seeded_template_repo(&dir.join("repo"));
+    for args in [
+        vec!["init", "--template-repo-path", &repo],
+        vec![
+            "-P",
+            "p2",
+            "init",
+            "--skip-bootstrap",
+            "--template-repo-path",
+            &repo,
+        ],
+    ] {
+        let out = lago(dir, &args);
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for prefix in ["default", "p2"] {
+        let path = dir.join("proj/.lago").join(prefix);
+        let env = Prefix::open(&path).expect("prefix").load_env().expect("env");
+        for vm in env.domains.values() {
+            assert!(vm.ssh_host_key.is_none(), "{prefix}/{}: pinned", vm.name);
+        }
+        let known = std::fs::read_to_string(path.join("known_hosts")).unwrap_or_default();
+        assert_eq!(known.trim(), "", "{prefix}: {known}");
+    }
 }

@@ -163,23 +163,6 @@ pub fn resolve_env(
         }
     }
 
-    // Pin the host key generated at init only where the template installs
-    // the seed's key; elsewhere it is learned (console, else first seen).
-    for vm in env.domains.values_mut() {
-        if vm.ssh_host_key.is_some() && host_key_source(vm) != Some("seed") {
-            vm.ssh_host_key = None;
-            let path = env.prefix.host_key_path(&vm.name);
-            if let Err(e) = std::fs::remove_file(&path) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    return Err(TemplateError::Io {
-                        what: format!("removing the unused host key {}", path.display()),
-                        source: e,
-                    });
-                }
-            }
-        }
-    }
-
     // Template disks with an explicit qcow2 base, and disks created in the prefix.
     for (vm_name, vm) in env.domains.iter_mut() {
         for disk in vm.disks.iter_mut() {
@@ -198,6 +181,25 @@ pub fn resolve_env(
                     disk.path =
                         Some(images_dir.join(format!("{vm_name}_{}.{}", disk.name, disk.format)));
                 }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the host key generated at init pinned only for VMs that will get
+/// it: bootstrapped (their NoCloud seed carries it) from a template whose
+/// metadata says it installs the seed's key (`ssh-host-key: seed`). For the
+/// others the key is dropped (spec and private file) and learned at the
+/// first connection instead (see docs/template.md, Host keys).
+pub fn unpin_unused_host_keys(env: &mut EnvSpec, skip_bootstrap: bool) -> std::io::Result<()> {
+    for vm in env.domains.values_mut() {
+        let seeded = vm.bootstrap && !skip_bootstrap && host_key_source(vm) == Some("seed");
+        if vm.ssh_host_key.is_some() && !seeded {
+            vm.ssh_host_key = None;
+            match std::fs::remove_file(env.prefix.host_key_path(&vm.name)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
         }
