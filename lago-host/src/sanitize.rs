@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn osc_and_string_sequences_go() {
         assert_eq!(terminal_text("a\x1b]0;owned title\x07b"), "ab");
-        assert_eq!(terminal_text("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b"), "alinkb");
+        assert_eq!(
+            terminal_text("a\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\b"),
+            "alinkb"
+        );
         assert_eq!(terminal_text("a\x1bPq#0;data\x1b\\b"), "ab");
         assert_eq!(terminal_text("a\x1b_apc\x1b\\b"), "ab");
         assert_eq!(terminal_text("a\x1b]never ended"), "a");
