@@ -555,11 +555,8 @@ impl Inner {
         let code = self
             .exec_with(target, command, stdin, timeout, &mut sink)
             .await?;
-        Ok(CommandStatus {
-            code,
-            out: sink.out,
-            err: sink.err,
-        })
+        let (out, err) = sink.finish();
+        Ok(CommandStatus { code, out, err })
     }
 
     async fn wait_for_ssh(
