@@ -79,7 +79,10 @@ impl Stream {
 
 /// What a tree looks like: per path (links not followed) its inode, mode,
 /// link count, size and content (files) or target (links).
-fn snapshot(root: &Path) -> io::Result<BTreeMap<PathBuf, (u64, u32, u64, u64, Vec<u8>)>> {
+/// Per path: inode, mode, link count, size, content or link target.
+type Snapshot = BTreeMap<PathBuf, (u64, u32, u64, u64, Vec<u8>)>;
+
+fn snapshot(root: &Path) -> io::Result<Snapshot> {
     let mut out = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(p) = stack.pop() {
