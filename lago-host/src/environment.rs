@@ -501,21 +501,34 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
     })
 }
 
-/// The last `lines` lines of a VM's serial console log, as a message tail.
+/// How much of the end of a console log is read for [`console_tail`]: the
+/// guest writes that file, and it can be of any size.
+const CONSOLE_TAIL_BYTES: u64 = 64 * 1024;
+
+/// The last `lines` lines of a VM's serial console log, as a message tail,
+/// read from at most its last [`CONSOLE_TAIL_BYTES`] and with terminal
+/// control removed ([`crate::sanitize::terminal_text`]): the guest wrote it.
 fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
     let path = env.prefix.console_log_path(&vm.name);
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let text = String::from_utf8_lossy(&bytes);
-            let all: Vec<&str> = text.lines().collect();
-            let tail = all[all.len().saturating_sub(lines)..].join("\n    ");
-            format!(
-                "\n  last lines of its console ({}):\n    {tail}",
-                path.display()
-            )
-        }
+    match read_end(&path, CONSOLE_TAIL_BYTES) {
+        Ok(bytes) => format!(
+            "\n  last lines of its console ({}):\n{}",
+            path.display(),
+            crate::workflows::tail_lines(&bytes, lines, "    ")
+        ),
         Err(_) => format!("\n  (no console log at {})", path.display()),
     }
+}
+
+/// The last `max` bytes of the file at `path` (all of it when shorter).
+fn read_end(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    f.take(max).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// The host's SSH service for plugins (`Host::ssh_exec` and friends).

@@ -10,6 +10,9 @@ use super::{SshError, SshTarget};
 
 /// The outcome of a remote command, as Lago's `CommandStatus`.
 ///
+/// `out` and `err` hold at most [`MAX_OUTPUT`] bytes each, plus a note
+/// when more was dropped.
+///
 /// `code` is the exit status; a command killed by a signal gets
 /// `128 + signal number` (as a POSIX shell reports it, e.g. 137 for KILL), or
 /// `-1` when the signal has no known number or the server closed the channel
@@ -54,18 +57,77 @@ pub(crate) trait OutputSink: Send {
     ) -> impl std::future::Future<Output = bool> + Send;
 }
 
-/// Collects everything into a [`CommandStatus`].
+/// The most bytes of each output stream (stdout, stderr) of a command that
+/// are kept in memory for a [`CommandStatus`]: 64 MiB. Past it the rest is
+/// read and dropped, and a note saying how much was dropped ends the stream
+/// (a guest's command can print without end; for large output use a
+/// streaming call such as `exec_stream`).
+pub const MAX_OUTPUT: usize = 64 << 20;
+
+/// One output stream kept up to a limit.
 #[derive(Default)]
+pub(crate) struct Capped {
+    pub kept: Vec<u8>,
+    dropped: u64,
+}
+
+impl Capped {
+    fn push(&mut self, data: &[u8], limit: usize) {
+        let room = limit.saturating_sub(self.kept.len());
+        let take = room.min(data.len());
+        self.kept.extend_from_slice(&data[..take]);
+        self.dropped += (data.len() - take) as u64;
+    }
+
+    /// The bytes kept, with the note when some were dropped.
+    fn finish(mut self, limit: usize) -> Vec<u8> {
+        if self.dropped > 0 {
+            self.kept.extend_from_slice(
+                format!(
+                    "\n[lago: output truncated: {} more bytes past the limit of {limit} bytes were dropped]\n",
+                    self.dropped
+                )
+                .as_bytes(),
+            );
+        }
+        self.kept
+    }
+}
+
+/// Collects output for a [`CommandStatus`], each stream up to `limit`
+/// bytes ([`MAX_OUTPUT`] by default).
 pub(crate) struct Collect {
-    pub out: Vec<u8>,
-    pub err: Vec<u8>,
+    out: Capped,
+    err: Capped,
+    limit: usize,
+}
+
+impl Default for Collect {
+    fn default() -> Self {
+        Collect::with_limit(MAX_OUTPUT)
+    }
+}
+
+impl Collect {
+    pub fn with_limit(limit: usize) -> Self {
+        Collect {
+            out: Capped::default(),
+            err: Capped::default(),
+            limit,
+        }
+    }
+
+    /// stdout and stderr, each with its truncation note if any.
+    pub fn finish(self) -> (Vec<u8>, Vec<u8>) {
+        (self.out.finish(self.limit), self.err.finish(self.limit))
+    }
 }
 
 impl OutputSink for Collect {
     async fn push(&mut self, stream: OutputStream, data: Bytes) -> bool {
         match stream {
-            OutputStream::Stdout => self.out.extend_from_slice(&data),
-            OutputStream::Stderr => self.err.extend_from_slice(&data),
+            OutputStream::Stdout => self.out.push(&data, self.limit),
+            OutputStream::Stderr => self.err.push(&data, self.limit),
         }
         true
     }
@@ -294,6 +356,26 @@ mod tests {
     fn program_names_only() {
         assert_eq!(program_of("echo secret"), "`echo`");
         assert_eq!(program_of("'my prog' x"), "`my`");
+    }
+
+    #[test]
+    fn collected_output_is_capped_with_a_note() -> Result<(), Box<dyn std::error::Error>> {
+        let rt = tokio::runtime::Builder::new_current_thread().build()?;
+        let mut sink = Collect::with_limit(10);
+        rt.block_on(async {
+            for _ in 0..1000 {
+                sink.push(OutputStream::Stdout, Bytes::from_static(b"0123456"))
+                    .await;
+            }
+            sink.push(OutputStream::Stderr, Bytes::from_static(b"short"))
+                .await;
+        });
+        let (out, err) = sink.finish();
+        let out = String::from_utf8(out)?;
+        assert!(out.starts_with("0123456012\n[lago: output truncated: 6990 more bytes past the limit of 10 bytes were dropped]"), "{out}");
+        assert_eq!(err, b"short");
+        assert_eq!(MAX_OUTPUT, 64 * 1024 * 1024);
+        Ok(())
     }
 
     #[test]

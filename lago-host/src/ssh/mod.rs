@@ -27,7 +27,7 @@ mod sftp;
 mod target;
 
 pub use error::SshError;
-pub use exec::{CommandStatus, OutputStream};
+pub use exec::{CommandStatus, OutputStream, MAX_OUTPUT};
 pub use hostkey::{console_host_keys, fingerprint, fingerprint_of_line, learned_source};
 pub use keys::generate_ed25519_key;
 pub use openssh::{known_hosts_line, ssh_config_block};

@@ -39,6 +39,11 @@ pub struct PoolOptions {
     pub handshake_retry_delay: Duration,
     /// Limit for each SFTP request. Default 30 s.
     pub sftp_request_timeout: Duration,
+    /// The most entries (files, folders, links, and empty replies of the
+    /// server) one SFTP download lists, over all its folders; past it the
+    /// download fails (a guest's server can list a folder that never
+    /// ends). Default 1,000,000.
+    pub sftp_max_entries: usize,
 }
 
 impl Default for PoolOptions {
@@ -51,6 +56,7 @@ impl Default for PoolOptions {
             retry_delay: Duration::from_millis(50),
             handshake_retry_delay: Duration::from_millis(250),
             sftp_request_timeout: Duration::from_secs(30),
+            sftp_max_entries: 1_000_000,
         }
     }
 }
@@ -549,11 +555,8 @@ impl Inner {
         let code = self
             .exec_with(target, command, stdin, timeout, &mut sink)
             .await?;
-        Ok(CommandStatus {
-            code,
-            out: sink.out,
-            err: sink.err,
-        })
+        let (out, err) = sink.finish();
+        Ok(CommandStatus { code, out, err })
     }
 
     async fn wait_for_ssh(

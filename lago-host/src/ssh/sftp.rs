@@ -1,15 +1,20 @@
 //! Copying files and folders over SFTP, keeping permission modes.
 //!
-//! Symbolic links are followed (as `scp -r` does); sockets, FIFOs and
-//! devices are skipped with a warning. Files are streamed in 256 KiB chunks
-//! (uploads keep several writes in flight).
+//! Symbolic links in the remote tree are followed (as `scp -r` does);
+//! sockets, FIFOs and devices are skipped with a warning. Files are
+//! streamed in 256 KiB chunks (uploads keep several writes in flight).
+//!
+//! Downloads treat the guest's server as untrusted (see the `download`
+//! section): listed names must be one path component, modes keep their
+//! `rwx` bits, local files are created new without following links, and
+//! listings are bounded by [`PoolOptions::sftp_max_entries`](super::PoolOptions).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use russh_sftp::client::error::Error as SftpError;
-use russh_sftp::client::SftpSession;
-use russh_sftp::protocol::{FileAttributes, OpenFlags};
+use russh_sftp::client::{RawSftpSession, SftpSession};
+use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -28,22 +33,13 @@ struct Sftp<'a> {
 
 impl Sftp<'_> {
     fn err(&self, op: &'static str, path: &str, source: SftpError) -> SshError {
-        SshError::Sftp {
-            vm: self.target.name.clone(),
-            op,
-            path: path.to_string(),
-            source: Box::new(source),
-        }
+        sftp_err(self.target, op, path, source)
     }
 
     async fn stat(&self, path: &str) -> Result<Option<FileAttributes>, SshError> {
         match self.session.metadata(path).await {
             Ok(m) => Ok(Some(m)),
-            Err(SftpError::Status(s))
-                if s.status_code == russh_sftp::protocol::StatusCode::NoSuchFile =>
-            {
-                Ok(None)
-            }
+            Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
             Err(e) => Err(self.err("stat", path, e)),
         }
     }
@@ -60,21 +56,50 @@ impl Sftp<'_> {
     }
 }
 
-async fn open_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<Sftp<'a>, SshError> {
+/// An SFTP subsystem channel to `target`, with its session permit and the
+/// client configuration.
+async fn start_sftp(
+    inner: &Inner,
+    target: &SshTarget,
+) -> Result<
+    (
+        impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        OwnedSemaphorePermit,
+        russh_sftp::client::Config,
+    ),
+    SshError,
+> {
     let started = inner.start(target, Start::Subsystem("sftp"), None).await?;
-    let (channel, permit) = (started.channel, started.permit);
     let config = russh_sftp::client::Config {
         request_timeout_secs: inner.opts.sftp_request_timeout.as_secs().max(1),
         ..Default::default()
     };
-    let session = SftpSession::new_with_config(channel.into_stream(), config)
+    Ok((started.channel.into_stream(), started.permit, config))
+}
+
+fn sftp_start_err(target: &SshTarget, source: SftpError) -> SshError {
+    sftp_err(
+        target,
+        "session start (is an SFTP server installed in the VM?)",
+        "",
+        source,
+    )
+}
+
+fn sftp_err(target: &SshTarget, op: &'static str, path: &str, source: SftpError) -> SshError {
+    SshError::Sftp {
+        vm: target.name.clone(),
+        op,
+        path: path.to_string(),
+        source: Box::new(source),
+    }
+}
+
+async fn open_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<Sftp<'a>, SshError> {
+    let (stream, permit, config) = start_sftp(inner, target).await?;
+    let session = SftpSession::new_with_config(stream, config)
         .await
-        .map_err(|source| SshError::Sftp {
-            vm: target.name.clone(),
-            op: "session start (is an SFTP server installed in the VM?)",
-            path: String::new(),
-            source: Box::new(source),
-        })?;
+        .map_err(|e| sftp_start_err(target, e))?;
     Ok(Sftp {
         target,
         session,
@@ -263,18 +288,186 @@ async fn upload_file(
     sftp.chmod(remote, mode).await
 }
 
+// ---------------------------------------------------------------- download
+//
+// Everything the guest's SFTP server says is data: a listed name becomes
+// one path component below the local destination or the download fails,
+// modes keep their `rwx` bits only, files are created new (`O_EXCL`,
+// `O_NOFOLLOW`: a link at the destination is replaced, never written
+// through), and listings are read one reply at a time against a budget.
+
+/// The longest file name taken from the guest (Linux's `NAME_MAX`).
+const MAX_NAME: usize = 255;
+
+/// An SFTP session for downloads, on the raw protocol so that a folder
+/// listing is read reply by reply (and bounded), not collected whole.
+struct RawSftp<'a> {
+    target: &'a SshTarget,
+    session: RawSftpSession,
+    /// Entries (and empty replies) listed so far, against `max_entries`.
+    listed: usize,
+    max_entries: usize,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl RawSftp<'_> {
+    fn err(&self, op: &'static str, path: &str, source: SftpError) -> SshError {
+        sftp_err(self.target, op, path, source)
+    }
+
+    fn remote(&self, what: String) -> SshError {
+        SshError::Remote {
+            vm: self.target.name.clone(),
+            what,
+        }
+    }
+
+    async fn stat(&self, path: &str) -> Result<Option<FileAttributes>, SshError> {
+        match self.session.stat(path).await {
+            Ok(a) => Ok(Some(a.attrs)),
+            Err(SftpError::Status(s)) if s.status_code == StatusCode::NoSuchFile => Ok(None),
+            Err(e) => Err(self.err("stat", path, e)),
+        }
+    }
+
+    /// The entries of the remote folder `dir`, `.` and `..` left out;
+    /// fails on a name that is not one plain component ([`check_name`]) and
+    /// once the download's entry budget is spent.
+    async fn list(&mut self, dir: &str) -> Result<Vec<(String, FileAttributes)>, SshError> {
+        let handle = self
+            .session
+            .opendir(dir)
+            .await
+            .map_err(|e| self.err("list", dir, e))?
+            .handle;
+        let listed = self.list_open(dir, &handle).await;
+        let _ = self.session.close(handle).await;
+        listed
+    }
+
+    async fn list_open(
+        &mut self,
+        dir: &str,
+        handle: &str,
+    ) -> Result<Vec<(String, FileAttributes)>, SshError> {
+        let mut out = Vec::new();
+        loop {
+            let reply = match self.session.readdir(handle).await {
+                Ok(r) => r,
+                Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
+                Err(e) => return Err(self.err("list", dir, e)),
+            };
+            // An empty reply costs one too, so that a server answering
+            // nothing forever is stopped as well.
+            self.listed += reply.files.len().max(1);
+            if self.listed > self.max_entries {
+                return Err(self.remote(format!(
+                    "listing {dir:?} over SFTP passed lago's limit of {} entries per download",
+                    self.max_entries
+                )));
+            }
+            for f in reply.files {
+                if f.filename == "." || f.filename == ".." {
+                    continue;
+                }
+                if let Err(why) = check_name(&f.filename) {
+                    return Err(self.remote(format!(
+                        "the SFTP server listed an entry {:?} in {dir:?}, a file name that {why}; \
+                         refused (names from the VM must be one path component)",
+                        f.filename
+                    )));
+                }
+                out.push((f.filename, f.attrs));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a name listed by the guest is one plain path component: not
+/// empty, no `/`, no NUL, at most [`MAX_NAME`] bytes (`.` and `..` are left
+/// out before). `Err` says what is wrong with it.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("is empty")
+    } else if name.contains('/') {
+        Err("contains `/`")
+    } else if name.contains('\0') {
+        Err("contains a NUL byte")
+    } else if name == "." || name == ".." {
+        Err("names a folder itself")
+    } else if name.len() > MAX_NAME {
+        Err("is longer than 255 bytes")
+    } else {
+        Ok(())
+    }
+}
+
+async fn open_raw_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<RawSftp<'a>, SshError> {
+    let (stream, permit, config) = start_sftp(inner, target).await?;
+    let session = RawSftpSession::new_with_config(stream, config);
+    session
+        .init()
+        .await
+        .map_err(|e| sftp_start_err(target, e))?;
+    Ok(RawSftp {
+        target,
+        session,
+        listed: 0,
+        max_entries: inner.opts.sftp_max_entries,
+        _permit: permit,
+    })
+}
+
+/// Makes room for a new file at `path`: an earlier file or a symbolic link
+/// there is removed (never followed); a folder there is an error.
+async fn clear_local(path: &Path) -> Result<(), SshError> {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(m) if m.is_dir() => Err(SshError::Io {
+            what: "a folder is in the way of the file",
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::IsADirectory),
+        }),
+        Ok(_) => tokio::fs::remove_file(path)
+            .await
+            .map_err(local_err("cannot replace", path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(local_err("cannot inspect", path)(e)),
+    }
+}
+
+/// Makes sure `path` is a folder (not a link to one): creates it when
+/// missing; anything else there is an error.
+async fn ensure_local_dir(path: &Path) -> Result<(), SshError> {
+    match tokio::fs::symlink_metadata(path).await {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(SshError::Io {
+            what: "not a folder (a file or link is in the way):",
+            path: path.to_path_buf(),
+            source: std::io::Error::from(std::io::ErrorKind::NotADirectory),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => tokio::fs::create_dir(path)
+            .await
+            .map_err(local_err("cannot create", path)),
+        Err(e) => Err(local_err("cannot inspect", path)(e)),
+    }
+}
+
 pub(crate) async fn download(
     inner: &Inner,
     target: &SshTarget,
     remote: &str,
     local: &Path,
 ) -> Result<(), SshError> {
-    let sftp = open_sftp(inner, target).await?;
+    let mut sftp = open_raw_sftp(inner, target).await?;
     let attrs = sftp
         .session
-        .metadata(remote)
+        .stat(remote)
         .await
-        .map_err(|e| sftp.err("stat", remote, e))?;
+        .map_err(|e| sftp.err("stat", remote, e))?
+        .attrs;
+    // The user's own destination may be a link to a folder (as for scp);
+    // nothing below it is ever followed.
     let mut dest = local.to_path_buf();
     if tokio::fs::metadata(local).await.is_ok_and(|m| m.is_dir()) {
         let name = remote_basename(remote);
@@ -291,7 +484,7 @@ pub(crate) async fn download(
             ));
         }
         download_file(&sftp, remote, &dest, attrs.permissions.unwrap_or(0o644)).await?;
-        let _ = sftp.session.close().await;
+        let _ = sftp.session.close_session();
         return Ok(());
     }
     let mut dir_modes = Vec::new();
@@ -309,29 +502,17 @@ pub(crate) async fn download(
                 SftpError::UnexpectedBehavior("folder nesting too deep (a symlink loop?)".into()),
             ));
         }
-        match tokio::fs::metadata(&ldir).await {
-            Ok(m) if m.is_dir() => {}
-            _ => tokio::fs::create_dir(&ldir)
-                .await
-                .map_err(local_err("cannot create", &ldir))?,
-        }
+        ensure_local_dir(&ldir).await?;
         tokio::fs::set_permissions(&ldir, std::fs::Permissions::from_mode(0o700))
             .await
             .map_err(local_err("cannot chmod", &ldir))?;
         dir_modes.push((ldir.clone(), mode));
-        let mut entries: Vec<_> = sftp
-            .session
-            .read_dir(rdir.clone())
-            .await
-            .map_err(|e| sftp.err("list", &rdir, e))?
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
+        let mut entries = sftp.list(&rdir).await?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
         let mut subdirs = Vec::new();
-        for e in entries {
-            let name = e.file_name();
+        for (name, mut m) in entries {
             let rpath = remote_join(&rdir, &name);
             let lpath = ldir.join(&name);
-            let mut m = e.metadata();
             if m.is_symlink() {
                 match sftp.stat(&rpath).await? {
                     Some(t) => m = t,
@@ -352,47 +533,75 @@ pub(crate) async fn download(
         stack.extend(subdirs.into_iter().rev());
     }
     for (ldir, mode) in dir_modes.iter().rev() {
-        tokio::fs::set_permissions(ldir, std::fs::Permissions::from_mode(mode & 0o7777))
+        tokio::fs::set_permissions(ldir, std::fs::Permissions::from_mode(mode & 0o777))
             .await
             .map_err(local_err("cannot chmod", ldir))?;
     }
-    let _ = sftp.session.close().await;
+    let _ = sftp.session.close_session();
     Ok(())
 }
 
+/// Copies the remote file to a new local file `local` (what was there is
+/// replaced, never written through), with `mode`'s `rwx` bits.
 async fn download_file(
-    sftp: &Sftp<'_>,
+    sftp: &RawSftp<'_>,
     remote: &str,
     local: &Path,
     mode: u32,
 ) -> Result<(), SshError> {
-    let mut src = sftp
+    let handle = sftp
         .session
-        .open(remote)
+        .open(remote, OpenFlags::READ, FileAttributes::empty())
         .await
-        .map_err(|e| sftp.err("open", remote, e))?;
-    let mut dst = tokio::fs::File::create(local)
+        .map_err(|e| sftp.err("open", remote, e))?
+        .handle;
+    let copied = copy_remote_file(sftp, remote, &handle, local, mode).await;
+    let _ = sftp.session.close(handle).await;
+    copied
+}
+
+async fn copy_remote_file(
+    sftp: &RawSftp<'_>,
+    remote: &str,
+    handle: &str,
+    local: &Path,
+    mode: u32,
+) -> Result<(), SshError> {
+    clear_local(local).await?;
+    let mut dst = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(local)
         .await
         .map_err(local_err("cannot create", local))?;
-    let mut buf = vec![0u8; CHUNK];
+    let mut offset = 0u64;
     loop {
-        let n = src
-            .read(&mut buf)
-            .await
-            .map_err(|e| sftp.err("read", remote, e.into()))?;
-        if n == 0 {
-            break;
+        let data = match sftp.session.read(handle, offset, CHUNK as u32).await {
+            Ok(d) => d.data,
+            Err(SftpError::Status(s)) if s.status_code == StatusCode::Eof => break,
+            Err(e) => return Err(sftp.err("read", remote, e)),
+        };
+        if data.is_empty() {
+            // Not the end (that is an EOF status): a server that would
+            // answer this forever.
+            return Err(sftp.err(
+                "read",
+                remote,
+                SftpError::UnexpectedBehavior("the server sent no data before the end".into()),
+            ));
         }
-        dst.write_all(&buf[..n])
+        dst.write_all(&data)
             .await
             .map_err(local_err("cannot write", local))?;
+        offset += data.len() as u64;
     }
     dst.flush()
         .await
         .map_err(local_err("cannot write", local))?;
-    drop(dst);
-    let _ = src.shutdown().await;
-    tokio::fs::set_permissions(local, std::fs::Permissions::from_mode(mode & 0o7777))
+    // On the open file: no path is followed.
+    dst.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
         .await
         .map_err(local_err("cannot chmod", local))
 }

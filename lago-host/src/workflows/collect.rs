@@ -244,6 +244,26 @@ pub fn rotate_dir(dir: &Path) -> Result<Option<PathBuf>, CollectError> {
 
 // --------------------------------------------------------------- unpacking
 
+/// Bounds on one VM's tar stream (a guest can send one that never ends);
+/// past either, unpacking fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TarLimits {
+    /// The most bytes of the stream read.
+    pub max_bytes: u64,
+    /// The most entries (of any kind, skipped ones included).
+    pub max_entries: usize,
+}
+
+impl Default for TarLimits {
+    /// 32 GiB and 1,000,000 entries.
+    fn default() -> Self {
+        TarLimits {
+            max_bytes: 32 << 30,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
 /// What unpacking did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unpacked {
@@ -280,7 +300,8 @@ fn destinations(artifacts: &[Artifact], comps: &[String]) -> Vec<PathBuf> {
 }
 
 /// Creates `dir` and its missing parents below `root`, refusing to pass
-/// through a symbolic link or a file. `Ok(false)`: refused.
+/// through a symbolic link or a file. `Ok(false)`: refused. Only the
+/// extractor writes below `root`, so what `lstat` saw stays true.
 fn make_dirs(root: &Path, dir: &Path) -> Result<bool, CollectError> {
     let Ok(rel) = dir.strip_prefix(root) else {
         return Ok(false);
@@ -309,22 +330,101 @@ fn clear(path: &Path) -> Result<(), CollectError> {
     }
 }
 
+/// A new file at `path`, owner-only until its content is in: never an
+/// existing file, never through a symbolic link (`O_EXCL`, `O_NOFOLLOW`).
+fn create_new(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+/// A copy of the file this extractor wrote at `from` as a new file `to`.
+fn copy_new(from: &Path, to: &Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut src = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(from)?;
+    let mut dst = create_new(to)?;
+    io::copy(&mut src, &mut dst)?;
+    dst.set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+}
+
+/// A file this archive wrote: where, and which inode (so that a hard link
+/// to it is made only while that path still is that very file).
+struct Written {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+/// `reader`, failing once more than `limit` bytes were read from it.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            io::Error::other(format!(
+                "the tar stream is longer than lago's limit of {} bytes",
+                self.limit
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
 /// Unpacks a tar stream of the VM's paths (relative to `/`) into the
 /// artifacts' destinations, all below `root`. File modes are kept (the
-/// `rwx` bits), folder modes applied once their content is in.
+/// `rwx` bits only: never setuid, setgid or sticky), folder modes applied
+/// once their content is in.
+///
+/// The stream comes from the guest: entries that leave their folder (`..`,
+/// absolute paths after `/` is dropped) or fall outside the requested
+/// paths are skipped; symbolic links are written as links and never
+/// followed (an entry below a link is skipped, files are created with
+/// `O_EXCL|O_NOFOLLOW`); a hard link is made only to a file this same
+/// archive wrote earlier, looked up by its archive path, never through the
+/// file system. A stream past [`TarLimits::default`] is an error.
 pub fn unpack<R: Read>(
     reader: R,
     artifacts: &[Artifact],
     root: &Path,
 ) -> Result<Unpacked, io::Error> {
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(false);
-    archive.set_preserve_mtime(true);
-    archive.set_overwrite(true);
+    unpack_with_limits(reader, artifacts, root, TarLimits::default())
+}
+
+/// [`unpack`] with other bounds than the default ones.
+pub fn unpack_with_limits<R: Read>(
+    reader: R,
+    artifacts: &[Artifact],
+    root: &Path,
+    limits: TarLimits,
+) -> Result<Unpacked, io::Error> {
+    let mut archive = tar::Archive::new(Limited {
+        inner: reader,
+        left: limits.max_bytes,
+        limit: limits.max_bytes,
+    });
     let mut report = Unpacked::default();
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
+    let mut files: std::collections::HashMap<Vec<String>, Written> = Default::default();
     let to_io = |e: CollectError| io::Error::other(e.to_string());
-    for entry in archive.entries()? {
+    for (n, entry) in archive.entries()?.enumerate() {
+        if n >= limits.max_entries {
+            return Err(io::Error::other(format!(
+                "the tar stream has more than lago's limit of {} entries",
+                limits.max_entries
+            )));
+        }
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
         let Some(comps) = entry_components(&path) else {
@@ -340,9 +440,13 @@ pub fn unpack<R: Read>(
                 .push(format!("{}: not a requested path", path.display()));
             continue;
         }
+        // Whatever this entry is, the file of an earlier one at its path is
+        // gone (or stays only as the source of a copy below).
+        files.remove(&comps);
         let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o7777;
-        let mut written: Option<PathBuf> = None;
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        let mtime = entry.header().mtime().unwrap_or(0);
+        let mut first: Option<PathBuf> = None;
         for dest in dests {
             let parent = dest.parent().unwrap_or(root);
             if kind.is_dir() {
@@ -381,32 +485,45 @@ pub fn unpack<R: Read>(
                 let source = entry
                     .link_name()?
                     .and_then(|l| entry_components(&l))
-                    .and_then(|c| destinations(artifacts, &c).into_iter().next())
-                    .filter(|s| std::fs::symlink_metadata(s).is_ok_and(|m| m.is_file()));
+                    .and_then(|c| files.get(&c))
+                    .filter(|w| {
+                        std::fs::symlink_metadata(&w.path).is_ok_and(|m| {
+                            use std::os::unix::fs::MetadataExt;
+                            m.is_file() && m.dev() == w.dev && m.ino() == w.ino
+                        })
+                    });
                 let Some(source) = source else {
                     report.skipped.push(format!(
-                        "{}: hard link to a file not collected",
+                        "{}: hard link to a file this archive did not write",
                         path.display()
                     ));
                     continue;
                 };
-                if std::fs::hard_link(&source, &dest).is_err() {
-                    std::fs::copy(&source, &dest)?;
+                // `link(2)` does not follow a link at either path.
+                if std::fs::hard_link(&source.path, &dest).is_err() {
+                    copy_new(&source.path, &dest, mode)?;
                 }
             } else if kind.is_file() || kind.is_contiguous() {
-                match &written {
+                match &first {
                     None => {
-                        entry.unpack(&dest)?;
+                        let mut file = create_new(&dest)?;
+                        io::copy(&mut entry, &mut file)?;
+                        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+                        file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(mtime))?;
+                        let meta = file.metadata()?;
+                        use std::os::unix::fs::MetadataExt;
+                        files.insert(
+                            comps.clone(),
+                            Written {
+                                path: dest.clone(),
+                                dev: meta.dev(),
+                                ino: meta.ino(),
+                            },
+                        );
+                        first = Some(dest);
                     }
-                    Some(first) => {
-                        std::fs::copy(first, &dest)?;
-                        std::fs::set_permissions(
-                            &dest,
-                            std::fs::Permissions::from_mode(mode & 0o777),
-                        )?;
-                    }
+                    Some(first) => copy_new(first, &dest, mode)?,
                 }
-                written.get_or_insert(dest);
             } else {
                 report
                     .skipped
@@ -419,7 +536,11 @@ pub fn unpack<R: Read>(
     // Deepest first, so a read-only folder is closed after its content.
     dir_modes.sort_by_key(|(p, _)| std::cmp::Reverse(p.components().count()));
     for (dir, mode) in dir_modes {
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode & 0o777))?;
+        // Only folders this extractor made (a later entry cannot replace a
+        // folder, but a link is never chmodded through).
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode))?;
+        }
     }
     Ok(report)
 }

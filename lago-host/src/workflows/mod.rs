@@ -94,10 +94,11 @@ where
     })
 }
 
-/// The last `lines` lines of `bytes` (lossy UTF-8), each indented by
-/// `indent`, joined by newlines; empty when `bytes` holds only whitespace.
+/// The last `lines` lines of `bytes` (lossy UTF-8, terminal control
+/// removed: the bytes come from a guest), each indented by `indent`, joined
+/// by newlines; empty when `bytes` holds only whitespace.
 pub fn tail_lines(bytes: &[u8], lines: usize, indent: &str) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let text = crate::sanitize::terminal_bytes(bytes);
     let all: Vec<&str> = text.trim_end().lines().collect();
     if all.iter().all(|l| l.trim().is_empty()) {
         return String::new();
@@ -142,5 +143,6 @@ mod tests {
         assert_eq!(tail_lines(text, 2, "  "), "  c\n  d");
         assert_eq!(tail_lines(text, 10, ""), "a\nb\nc\nd");
         assert_eq!(tail_lines(b" \n\n", 3, ""), "");
+        assert_eq!(tail_lines(b"a\x1b[2J\rb\n\x1b]0;t\x07c", 5, ""), "ab\nc");
     }
 }
