@@ -20,10 +20,12 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
 use serde_json::{json, Map, Value};
 
+use super::interrupt::{self, InterruptGuard};
 use super::lock::{Lock, LockMode};
 use super::{
     check_prefix_name, keys, owned, write_atomic, write_mode, Prefix, PrefixError, Workdir,
@@ -113,8 +115,18 @@ impl Created {
             // This process made the folder (create_dir), so it goes even
             // before its uuid marker was written; still without following
             // links or leaving the file system.
-            match owned::remove_tree(p.path(), &[owned::PREFIX_MARKER]) {
+            // On a signal, init's own thread may still be writing in it:
+            // a file it adds meanwhile fails a pass, so try again.
+            let mut outcome = owned::remove_tree(p.path(), &[owned::PREFIX_MARKER]);
+            for _ in 0..3 {
+                if outcome.is_ok() {
+                    break;
+                }
+                outcome = owned::remove_tree(p.path(), &[owned::PREFIX_MARKER]);
+            }
+            match outcome {
                 Ok(left) if left.is_empty() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Ok(left) => tracing::warn!(
                     "could not remove {}: {} stayed (another file system)",
                     p.path().display(),
@@ -130,6 +142,10 @@ impl Created {
             }
         }
     }
+}
+
+fn lock_created(c: &Mutex<Created>) -> std::sync::MutexGuard<'_, Created> {
+    c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn process_env(name: &str) -> Option<String> {
@@ -206,7 +222,17 @@ pub fn init_env(
     network::plan(&init, &info, &dry_subnets, &defaults, &vars)?;
     let store = lease_store(config)?;
 
-    let mut created = Created::default();
+    // Shared with the watcher that undoes the init on SIGTERM/SIGINT/SIGHUP.
+    let created = Arc::new(Mutex::new(Created::default()));
+    let on_signal = Arc::clone(&created);
+    let _interrupt = InterruptGuard::install(move |sig| {
+        std::mem::take(&mut *lock_created(&on_signal)).rollback();
+        eprintln!(
+            "lago: init interrupted by {}: undone (prefix removed, leases released)",
+            interrupt::signal_name(sig)
+        );
+    })
+    .map_err(|e| Error::internal(format!("cannot catch signals during init: {e}")))?;
     let result = (|| -> Result<EnvSpec, Error> {
         if let Some(wd) = &workdir {
             if let Some(parent) = wd.path().parent() {
@@ -214,14 +240,14 @@ pub fn init_env(
             }
             // Only the process that made the workdir may take it back.
             match std::fs::create_dir(wd.path()) {
-                Ok(()) => created.workdir = Some(wd.path().to_path_buf()),
+                Ok(()) => lock_created(&created).workdir = Some(wd.path().to_path_buf()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(PrefixError::io(wd.path(), e).into()),
             }
             // Marked as lago's (an older workdir is adopted), and held shared
             // so `destroy --all-prefixes` cannot take it from under us.
             owned::mark_workdir(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-            created.workdir_lock = Some(Lock::take(wd.path(), LockMode::Shared, "init")?);
+            lock_created(&created).workdir_lock = Some(Lock::take(wd.path(), LockMode::Shared, "init")?);
         }
         std::fs::create_dir(prefix.path()).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => PrefixError::AlreadyExists {
@@ -229,15 +255,15 @@ pub fn init_env(
             },
             _ => PrefixError::io(prefix.path(), e),
         })?;
-        created.prefix = Some(prefix.clone());
-        created.prefix_lock = Some(prefix.lock(LockMode::Exclusive, "init")?);
+        lock_created(&created).prefix = Some(prefix.clone());
+        lock_created(&created).prefix_lock = Some(prefix.lock(LockMode::Exclusive, "init")?);
         // The uuid first: it marks the folder as lago's, and the lease store
         // treats a lease whose prefix has no uuid file as stale.
         write_atomic(&prefix.path().join("uuid"), info.uuid.as_bytes(), None)
             .map_err(|e| PrefixError::io(prefix.path(), e))?;
         // Nothing goes to the hypervisor before `start`.
         prefix.mark_not_started()?;
-        created.leased = Some((store.clone(), info.uuid.clone()));
+        lock_created(&created).leased = Some((store.clone(), info.uuid.clone()));
         let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
         let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
@@ -261,16 +287,22 @@ pub fn init_env(
                 .is_some_and(|c| wd.prefix_path(&c).is_dir() && c != prefix.name());
             if req.set_current || !current_ok {
                 wd.set_current(prefix.name())?;
-                created.current_set = Some(wd.clone());
+                lock_created(&created).current_set = Some(wd.clone());
             }
         }
         prefix.mark_initialized()?;
         Ok(env)
     })();
     match result {
-        Ok(env) => Ok((prefix, env)),
+        Ok(env) => {
+            // Done: a signal from now on has nothing to undo; locks released.
+            drop(std::mem::take(&mut *lock_created(&created)));
+            Ok((prefix, env))
+        }
         Err(e) => {
-            created.rollback();
+            // Under the lock: a signal now finds nothing left to undo.
+            let mut guard = lock_created(&created);
+            std::mem::take(&mut *guard).rollback();
             Err(e)
         }
     }

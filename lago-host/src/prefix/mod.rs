@@ -29,6 +29,7 @@
 //!
 //! Every state file is written atomically (temp file, fsync, rename).
 
+pub mod interrupt;
 pub mod keys;
 pub mod lifecycle;
 pub mod lock;
