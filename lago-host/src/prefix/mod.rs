@@ -818,7 +818,7 @@ impl Prefix {
             return fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e));
         }
         self.require_lago()?;
-        let left = owned::remove_tree(&self.path, &[owned::PREFIX_MARKER])
+        let left = owned::remove_tree(&self.path, &[owned::PREFIX_MARKER, NOT_STARTED])
             .map_err(|e| PrefixError::io(&self.path, e))?;
         if left.is_empty() {
             Ok(())
