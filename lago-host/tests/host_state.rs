@@ -156,7 +156,13 @@ fn only_what_lago_made_is_destroyed() {
         refused(&sb.lago(&args), "is not a lago workdir");
     }
     for args in [
-        vec!["--ignore-warnings", "-p", "../myproject/src", "destroy", "-y"],
+        vec![
+            "--ignore-warnings",
+            "-p",
+            "../myproject/src",
+            "destroy",
+            "-y",
+        ],
         vec!["--ignore-warnings", "-p", "../myproject", "destroy", "-y"],
         vec!["--ignore-warnings", "-p", "../myproject/src", "cleanup"],
     ] {

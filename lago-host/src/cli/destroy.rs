@@ -76,7 +76,8 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         if !yes && !confirm(&prefix.path().display().to_string())? {
             return Ok(Output::Text("Aborting on user input".into()));
         }
-        let mut hook = |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
+        let mut hook =
+            |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
         destroy_prefix(&prefix, &store, &mut hook)?;
         return Ok(Output::Nothing);
     }
@@ -96,7 +97,8 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     if !yes && !confirm(&what)? {
         return Ok(Output::Text("Aborting on user input".into()));
     }
-    let mut hook = |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
+    let mut hook =
+        |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
     let only_link = destroy_in_workdir(&wd, names.as_deref(), &store, &mut hook)?;
     if only_link {
         tracing::info!(

@@ -495,9 +495,16 @@ mod tests {
         let bad = dir.join("192.168.200.0.lease");
         std::fs::write(&bad, b"{\"prefix\": 3").expect("write");
         let e = store.acquire(&a, "aaaa", &[None]).expect_err("damaged");
-        assert!(matches!(&e, LeaseError::Damaged { path, .. } if path == &bad), "{e}");
+        assert!(
+            matches!(&e, LeaseError::Damaged { path, .. } if path == &bad),
+            "{e}"
+        );
         assert!(e.to_string().contains("192.168.200.0.lease"), "{e}");
-        assert_eq!(std::fs::read_dir(&dir).expect("ls").count(), 2, "lock + bad only");
+        assert_eq!(
+            std::fs::read_dir(&dir).expect("ls").count(),
+            2,
+            "lock + bad only"
+        );
         store.release_all("aaaa").expect("release leaves it");
         assert!(bad.exists());
         std::fs::remove_file(&bad).expect("rm");

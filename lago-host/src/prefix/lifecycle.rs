@@ -247,7 +247,8 @@ pub fn init_env(
             // Marked as lago's (an older workdir is adopted), and held shared
             // so `destroy --all-prefixes` cannot take it from under us.
             owned::mark_workdir(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-            lock_created(&created).workdir_lock = Some(Lock::take(wd.path(), LockMode::Shared, "init")?);
+            lock_created(&created).workdir_lock =
+                Some(Lock::take(wd.path(), LockMode::Shared, "init")?);
         }
         std::fs::create_dir(prefix.path()).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => PrefixError::AlreadyExists {

@@ -180,7 +180,10 @@ impl TemplateRepo {
 /// starting with a letter or digit, at most 128 characters (so no '/', no
 /// '..', no ':', no leading '.').
 pub fn check_store_name(what: &str, name: &str) -> Result<(), String> {
-    let first_ok = name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
     let rest_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
