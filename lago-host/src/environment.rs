@@ -255,6 +255,11 @@ impl<'r> Environment<'r> {
     /// (and still waited for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
+        // From here the hypervisor may hold things of this prefix: destroy
+        // needs the provider (see `Prefix::never_started`).
+        let info = &self.env.prefix;
+        crate::prefix::Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone())
+            .mark_started()?;
         for (provider, nets) in self.nets_by_provider(&vms) {
             let session = &self.sessions[&provider];
             let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();

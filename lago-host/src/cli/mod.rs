@@ -300,23 +300,31 @@ impl Context {
     /// The workdir named by `-w`, or found by walking up from the current
     /// folder.
     pub fn workdir(&self) -> Result<Workdir, Error> {
-        match &self.globals.workdir_path {
-            Some(p) => Ok(Workdir::open(p)?),
-            None => {
-                let cwd = std::env::current_dir()?;
-                Ok(Workdir::discover(&cwd)?)
-            }
-        }
+        Ok(self.workdir_and_prefix_name()?.0)
     }
 
-    /// The prefix in use: `-p PATH` (deprecated), else `-P NAME` (or the
-    /// current one) in the workdir. Opens the prefix log.
+    /// The workdir (as [`Context::workdir`]) and the prefix name to use in
+    /// it: `-P NAME`, else the prefix the current folder is in (`cd
+    /// .lago/p1 && lago status` uses p1, as Lago), else `None` (the current
+    /// one).
+    pub fn workdir_and_prefix_name(&self) -> Result<(Workdir, Option<String>), Error> {
+        let (wd, here) = match &self.globals.workdir_path {
+            Some(p) => (Workdir::open(p)?, None),
+            None => Workdir::discover_with_prefix(&std::env::current_dir()?)?,
+        };
+        Ok((wd, self.globals.prefix_name.clone().or(here)))
+    }
+
+    /// The prefix in use: `-p PATH` (deprecated), else the prefix
+    /// [`Context::workdir_and_prefix_name`] names (or the current one) in the
+    /// workdir. Opens the prefix log.
     pub fn prefix(&self) -> Result<Prefix, Error> {
         let prefix = match &self.globals.prefix_path {
             Some(p) => Prefix::open(p)?,
-            None => self
-                .workdir()?
-                .resolve(self.globals.prefix_name.as_deref())?,
+            None => {
+                let (wd, name) = self.workdir_and_prefix_name()?;
+                wd.resolve(name.as_deref())?
+            }
         };
         let log = prefix.path().join("logs").join("lago.log");
         if let Err(e) = crate::logging::attach_prefix_log(&log) {
@@ -510,6 +518,10 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
         tracing::warn!(
             "The option --prefix-path is going to be deprecated, use --workdir and --prefix instead"
         );
+    }
+    // -P names a folder in the workdir: the name rule holds on every verb.
+    if let Some(name) = globals.prefix_name.as_deref().filter(|n| *n != "current") {
+        crate::prefix::check_prefix_name(name)?;
     }
     let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
     let config_for_plugins = config.clone();

@@ -5,6 +5,7 @@ use clap::{Arg, ArgMatches, Command};
 use super::{Context, Output};
 use crate::environment;
 use crate::error::Error;
+use crate::prefix::lock::LockMode;
 
 pub fn command() -> Command {
     Command::new("start")
@@ -18,6 +19,10 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    // One lago at a time on the prefix: a `destroy` meanwhile is refused.
+    let prefix = ctx.prefix()?;
+    prefix.require_initialized()?;
+    let _lock = prefix.lock(LockMode::Exclusive, "start")?;
     let env = environment::from_context(ctx)?;
     env.start(&environment::vm_names(args, "vm_names"))?;
     Ok(Output::Nothing)

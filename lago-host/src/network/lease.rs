@@ -10,6 +10,12 @@
 //! A lease is stale when its prefix is gone: the prefix's `uuid` file is
 //! missing or holds another uuid. Stale leases are reclaimed when a subnet is
 //! needed. So a prefix must write its `uuid` file before it leases.
+//!
+//! A lease file that cannot be read as a lease (garbage, too big, not a
+//! regular file) is never taken as stale: its subnet may belong to a live
+//! prefix. Leasing stops with [`LeaseError::Damaged`] naming it; releasing
+//! leaves it with a warning. Files are opened without blocking (a FIFO put
+//! in the store cannot hang lago while it holds the store lock).
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -40,6 +46,8 @@ pub enum LeaseError {
     },
     #[error("the lease store {dir} is locked by another lago process: gave up after {secs} s")]
     LockTimeout { dir: PathBuf, secs: u64 },
+    #[error("the lease file {path} is damaged ({reason}); its subnet may be in use: if no prefix uses it, remove the file")]
+    Damaged { path: PathBuf, reason: String },
     #[error("lease store {path}: {source}")]
     Io {
         path: PathBuf,
@@ -85,6 +93,53 @@ impl Lease {
             Err(_) => true,
         }
     }
+}
+
+/// A lease file is a few hundred bytes; anything much bigger is not one.
+const MAX_LEASE_BYTES: u64 = 64 * 1024;
+
+/// Read a regular file of at most `max` bytes without ever blocking on it:
+/// opened non-blocking and without following a symlink, then checked. A
+/// FIFO, device, socket, symlink or folder, or a bigger file, is an
+/// `InvalidData` error saying which.
+fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            // O_NOFOLLOW on a symlink.
+            Some(libc::ELOOP) => std::io::Error::new(ErrorKind::InvalidData, "a symlink"),
+            _ => e,
+        })?;
+    let meta = file.metadata()?;
+    let t = meta.file_type();
+    if !t.is_file() {
+        let what = if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_dir() {
+            "a folder"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a device or other special file"
+        };
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("{what}, not a regular file"),
+        ));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::new(
+            ErrorKind::InvalidData,
+            format!("{} bytes, more than a lease file holds", meta.len()),
+        ));
+    }
+    let mut out = Vec::new();
+    file.take(max + 1).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// The network address of the /24 holding `addr`, checked against the range.
@@ -135,13 +190,27 @@ impl LeaseStore {
     fn lock(&self) -> Result<StoreLock, LeaseError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| LeaseError::io(&self.dir, e, &self.dir))?;
         let path = self.dir.join(".lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| LeaseError::io(&path, e, &self.dir))?;
+        let file = {
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                .open(&path)
+                .map_err(|e| LeaseError::io(&path, e, &self.dir))?
+        };
+        let is_file = file
+            .metadata()
+            .map_err(|e| LeaseError::io(&path, e, &self.dir))?
+            .is_file();
+        if !is_file {
+            return Err(LeaseError::Damaged {
+                path,
+                reason: "the store lock is not a regular file".into(),
+            });
+        }
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -166,21 +235,35 @@ impl LeaseStore {
 
     fn read(&self, subnet: Ipv4Addr) -> Result<Option<Lease>, LeaseError> {
         let path = self.lease_path(subnet);
-        match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Lease>(&bytes) {
-                Ok(mut l) => {
-                    l.subnet = subnet;
-                    Ok(Some(l))
-                }
-                // A damaged lease file names nobody: it is stale.
-                Err(_) => Ok(Some(Lease {
-                    subnet,
-                    prefix: PathBuf::new(),
-                    uuid: String::new(),
-                })),
-            },
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(LeaseError::io(&path, e, &self.dir)),
+        let bytes = match read_regular(&path, MAX_LEASE_BYTES) {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                return Err(LeaseError::Damaged {
+                    path,
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => return Err(LeaseError::io(&path, e, &self.dir)),
+        };
+        let mut lease =
+            serde_json::from_slice::<Lease>(&bytes).map_err(|e| LeaseError::Damaged {
+                path: path.clone(),
+                reason: format!("not a lease: {e}"),
+            })?;
+        lease.subnet = subnet;
+        Ok(Some(lease))
+    }
+
+    /// As [`LeaseStore::read`], but a damaged lease file is left with a
+    /// warning (releasing must not fail on a file that is not ours to judge).
+    fn read_for_release(&self, subnet: Ipv4Addr) -> Result<Option<Lease>, LeaseError> {
+        match self.read(subnet) {
+            Err(e @ LeaseError::Damaged { .. }) => {
+                tracing::warn!("{e}");
+                Ok(None)
+            }
+            other => other,
         }
     }
 
@@ -289,7 +372,7 @@ impl LeaseStore {
         let _lock = self.lock()?;
         for s in subnets {
             let s = subnet_of(*s)?;
-            if let Some(l) = self.read(s)? {
+            if let Some(l) = self.read_for_release(s)? {
                 if l.uuid == uuid {
                     let p = self.lease_path(s);
                     std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
@@ -308,7 +391,7 @@ impl LeaseStore {
         let mut out = Vec::new();
         for n in LEASE_RANGE {
             let s = Ipv4Addr::new(192, 168, n, 0);
-            if let Some(l) = self.read(s)? {
+            if let Some(l) = self.read_for_release(s)? {
                 if l.uuid == uuid {
                     let p = self.lease_path(s);
                     std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
@@ -398,6 +481,75 @@ mod tests {
             .release("bbbb", &[Ipv4Addr::new(192, 168, 200, 0)])
             .expect("noop");
         assert_eq!(store.list().expect("list").len(), 56);
+    }
+
+    /// A lease file with garbage, or a FIFO, names the file and is never
+    /// taken as stale; releasing leaves it; nothing is created.
+    #[test]
+    fn damaged_and_special_lease_files() {
+        let t = tempfile::tempdir().expect("tmp");
+        let dir = t.path().join("leases");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let store = LeaseStore::new(&dir, Duration::from_secs(5));
+        let a = prefix(t.path(), "a", "aaaa");
+        let bad = dir.join("192.168.200.0.lease");
+        std::fs::write(&bad, b"{\"prefix\": 3").expect("write");
+        let e = store.acquire(&a, "aaaa", &[None]).expect_err("damaged");
+        assert!(
+            matches!(&e, LeaseError::Damaged { path, .. } if path == &bad),
+            "{e}"
+        );
+        assert!(e.to_string().contains("192.168.200.0.lease"), "{e}");
+        assert_eq!(
+            std::fs::read_dir(&dir).expect("ls").count(),
+            2,
+            "lock + bad only"
+        );
+        store.release_all("aaaa").expect("release leaves it");
+        assert!(bad.exists());
+        std::fs::remove_file(&bad).expect("rm");
+        let fifo = std::ffi::CString::new(bad.as_os_str().as_encoded_bytes()).expect("c");
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let e = store.acquire(&a, "aaaa", &[None]).expect_err("fifo");
+        assert!(e.to_string().contains("a FIFO, not a regular file"), "{e}");
+        // the store lock was released: another call gets it at once
+        assert!(store.lock().is_ok());
+    }
+
+    proptest::proptest! {
+        /// Whatever a lease file holds: no panic; either a valid lease
+        /// (then acquire works) or an error naming the file; nothing new.
+        #[test]
+        fn mutated_lease_files(content in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                               valid in proptest::prelude::any::<bool>()) {
+            let t = tempfile::tempdir().expect("tmp");
+            let dir = t.path().join("leases");
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let store = LeaseStore::new(&dir, Duration::from_secs(5));
+            let a = prefix(t.path(), "a", "aaaa");
+            let mut bytes = if valid {
+                format!("{{\"prefix\": \"{}\", \"uuid\": \"zz\"}}", t.path().join("gone").display()).into_bytes()
+            } else {
+                Vec::new()
+            };
+            bytes.extend(&content);
+            let file = dir.join("192.168.200.0.lease");
+            std::fs::write(&file, &bytes).expect("write");
+            let parsed = serde_json::from_slice::<Lease>(&bytes).is_ok();
+            match store.acquire(&a, "aaaa", &[None]) {
+                Ok(got) => {
+                    proptest::prop_assert!(parsed);
+                    proptest::prop_assert_eq!(got, vec![Ipv4Addr::new(192, 168, 200, 0)]);
+                }
+                Err(e) => {
+                    proptest::prop_assert!(matches!(&e, LeaseError::Damaged { path, .. } if path == &file), "{}", e);
+                    proptest::prop_assert_eq!(std::fs::read_dir(&dir).expect("ls").count(), 2);
+                }
+            }
+            proptest::prop_assert_eq!(store.list().is_ok(), parsed);
+            proptest::prop_assert!(store.release_all("aaaa").is_ok());
+        }
     }
 
     #[test]

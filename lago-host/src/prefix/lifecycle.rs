@@ -20,12 +20,16 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
 use serde_json::{json, Map, Value};
 
+use super::interrupt::{self, InterruptGuard};
+use super::lock::{Lock, LockMode};
 use super::{
-    keys, write_atomic, write_mode, Prefix, PrefixError, Workdir, WriteMode, DEFAULT_PREFIX,
+    check_prefix_name, keys, owned, write_atomic, write_mode, Prefix, PrefixError, Workdir,
+    WriteMode, DEFAULT_PREFIX,
 };
 use crate::config::Config;
 use crate::error::Error;
@@ -91,6 +95,10 @@ struct Created {
     prefix: Option<Prefix>,
     leased: Option<(LeaseStore, String)>,
     current_set: Option<Workdir>,
+    /// The workdir lock (shared), upgraded to remove a workdir init made.
+    workdir_lock: Option<Lock>,
+    /// The new prefix's lock, held until init has finished or rolled back.
+    prefix_lock: Option<Lock>,
 }
 
 impl Created {
@@ -104,21 +112,40 @@ impl Created {
             let _ = wd.clear_current();
         }
         if let Some(p) = &self.prefix {
-            if let Err(e) = p.remove() {
-                tracing::warn!("could not remove {}: {e}", p.path().display());
+            // This process made the folder (create_dir), so it goes even
+            // before its uuid marker was written; still without following
+            // links or leaving the file system.
+            // On a signal, init's own thread may still be writing in it:
+            // a file it adds meanwhile fails a pass, so try again.
+            let mut outcome = owned::remove_tree(p.path(), &[owned::PREFIX_MARKER]);
+            for _ in 0..3 {
+                if outcome.is_ok() {
+                    break;
+                }
+                outcome = owned::remove_tree(p.path(), &[owned::PREFIX_MARKER]);
+            }
+            match outcome {
+                Ok(left) if left.is_empty() => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(left) => tracing::warn!(
+                    "could not remove {}: {} stayed (another file system)",
+                    p.path().display(),
+                    left.len()
+                ),
+                Err(e) => tracing::warn!("could not remove {}: {e}", p.path().display()),
             }
         }
-        if let Some(w) = &self.workdir {
+        if let (Some(w), Some(lock)) = (&self.workdir, &self.workdir_lock) {
             // Only when nothing else appeared in it meanwhile (another init).
-            let link = w.join(super::CURRENT);
-            if std::fs::symlink_metadata(&link).is_ok() && !link.exists() {
-                let _ = std::fs::remove_file(&link);
-            }
-            if let Err(e) = std::fs::remove_dir(w) {
+            if let Err(e) = Workdir::at(w).remove_if_unused(lock) {
                 tracing::warn!("could not remove {}: {e}", w.display());
             }
         }
     }
+}
+
+fn lock_created(c: &Mutex<Created>) -> std::sync::MutexGuard<'_, Created> {
+    c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn process_env(name: &str) -> Option<String> {
@@ -147,17 +174,7 @@ pub fn init_env(
             (Prefix::at(path, name, None), None)
         }
         None => {
-            initfile::check_name(&req.prefix_name).map_err(|why| PrefixError::BadName {
-                name: req.prefix_name.clone(),
-                why,
-            })?;
-            if req.prefix_name == super::CURRENT {
-                return Err(PrefixError::BadName {
-                    name: req.prefix_name.clone(),
-                    why: "`current` is the name of the current-prefix link".into(),
-                }
-                .into());
-            }
+            check_prefix_name(&req.prefix_name)?;
             let wd = Workdir::at(&req.workdir);
             let path = wd.prefix_path(&req.prefix_name);
             (
@@ -205,7 +222,17 @@ pub fn init_env(
     network::plan(&init, &info, &dry_subnets, &defaults, &vars)?;
     let store = lease_store(config)?;
 
-    let mut created = Created::default();
+    // Shared with the watcher that undoes the init on SIGTERM/SIGINT/SIGHUP.
+    let created = Arc::new(Mutex::new(Created::default()));
+    let on_signal = Arc::clone(&created);
+    let _interrupt = InterruptGuard::install(move |sig| {
+        std::mem::take(&mut *lock_created(&on_signal)).rollback();
+        eprintln!(
+            "lago: init interrupted by {}: undone (prefix removed, leases released)",
+            interrupt::signal_name(sig)
+        );
+    })
+    .map_err(|e| Error::internal(format!("cannot catch signals during init: {e}")))?;
     let result = (|| -> Result<EnvSpec, Error> {
         if let Some(wd) = &workdir {
             if let Some(parent) = wd.path().parent() {
@@ -213,10 +240,15 @@ pub fn init_env(
             }
             // Only the process that made the workdir may take it back.
             match std::fs::create_dir(wd.path()) {
-                Ok(()) => created.workdir = Some(wd.path().to_path_buf()),
+                Ok(()) => lock_created(&created).workdir = Some(wd.path().to_path_buf()),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(PrefixError::io(wd.path(), e).into()),
             }
+            // Marked as lago's (an older workdir is adopted), and held shared
+            // so `destroy --all-prefixes` cannot take it from under us.
+            owned::mark_workdir(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
+            lock_created(&created).workdir_lock =
+                Some(Lock::take(wd.path(), LockMode::Shared, "init")?);
         }
         std::fs::create_dir(prefix.path()).map_err(|e| match e.kind() {
             std::io::ErrorKind::AlreadyExists => PrefixError::AlreadyExists {
@@ -224,12 +256,15 @@ pub fn init_env(
             },
             _ => PrefixError::io(prefix.path(), e),
         })?;
-        created.prefix = Some(prefix.clone());
-        // The uuid first: the lease store treats a lease whose prefix has no
-        // uuid file as stale.
+        lock_created(&created).prefix = Some(prefix.clone());
+        lock_created(&created).prefix_lock = Some(prefix.lock(LockMode::Exclusive, "init")?);
+        // The uuid first: it marks the folder as lago's, and the lease store
+        // treats a lease whose prefix has no uuid file as stale.
         write_atomic(&prefix.path().join("uuid"), info.uuid.as_bytes(), None)
             .map_err(|e| PrefixError::io(prefix.path(), e))?;
-        created.leased = Some((store.clone(), info.uuid.clone()));
+        // Nothing goes to the hypervisor before `start`.
+        prefix.mark_not_started()?;
+        lock_created(&created).leased = Some((store.clone(), info.uuid.clone()));
         let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
         let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
@@ -253,16 +288,22 @@ pub fn init_env(
                 .is_some_and(|c| wd.prefix_path(&c).is_dir() && c != prefix.name());
             if req.set_current || !current_ok {
                 wd.set_current(prefix.name())?;
-                created.current_set = Some(wd.clone());
+                lock_created(&created).current_set = Some(wd.clone());
             }
         }
         prefix.mark_initialized()?;
         Ok(env)
     })();
     match result {
-        Ok(env) => Ok((prefix, env)),
+        Ok(env) => {
+            // Done: a signal from now on has nothing to undo; locks released.
+            drop(std::mem::take(&mut *lock_created(&created)));
+            Ok((prefix, env))
+        }
         Err(e) => {
-            created.rollback();
+            // Under the lock: a signal now finds nothing left to undo.
+            let mut guard = lock_created(&created);
+            std::mem::take(&mut *guard).rollback();
             Err(e)
         }
     }
@@ -329,15 +370,23 @@ pub fn no_teardown(_: &Prefix, _: Option<&EnvSpec>) -> Result<(), Error> {
 }
 
 /// The part of cleanup and destroy that goes before the files: the provider
-/// teardown (with the stored environment when it can be read), then the
+/// teardown (with the stored environment when it can be read; skipped for a
+/// prefix that was never started, so no provider is needed for it), then the
 /// prefix's leases.
 fn teardown_and_release(
     prefix: &Prefix,
     store: &LeaseStore,
     teardown: TeardownHook<'_>,
 ) -> Result<(), Error> {
-    let env = prefix.load_env().ok();
-    teardown(prefix, env.as_ref())?;
+    if prefix.never_started() {
+        tracing::debug!(
+            "{} was never started: nothing to remove from a hypervisor",
+            prefix.path().display()
+        );
+    } else {
+        let env = prefix.load_env().ok();
+        teardown(prefix, env.as_ref())?;
+    }
     if let Ok(uuid) = prefix.uuid() {
         store.release_all(&uuid)?;
     }
@@ -345,7 +394,8 @@ fn teardown_and_release(
 }
 
 /// `lago cleanup`: teardown, release the leases, remove the `initialized`
-/// marker. The files stay (destroy removes them).
+/// marker. The files stay (destroy removes them). Only a prefix lago made,
+/// under its lock.
 pub fn cleanup_prefix(
     prefix: &Prefix,
     store: &LeaseStore,
@@ -357,13 +407,18 @@ pub fn cleanup_prefix(
         }
         .into());
     }
+    prefix.require_lago()?;
+    let _lock = prefix.lock(LockMode::Exclusive, "cleanup")?;
     teardown_and_release(prefix, store, teardown)?;
     prefix.unmark_initialized()?;
+    // The teardown removed everything from the hypervisor.
+    prefix.mark_not_started()?;
     Ok(())
 }
 
 /// Destroy one prefix: a prefix that is a symlink loses only the link;
-/// otherwise teardown, release the leases, remove the folder.
+/// otherwise (only a prefix lago made, under its lock) teardown, release
+/// the leases, remove the folder.
 pub fn destroy_prefix(
     prefix: &Prefix,
     store: &LeaseStore,
@@ -381,23 +436,31 @@ pub fn destroy_prefix(
         }
         .into());
     }
+    prefix.require_lago()?;
+    let _lock = prefix.lock(LockMode::Exclusive, "destroy")?;
     teardown_and_release(prefix, store, teardown)?;
     prefix.remove()?;
     Ok(())
 }
 
-/// Destroy prefixes of a workdir (`names`, or all of them when `None`). The
-/// `current` link is removed when it pointed at a destroyed prefix; the
-/// workdir is removed when no prefix is left. Destroying through a workdir
-/// that is a symlink removes only the link (the folder it points to, its
-/// prefixes and their VMs are left alone), as Lago does for a linked prefix.
-/// Returns whether only a link was removed.
+/// Destroy prefixes of a workdir lago made (`names`, or all of its prefixes
+/// when `None`; folders in it that are not lago prefixes are left, with a
+/// warning). When `current` pointed at a destroyed prefix it is pointed at
+/// `default` if that is left, else at the last name left in sorted order (as
+/// Lago's workdir); the workdir is removed when nothing else is left in it.
+/// Destroying through a workdir that is a symlink removes only the link (the
+/// folder it points to, its prefixes and their VMs are left alone), as Lago
+/// does for a linked prefix. Returns whether only a link was removed.
+///
+/// Locks: the workdir exclusive for all prefixes, else shared (upgraded to
+/// remove the workdir); each prefix exclusive.
 pub fn destroy_in_workdir(
     wd: &Workdir,
     names: Option<&[String]>,
     store: &LeaseStore,
     teardown: TeardownHook<'_>,
 ) -> Result<bool, Error> {
+    wd.require_lago()?;
     let is_link = std::fs::symlink_metadata(wd.path())
         .map(|m| m.file_type().is_symlink())
         .unwrap_or(false);
@@ -405,22 +468,53 @@ pub fn destroy_in_workdir(
         std::fs::remove_file(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
         return Ok(true);
     }
-    let all = wd.prefixes()?;
+    let (mode, verb) = match names {
+        None => (LockMode::Exclusive, "destroy --all-prefixes"),
+        Some(_) => (LockMode::Shared, "destroy"),
+    };
+    let wd_lock = Lock::take(wd.path(), mode, verb)?;
     let targets: Vec<String> = match names {
         Some(n) => n.to_vec(),
-        None => all.clone(),
+        None => {
+            let mut out = Vec::new();
+            for name in wd.prefixes()? {
+                if owned::is_lago_prefix(&wd.prefix_path(&name))
+                    || std::fs::symlink_metadata(wd.prefix_path(&name))
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                {
+                    out.push(name);
+                } else {
+                    tracing::warn!(
+                        "left {}: it is not a lago prefix",
+                        wd.prefix_path(&name).display()
+                    );
+                }
+            }
+            out
+        }
     };
     let current = wd.current().ok().flatten();
     for name in &targets {
         let p = wd.resolve(Some(name))?;
         destroy_prefix(&p, store, teardown)?;
-        if current.as_deref() == Some(name.as_str()) {
-            wd.clear_current()?;
+    }
+    if current.as_ref().is_some_and(|c| targets.contains(c)) {
+        let left: Vec<String> = wd
+            .prefixes()?
+            .into_iter()
+            .filter(|n| owned::is_lago_prefix(&wd.prefix_path(n)))
+            .collect();
+        let next = if left.iter().any(|n| n == DEFAULT_PREFIX) {
+            Some(DEFAULT_PREFIX.to_string())
+        } else {
+            left.last().cloned()
+        };
+        match next {
+            Some(n) => wd.set_current(&n)?,
+            None => wd.clear_current()?,
         }
     }
-    if wd.prefixes()?.is_empty() {
-        std::fs::remove_dir_all(wd.path()).map_err(|e| PrefixError::io(wd.path(), e))?;
-    }
+    wd.remove_if_unused(&wd_lock)?;
     Ok(false)
 }
 

@@ -17,12 +17,23 @@
 //! virt/nets/<net>.json one planned network (NetSpec)
 //! virt/vms/<vm>.json   one planned VM (VmSpec)
 //! initialized          the marker, written last by init, removed by cleanup
+//! not-started          written by init and a finished cleanup, removed by
+//!                      start before any provider work: nothing of this
+//!                      prefix can be in the hypervisor
+//! .lock                the prefix lock (see [`lock`])
 //! ```
+//!
+//! The `uuid` file is also the mark that lago made the folder: nothing else
+//! is ever deleted (see [`owned`]). The VM specs (`virt/vms/*.json`) can hold
+//! passwords and are 0600.
 //!
 //! Every state file is written atomically (temp file, fsync, rename).
 
+pub mod interrupt;
 pub mod keys;
 pub mod lifecycle;
+pub mod lock;
+pub mod owned;
 pub mod ssh_client;
 
 use std::collections::BTreeSet;
@@ -42,6 +53,8 @@ pub const DEFAULT_PREFIX: &str = "default";
 pub const CURRENT: &str = "current";
 /// The marker written last by init.
 pub const INITIALIZED: &str = "initialized";
+/// The marker of a prefix nothing of which was ever given to a hypervisor.
+pub const NOT_STARTED: &str = "not-started";
 
 /// A problem with a workdir or a prefix.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +87,16 @@ pub enum PrefixError {
     AlreadyExists { path: PathBuf },
     #[error("bad prefix name {name:?}: {why}")]
     BadName { name: String, why: String },
+    #[error("{path} is not a lago {what} (lago did not make it: {why}); refusing to touch it")]
+    NotLago {
+        path: PathBuf,
+        what: &'static str,
+        why: &'static str,
+    },
+    #[error("{path} is in use by {holder}; try again when it has finished")]
+    Busy { path: PathBuf, holder: String },
+    #[error("could not remove {path} completely: {} on another file system (a mount point?) stayed; unmount and run `lago destroy` again", left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    OtherFileSystem { path: PathBuf, left: Vec<PathBuf> },
     #[error("the stored state of the prefix is damaged: {path}: {msg}")]
     Corrupt { path: PathBuf, msg: String },
     #[error("{path}: {source}")]
@@ -257,22 +280,49 @@ impl Workdir {
     }
 
     /// Find the workdir: `<dir>/.lago` for the first `dir` from `start`
-    /// upwards (or `dir` itself when it is named `.lago`). When there is none,
-    /// the error lists workdirs found a little below `start`.
+    /// upwards (or `dir` itself when it is named `.lago` or holds the workdir
+    /// marker). When there is none, the error lists workdirs found a little
+    /// below `start`.
     pub fn discover(start: &Path) -> R<Workdir> {
+        Workdir::discover_with_prefix(start).map(|(wd, _)| wd)
+    }
+
+    /// As [`Workdir::discover`], with the prefix `start` is in, if any:
+    /// `cd .lago/p1 && lago status` uses `p1`, as Lago.
+    pub fn discover_with_prefix(start: &Path) -> R<(Workdir, Option<String>)> {
         let start = Workdir::at(start).path;
+        let mut below: Option<&Path> = None;
         for dir in start.ancestors() {
-            if dir.file_name().is_some_and(|n| n == WORKDIR_NAME) && dir.is_dir() {
-                return Ok(Workdir::at(dir));
+            let named = dir.file_name().is_some_and(|n| n == WORKDIR_NAME);
+            let marked = dir.join(owned::WORKDIR_MARKER).is_file();
+            if (named || marked) && dir.is_dir() {
+                let prefix = below.filter(|p| owned::is_lago_prefix(p)).and_then(|p| {
+                    let name = p.file_name()?.to_string_lossy().into_owned();
+                    check_prefix_name(&name).ok().map(|()| name)
+                });
+                return Ok((Workdir::at(dir), prefix));
             }
             let cand = dir.join(WORKDIR_NAME);
             if cand.is_dir() {
-                return Ok(Workdir::at(cand));
+                return Ok((Workdir::at(cand), None));
             }
+            below = Some(dir);
         }
         let mut candidates = Vec::new();
         find_below(&start, 3, &mut candidates);
         Err(PrefixError::NoWorkdir { start, candidates })
+    }
+
+    /// An error unless lago made this workdir (see [`owned`]).
+    pub fn require_lago(&self) -> R<()> {
+        if owned::is_lago_workdir(&self.path) {
+            return Ok(());
+        }
+        Err(PrefixError::NotLago {
+            path: self.path.clone(),
+            what: "workdir",
+            why: "it has no .lago-workdir marker and no lago prefix",
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -316,6 +366,7 @@ impl Workdir {
 
     /// Point `current` at `name` (a relative link, replaced atomically).
     pub fn set_current(&self, name: &str) -> R<()> {
+        check_prefix_name(name)?;
         let target = self.prefix_path(name);
         if !target.is_dir() {
             return Err(PrefixError::NoPrefix {
@@ -330,6 +381,55 @@ impl Workdir {
         let _ = fs::remove_file(&tmp);
         std::os::unix::fs::symlink(name, &tmp).map_err(|e| PrefixError::io(&tmp, e))?;
         fs::rename(&tmp, self.path.join(CURRENT)).map_err(|e| PrefixError::io(&self.path, e))
+    }
+
+    /// Remove the workdir when nothing but what lago puts there is left in
+    /// it (`current` link, lock file, marker) and no other lago process
+    /// holds it (`lock`, held shared, must become exclusive). Returns
+    /// whether it was removed; a workdir holding anything else stays.
+    pub fn remove_if_unused(&self, lock: &lock::Lock) -> R<bool> {
+        let own = [CURRENT, owned::WORKDIR_MARKER, lock::LOCK_FILE];
+        let rd = fs::read_dir(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        let mut others = Vec::new();
+        for ent in rd.flatten() {
+            let name = ent.file_name().to_string_lossy().into_owned();
+            let is_own = own.contains(&name.as_str())
+                && ent.file_type().is_ok_and(|t| {
+                    if name == CURRENT {
+                        t.is_symlink()
+                    } else {
+                        t.is_file()
+                    }
+                });
+            if !is_own {
+                others.push(name);
+            }
+        }
+        if !others.is_empty() {
+            let lago_prefixes = others
+                .iter()
+                .any(|n| owned::is_lago_prefix(&self.path.join(n)));
+            if !lago_prefixes {
+                tracing::warn!(
+                    "left the workdir {}: it holds what lago did not make ({})",
+                    self.path.display(),
+                    others.join(", ")
+                );
+            }
+            return Ok(false);
+        }
+        if !lock.try_upgrade()? {
+            return Ok(false);
+        }
+        for name in own {
+            let p = self.path.join(name);
+            match fs::remove_file(&p) {
+                Err(e) if e.kind() != ErrorKind::NotFound => return Err(PrefixError::io(&p, e)),
+                _ => {}
+            }
+        }
+        fs::remove_dir(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        Ok(true)
     }
 
     /// Remove the `current` link.
@@ -355,6 +455,7 @@ impl Workdir {
             },
             Some(n) => n.to_string(),
         };
+        check_prefix_name(&name)?;
         let path = self.prefix_path(&name);
         if !path.is_dir() {
             return Err(PrefixError::NoPrefix {
@@ -369,6 +470,25 @@ impl Workdir {
             workdir: Some(self.path.clone()),
         })
     }
+}
+
+const PREFIX_NAME_RULE: &str = "expected a name of letters, digits, '.', '_' and '-', \
+     starting with a letter or digit, at most 63 characters (no '/', no '..')";
+
+/// Prefix names follow the init-file name rule (no `/`, no `..`, no leading
+/// `.`), and `current` is the name of the link.
+pub fn check_prefix_name(name: &str) -> R<()> {
+    crate::initfile::check_name(name).map_err(|_| PrefixError::BadName {
+        name: name.to_string(),
+        why: PREFIX_NAME_RULE.into(),
+    })?;
+    if name == CURRENT {
+        return Err(PrefixError::BadName {
+            name: name.to_string(),
+            why: "`current` is the name of the current-prefix link".into(),
+        });
+    }
+    Ok(())
 }
 
 fn find_below(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
@@ -513,7 +633,7 @@ impl Prefix {
             self.write_json(&nets_dir.join(format!("{}.json", net.name)), net, how)?;
         }
         for vm in env.domains.values() {
-            self.write_json(&vms_dir.join(format!("{}.json", vm.name)), vm, how)?;
+            self.write_secret_json(&vms_dir.join(format!("{}.json", vm.name)), vm, how)?;
         }
         let header = EnvHeader {
             lago_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -530,7 +650,7 @@ impl Prefix {
 
     /// Store one VM (it must already be in the environment).
     pub fn save_vm(&self, vm: &VmSpec) -> R<()> {
-        self.write_json(
+        self.write_secret_json(
             &self.virt().join("vms").join(format!("{}.json", vm.name)),
             vm,
             WriteMode::Durable,
@@ -547,11 +667,26 @@ impl Prefix {
     }
 
     fn write_json<T: Serialize>(&self, path: &Path, v: &T, how: WriteMode) -> R<()> {
+        self.write_json_mode(path, v, None, how)
+    }
+
+    /// A VM spec: it may hold `root-password`/`ssh-password`, so 0600.
+    fn write_secret_json<T: Serialize>(&self, path: &Path, v: &T, how: WriteMode) -> R<()> {
+        self.write_json_mode(path, v, Some(0o600), how)
+    }
+
+    fn write_json_mode<T: Serialize>(
+        &self,
+        path: &Path,
+        v: &T,
+        mode: Option<u32>,
+        how: WriteMode,
+    ) -> R<()> {
         let bytes = serde_json::to_vec_pretty(v).map_err(|e| PrefixError::Corrupt {
             path: path.to_path_buf(),
             msg: e.to_string(),
         })?;
-        write_mode(path, &bytes, None, how).map_err(|e| PrefixError::io(path, e))
+        write_mode(path, &bytes, mode, how).map_err(|e| PrefixError::io(path, e))
     }
 
     fn read_json<T: for<'de> Deserialize<'de>>(&self, path: &Path) -> R<T> {
@@ -627,7 +762,51 @@ impl Prefix {
         }
     }
 
-    /// Remove the prefix folder. A prefix reached through a symlink loses
+    /// An error unless lago made this prefix (its `uuid` file, see [`owned`]).
+    pub fn require_lago(&self) -> R<()> {
+        if owned::is_lago_prefix(&self.path) {
+            return Ok(());
+        }
+        Err(PrefixError::NotLago {
+            path: self.path.clone(),
+            what: "prefix",
+            why: "it has no uuid file of 32 hex characters",
+        })
+    }
+
+    /// Take the prefix lock for `verb` (see [`lock`]).
+    pub fn lock(&self, mode: lock::LockMode, verb: &str) -> R<lock::Lock> {
+        lock::Lock::take(&self.path, mode, verb)
+    }
+
+    /// Whether nothing of this prefix was ever given to a hypervisor (its
+    /// `not-started` marker; prefixes made before the marker existed count
+    /// as started).
+    pub fn never_started(&self) -> bool {
+        self.path.join(NOT_STARTED).is_file()
+    }
+
+    /// Write the `not-started` marker (init, and a cleanup that removed
+    /// everything from the hypervisor).
+    pub fn mark_not_started(&self) -> R<()> {
+        let p = self.path.join(NOT_STARTED);
+        write_atomic(&p, b"", None).map_err(|e| PrefixError::io(&p, e))
+    }
+
+    /// Remove the `not-started` marker: called before a provider is asked to
+    /// create anything (start), so a prefix with the marker never needs its
+    /// provider to be destroyed.
+    pub fn mark_started(&self) -> R<()> {
+        let p = self.path.join(NOT_STARTED);
+        match fs::remove_file(&p) {
+            Err(e) if e.kind() != ErrorKind::NotFound => Err(PrefixError::io(&p, e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove the prefix folder, only when lago made it, walking only what
+    /// is in it (no symlink followed, no other file system entered; the
+    /// `uuid` marker goes last). A prefix reached through a symlink loses
     /// only the link.
     pub fn remove(&self) -> R<()> {
         let meta = match fs::symlink_metadata(&self.path) {
@@ -636,9 +815,18 @@ impl Prefix {
             Err(e) => return Err(PrefixError::io(&self.path, e)),
         };
         if meta.file_type().is_symlink() {
-            fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e))
+            return fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e));
+        }
+        self.require_lago()?;
+        let left = owned::remove_tree(&self.path, &[owned::PREFIX_MARKER, NOT_STARTED])
+            .map_err(|e| PrefixError::io(&self.path, e))?;
+        if left.is_empty() {
+            Ok(())
         } else {
-            fs::remove_dir_all(&self.path).map_err(|e| PrefixError::io(&self.path, e))
+            Err(PrefixError::OtherFileSystem {
+                path: self.path.clone(),
+                left,
+            })
         }
     }
 }

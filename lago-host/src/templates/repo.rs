@@ -84,12 +84,28 @@ impl TemplateRepo {
                 reason: e.to_string(),
             })?;
         repo.origin = origin.to_string();
+        let bad = |reason: String| TemplateError::BadRepo {
+            origin: origin.to_string(),
+            reason,
+        };
+        check_store_name("repository name", &repo.name).map_err(bad)?;
+        for (template, spec) in &repo.templates {
+            check_store_name("template name", template).map_err(bad)?;
+            for version in spec.versions.keys() {
+                check_store_name(&format!("version name of template {template}"), version)
+                    .map_err(bad)?;
+            }
+        }
         Ok(repo)
     }
 
     /// Finds repository `name` in the `template_repos` folder: `<dir>/<name>.json`
     /// or `<dir>/<name>/repo.json`.
     pub fn find_by_name(name: &str, repos_dir: &Path) -> Result<Self, TemplateError> {
+        check_store_name("repository name", name).map_err(|reason| TemplateError::BadRepo {
+            origin: "--template-repo-name".into(),
+            reason,
+        })?;
         let candidates = [
             repos_dir.join(format!("{name}.json")),
             repos_dir.join(name).join("repo.json"),
@@ -159,6 +175,27 @@ impl TemplateRepo {
     }
 }
 
+/// Names from a repository become file names in the template store
+/// (`repo:template:version`): letters, digits, '.', '_', '+' and '-',
+/// starting with a letter or digit, at most 128 characters (so no '/', no
+/// '..', no ':', no leading '.').
+pub fn check_store_name(what: &str, name: &str) -> Result<(), String> {
+    let first_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let rest_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-'));
+    if first_ok && rest_ok && name.len() <= 128 {
+        return Ok(());
+    }
+    Err(format!(
+        "{what} {name:?} is not allowed: expected letters, digits, '.', '_', '+' and '-', \
+         starting with a letter or digit, at most 128 characters"
+    ))
+}
+
 pub(crate) fn is_url(location: &str) -> bool {
     location.starts_with("http://") || location.starts_with("https://")
 }
@@ -205,6 +242,25 @@ mod tests {
         assert!(err.to_string().contains("v9"), "{err}");
         let err = repo.resolve("nope", None).expect_err("missing template");
         assert!(err.to_string().contains("el"), "lists available: {err}");
+    }
+
+    #[test]
+    fn names_that_would_leave_the_store_are_refused() {
+        for (from, to) in [
+            ("\"name\": \"r\"", "\"name\": \"/tmp/evil\""),
+            ("\"name\": \"r\"", "\"name\": \"..\""),
+            ("\"el\": {", "\"../../x\": {"),
+            ("\"v1\": {", "\".hidden\": {"),
+            ("\"v2\": {", "\"a:b\": {"),
+        ] {
+            let text = REPO.replacen(from, to, 1);
+            assert_ne!(text, REPO, "{to}");
+            let err = TemplateRepo::parse(&text, "/x/repo.json").expect_err(to);
+            assert!(err.to_string().contains("is not allowed"), "{err}");
+            assert!(err.to_string().contains("/x/repo.json"), "{err}");
+        }
+        let err = TemplateRepo::find_by_name("../etc", Path::new("/x")).expect_err("name");
+        assert!(err.to_string().contains("is not allowed"), "{err}");
     }
 
     #[test]

@@ -1,0 +1,386 @@
+//! Host state belongs to lago (issue 8, issue 11 §2, issue 12): each test
+//! tries an attack or a mistake through the real `lago` binary and checks
+//! that nothing outside lago's own state is touched.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use lago::config::{Config, Sources};
+use lago::prefix::lifecycle::{init_env, InitRequest};
+use lago::prefix::Prefix;
+use lago_plugin_api::spec::EnvSpec;
+
+const INIT: &str = "
+domains:
+  vm0:
+    memory: 256
+    root-password: secret
+    nics: [{net: mgmt}]
+    disks: [{template_name: tiny, dev: vda}]
+nets:
+  mgmt: {type: nat, management: true}
+";
+
+/// A project folder, a HOME and a lease store in a temp dir.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    libvirt_url: String,
+}
+
+impl Sandbox {
+    fn new() -> Sandbox {
+        let dir = tempfile::tempdir().expect("tmp");
+        for d in ["proj", "home"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
+        Sandbox {
+            dir,
+            libvirt_url: "test:///default".into(),
+        }
+    }
+    fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+    fn wd(&self) -> PathBuf {
+        self.proj().join(".lago")
+    }
+    fn leases(&self) -> PathBuf {
+        self.dir.path().join("leases")
+    }
+    /// A prefix made by `init` through the library, without provider work
+    /// (so it was never started).
+    fn init(&self, name: &str) -> (Prefix, EnvSpec) {
+        let sources = Sources {
+            files: vec![],
+            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
+        };
+        let config = Config::load_from(&sources, &[]).expect("config");
+        let mut req = InitRequest::new(self.proj().join("LagoInitFile"), self.wd());
+        req.prefix_name = name.into();
+        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
+        init_env(&req, &config, &mut hook).expect("init")
+    }
+    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LAGO") || k.starts_with("XDG_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("HOME", self.dir.path().join("home"))
+            .env("LAGO_LEASE_DIR", self.leases())
+            .env("LAGO_LIBVIRT_URL", &self.libvirt_url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+    fn lago_in(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.command(cwd, args).output().expect("lago")
+    }
+    fn lago(&self, args: &[&str]) -> Output {
+        self.lago_in(&self.proj(), args)
+    }
+    fn lease_files(&self) -> usize {
+        std::fs::read_dir(self.leases())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Exit 2 with one line on stderr holding `msg`.
+fn refused(out: &Output, msg: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains(msg), "expected {msg:?} in {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+}
+
+/// A folder with content that must survive: returns a file in it.
+fn precious(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir.join("src/deep")).expect("mkdir");
+    std::fs::write(dir.join("src/deep/main.rs"), "fn main() {}").expect("write");
+    dir.join("src/deep/main.rs")
+}
+
+#[test]
+fn prefix_names_follow_the_name_rule_on_every_verb() {
+    let sb = Sandbox::new();
+    sb.init("default");
+    let abs = sb.dir.path().join("abs");
+    let keep = precious(&abs);
+    let abs_s = abs.display().to_string();
+    for args in [
+        vec!["-P", abs_s.as_str(), "destroy", "-y"],
+        vec!["-P", "..", "destroy", "-y"],
+        vec!["-P", "..", "destroy", "-y", "--all-prefixes"],
+        vec!["-P", ".hidden", "status"],
+        vec!["-P", "a/b", "cleanup"],
+        vec!["-P", "../proj", "list"],
+        vec!["set-current", "../.."],
+    ] {
+        let out = sb.lago(&args);
+        refused(&out, "bad prefix name");
+        assert!(text(&out.stderr).contains("expected a name of letters"));
+    }
+    assert!(keep.exists());
+    assert!(sb.proj().join("LagoInitFile").exists());
+    assert!(sb.wd().join("default/initialized").exists());
+    assert_eq!(sb.lease_files(), 1);
+}
+
+#[test]
+fn only_what_lago_made_is_destroyed() {
+    let sb = Sandbox::new();
+    let project = sb.dir.path().join("myproject");
+    let keep = precious(&project);
+    // a `current` symlink, as in many deployment layouts
+    std::os::unix::fs::symlink("src", project.join("current")).expect("link");
+    for args in [
+        vec!["-w", "../myproject", "destroy", "--all-prefixes", "-y"],
+        vec!["-w", "../myproject", "destroy", "-y"],
+        vec!["-w", "../myproject", "-P", "src", "destroy", "-y"],
+    ] {
+        refused(&sb.lago(&args), "is not a lago workdir");
+    }
+    for args in [
+        vec![
+            "--ignore-warnings",
+            "-p",
+            "../myproject/src",
+            "destroy",
+            "-y",
+        ],
+        vec!["--ignore-warnings", "-p", "../myproject", "destroy", "-y"],
+        vec!["--ignore-warnings", "-p", "../myproject/src", "cleanup"],
+    ] {
+        refused(&sb.lago(&args), "is not a lago prefix");
+    }
+    assert!(keep.exists() && project.join("current").exists());
+
+    // A lago workdir holding a folder that is not a prefix, and a prefix
+    // holding a symlink out of it: only lago's prefix goes.
+    let (p, _) = sb.init("default");
+    let outside = precious(&sb.dir.path().join("outside"));
+    std::os::unix::fs::symlink(sb.dir.path().join("outside"), p.path().join("images/link"))
+        .expect("link");
+    let notes = precious(&sb.wd().join("notes"));
+    let out = sb.lago(&["destroy", "--all-prefixes", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is not a lago prefix"));
+    assert!(!p.path().exists());
+    assert!(outside.exists(), "a symlink in a prefix is not followed");
+    assert!(notes.exists(), "a folder lago did not make stays");
+    assert!(sb.wd().join(".lago-workdir").is_file(), "the workdir stays");
+    assert_eq!(sb.lease_files(), 0);
+}
+
+/// A file system mounted inside a prefix is not entered: destroy stops
+/// with exit 2 and the mounted files stay; after unmounting it finishes.
+#[test]
+fn destroy_does_not_cross_into_another_file_system() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let mnt = p.path().join("images/mnt");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "lago-test", &mnt.display().to_string()])
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    }
+    std::fs::write(mnt.join("data"), "kept").expect("write");
+    let out = sb.lago(&["destroy", "-y"]);
+    let umount = Command::new("umount").arg(&mnt).status();
+    refused(&out, "on another file system");
+    assert!(umount.is_ok_and(|s| s.success()));
+    assert!(p.path().join("uuid").exists(), "the marker stays");
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().exists());
+}
+
+#[test]
+fn the_prefix_of_the_current_folder_is_used_and_current_is_repointed() {
+    let sb = Sandbox::new();
+    for n in ["default", "p1", "p2"] {
+        sb.init(n);
+    }
+    let in_p1 = sb.wd().join("p1/images");
+    let out = sb.lago_in(&in_p1, &["status", "-f", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(
+        v["Prefix"]["Base directory"]
+            .as_str()
+            .is_some_and(|s| s.ends_with(".lago/p1")),
+        "{v}"
+    );
+    let out = sb.lago_in(&sb.wd().join("p1"), &["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().join("p1").exists());
+    assert!(sb.wd().join("default").exists() && sb.wd().join("p2").exists());
+    let current = || std::fs::read_link(sb.wd().join("current")).expect("current");
+    assert_eq!(current(), PathBuf::from("default"));
+    // destroying the current prefix: `default` if left, else the last name
+    assert!(sb.lago(&["set-current", "p2"]).status.success());
+    assert!(sb.lago(&["destroy", "-y"]).status.success());
+    assert_eq!(current(), PathBuf::from("default"));
+    sb.init("p3");
+    assert!(sb.lago(&["destroy", "-y"]).status.success());
+    assert_eq!(current(), PathBuf::from("p3"));
+    let out = sb.lago(&["status", "-f", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn vm_specs_holding_passwords_are_private() {
+    let sb = Sandbox::new();
+    let (p, env) = sb.init("default");
+    let spec = p.path().join("virt/vms/vm0.json");
+    let mode = |f: &Path| std::fs::metadata(f).expect("meta").permissions().mode() & 0o777;
+    assert!(text(&std::fs::read(&spec).expect("read")).contains("secret"));
+    assert_eq!(mode(&spec), 0o600);
+    p.save_vm(&env.domains["vm0"]).expect("save");
+    assert_eq!(mode(&spec), 0o600);
+}
+
+/// Destroy of a prefix that was never started needs no provider; one that
+/// was started needs it, and without it the error names --force, which
+/// removes the prefix and its leases anyway.
+#[test]
+fn destroy_without_the_hypervisor() {
+    let mut sb = Sandbox::new();
+    sb.libvirt_url = "qemu+unix:///system?socket=/nonexistent/libvirt-sock".into();
+    sb.init("default");
+    sb.init("p1");
+    let out = sb.lago(&["-P", "p1", "destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(sb.lease_files(), 1);
+    // started: the provider is needed
+    std::fs::remove_file(sb.wd().join("default/not-started")).expect("rm");
+    let out = sb.lago(&["destroy", "-y"]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("connecting to libvirt"), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert!(sb.wd().join("default/uuid").exists(), "nothing removed");
+    assert_eq!(sb.lease_files(), 1);
+    let out = sb.lago(&["destroy", "-y", "--force"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("may remain in libvirt"), "{err}");
+    assert!(!sb.wd().exists());
+    assert_eq!(sb.lease_files(), 0);
+}
+
+/// `lago init` blocked reading a template from a FIFO: a deterministic
+/// point in the middle of init (prefix made, subnet leased).
+struct BlockedInit {
+    child: Child,
+    fifo_writer: std::fs::File,
+}
+
+fn start_blocked_init(sb: &Sandbox) -> BlockedInit {
+    let images = sb.dir.path().join("images");
+    std::fs::create_dir_all(&images).expect("mkdir");
+    let fifo = images.join("tiny.qcow2");
+    if !fifo.exists() {
+        let st = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+        assert!(st.success());
+    }
+    let repo = sb.dir.path().join("repo.json");
+    std::fs::write(
+        &repo,
+        format!(
+            r#"{{"name": "r", "sources": {{"local": {{"type": "file", "args": {{"root": "{}"}}}}}},
+                "templates": {{"tiny": {{"versions": {{"v1": {{"source": "local", "handle": "tiny.qcow2"}}}}}}}}}}"#,
+            images.display()
+        ),
+    )
+    .expect("repo");
+    let store = sb.dir.path().join("store").display().to_string();
+    let repo = repo.display().to_string();
+    let mut child = sb
+        .command(
+            &sb.proj(),
+            &[
+                "init",
+                "--template-repo-path",
+                &repo,
+                "--template-store",
+                &store,
+                "--skip-bootstrap",
+            ],
+        )
+        .spawn()
+        .expect("spawn");
+    // Open the FIFO's write end without blocking: ENXIO until init opens
+    // it for reading. No timing: either init reaches it or it exits.
+    use std::os::unix::fs::OpenOptionsExt;
+    let fifo_writer = loop {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+        {
+            Ok(f) => break f,
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if let Some(st) = child.try_wait().expect("wait") {
+                    let out = child.wait_with_output().expect("out");
+                    panic!("init ended early ({st}): {}", text(&out.stderr));
+                }
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    BlockedInit { child, fifo_writer }
+}
+
+#[test]
+fn init_is_locked_and_undone_on_signals() {
+    for (sig, name) in [
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGHUP, "SIGHUP"),
+    ] {
+        let sb = Sandbox::new();
+        let blocked = start_blocked_init(&sb);
+        assert!(sb.wd().join("default/uuid").is_file(), "{name}");
+        assert_eq!(sb.lease_files(), 1, "{name}: leased");
+        if sig == libc::SIGTERM {
+            // Another lago on the prefix or the workdir is refused at once.
+            let out = sb.lago(&["-P", "default", "destroy", "-y"]);
+            refused(&out, "is in use by `lago init` (pid");
+            let out = sb.lago(&["destroy", "-y", "--all-prefixes"]);
+            refused(&out, "is in use by");
+            let out = sb.lago(&["-P", "default", "cleanup"]);
+            refused(&out, "is in use by `lago init` (pid");
+            assert_eq!(sb.lease_files(), 1, "nothing released");
+        }
+        let pid = i32::try_from(blocked.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+        let out = blocked.child.wait_with_output().expect("wait");
+        drop(blocked.fifo_writer);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(128 + sig), "{name}: {err}");
+        assert!(err.contains(&format!("interrupted by {name}")), "{err}");
+        assert!(!sb.wd().exists(), "{name}: prefix and workdir removed");
+        assert_eq!(sb.lease_files(), 0, "{name}: leases released");
+    }
+}
