@@ -15,6 +15,7 @@ pub mod options;
 pub mod plugin;
 pub mod seed;
 pub mod session;
+pub mod snapshot;
 pub mod tools;
 pub mod xml;
 

@@ -4,7 +4,7 @@
 //! settings (the host's configuration when the library was initialised by
 //! `lago`, else the environment) and returns a [`LibvirtSession`].
 
-use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{EnvSpec, NetSpec, SnapshotInfo, VmSpec};
 use lago_plugin_api::{
     tracing, ErrorKind, PluginError, PluginResult, ProviderSessionPlugin, VmProviderPlugin,
 };
@@ -122,7 +122,7 @@ impl ProviderSessionPlugin for LibvirtSession {
         Ok(LibvirtSession::defined(self, &vm.name)?)
     }
 
-    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<SnapshotInfo> {
         Ok(LibvirtSession::create_snapshot(self, &vm.name, name)?)
     }
 
@@ -170,6 +170,7 @@ impl ProviderSessionPlugin for LibvirtSession {
 
     fn cleanup(&self) -> PluginResult<()> {
         let report = LibvirtSession::cleanup(self)?;
+        self.remove_snapshots()?;
         if !report.domains.is_empty() || !report.networks.is_empty() {
             tracing::info!(
                 "removed domains [{}] and networks [{}]",
