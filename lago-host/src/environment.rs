@@ -23,8 +23,10 @@ use crate::prefix::lifecycle::States;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
+mod export;
 mod services;
 mod snapshots;
+pub use export::{vm_entry, ExportOptions};
 pub use services::Service;
 pub use snapshots::{vm_snapshots, SNAPSHOTS_KEY};
 

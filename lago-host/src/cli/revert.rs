@@ -1,6 +1,6 @@
 //! `lago revert`: every VM back to a snapshot, disks and run state.
 
-use clap::{Arg, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{Context, Output};
 use crate::environment;
@@ -25,8 +25,8 @@ pub fn command() -> Command {
                 .short('n')
                 .long("vm-names")
                 .value_name("VM_NAME")
-                .num_args(1..)
-                .help("Only these VMs (default: all)"),
+                .action(ArgAction::Append)
+                .help("Only this VM (repeat -n for more; default: all)"),
         )
 }
 

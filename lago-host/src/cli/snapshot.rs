@@ -27,8 +27,8 @@ pub fn command() -> Command {
                 .short('n')
                 .long("vm-names")
                 .value_name("VM_NAME")
-                .num_args(1..)
-                .help("Only these VMs (default: all)"),
+                .action(ArgAction::Append)
+                .help("Only this VM (repeat -n for more; default: all)"),
         )
         .arg(
             Arg::new("snapshot_name")

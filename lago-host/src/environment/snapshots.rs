@@ -110,15 +110,20 @@ impl Environment<'_> {
             if state == "running" {
                 self.flush(vm);
             }
-            let json = into_result(
-                session.create_snapshot(vm.name.as_str().into(), name.into()),
-            )
-            .map_err(plugin_err(format_args!("snapshot `{name}` of VM `{}`", vm.name)))?;
+            let json = into_result(session.create_snapshot(vm.name.as_str().into(), name.into()))
+                .map_err(plugin_err(format_args!(
+                "snapshot `{name}` of VM `{}`",
+                vm.name
+            )))?;
             let info: SnapshotInfo = serde_json::from_str(json.as_str())?;
             tracing::info!(
                 "VM `{}`: snapshot `{name}` taken ({})",
                 vm.name,
-                if info.memory { "with memory" } else { "disk only" }
+                if info.memory {
+                    "with memory"
+                } else {
+                    "disk only"
+                }
             );
             made.lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -10,6 +10,7 @@
 pub mod disks;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod net;
 pub mod options;
 pub mod plugin;

@@ -133,12 +133,18 @@ impl ProviderSessionPlugin for LibvirtSession {
     fn export_disks(
         &self,
         vm: &VmSpec,
-        _dst_dir: &str,
-        _standalone: bool,
-        _compress: bool,
+        dst_dir: &str,
+        standalone: bool,
+        compress: bool,
     ) -> PluginResult<Vec<String>> {
-        LibvirtSession::export_disks(self, &vm.name)?;
-        Ok(Vec::new())
+        if compress {
+            return Err(PluginError::user(
+                "local-libvirt: compressing exported disks is not supported yet",
+            ));
+        }
+        Ok(LibvirtSession::export_disks(
+            self, &vm.name, dst_dir, standalone,
+        )?)
     }
 
     fn extract_paths(

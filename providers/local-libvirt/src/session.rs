@@ -631,11 +631,6 @@ impl LibvirtSession {
 
     // ---- not implemented yet ------------------------------------------
 
-    pub fn export_disks(&self, vm: &str) -> Result<()> {
-        self.vm(vm)?;
-        Err(ProviderError::NotImplemented("exporting disks".into()))
-    }
-
     pub fn extract_paths(&self, vm: &str) -> Result<()> {
         self.vm(vm)?;
         Err(ProviderError::NotImplemented(

@@ -91,7 +91,10 @@ pub fn redefinable_xml(stored: &str, uuid: &str) -> Result<String> {
         .and_then(|d| d.children().find(|n| n.has_tag_name("uuid")))
         .and_then(|n| n.text())
         .ok_or_else(|| ProviderError::Spec("stored snapshot XML has no domain uuid".into()))?;
-    let mut xml = stored.replace(&format!("<uuid>{old}</uuid>"), &format!("<uuid>{uuid}</uuid>"));
+    let mut xml = stored.replace(
+        &format!("<uuid>{old}</uuid>"),
+        &format!("<uuid>{uuid}</uuid>"),
+    );
     if let (Some(start), Some(end)) = (xml.find("<parent>"), xml.find("</parent>")) {
         if start < end {
             xml.replace_range(start..end + "</parent>".len(), "");
@@ -264,11 +267,9 @@ impl LibvirtSession {
         }
         let dir = self.env().prefix.path.join("snapshots");
         match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ProviderError::io(
-                "removing the snapshots folder",
-                &dir,
-                e,
-            )),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(ProviderError::io("removing the snapshots folder", &dir, e))
+            }
             _ => Ok(()),
         }
     }
@@ -282,9 +283,8 @@ pub fn internal_snapshots(path: &Path) -> Result<Vec<String>> {
             .arg(path),
         &format!("reading the snapshots of {}", path.display()),
     )?;
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        ProviderError::Spec(format!("qemu-img info of {}: {e}", path.display()))
-    })?;
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| ProviderError::Spec(format!("qemu-img info of {}: {e}", path.display())))?;
     Ok(info
         .get("snapshots")
         .and_then(|s| s.as_array())
