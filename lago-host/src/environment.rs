@@ -23,8 +23,12 @@ use crate::prefix::lifecycle::States;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
+mod export;
 mod services;
+mod snapshots;
+pub use export::{vm_entry, ExportOptions};
 pub use services::Service;
+pub use snapshots::{vm_snapshots, SNAPSHOTS_KEY};
 
 /// How long and how often to wait for a VM's SSH.
 #[derive(Debug, Clone, Copy)]
@@ -255,18 +259,7 @@ impl<'r> Environment<'r> {
     /// (and still waited for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
-        // From here the hypervisor may hold things of this prefix: destroy
-        // needs the provider (see `Prefix::never_started`).
-        let info = &self.env.prefix;
-        crate::prefix::Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone())
-            .mark_started()?;
-        for (provider, nets) in self.nets_by_provider(&vms) {
-            let session = &self.sessions[&provider];
-            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
-            into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
-                "starting the networks ({provider})"
-            )))?;
-        }
+        self.start_networks_of(&vms)?;
         self.each_vm(&vms, |vm| {
             let session = self.session(vm)?;
             let json = serde_json::to_string(vm)?;
@@ -285,6 +278,23 @@ impl<'r> Environment<'r> {
                 Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
             }
         })
+    }
+
+    /// Starts the networks `vms` have nics on (each provider its own).
+    fn start_networks_of(&self, vms: &[&VmSpec]) -> Result<(), Error> {
+        // From here the hypervisor may hold things of this prefix: destroy
+        // needs the provider (see `Prefix::never_started`).
+        let info = &self.env.prefix;
+        crate::prefix::Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone())
+            .mark_started()?;
+        for (provider, nets) in self.nets_by_provider(vms) {
+            let session = &self.sessions[&provider];
+            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
+            into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
+                "starting the networks ({provider})"
+            )))?;
+        }
+        Ok(())
     }
 
     /// Waits until the VM answers SSH: its vm-type's own wait when it has

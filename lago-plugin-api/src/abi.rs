@@ -71,7 +71,8 @@ pub trait ProviderSession: Send + Sync {
     fn state(&self, vm: RStr<'_>) -> RResult<RString, PluginError>;
     /// Whether the hypervisor knows the VM.
     fn defined(&self, vm: RStr<'_>) -> RResult<bool, PluginError>;
-    fn create_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError>;
+    /// Returns a [`crate::spec::SnapshotInfo`] as JSON.
+    fn create_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<RString, PluginError>;
     fn revert_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError>;
     /// Export the VM's disks into `dst_dir`; returns the written paths.
     fn export_disks(

@@ -271,8 +271,11 @@ impl ProviderSession for SessionAdapter {
     fn defined(&self, vm: RStr<'_>) -> RResult<bool, PluginError> {
         self.on_vm(vm, |s, vm| s.defined(vm))
     }
-    fn create_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
-        self.on_vm(vm, |s, vm| s.create_snapshot(vm, name.as_str()))
+    fn create_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<RString, PluginError> {
+        self.on_vm(vm, |s, vm| {
+            let info = s.create_snapshot(vm, name.as_str())?;
+            self.who.encode(&info)
+        })
     }
     fn revert_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
         self.on_vm(vm, |s, vm| s.revert_snapshot(vm, name.as_str()))

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::error::PluginError;
-use crate::spec::{EnvSpec, NetSpec, VmSpec};
+use crate::spec::{EnvSpec, NetSpec, SnapshotInfo, VmSpec};
 use crate::types::{CliContext, CliSpec, ServiceState};
 
 /// Shorthand used by every plugin trait.
@@ -75,12 +75,21 @@ pub trait ProviderSessionPlugin: Send + Sync + 'static {
     fn defined(&self, vm: &VmSpec) -> PluginResult<bool> {
         Err(PluginError::not_implemented("defined"))
     }
-    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+    /// Snapshot the VM's disks (and its memory when it runs and the provider
+    /// can keep it) under `name`; the host flushed the guest's file systems
+    /// first and checked that `name` is new.
+    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<SnapshotInfo> {
         Err(PluginError::not_implemented("create_snapshot"))
     }
+    /// Bring the VM back to snapshot `name`: its disks, and its run state
+    /// (a snapshot with memory resumes running; a disk-only one leaves the
+    /// VM down, the host starts it when it was running).
     fn revert_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
         Err(PluginError::not_implemented("revert_snapshot"))
     }
+    /// Write the VM's disks into `dst_dir` (layered: each keeps its backing
+    /// file; `standalone`: merged with its backing chain; `compress`: xz).
+    /// Returns the written paths. The VM's own images are not modified.
     fn export_disks(
         &self,
         vm: &VmSpec,

@@ -343,3 +343,39 @@ pub struct DiskSpec {
     #[serde(flatten)]
     pub extra: Extra,
 }
+
+/// What a provider kept in one VM's snapshot (`create_snapshot`'s answer,
+/// stored by the host in the VM's `snapshots` and shown by `snapshot -l`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Whether the VM's memory (its running state) was kept: a revert then
+    /// resumes the VM where it was, without booting. False for a disk-only
+    /// snapshot (of a stopped VM, or where memory cannot be kept).
+    pub memory: bool,
+    /// The VM's state when the snapshot was taken (`running`, `down`, ...).
+    pub state: String,
+    /// The disks the snapshot holds.
+    pub disks: Vec<SnapshotDisk>,
+}
+
+/// Whether `name` is a snapshot name lago accepts: 1 to 64 of `A-Z a-z 0-9
+/// . _ -`, not starting with `.` or `-` (providers use it as a file name and
+/// a command argument).
+pub fn valid_snapshot_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// One disk of a [`SnapshotInfo`] (Lago's shape: name, dev, path).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDisk {
+    pub name: String,
+    pub dev: String,
+    /// The image holding the snapshot (absolute).
+    pub path: PathBuf,
+    pub format: String,
+}

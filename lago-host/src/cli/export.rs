@@ -1,8 +1,11 @@
 //! `lago export`: Export virtual machine disks.
 
+use std::path::PathBuf;
+
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{Context, Output};
+use crate::environment::{self, ExportOptions};
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -65,6 +68,23 @@ pub fn command() -> Command {
         )
 }
 
-pub fn run(_ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
-    Err(Error::not_implemented("lago export"))
+pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
+    let env = environment::from_context(ctx)?;
+    let string = |id: &str| args.get_one::<String>(id).cloned().unwrap_or_default();
+    let dst_dir = PathBuf::from(string("dst_dir"));
+    let dst_dir = if dst_dir.is_absolute() {
+        dst_dir
+    } else {
+        std::env::current_dir()?.join(dst_dir)
+    };
+    let opts = ExportOptions {
+        vms: environment::vm_names(args, "vm_names"),
+        standalone: args.get_flag("standalone"),
+        compress: args.get_flag("compress"),
+        dst_dir,
+        init_file_name: string("init_file_name"),
+        collect_only: args.get_flag("collect_only"),
+        with_threads: !args.get_flag("without_threads"),
+    };
+    Ok(Output::Data(env.export(&opts)?))
 }

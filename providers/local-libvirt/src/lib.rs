@@ -10,11 +10,13 @@
 pub mod disks;
 pub mod domain;
 pub mod error;
+pub mod export;
 pub mod net;
 pub mod options;
 pub mod plugin;
 pub mod seed;
 pub mod session;
+pub mod snapshot;
 pub mod tools;
 pub mod xml;
 

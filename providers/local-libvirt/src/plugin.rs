@@ -4,7 +4,7 @@
 //! settings (the host's configuration when the library was initialised by
 //! `lago`, else the environment) and returns a [`LibvirtSession`].
 
-use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{EnvSpec, NetSpec, SnapshotInfo, VmSpec};
 use lago_plugin_api::{
     tracing, ErrorKind, PluginError, PluginResult, ProviderSessionPlugin, VmProviderPlugin,
 };
@@ -122,7 +122,7 @@ impl ProviderSessionPlugin for LibvirtSession {
         Ok(LibvirtSession::defined(self, &vm.name)?)
     }
 
-    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+    fn create_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<SnapshotInfo> {
         Ok(LibvirtSession::create_snapshot(self, &vm.name, name)?)
     }
 
@@ -133,12 +133,18 @@ impl ProviderSessionPlugin for LibvirtSession {
     fn export_disks(
         &self,
         vm: &VmSpec,
-        _dst_dir: &str,
-        _standalone: bool,
-        _compress: bool,
+        dst_dir: &str,
+        standalone: bool,
+        compress: bool,
     ) -> PluginResult<Vec<String>> {
-        LibvirtSession::export_disks(self, &vm.name)?;
-        Ok(Vec::new())
+        if compress {
+            return Err(PluginError::user(
+                "local-libvirt: compressing exported disks is not supported yet",
+            ));
+        }
+        Ok(LibvirtSession::export_disks(
+            self, &vm.name, dst_dir, standalone,
+        )?)
     }
 
     fn extract_paths(
@@ -170,6 +176,7 @@ impl ProviderSessionPlugin for LibvirtSession {
 
     fn cleanup(&self) -> PluginResult<()> {
         let report = LibvirtSession::cleanup(self)?;
+        self.remove_snapshots()?;
         if !report.domains.is_empty() || !report.networks.is_empty() {
             tracing::info!(
                 "removed domains [{}] and networks [{}]",

@@ -111,7 +111,7 @@ impl LibvirtSession {
         Ok(c)
     }
 
-    fn vm(&self, name: &str) -> Result<&VmSpec> {
+    pub(crate) fn vm(&self, name: &str) -> Result<&VmSpec> {
         self.env.domains.get(name).ok_or_else(|| {
             ProviderError::NotFound(format!("no VM named '{name}' in this environment"))
         })
@@ -186,7 +186,7 @@ impl LibvirtSession {
         )
     }
 
-    fn lookup_domain(&self, conn: &Connect, name: &str) -> Result<Option<Domain>> {
+    pub(crate) fn lookup_domain(&self, conn: &Connect, name: &str) -> Result<Option<Domain>> {
         match conn.lookup_domain_by_name(name) {
             Ok(d) => Ok(Some(d)),
             Err(e) if is_code(&e, ErrorNumber::NoDomain) => Ok(None),
@@ -404,16 +404,26 @@ impl LibvirtSession {
             }
             return dom.create().map_err(|e| ProviderError::libvirt(what(), e));
         }
+        self.create_domain(&conn, spec, 0)
+    }
+
+    /// Creates the VM's transient domain (`flags`: libvirt's create flags,
+    /// e.g. `VIR_DOMAIN_START_PAUSED`); one that appeared meanwhile counts.
+    pub(crate) fn create_domain(&self, conn: &Connect, spec: &VmSpec, flags: u32) -> Result<()> {
+        let (vm, name) = (&spec.name, &spec.libvirt_name);
         let logs = self.env.prefix.logs_dir();
         std::fs::create_dir_all(&logs)
             .map_err(|e| ProviderError::io("creating the logs folder", &logs, e))?;
         let xml = domain_xml(&self.env, spec, &self.domain_xml_options(spec))?;
         tracing::debug!("libvirt XML of VM {vm}:\n{xml}");
-        match conn.create_domain_xml(&xml, 0) {
+        match conn.create_domain_xml(&xml, flags) {
             Ok(_) => Ok(()),
-            Err(e) => match self.lookup_domain(&conn, name) {
+            Err(e) => match self.lookup_domain(conn, name) {
                 Ok(Some(d)) if d.is_active().unwrap_or(false) => Ok(()),
-                _ => Err(ProviderError::libvirt(what(), e)),
+                _ => Err(ProviderError::libvirt(
+                    format!("starting VM {vm} ({name})"),
+                    e,
+                )),
             },
         }
     }
@@ -620,21 +630,6 @@ impl LibvirtSession {
     }
 
     // ---- not implemented yet ------------------------------------------
-
-    pub fn create_snapshot(&self, vm: &str, _name: &str) -> Result<()> {
-        self.vm(vm)?;
-        Err(ProviderError::NotImplemented("snapshots".into()))
-    }
-
-    pub fn revert_snapshot(&self, vm: &str, _name: &str) -> Result<()> {
-        self.vm(vm)?;
-        Err(ProviderError::NotImplemented("reverting snapshots".into()))
-    }
-
-    pub fn export_disks(&self, vm: &str) -> Result<()> {
-        self.vm(vm)?;
-        Err(ProviderError::NotImplemented("exporting disks".into()))
-    }
 
     pub fn extract_paths(&self, vm: &str) -> Result<()> {
         self.vm(vm)?;

@@ -26,8 +26,8 @@ fn open_and_drive_through_the_traits() {
     assert_eq!(session.state(vm0).expect("state"), "running");
     assert!(session.defined(vm0).expect("defined"));
 
-    let err = session.create_snapshot(vm0, "s1").expect_err("not yet");
-    assert_eq!(err.kind, ErrorKind::NotImplemented);
+    let err = session.create_snapshot(vm0, "../s1").expect_err("bad name");
+    assert_eq!(err.kind, ErrorKind::User);
 
     let mut ghost = vm0.clone();
     ghost.name = "ghost".into();

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lago_plugin_api::serde_json::Value;
-use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{EnvSpec, NetSpec, SnapshotInfo, VmSpec};
 use lago_plugin_api::{
     host, tracing, ErrorKind, PluginError, PluginResult, ProviderSessionPlugin, VmProviderPlugin,
 };
@@ -95,7 +95,7 @@ fn action(vm: &VmSpec, name: &str) -> PluginResult<()> {
 
 fn not_possible(what: &str, vm: &VmSpec) -> PluginError {
     PluginError::user(format!(
-        "{}: {what} is not possible with the ssh provider (the machine is not managed by lago)",
+        "VM {}: {what} is not supported by provider ssh (the machine is not managed by lago)",
         vm.name
     ))
 }
@@ -181,7 +181,7 @@ impl ProviderSessionPlugin for SshSession {
     fn defined(&self, _vm: &VmSpec) -> PluginResult<bool> {
         Ok(true)
     }
-    fn create_snapshot(&self, vm: &VmSpec, _name: &str) -> PluginResult<()> {
+    fn create_snapshot(&self, vm: &VmSpec, _name: &str) -> PluginResult<SnapshotInfo> {
         Err(not_possible("a snapshot", vm))
     }
     fn revert_snapshot(&self, vm: &VmSpec, _name: &str) -> PluginResult<()> {
@@ -272,7 +272,10 @@ mod tests {
         assert_eq!(err, Some(ErrorKind::User));
         // Without a configured command: nothing to do.
         s.shutdown(&vm)?;
-        assert!(s.create_snapshot(&vm, "x").is_err());
+        let err = s.create_snapshot(&vm, "x").err();
+        assert_eq!(err.as_ref().map(|e| e.kind), Some(ErrorKind::User));
+        let msg = err.map(|e| e.message().to_string()).unwrap_or_default();
+        assert!(msg.contains("not supported by provider ssh"), "{msg}");
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
