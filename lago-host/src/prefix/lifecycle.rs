@@ -67,6 +67,9 @@ pub struct InitRequest {
     /// Point the workdir's `current` at the new prefix (it is also set when
     /// the workdir has no valid current prefix).
     pub set_current: bool,
+    /// The vm-service plugins there are: a VM's `service_provider` must name
+    /// one (checked with the init file). `None` skips the check.
+    pub service_providers: Option<Vec<String>>,
 }
 
 impl InitRequest {
@@ -77,6 +80,7 @@ impl InitRequest {
             prefix_name: DEFAULT_PREFIX.into(),
             prefix_path: None,
             set_current: false,
+            service_providers: None,
         }
     }
 }
@@ -136,6 +140,9 @@ pub fn init_env(
     prepare: PrepareHook<'_>,
 ) -> Result<(Prefix, EnvSpec), Error> {
     let init = initfile::load(&req.init_file)?;
+    if let Some(known) = &req.service_providers {
+        init.check_service_providers(known)?;
+    }
     let abs = |p: &Path| Workdir::at(p).path().to_path_buf();
     let (prefix, workdir) = match &req.prefix_path {
         Some(p) => {
