@@ -492,7 +492,10 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
         vms.insert(
             name.clone(),
             json!({
-                "distro": vm.distro.clone().unwrap_or_else(|| "unknown".into()),
+                // None (JSON null, left out by the default format) when
+                // neither the VM nor its template names one, as Lago's
+                // `VMPlugin.distro()`.
+                "distro": vm.distro,
                 "root password": vm.root_password,
                 "status": states.vms.get(name).map(String::as_str).unwrap_or("down"),
                 "snapshots": snapshots,
