@@ -308,3 +308,41 @@ proptest! {
         }
     }
 }
+
+/// Issue 11: paths inside the prefix are stored relative to it (Lago's
+/// `$LAGO_PREFIX_PATH/...`), so a copied workdir uses its own images and
+/// scripts.
+#[test]
+fn copied_workdir_uses_its_own_images() {
+    let sb = Sb::new();
+    sb.write("s.sh", "#!/bin/sh\n");
+    sb.write(
+        "LagoInitFile",
+        &edit("    groups: [web]\n", "    groups: [web]\n    metadata: {deploy-scripts: [$LAGO_INITFILE_PATH/s.sh]}\n"),
+    );
+    let out = sb.init("LagoInitFile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stored = std::fs::read_to_string(sb.proj().join(".lago/default/virt/vms/vm0.json"))
+        .expect("stored vm");
+    assert!(stored.contains("\"$LAGO_PREFIX_PATH/images/vm0_root.qcow2\""), "{stored}");
+    assert!(!stored.contains(&sb.proj().display().to_string()), "{stored}");
+
+    let copy = sb.dir.path().join("copy");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(sb.proj())
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let env = Prefix::open(&copy.join(".lago/default"))
+        .expect("prefix")
+        .load_env()
+        .expect("env");
+    let vm = &env.domains["vm0"];
+    let disk = vm.disks[0].path.as_deref().expect("path");
+    assert_eq!(disk, copy.join(".lago/default/images/vm0_root.qcow2"));
+    assert!(disk.is_file(), "the copy's own image exists");
+    let script = vm.metadata["deploy-scripts"][0].as_str().expect("script");
+    assert!(script.starts_with(&copy.display().to_string()), "{script}");
+}
