@@ -67,11 +67,7 @@ impl Sb {
         assert!(!self.proj().join(".lago").exists(), "{what}: workdir left");
         // The store's own `.lock` may stay; no lease may.
         let leases = std::fs::read_dir(self.dir.path().join("leases"))
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.file_name() != ".lock")
-                    .count()
-            })
+            .map(|rd| rd.flatten().filter(|e| e.file_name() != ".lock").count())
             .unwrap_or(0);
         assert_eq!(leases, 0, "{what}: lease dir not empty");
     }
@@ -108,32 +104,132 @@ fn edit(from: &str, to: &str) -> String {
 /// could only fail later. Each with its position in the file.
 #[test]
 fn refused_with_position_and_nothing_left() {
-    let vm = |extra: &str| edit("    groups: [web]\n", &format!("    groups: [web]\n{extra}"));
+    let vm = |extra: &str| {
+        edit(
+            "    groups: [web]\n",
+            &format!("    groups: [web]\n{extra}"),
+        )
+    };
     let net = |extra: &str| format!("{BASE}{extra}");
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
-        ("libvirt_name", vm("    libvirt_name: test\n"), vec!["LagoInitFile:8:5:", "domains/vm0/libvirt_name", "planned by lago"]),
-        ("ssh_host_key", vm("    ssh_host_key: null\n"), vec![":8:5:", "domains/vm0/ssh_host_key"]),
-        ("mgmt_net", vm("    mgmt_net: other\n"), vec![":8:5:", "domains/vm0/mgmt_net"]),
-        ("nic mac", edit("[{net: mgmt}]", "[{net: mgmt, mac: '54:52:00:00:00:01'}]"), vec!["domains/vm0/nics/0/mac"]),
-        ("net bridge", net("    bridge: virbr0\n"), vec![":12:5:", "nets/mgmt/bridge"]),
-        ("net subnet", net("    subnet: 192.168.200.0\n"), vec!["nets/mgmt/subnet"]),
-        ("net hosts", net("    hosts: [a]\n"), vec!["nets/mgmt/hosts"]),
+        (
+            "libvirt_name",
+            vm("    libvirt_name: test\n"),
+            vec![
+                "LagoInitFile:8:5:",
+                "domains/vm0/libvirt_name",
+                "planned by lago",
+            ],
+        ),
+        (
+            "ssh_host_key",
+            vm("    ssh_host_key: null\n"),
+            vec![":8:5:", "domains/vm0/ssh_host_key"],
+        ),
+        (
+            "mgmt_net",
+            vm("    mgmt_net: other\n"),
+            vec![":8:5:", "domains/vm0/mgmt_net"],
+        ),
+        (
+            "nic mac",
+            edit("[{net: mgmt}]", "[{net: mgmt, mac: '54:52:00:00:00:01'}]"),
+            vec!["domains/vm0/nics/0/mac"],
+        ),
+        (
+            "net bridge",
+            net("    bridge: virbr0\n"),
+            vec![":12:5:", "nets/mgmt/bridge"],
+        ),
+        (
+            "net subnet",
+            net("    subnet: 192.168.200.0\n"),
+            vec!["nets/mgmt/subnet"],
+        ),
+        (
+            "net hosts",
+            net("    hosts: [a]\n"),
+            vec!["nets/mgmt/hosts"],
+        ),
         ("net name", net("    name: x\n"), vec!["nets/mgmt/name"]),
-        ("ssh-user newline", vm("    ssh-user: \"root\\nProxyCommand=touch /tmp/pwned\"\n"), vec![":8:5:", "domains/vm0/ssh-user", "U+000A"]),
-        ("group newline", edit("[web]", "[\"web\\n[all:vars]\"]"), vec!["domains/vm0/groups/0"]),
-        ("dns <", net("    dns_domain_name: \"a<b\"\n"), vec![":12:5:", "nets/mgmt/dns_domain_name"]),
-        ("dns NUL", net("    dns_domain_name: \"a\\0b\"\n"), vec!["nets/mgmt/dns_domain_name"]),
-        ("dns newline", net("    dns_domain_name: \"a\\nb\"\n"), vec!["nets/mgmt/dns_domain_name"]),
-        ("dns empty", net("    dns_domain_name: ''\n"), vec!["nets/mgmt/dns_domain_name"]),
-        ("dns long", net(&format!("    dns_domain_name: {}\n", vec!["a".repeat(60); 5].join("."))), vec!["nets/mgmt/dns_domain_name"]),
-        ("cpu_model /", vm("    cpu_model: ../../x\n"), vec!["domains/vm0/cpu_model"]),
-        ("cpu_model NUL", vm("    cpu_model: \"a\\0\"\n"), vec!["domains/vm0/cpu_model"]),
-        ("cpu_custom and model", vm("    cpu_model: qemu64\n    cpu_custom: {'@mode': custom}\n"), vec!["domains/vm0/cpu_custom", "both set"]),
-        ("memory", edit("memory: 256", "memory: 9999999999999999"), vec![":3:5:", "more than libvirt accepts"]),
-        ("file path empty", edit("{type: empty, size: 1G,", "{type: file, path: '',"), vec!["domains/vm0/disks/0/path", "empty"]),
-        ("file path folder", edit("{type: empty, size: 1G,", "{type: file, path: $SOME_DIR,"), vec!["domains/vm0/disks/0/path", "is a folder"]),
-        ("service_provider", vm("    service_provider: upstart\n"), vec![":8:5:", "no vm-service plugin", "systemd"]),
-        ("size garbage", edit("size: 1G", "size: 1 0G"), vec!["domains/vm0/disks/0/size"]),
+        (
+            "ssh-user newline",
+            vm("    ssh-user: \"root\\nProxyCommand=touch /tmp/pwned\"\n"),
+            vec![":8:5:", "domains/vm0/ssh-user", "U+000A"],
+        ),
+        (
+            "group newline",
+            edit("[web]", "[\"web\\n[all:vars]\"]"),
+            vec!["domains/vm0/groups/0"],
+        ),
+        (
+            "dns <",
+            net("    dns_domain_name: \"a<b\"\n"),
+            vec![":12:5:", "nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns NUL",
+            net("    dns_domain_name: \"a\\0b\"\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns newline",
+            net("    dns_domain_name: \"a\\nb\"\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns empty",
+            net("    dns_domain_name: ''\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns long",
+            net(&format!(
+                "    dns_domain_name: {}\n",
+                vec!["a".repeat(60); 5].join(".")
+            )),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "cpu_model /",
+            vm("    cpu_model: ../../x\n"),
+            vec!["domains/vm0/cpu_model"],
+        ),
+        (
+            "cpu_model NUL",
+            vm("    cpu_model: \"a\\0\"\n"),
+            vec!["domains/vm0/cpu_model"],
+        ),
+        (
+            "cpu_custom and model",
+            vm("    cpu_model: qemu64\n    cpu_custom: {'@mode': custom}\n"),
+            vec!["domains/vm0/cpu_custom", "both set"],
+        ),
+        (
+            "memory",
+            edit("memory: 256", "memory: 9999999999999999"),
+            vec![":3:5:", "more than libvirt accepts"],
+        ),
+        (
+            "file path empty",
+            edit("{type: empty, size: 1G,", "{type: file, path: '',"),
+            vec!["domains/vm0/disks/0/path", "empty"],
+        ),
+        (
+            "file path folder",
+            edit("{type: empty, size: 1G,", "{type: file, path: $SOME_DIR,"),
+            vec!["domains/vm0/disks/0/path", "is a folder"],
+        ),
+        (
+            "service_provider",
+            vm("    service_provider: upstart\n"),
+            vec![":8:5:", "no vm-service plugin", "systemd"],
+        ),
+        (
+            "size garbage",
+            edit("size: 1G", "size: 1 0G"),
+            vec!["domains/vm0/disks/0/size"],
+        ),
     ];
     for (what, text, wants) in &cases {
         Sb::new().refused(what, "LagoInitFile", text, wants);
@@ -145,7 +241,10 @@ fn refused_with_position_and_nothing_left() {
 #[test]
 fn init_file_kinds() {
     let sb = Sb::new();
-    for (path, want) in [("/dev/zero", "not a regular file"), (".", "not a regular file")] {
+    for (path, want) in [
+        ("/dev/zero", "not a regular file"),
+        (".", "not a regular file"),
+    ] {
         let out = sb.init(path);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{path}: {err}");
@@ -168,11 +267,20 @@ fn init_file_kinds() {
         "{\"domains\": {\"vm0\": {\"memory\": 256,\n \"memory\": 512}}, \"nets\": {}}",
         &["init.json:2:", "duplicate key \"memory\""],
     );
-    sb.refused("yaml duplicate", "dup.yaml", &edit("    memory: 256\n", "    memory: 256\n    memory: 512\n"), &["duplicate"]);
+    sb.refused(
+        "yaml duplicate",
+        "dup.yaml",
+        &edit("    memory: 256\n", "    memory: 256\n    memory: 512\n"),
+        &["duplicate"],
+    );
 
     sb.write("bom.yaml", &format!("\u{feff}{BASE}"));
     let out = sb.init("bom.yaml");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sb.env().domains["vm0"].memory, 256);
 }
 
@@ -182,7 +290,11 @@ fn size_is_normalised() {
     let sb = Sb::new();
     sb.write("LagoInitFile", &edit("size: 1G", "size: \" 1 m \""));
     let out = sb.init("LagoInitFile");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some("1M"));
 }
 
@@ -190,12 +302,17 @@ fn size_is_normalised() {
 #[test]
 fn misspelt_key_warns() {
     let sb = Sb::new();
-    sb.write("LagoInitFile", &edit("    memory: 256\n", "    memory: 256\n    vcpus: 2\n"));
+    sb.write(
+        "LagoInitFile",
+        &edit("    memory: 256\n", "    memory: 256\n    vcpus: 2\n"),
+    );
     let out = sb.init("LagoInitFile");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("LagoInitFile:4:5: domains/vm0/vcpus: unknown key `vcpus` (kept); did you mean `vcpu`?"),
+        err.contains(
+            "LagoInitFile:4:5: domains/vm0/vcpus: unknown key `vcpus` (kept); did you mean `vcpu`?"
+        ),
         "{err}"
     );
     assert_eq!(sb.env().domains["vm0"].extra["vcpus"], 2);
@@ -217,11 +334,17 @@ fn mutate(text: &str, pick: usize, kind: u8, byte: u8) -> String {
             let c = specials[byte as usize % specials.len()] as char;
             let line = &mut out[i];
             let at = (byte as usize / 7) % (line.len() + 1);
-            let at = (0..=at).rev().find(|n| line.is_char_boundary(*n)).unwrap_or(0);
+            let at = (0..=at)
+                .rev()
+                .find(|n| line.is_char_boundary(*n))
+                .unwrap_or(0);
             if kind % 4 == 2 {
                 line.insert(at, c);
             } else if at < line.len() {
-                line.replace_range(at..at + line[at..].chars().next().map_or(0, char::len_utf8), &c.to_string());
+                line.replace_range(
+                    at..at + line[at..].chars().next().map_or(0, char::len_utf8),
+                    &c.to_string(),
+                );
             }
         }
     }
@@ -318,14 +441,27 @@ fn copied_workdir_uses_its_own_images() {
     sb.write("s.sh", "#!/bin/sh\n");
     sb.write(
         "LagoInitFile",
-        &edit("    groups: [web]\n", "    groups: [web]\n    metadata: {deploy-scripts: [$LAGO_INITFILE_PATH/s.sh]}\n"),
+        &edit(
+            "    groups: [web]\n",
+            "    groups: [web]\n    metadata: {deploy-scripts: [$LAGO_INITFILE_PATH/s.sh]}\n",
+        ),
     );
     let out = sb.init("LagoInitFile");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stored = std::fs::read_to_string(sb.proj().join(".lago/default/virt/vms/vm0.json"))
         .expect("stored vm");
-    assert!(stored.contains("\"$LAGO_PREFIX_PATH/images/vm0_root.qcow2\""), "{stored}");
-    assert!(!stored.contains(&sb.proj().display().to_string()), "{stored}");
+    assert!(
+        stored.contains("\"$LAGO_PREFIX_PATH/images/vm0_root.qcow2\""),
+        "{stored}"
+    );
+    assert!(
+        !stored.contains(&sb.proj().display().to_string()),
+        "{stored}"
+    );
 
     let copy = sb.dir.path().join("copy");
     let st = Command::new("cp")

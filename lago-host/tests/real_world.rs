@@ -62,8 +62,8 @@ fn check(case: &Path, name: &str, actual: &str) {
         std::fs::write(&path, actual).expect("update expected");
         return;
     }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(actual, expected, "{} differs", path.display());
 }
 
@@ -90,9 +90,17 @@ fn run_case(name: &str) {
     ok(&lago(root, &args), &format!("{name}: init"));
     let uuid = std::fs::read_to_string(proj.join(".lago/default/uuid")).expect("uuid");
     let status = ok(&lago(root, &["status", "-f", "json"]), "status");
-    check(&case, "expected.status.json", &normalise(&status, &proj, uuid.trim()));
+    check(
+        &case,
+        "expected.status.json",
+        &normalise(&status, &proj, uuid.trim()),
+    );
     let hosts = ok(&lago(root, &["ansible_hosts"]), "ansible_hosts");
-    check(&case, "expected.ansible_hosts", &normalise(&hosts, &proj, uuid.trim()));
+    check(
+        &case,
+        "expected.ansible_hosts",
+        &normalise(&hosts, &proj, uuid.trim()),
+    );
     // What lago planned for the networks: addresses, DNS names, records.
     let mut nets = String::new();
     let nets_dir = proj.join(".lago/default/virt/nets");
@@ -106,7 +114,11 @@ fn run_case(name: &str) {
         nets.push_str(&std::fs::read_to_string(&f).expect("net"));
         nets.push('\n');
     }
-    check(&case, "expected.nets.json", &normalise(&nets, &proj, uuid.trim()));
+    check(
+        &case,
+        "expected.nets.json",
+        &normalise(&nets, &proj, uuid.trim()),
+    );
     ok(&lago(root, &["destroy", "-y"]), "destroy");
     assert!(!proj.join(".lago").exists(), "{name}: destroyed");
 }

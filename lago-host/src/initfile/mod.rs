@@ -361,7 +361,12 @@ impl Reader<'_> {
             Value::Number(n) => n.to_string(),
             other => return Err(self.wrong(path.clone(), &other, "a string")),
         };
-        self.rule(path, &s, rules::no_control, "text without control characters")?;
+        self.rule(
+            path,
+            &s,
+            rules::no_control,
+            "text without control characters",
+        )?;
         Ok(s)
     }
 
@@ -603,7 +608,12 @@ impl Reader<'_> {
         };
         let cpu_model = self.opt_string(&mut m, p, "cpu_model")?;
         if let Some(c) = &cpu_model {
-            self.rule(&p.key("cpu_model"), c, rules::cpu_model, rules::CPU_MODEL_RULE)?;
+            self.rule(
+                &p.key("cpu_model"),
+                c,
+                rules::cpu_model,
+                rules::CPU_MODEL_RULE,
+            )?;
             if cpu_custom.is_some() {
                 return Err(self.err(
                     p.key("cpu_custom"),
@@ -615,7 +625,12 @@ impl Reader<'_> {
         let metadata = self.metadata(&mut m, p)?;
         let groups = self.string_list(&mut m, p, "groups")?;
         for (i, g) in groups.iter().enumerate() {
-            self.rule(&p.key("groups").idx(i), g, rules::group_name, rules::GROUP_RULE)?;
+            self.rule(
+                &p.key("groups").idx(i),
+                g,
+                rules::group_name,
+                rules::GROUP_RULE,
+            )?;
         }
         let ssh_user = self.opt_string(&mut m, p, "ssh-user")?;
         if let Some(u) = &ssh_user {
@@ -742,7 +757,11 @@ impl Reader<'_> {
         let template_name = self.opt_string(&mut m, p, "template_name")?;
         let path = self.opt_string(&mut m, p, "path")?;
         if path.as_deref().is_some_and(|s| s.trim().is_empty()) {
-            return Err(self.err(p.key("path"), "the disk path is empty", "the path of an image file"));
+            return Err(self.err(
+                p.key("path"),
+                "the disk path is empty",
+                "the path of an image file",
+            ));
         }
         let url = self.opt_string(&mut m, p, "url")?;
         // Lago's examples always name the type; infer it when they do not.
@@ -880,7 +899,12 @@ impl Reader<'_> {
         };
         let dns_domain_name = self.opt_string(&mut m, p, "dns_domain_name")?;
         if let Some(d) = &dns_domain_name {
-            self.rule(&p.key("dns_domain_name"), d, rules::dns_domain, rules::DNS_RULE)?;
+            self.rule(
+                &p.key("dns_domain_name"),
+                d,
+                rules::dns_domain,
+                rules::DNS_RULE,
+            )?;
         }
         Ok(NetDef {
             net_type,
@@ -903,7 +927,12 @@ impl Reader<'_> {
         let mut out = BTreeMap::new();
         for (host, v) in self.extra_map(m, p, "dns_records")? {
             let hp = p.key("dns_records").key(&host);
-            self.rule(&hp, &host, rules::dns_name, "a DNS host name such as www.example.org")?;
+            self.rule(
+                &hp,
+                &host,
+                rules::dns_name,
+                "a DNS host name such as www.example.org",
+            )?;
             let mut one = Map::new();
             one.insert(host.clone(), v);
             let ip = self.opt_ip(&mut one, &p.key("dns_records"), &host)?;
@@ -925,11 +954,13 @@ impl Reader<'_> {
             },
             // `"100"` (a number written as a string, as Lago accepted) or
             // `"192.168.200.100"`.
-            Some(Value::String(s)) => match (s.trim().parse::<u8>(), s.trim().parse::<Ipv4Addr>()) {
-                (Ok(o @ 2..=254), _) => Ok(o),
-                (_, Ok(ip)) if (2..=254).contains(&ip.octets()[3]) => Ok(ip.octets()[3]),
-                _ => Err(self.err(kp, format!("malformed DHCP bound {s:?}"), expected)),
-            },
+            Some(Value::String(s)) => {
+                match (s.trim().parse::<u8>(), s.trim().parse::<Ipv4Addr>()) {
+                    (Ok(o @ 2..=254), _) => Ok(o),
+                    (_, Ok(ip)) if (2..=254).contains(&ip.octets()[3]) => Ok(ip.octets()[3]),
+                    _ => Err(self.err(kp, format!("malformed DHCP bound {s:?}"), expected)),
+                }
+            }
             None | Some(Value::Null) => Err(self.err(kp, "missing DHCP bound", expected)),
             Some(v) => Err(self.wrong(kp, &v, expected)),
         }
@@ -995,7 +1026,10 @@ impl InitFile {
             };
             if !known.contains(sp) {
                 return Err(self.err(
-                    KeyPath::root().key("domains").key(vm).key("service_provider"),
+                    KeyPath::root()
+                        .key("domains")
+                        .key(vm)
+                        .key("service_provider"),
                     format!("no vm-service plugin is named {sp:?}"),
                     Some(&format!("one of: {}", known.join(", "))),
                 ));

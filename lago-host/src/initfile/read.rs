@@ -171,7 +171,10 @@ mod tests {
         let e = read_text(&fifo).expect_err("fifo");
         assert!(e.contains("a FIFO"), "{e}");
         let e = read_text(dir.path()).expect_err("dir");
-        assert!(e.contains("not a regular file") || e.contains("folder"), "{e}");
+        assert!(
+            e.contains("not a regular file") || e.contains("folder"),
+            "{e}"
+        );
         let bom = dir.path().join("bom");
         std::fs::write(&bom, "\u{feff}a: 1\n").expect("write");
         assert_eq!(read_text(&bom).expect("bom"), "a: 1\n");

@@ -230,7 +230,8 @@ fn planned_keys_refused_with_position() {
         assert!(e.message.contains("planned by lago"), "{e}");
         assert!(e.line.is_some() && e.column.is_some(), "{e}");
     }
-    let e = bad("domains:\n  vm0:\n    nics: [{net: n, mac: '54:52:00:00:00:01'}]\nnets:\n  n: {}\n");
+    let e =
+        bad("domains:\n  vm0:\n    nics: [{net: n, mac: '54:52:00:00:00:01'}]\nnets:\n  n: {}\n");
     assert_eq!(e.path.to_string(), "domains/vm0/nics/0/mac", "{e}");
     let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: empty, size: 1G, base: /etc/passwd}]\nnets:\n  n: {}\n");
     assert_eq!(e.path.to_string(), "domains/vm0/disks/0/base", "{e}");
@@ -276,25 +277,59 @@ fn planned_keys_cover_the_spec() {
         }
     };
     let j = |v: Result<serde_json::Value, serde_json::Error>| v.expect("json");
-    check(j(serde_json::to_value(&disk)), rules::DISK_KEYS, rules::DISK_PLANNED);
-    check(j(serde_json::to_value(&nic)), rules::NIC_KEYS, rules::NIC_PLANNED);
-    check(j(serde_json::to_value(&vm)), rules::VM_KEYS, rules::VM_PLANNED);
-    check(j(serde_json::to_value(&net)), rules::NET_KEYS, rules::NET_PLANNED);
+    check(
+        j(serde_json::to_value(&disk)),
+        rules::DISK_KEYS,
+        rules::DISK_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&nic)),
+        rules::NIC_KEYS,
+        rules::NIC_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&vm)),
+        rules::VM_KEYS,
+        rules::VM_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&net)),
+        rules::NET_KEYS,
+        rules::NET_PLANNED,
+    );
 }
 
 #[test]
 fn generated_text_values_refused() {
     for (vm, path) in [
-        ("    ssh-user: \"root\\nProxyCommand=touch /tmp/x\"\n", "domains/vm0/ssh-user"),
+        (
+            "    ssh-user: \"root\\nProxyCommand=touch /tmp/x\"\n",
+            "domains/vm0/ssh-user",
+        ),
         ("    ssh-user: \"root x\"\n", "domains/vm0/ssh-user"),
-        ("    groups: [\"web\\n[all:vars]\"]\n", "domains/vm0/groups/0"),
+        (
+            "    groups: [\"web\\n[all:vars]\"]\n",
+            "domains/vm0/groups/0",
+        ),
         ("    groups: [\"a b\"]\n", "domains/vm0/groups/0"),
-        ("    root-password: \"a\\u0000b\"\n", "domains/vm0/root-password"),
-        ("    artifacts: [\"/var/log\\n\"]\n", "domains/vm0/artifacts/0"),
-        ("    metadata: {deploy-scripts: [\"/x\\n\"]}\n", "domains/vm0/metadata/deploy-scripts/0"),
+        (
+            "    root-password: \"a\\u0000b\"\n",
+            "domains/vm0/root-password",
+        ),
+        (
+            "    artifacts: [\"/var/log\\n\"]\n",
+            "domains/vm0/artifacts/0",
+        ),
+        (
+            "    metadata: {deploy-scripts: [\"/x\\n\"]}\n",
+            "domains/vm0/metadata/deploy-scripts/0",
+        ),
         ("    cpu_model: \"a/b\"\n", "domains/vm0/cpu_model"),
         ("    cpu_model: \"a\\u0000\"\n", "domains/vm0/cpu_model"),
-        ("    cpu_model: qemu64\n    cpu_custom: {\"@mode\": custom}\n", "domains/vm0/cpu_custom"),
+        (
+            "    cpu_model: qemu64\n    cpu_custom: {\"@mode\": custom}\n",
+            "domains/vm0/cpu_custom",
+        ),
         ("    memory: 8796093022208\n", "domains/vm0/memory"),
     ] {
         let e = bad(&one(vm, ""));
@@ -309,8 +344,14 @@ fn generated_text_values_refused() {
         let e = bad(&one("", net));
         assert_eq!(e.path.to_string(), "nets/n/dns_domain_name", "{net}: {e}");
     }
-    let long = format!("    dns_domain_name: {}\n", vec!["a".repeat(60); 5].join("."));
-    assert_eq!(bad(&one("", &long)).path.to_string(), "nets/n/dns_domain_name");
+    let long = format!(
+        "    dns_domain_name: {}\n",
+        vec!["a".repeat(60); 5].join(".")
+    );
+    assert_eq!(
+        bad(&one("", &long)).path.to_string(),
+        "nets/n/dns_domain_name"
+    );
     let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: file, path: ''}]\nnets:\n  n: {}\n");
     assert_eq!(e.path.to_string(), "domains/vm0/disks/0/path", "{e}");
 }
@@ -322,7 +363,10 @@ fn lago_spellings_of_numbers_and_booleans() {
     )
     .expect("valid");
     let d = &f.domains["vm0"];
-    assert_eq!((d.memory, d.vcpu, d.bootstrap), (Some(4096), Some(2), Some(false)));
+    assert_eq!(
+        (d.memory, d.vcpu, d.bootstrap),
+        (Some(4096), Some(2), Some(false))
+    );
     assert_eq!(d.disks[0].size.as_deref(), Some("1M"));
     assert_eq!(f.nets["n"].management, Some(true));
     assert_eq!(f.nets["b"].management, Some(false));
@@ -331,11 +375,23 @@ fn lago_spellings_of_numbers_and_booleans() {
 
 #[test]
 fn misspelt_keys_warn_and_are_kept() {
-    let f = parse(&one("    memroy: 512\n    vcpus: 2\n    my-plugin-key: 1\n", "")).expect("valid");
+    let f = parse(&one(
+        "    memroy: 512\n    vcpus: 2\n    my-plugin-key: 1\n",
+        "",
+    ))
+    .expect("valid");
     assert!(f.domains["vm0"].extra.contains_key("memroy"));
     assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
-    assert!(f.warnings[0].contains("domains/vm0/memroy") && f.warnings[0].contains("`memory`"), "{:?}", f.warnings);
-    assert!(f.warnings[1].contains("did you mean `vcpu`"), "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].contains("domains/vm0/memroy") && f.warnings[0].contains("`memory`"),
+        "{:?}",
+        f.warnings
+    );
+    assert!(
+        f.warnings[1].contains("did you mean `vcpu`"),
+        "{:?}",
+        f.warnings
+    );
 }
 
 #[test]
@@ -344,15 +400,26 @@ fn ovirt_scripts_read_as_deploy_scripts() {
     let md = &f.domains["vm0"].metadata;
     assert_eq!(md["deploy-scripts"], serde_json::json!(["/s.sh"]));
     assert!(!md.contains_key("ovirt-scripts"));
-    assert!(f.warnings[0].contains("deprecated `ovirt-scripts`"), "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].contains("deprecated `ovirt-scripts`"),
+        "{:?}",
+        f.warnings
+    );
     let e = bad(&one("    metadata: {ovirt-scripts: [1]}\n", ""));
-    assert_eq!(e.path.to_string(), "domains/vm0/metadata/ovirt-scripts/0", "{e}");
+    assert_eq!(
+        e.path.to_string(),
+        "domains/vm0/metadata/ovirt-scripts/0",
+        "{e}"
+    );
 }
 
 #[test]
 fn qcow2_template_needs_no_name_and_dns_records() {
     let f = parse("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: template, template_type: qcow2, path: /images/e.qcow2, name: root, dev: vda}]\nnets:\n  n:\n    dns_records: {www.example.org: 127.0.0.1}\n").expect("valid");
-    assert_eq!(f.nets["n"].dns_records["www.example.org"].to_string(), "127.0.0.1");
+    assert_eq!(
+        f.nets["n"].dns_records["www.example.org"].to_string(),
+        "127.0.0.1"
+    );
     let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\nnets:\n  n:\n    dns_records: {\"a b\": 127.0.0.1}\n");
     assert!(e.path.to_string().starts_with("nets/n/dns_records"), "{e}");
 }

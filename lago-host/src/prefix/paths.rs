@@ -68,7 +68,10 @@ mod tests {
             stored.disks[0].path.as_deref(),
             Some(Path::new("$LAGO_PREFIX_PATH/images/vm0_root.qcow2"))
         );
-        assert_eq!(stored.disks[1].path.as_deref(), Some(Path::new("/data/x.raw")));
+        assert_eq!(
+            stored.disks[1].path.as_deref(),
+            Some(Path::new("/data/x.raw"))
+        );
         let mut back = stored.clone();
         from_stored(&mut back, Path::new("/w/.lago/default"));
         assert_eq!(back, vm);

@@ -193,7 +193,9 @@ pub(crate) fn file_root(root: &str, origin: &str) -> PathBuf {
     let env = |n: &str| std::env::var(n).ok().or_else(|| Some(format!("${n}")));
     let root = crate::initfile::expand_vars(root, &env).unwrap_or_else(|_| root.to_string());
     let root = match (root.strip_prefix('~'), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => format!("{home}{rest}"),
+        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
         _ => root,
     };
     let root = PathBuf::from(root);
@@ -246,7 +248,10 @@ mod tests {
         );
         assert_eq!(file_root("/abs", "/a/b/repo.json"), PathBuf::from("/abs"));
         let home = std::env::var("HOME").unwrap_or_default();
-        assert_eq!(file_root("~/t", "/a/r.json"), PathBuf::from(format!("{home}/t")));
+        assert_eq!(
+            file_root("~/t", "/a/r.json"),
+            PathBuf::from(format!("{home}/t"))
+        );
         assert_eq!(
             file_root("$HOME/t", "/a/r.json"),
             PathBuf::from(format!("{home}/t"))
@@ -263,11 +268,19 @@ mod tests {
         let deep = dir.path().join("a/b");
         std::fs::create_dir_all(&deep).expect("mkdir");
         std::fs::write(dir.path().join("junk.json"), "{not json").expect("write");
-        std::fs::write(dir.path().join("other.json"), REPO.replace("\"r\"", "\"o\"")).expect("write");
+        std::fs::write(
+            dir.path().join("other.json"),
+            REPO.replace("\"r\"", "\"o\""),
+        )
+        .expect("write");
         std::fs::write(deep.join("whatever.json"), REPO).expect("write");
         let repo = TemplateRepo::find_by_name("r", dir.path()).expect("found");
         assert_eq!(repo.name, "r");
-        assert!(repo.origin.ends_with("a/b/whatever.json"), "{}", repo.origin);
+        assert!(
+            repo.origin.ends_with("a/b/whatever.json"),
+            "{}",
+            repo.origin
+        );
         let e = TemplateRepo::find_by_name("none", dir.path()).expect_err("missing");
         assert!(e.to_string().contains("none"), "{e}");
     }
