@@ -401,9 +401,9 @@ fn bad_inputs_are_refused_and_leave_nothing() {
         ),
         ("outside subnet", "ip: 192.168.210.20", "ip: 192.168.211.20"),
         (
-            "no disks",
+            "planned key",
             "    root-password: secret\n",
-            "    root-password: secret\n    disks: []\n",
+            "    root-password: secret\n    libvirt_name: x\n",
         ),
         (
             "template without name",
@@ -425,7 +425,7 @@ fn bad_inputs_are_refused_and_leave_nothing() {
         "has no nic on the management network mgmt",
         "duplicate static IP 192.168.210.20",
         "outside the subnet 192.168.210.0/24",
-        "VM client has no disks",
+        "domains/client/libvirt_name: `libvirt_name` is planned by lago",
         "without `template_name`",
         "domains/engine/memory: wrong type: found string \"lots\" (expected a whole number of MiB)",
         "not valid YAML",

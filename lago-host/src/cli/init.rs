@@ -79,6 +79,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         },
         prefix_path: ctx.globals.prefix_path.clone(),
         set_current: args.get_flag("set_current"),
+        service_providers: Some(ctx.plugins()?.services.keys().cloned().collect()),
     };
     let repo = RepoChoice {
         path: s("template_repo_path"),

@@ -12,8 +12,11 @@
 //! planned spec, where plugins read them.
 
 mod locate;
+mod read;
+pub mod rules;
 pub mod yaml;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -170,6 +173,9 @@ pub struct InitFile {
     pub nets: BTreeMap<String, NetDef>,
     /// Unknown top-level keys.
     pub extra: Extra,
+    /// Warnings about keys that were kept but look wrong (a misspelt known
+    /// key, a deprecated one), each `file:line:col: path: text`.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -229,31 +235,41 @@ pub struct NetDef {
     pub dns_domain_name: Option<String>,
     pub gw: Option<Ipv4Addr>,
     pub mtu: Option<u32>,
+    /// Extra DNS records (`{host: ip}`) the network serves, Lago's
+    /// `dns_records`; management networks only.
+    pub dns_records: BTreeMap<String, Ipv4Addr>,
     pub extra: Extra,
 }
 
 /// Read and check an init file. `.json` files are read as JSON, everything
-/// else as YAML.
+/// else as YAML. Only a regular file of at most
+/// [`read::MAX_INIT_FILE_BYTES`] is read. Warnings (see
+/// [`InitFile::warnings`]) are logged.
 pub fn load(path: &Path) -> Result<InitFile, InitError> {
-    let text = std::fs::read_to_string(path).map_err(|e| InitErrorData {
+    let text = read::read_text(path).map_err(|message| InitErrorData {
         file: Some(path.to_path_buf()),
         line: None,
         column: None,
         path: KeyPath::root(),
-        message: format!("cannot read the init file: {e}"),
+        message,
         expected: None,
     })?;
     let format = match path.extension().and_then(|e| e.to_str()) {
         Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
         _ => Format::Yaml,
     };
-    parse_str(&text, Some(path.to_path_buf()), format)
+    let init = parse_str(&text, Some(path.to_path_buf()), format)?;
+    for w in &init.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(init)
 }
 
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
+    let text = read::strip_bom(text);
     let value = match format {
-        Format::Json => serde_json::from_str::<Value>(text).map_err(|e| InitErrorData {
+        Format::Json => read::json_no_duplicates(text).map_err(|e| InitErrorData {
             file: file.clone(),
             line: Some(e.line()),
             column: Some(e.column()),
@@ -275,9 +291,14 @@ pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<In
         text: text.to_string(),
         format,
     });
-    let init = Reader { src: &source }.init_file(value)?;
+    let reader = Reader {
+        src: &source,
+        warnings: RefCell::new(Vec::new()),
+    };
+    let init = reader.init_file(value)?;
     let init = InitFile {
         source: source.clone(),
+        warnings: reader.warnings.take(),
         ..init
     };
     init.validate()?;
@@ -305,6 +326,7 @@ fn type_name(v: &Value) -> String {
 /// Converts the parsed document into the model, checking each value's type.
 struct Reader<'a> {
     src: &'a Arc<SourceText>,
+    warnings: RefCell<Vec<String>>,
 }
 
 type R<T> = Result<T, InitError>;
@@ -330,13 +352,67 @@ impl Reader<'_> {
         }
     }
 
+    /// A string value. Every one is free of control characters: it may end
+    /// in a generated file or a hypervisor name ([`rules::no_control`]).
     fn string(&self, path: &KeyPath, v: Value) -> R<String> {
-        match v {
-            Value::String(s) => Ok(s),
+        let s = match v {
+            Value::String(s) => s,
             // YAML reads `name: 7` or `version: 1.0` as numbers: accept them as text.
-            Value::Number(n) => Ok(n.to_string()),
-            other => Err(self.wrong(path.clone(), &other, "a string")),
+            Value::Number(n) => n.to_string(),
+            other => return Err(self.wrong(path.clone(), &other, "a string")),
+        };
+        self.rule(
+            path,
+            &s,
+            rules::no_control,
+            "text without control characters",
+        )?;
+        Ok(s)
+    }
+
+    /// Apply a value rule, as an error at `path`.
+    fn rule(
+        &self,
+        path: &KeyPath,
+        s: &str,
+        rule: fn(&str) -> Result<(), String>,
+        expected: &str,
+    ) -> R<()> {
+        rule(s).map_err(|why| self.err(path.clone(), why, expected))
+    }
+
+    /// Close a mapping: its remaining keys become the free-form `extra`.
+    /// A key lago plans itself is refused (it would sit beside the planned
+    /// value in the stored state); one that looks like a misspelt known key
+    /// is kept with a warning.
+    fn finish(
+        &self,
+        m: Map<String, Value>,
+        p: &KeyPath,
+        known: &[&str],
+        planned: &[&str],
+    ) -> R<Extra> {
+        for k in m.keys() {
+            if planned.contains(&k.as_str()) {
+                return Err(self.err(
+                    p.key(k),
+                    format!("`{k}` is planned by lago and cannot be set in the init file"),
+                    "the key removed (lago fills it in)",
+                ));
+            }
+            if let Some(likely) = rules::likely_key(k, known) {
+                self.warn(
+                    p.key(k),
+                    &format!("unknown key `{k}` (kept); did you mean `{likely}`?"),
+                );
+            }
         }
+        Ok(m.into_iter().collect())
+    }
+
+    fn warn(&self, path: KeyPath, text: &str) {
+        let e = self.src.error(path, text, None);
+        self.warnings.borrow_mut().push(e.to_string());
     }
 
     fn opt_string(
@@ -361,6 +437,8 @@ impl Reader<'_> {
         match m.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            // Lago took `int(value)`: `memory: "4096"` is a number too.
+            Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
             Some(v) => Err(self.wrong(path.key(key), &v, expected)),
         }
     }
@@ -369,7 +447,11 @@ impl Reader<'_> {
         match m.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(v) => Err(self.wrong(path.key(key), &v, "true or false")),
+            // YAML 1.1 spellings, as PyYAML read them for Lago.
+            Some(Value::String(s)) if rules::yaml11_bool(s.trim()).is_some() => {
+                Ok(rules::yaml11_bool(s.trim()))
+            }
+            Some(v) => Err(self.wrong(path.key(key), &v, "true or false (or yes/no, on/off)")),
         }
     }
 
@@ -458,7 +540,8 @@ impl Reader<'_> {
             source: self.src.clone(),
             domains,
             nets,
-            extra: top.into_iter().collect(),
+            extra: self.finish(top, &root, rules::TOP_KEYS, rules::TOP_PLANNED)?,
+            warnings: Vec::new(),
         })
     }
 
@@ -475,12 +558,22 @@ impl Reader<'_> {
             n => n.map(|n| n as u32),
         };
         let memory = self.opt_u64(&mut m, p, "memory", "a whole number of MiB")?;
-        if memory == Some(0) {
-            return Err(self.err(
-                p.key("memory"),
-                "0 MiB of memory",
-                "a positive number of MiB",
-            ));
+        match memory {
+            Some(0) => {
+                return Err(self.err(
+                    p.key("memory"),
+                    "0 MiB of memory",
+                    "a positive number of MiB",
+                ))
+            }
+            Some(n) if n > rules::MAX_MEMORY_MIB => {
+                return Err(self.err(
+                    p.key("memory"),
+                    format!("{n} MiB of memory is more than libvirt accepts"),
+                    &format!("at most {} MiB", rules::MAX_MEMORY_MIB),
+                ))
+            }
+            _ => {}
         }
         let nics_p = p.key("nics");
         let nics = match m.remove("nics") {
@@ -513,31 +606,47 @@ impl Reader<'_> {
                 ))
             }
         };
-        let metadata = self.extra_map(&mut m, p, "metadata")?;
-        if let Some(s) = metadata.get("deploy-scripts") {
-            let sp = p.key("metadata").key("deploy-scripts");
-            match s {
-                Value::Array(items) => {
-                    for (i, it) in items.iter().enumerate() {
-                        if !it.is_string() {
-                            return Err(self.wrong(sp.idx(i), it, "the path of a script"));
-                        }
-                    }
-                }
-                other => return Err(self.wrong(sp, other, "a list of script paths")),
+        let cpu_model = self.opt_string(&mut m, p, "cpu_model")?;
+        if let Some(c) = &cpu_model {
+            self.rule(
+                &p.key("cpu_model"),
+                c,
+                rules::cpu_model,
+                rules::CPU_MODEL_RULE,
+            )?;
+            if cpu_custom.is_some() {
+                return Err(self.err(
+                    p.key("cpu_custom"),
+                    "`cpu_custom` and `cpu_model` are both set",
+                    "one of them: `cpu_model` names a model, `cpu_custom` describes the whole <cpu>",
+                ));
             }
+        }
+        let metadata = self.metadata(&mut m, p)?;
+        let groups = self.string_list(&mut m, p, "groups")?;
+        for (i, g) in groups.iter().enumerate() {
+            self.rule(
+                &p.key("groups").idx(i),
+                g,
+                rules::group_name,
+                rules::GROUP_RULE,
+            )?;
+        }
+        let ssh_user = self.opt_string(&mut m, p, "ssh-user")?;
+        if let Some(u) = &ssh_user {
+            self.rule(&p.key("ssh-user"), u, rules::login_name, rules::LOGIN_RULE)?;
         }
         Ok(DomainDef {
             memory,
             vcpu,
-            cpu_model: self.opt_string(&mut m, p, "cpu_model")?,
+            cpu_model,
             cpu_custom,
             nics,
             disks,
             artifacts: self.string_list(&mut m, p, "artifacts")?,
-            groups: self.string_list(&mut m, p, "groups")?,
+            groups,
             bootstrap: self.opt_bool(&mut m, p, "bootstrap")?,
-            ssh_user: self.opt_string(&mut m, p, "ssh-user")?,
+            ssh_user,
             ssh_password: self.opt_string(&mut m, p, "ssh-password")?,
             root_password: self.opt_string(&mut m, p, "root-password")?,
             service_provider: self.opt_string(&mut m, p, "service_provider")?,
@@ -546,8 +655,59 @@ impl Reader<'_> {
             metadata,
             boot_time_sec: self.opt_u64(&mut m, p, "boot_time_sec", "a whole number of seconds")?,
             distro: self.opt_string(&mut m, p, "distro")?,
-            extra: m.into_iter().collect(),
+            extra: self.finish(m, p, rules::VM_KEYS, rules::VM_PLANNED)?,
         })
+    }
+
+    /// A VM's `metadata`: free-form, but its `deploy-scripts` are a list of
+    /// paths. Lago's older `ovirt-scripts` is read as `deploy-scripts` (with
+    /// a deprecation warning) when `deploy-scripts` is not given, as Lago's
+    /// `_get_scripts` did.
+    fn metadata(&self, m: &mut Map<String, Value>, p: &KeyPath) -> R<Extra> {
+        let mut metadata = self.extra_map(m, p, "metadata")?;
+        let mp = p.key("metadata");
+        if let Some(old) = metadata.get("ovirt-scripts") {
+            let non_empty = matches!(old, Value::Array(a) if !a.is_empty());
+            if metadata.contains_key("deploy-scripts") {
+                self.warn(
+                    mp.key("ovirt-scripts"),
+                    "deprecated `ovirt-scripts` is ignored: `deploy-scripts` is set",
+                );
+            } else if non_empty || !old.is_array() {
+                self.warn(
+                    mp.key("ovirt-scripts"),
+                    "deprecated `ovirt-scripts`: read as `deploy-scripts` (rename it)",
+                );
+                if let Some(v) = metadata.remove("ovirt-scripts") {
+                    self.scripts(&mp.key("ovirt-scripts"), &v)?;
+                    metadata.insert("deploy-scripts".into(), v);
+                }
+            }
+        }
+        if let Some(s) = metadata.get("deploy-scripts") {
+            self.scripts(&mp.key("deploy-scripts"), s)?;
+        }
+        Ok(metadata)
+    }
+
+    fn scripts(&self, sp: &KeyPath, v: &Value) -> R<()> {
+        match v {
+            Value::Array(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    match it {
+                        Value::String(s) => self.rule(
+                            &sp.idx(i),
+                            s,
+                            rules::no_control,
+                            "a path without control characters",
+                        )?,
+                        _ => return Err(self.wrong(sp.idx(i), it, "the path of a script")),
+                    }
+                }
+                Ok(())
+            }
+            other => Err(self.wrong(sp.clone(), other, "a list of script paths")),
+        }
     }
 
     fn nic(&self, p: &KeyPath, v: Value) -> R<NicDef> {
@@ -568,7 +728,7 @@ impl Reader<'_> {
         Ok(NicDef {
             net,
             ip: self.opt_ip(&mut m, p, "ip")?,
-            extra: m.into_iter().collect(),
+            extra: self.finish(m, p, rules::NIC_KEYS, rules::NIC_PLANNED)?,
         })
     }
 
@@ -596,6 +756,13 @@ impl Reader<'_> {
         };
         let template_name = self.opt_string(&mut m, p, "template_name")?;
         let path = self.opt_string(&mut m, p, "path")?;
+        if path.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(self.err(
+                p.key("path"),
+                "the disk path is empty",
+                "the path of an image file",
+            ));
+        }
         let url = self.opt_string(&mut m, p, "url")?;
         // Lago's examples always name the type; infer it when they do not.
         let disk_type = match disk_type {
@@ -609,19 +776,21 @@ impl Reader<'_> {
         };
         let size = match m.remove("size") {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(Value::Number(n)) if n.as_u64().is_some() => Some(format!("{n}G")),
+            // Stored in one spelling (` 1 m ` → `1M`): what is checked is
+            // what qemu-img gets.
+            Some(Value::String(s)) => match rules::normalise_size(&s) {
+                Some((text, _)) => Some(text),
+                None => {
+                    return Err(self.err(
+                        p.key("size"),
+                        format!("malformed size {s:?}"),
+                        "a size such as 10G, 512M or 1T",
+                    ))
+                }
+            },
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Some(format!("{n}G")),
             Some(v) => return Err(self.wrong(p.key("size"), &v, "a size such as 10G or 512M")),
         };
-        if let Some(s) = &size {
-            if parse_size(s).is_none() {
-                return Err(self.err(
-                    p.key("size"),
-                    format!("malformed size {s:?}"),
-                    "a size such as 10G, 512M or 1T",
-                ));
-            }
-        }
         let format = self.opt_string(&mut m, p, "format")?;
         if let Some(f) = &format {
             if !matches!(f.as_str(), "qcow2" | "raw" | "iso") {
@@ -683,7 +852,7 @@ impl Reader<'_> {
             name,
             build,
             metadata: self.extra_map(&mut m, p, "metadata")?,
-            extra: m.into_iter().collect(),
+            extra: self.finish(m, p, rules::DISK_KEYS, rules::DISK_PLANNED)?,
         })
     }
 
@@ -728,15 +897,50 @@ impl Reader<'_> {
             }
             n => n.map(|n| n as u32),
         };
+        let dns_domain_name = self.opt_string(&mut m, p, "dns_domain_name")?;
+        if let Some(d) = &dns_domain_name {
+            self.rule(
+                &p.key("dns_domain_name"),
+                d,
+                rules::dns_domain,
+                rules::DNS_RULE,
+            )?;
+        }
         Ok(NetDef {
             net_type,
             dhcp,
             management: self.opt_bool(&mut m, p, "management")?,
-            dns_domain_name: self.opt_string(&mut m, p, "dns_domain_name")?,
+            dns_domain_name,
             gw: self.opt_ip(&mut m, p, "gw")?,
             mtu,
-            extra: m.into_iter().collect(),
+            dns_records: self.dns_records(&mut m, p)?,
+            extra: self.finish(m, p, rules::NET_KEYS, rules::NET_PLANNED)?,
         })
+    }
+
+    /// Lago's `dns_records: {host: ip}`.
+    fn dns_records(
+        &self,
+        m: &mut Map<String, Value>,
+        p: &KeyPath,
+    ) -> R<BTreeMap<String, Ipv4Addr>> {
+        let mut out = BTreeMap::new();
+        for (host, v) in self.extra_map(m, p, "dns_records")? {
+            let hp = p.key("dns_records").key(&host);
+            self.rule(
+                &hp,
+                &host,
+                rules::dns_name,
+                "a DNS host name such as www.example.org",
+            )?;
+            let mut one = Map::new();
+            one.insert(host.clone(), v);
+            let ip = self.opt_ip(&mut one, &p.key("dns_records"), &host)?;
+            if let Some(ip) = ip {
+                out.insert(host, ip);
+            }
+        }
+        Ok(out)
     }
 
     /// A DHCP bound: a last octet (`100`) or a full address (`192.168.200.100`).
@@ -748,10 +952,15 @@ impl Reader<'_> {
                 Some(o @ 2..=254) => Ok(o as u8),
                 _ => Err(self.err(kp, format!("DHCP bound {n} is out of range"), expected)),
             },
-            Some(Value::String(s)) => match s.parse::<Ipv4Addr>() {
-                Ok(ip) if (2..=254).contains(&ip.octets()[3]) => Ok(ip.octets()[3]),
-                _ => Err(self.err(kp, format!("malformed DHCP bound {s:?}"), expected)),
-            },
+            // `"100"` (a number written as a string, as Lago accepted) or
+            // `"192.168.200.100"`.
+            Some(Value::String(s)) => {
+                match (s.trim().parse::<u8>(), s.trim().parse::<Ipv4Addr>()) {
+                    (Ok(o @ 2..=254), _) => Ok(o),
+                    (_, Ok(ip)) if (2..=254).contains(&ip.octets()[3]) => Ok(ip.octets()[3]),
+                    _ => Err(self.err(kp, format!("malformed DHCP bound {s:?}"), expected)),
+                }
+            }
             None | Some(Value::Null) => Err(self.err(kp, "missing DHCP bound", expected)),
             Some(v) => Err(self.wrong(kp, &v, expected)),
         }
@@ -783,28 +992,10 @@ fn valid_dev(d: &str) -> bool {
     matches!(rest, Some(r) if !r.is_empty() && r.len() <= 3 && r.chars().all(|c| c.is_ascii_lowercase()))
 }
 
-/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K` or `1073741824`.
+/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K` or `1073741824`
+/// (see [`rules::normalise_size`]).
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_uppercase() {
-                'K' => 1 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                'T' => 1 << 40,
-                'B' => 1,
-                _ => return None,
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = num.trim().parse().ok()?;
-    if n == 0 {
-        return None;
-    }
-    n.checked_mul(mult)
+    rules::normalise_size(s).map(|(_, bytes)| bytes)
 }
 
 /// The subnets lago leases NAT networks from: 192.168.200.0/24 to
@@ -824,6 +1015,27 @@ impl InitFile {
         expected: Option<&str>,
     ) -> InitError {
         self.err(path, msg, expected)
+    }
+
+    /// Every VM's `service_provider` names one of `known` (the vm-service
+    /// plugins there are).
+    pub fn check_service_providers(&self, known: &[String]) -> Result<(), InitError> {
+        for (vm, d) in &self.domains {
+            let Some(sp) = &d.service_provider else {
+                continue;
+            };
+            if !known.contains(sp) {
+                return Err(self.err(
+                    KeyPath::root()
+                        .key("domains")
+                        .key(vm)
+                        .key("service_provider"),
+                    format!("no vm-service plugin is named {sp:?}"),
+                    Some(&format!("one of: {}", known.join(", "))),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The management networks: those marked `management: true`, else the
@@ -883,6 +1095,13 @@ impl InitFile {
                     p.key("dns_domain_name"),
                     format!("network {name} is not a management network but has a DNS domain"),
                     Some("`dns_domain_name` only on management networks"),
+                ));
+            }
+            if !mgmt_set.contains(name.as_str()) && !net.dns_records.is_empty() {
+                return Err(self.err(
+                    p.key("dns_records"),
+                    format!("network {name} is not a management network but has DNS records"),
+                    Some("`dns_records` only on management networks (they serve DNS)"),
                 ));
             }
             if mgmt_set.contains(name.as_str()) && net.net_type != NetType::Nat {
@@ -1040,27 +1259,21 @@ impl InitFile {
                     Some(&format!("one nic with `net: {mgmt}`")),
                 ));
             }
-            if d.disks.is_empty() {
-                return Err(self.err(
-                    p.key("disks"),
-                    format!("VM {vm} has no disks"),
-                    Some("at least one disk, e.g. a template disk with `template_name`"),
-                ));
-            }
             let mut names = BTreeSet::new();
             let mut devs = BTreeSet::new();
             for (i, disk) in d.disks.iter().enumerate() {
                 let dp = p.key("disks").idx(i);
                 match disk.disk_type {
                     DiskType::Template => {
-                        if disk.template_name.is_none() {
+                        let qcow2 = disk.template_type.as_deref() == Some("qcow2");
+                        if disk.template_name.is_none() && !qcow2 {
                             return Err(self.err(
                                 dp.key("template_name"),
                                 "a template disk without `template_name`",
                                 Some("the name of a template, e.g. `template_name: el7.3-base`"),
                             ));
                         }
-                        if disk.template_type.as_deref() == Some("qcow2") && disk.path.is_none() {
+                        if qcow2 && disk.path.is_none() {
                             return Err(self.err(
                                 dp.key("path"),
                                 "a template disk of `template_type: qcow2` without `path`",

@@ -130,10 +130,10 @@ fn static_ip_outside_subnet() {
 }
 
 #[test]
-fn no_disks() {
-    let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\nnets:\n  n: {}\n");
-    assert!(e.message.contains("has no disks"), "{e}");
-    assert_eq!(e.path.to_string(), "domains/vm0/disks");
+fn disks_may_be_omitted() {
+    // Lago defaulted `disks` to an empty list (e.g. `vm-provider: ssh`).
+    let f = parse("domains:\n  vm0:\n    nics: [{net: n}]\nnets:\n  n: {}\n").expect("valid");
+    assert!(f.domains["vm0"].disks.is_empty());
 }
 
 #[test]
@@ -204,4 +204,230 @@ fn sizes_and_devs() {
     assert_eq!(dev_letters(0), "a");
     assert_eq!(dev_letters(25), "z");
     assert_eq!(dev_letters(26), "aa");
+}
+
+/// One VM on one net, with `vm` lines added to the VM and `net` lines to the net.
+fn one(vm: &str, net: &str) -> String {
+    format!(
+        "domains:\n  vm0:\n    nics: [{{net: n}}]\n    disks: [{{type: empty, size: 1G}}]\n{vm}nets:\n  n:\n    type: nat\n{net}"
+    )
+}
+
+#[test]
+fn planned_keys_refused_with_position() {
+    for (vm, net, path) in [
+        ("    libvirt_name: test\n", "", "domains/vm0/libvirt_name"),
+        ("    ssh_host_key: null\n", "", "domains/vm0/ssh_host_key"),
+        ("    mgmt_net: n\n", "", "domains/vm0/mgmt_net"),
+        ("    snapshots: {}\n", "", "domains/vm0/snapshots"),
+        ("", "    bridge: virbr0\n", "nets/n/bridge"),
+        ("", "    subnet: 192.168.200.0\n", "nets/n/subnet"),
+        ("", "    hosts: []\n", "nets/n/hosts"),
+        ("", "    name: other\n", "nets/n/name"),
+    ] {
+        let e = bad(&one(vm, net));
+        assert_eq!(e.path.to_string(), path, "{e}");
+        assert!(e.message.contains("planned by lago"), "{e}");
+        assert!(e.line.is_some() && e.column.is_some(), "{e}");
+    }
+    let e =
+        bad("domains:\n  vm0:\n    nics: [{net: n, mac: '54:52:00:00:00:01'}]\nnets:\n  n: {}\n");
+    assert_eq!(e.path.to_string(), "domains/vm0/nics/0/mac", "{e}");
+    let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: empty, size: 1G, base: /etc/passwd}]\nnets:\n  n: {}\n");
+    assert_eq!(e.path.to_string(), "domains/vm0/disks/0/base", "{e}");
+    let e = bad(&format!("prefix: {{}}\n{}", one("", "")));
+    assert_eq!(e.path.to_string(), "prefix", "{e}");
+}
+
+/// Every key the planned specs serialize is either one the reader takes
+/// or one refused as planned: no user key can land beside a planned one.
+#[test]
+fn planned_keys_cover_the_spec() {
+    use lago_plugin_api::spec::{DiskSpec, NetSpec, NicSpec, VmSpec};
+    let disk: DiskSpec = serde_json::from_value(serde_json::json!({
+        "type": "template", "name": "root", "dev": "vda", "format": "qcow2", "path": "/p",
+        "template_name": "t", "template_type": "lago", "template_version": "v1", "base": "/b",
+        "base_format": "qcow2", "url": "u", "size": "1G", "build": [], "metadata": {"a": 1}
+    }))
+    .expect("disk");
+    let nic: NicSpec =
+        serde_json::from_value(serde_json::json!({"net": "n", "ip": "192.168.200.2", "mac": "m"}))
+            .expect("nic");
+    let vm: VmSpec = serde_json::from_value(serde_json::json!({
+        "name": "vm0", "libvirt_name": "x-vm0", "memory": 1, "vcpu": 1, "cpu_model": "c",
+        "cpu_custom": {}, "nics": [], "disks": [], "mgmt_net": "n", "artifacts": [], "groups": [],
+        "bootstrap": true, "ssh-user": "root", "ssh-password": "p", "root-password": "p",
+        "service_provider": "systemd", "vm-provider": "p", "vm-type": "t", "metadata": {},
+        "boot_time_sec": 1, "distro": "d", "ssh_host_key": "k"
+    }))
+    .expect("vm");
+    let net: NetSpec = serde_json::from_value(serde_json::json!({
+        "name": "n", "type": "nat", "management": true, "libvirt_name": "x-n", "bridge": "b",
+        "gw": "192.168.200.1", "prefix_len": 24,
+        "dhcp": {"start": "192.168.200.100", "end": "192.168.200.254"},
+        "dns_domain_name": "d", "mtu": 1500, "mappings": []
+    }))
+    .expect("net");
+    let check = |v: serde_json::Value, known: &[&str], planned: &[&str]| {
+        for k in v.as_object().expect("object").keys() {
+            assert!(
+                known.contains(&k.as_str()) || planned.contains(&k.as_str()),
+                "spec key {k} is neither read nor refused"
+            );
+        }
+    };
+    let j = |v: Result<serde_json::Value, serde_json::Error>| v.expect("json");
+    check(
+        j(serde_json::to_value(&disk)),
+        rules::DISK_KEYS,
+        rules::DISK_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&nic)),
+        rules::NIC_KEYS,
+        rules::NIC_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&vm)),
+        rules::VM_KEYS,
+        rules::VM_PLANNED,
+    );
+    check(
+        j(serde_json::to_value(&net)),
+        rules::NET_KEYS,
+        rules::NET_PLANNED,
+    );
+}
+
+#[test]
+fn generated_text_values_refused() {
+    for (vm, path) in [
+        (
+            "    ssh-user: \"root\\nProxyCommand=touch /tmp/x\"\n",
+            "domains/vm0/ssh-user",
+        ),
+        ("    ssh-user: \"root x\"\n", "domains/vm0/ssh-user"),
+        (
+            "    groups: [\"web\\n[all:vars]\"]\n",
+            "domains/vm0/groups/0",
+        ),
+        ("    groups: [\"a b\"]\n", "domains/vm0/groups/0"),
+        (
+            "    root-password: \"a\\u0000b\"\n",
+            "domains/vm0/root-password",
+        ),
+        (
+            "    artifacts: [\"/var/log\\n\"]\n",
+            "domains/vm0/artifacts/0",
+        ),
+        (
+            "    metadata: {deploy-scripts: [\"/x\\n\"]}\n",
+            "domains/vm0/metadata/deploy-scripts/0",
+        ),
+        ("    cpu_model: \"a/b\"\n", "domains/vm0/cpu_model"),
+        ("    cpu_model: \"a\\u0000\"\n", "domains/vm0/cpu_model"),
+        (
+            "    cpu_model: qemu64\n    cpu_custom: {\"@mode\": custom}\n",
+            "domains/vm0/cpu_custom",
+        ),
+        ("    memory: 8796093022208\n", "domains/vm0/memory"),
+    ] {
+        let e = bad(&one(vm, ""));
+        assert_eq!(e.path.to_string(), path, "{vm}: {e}");
+    }
+    for net in [
+        "    dns_domain_name: \"a<b\"\n",
+        "    dns_domain_name: \"\"\n",
+        "    dns_domain_name: \"a\\nb\"\n",
+        "    dns_domain_name: \"a\\u0000b\"\n",
+    ] {
+        let e = bad(&one("", net));
+        assert_eq!(e.path.to_string(), "nets/n/dns_domain_name", "{net}: {e}");
+    }
+    let long = format!(
+        "    dns_domain_name: {}\n",
+        vec!["a".repeat(60); 5].join(".")
+    );
+    assert_eq!(
+        bad(&one("", &long)).path.to_string(),
+        "nets/n/dns_domain_name"
+    );
+    let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: file, path: ''}]\nnets:\n  n: {}\n");
+    assert_eq!(e.path.to_string(), "domains/vm0/disks/0/path", "{e}");
+}
+
+#[test]
+fn lago_spellings_of_numbers_and_booleans() {
+    let f = parse(
+        "domains:\n  vm0:\n    memory: \"4096\"\n    vcpu: \"2\"\n    bootstrap: no\n    nics: [{net: n}]\n    disks: [{type: empty, size: \" 1 m \"}]\nnets:\n  n:\n    management: yes\n    dhcp: {start: \"100\", end: \"254\"}\n  b: {type: bridge, management: Off}\n",
+    )
+    .expect("valid");
+    let d = &f.domains["vm0"];
+    assert_eq!(
+        (d.memory, d.vcpu, d.bootstrap),
+        (Some(4096), Some(2), Some(false))
+    );
+    assert_eq!(d.disks[0].size.as_deref(), Some("1M"));
+    assert_eq!(f.nets["n"].management, Some(true));
+    assert_eq!(f.nets["b"].management, Some(false));
+    assert_eq!(f.nets["n"].dhcp, Some((100, 254)));
+}
+
+#[test]
+fn misspelt_keys_warn_and_are_kept() {
+    let f = parse(&one(
+        "    memroy: 512\n    vcpus: 2\n    my-plugin-key: 1\n",
+        "",
+    ))
+    .expect("valid");
+    assert!(f.domains["vm0"].extra.contains_key("memroy"));
+    assert_eq!(f.warnings.len(), 2, "{:?}", f.warnings);
+    assert!(
+        f.warnings[0].contains("domains/vm0/memroy") && f.warnings[0].contains("`memory`"),
+        "{:?}",
+        f.warnings
+    );
+    assert!(
+        f.warnings[1].contains("did you mean `vcpu`"),
+        "{:?}",
+        f.warnings
+    );
+}
+
+#[test]
+fn ovirt_scripts_read_as_deploy_scripts() {
+    let f = parse(&one("    metadata: {ovirt-scripts: [/s.sh]}\n", "")).expect("valid");
+    let md = &f.domains["vm0"].metadata;
+    assert_eq!(md["deploy-scripts"], serde_json::json!(["/s.sh"]));
+    assert!(!md.contains_key("ovirt-scripts"));
+    assert!(
+        f.warnings[0].contains("deprecated `ovirt-scripts`"),
+        "{:?}",
+        f.warnings
+    );
+    let e = bad(&one("    metadata: {ovirt-scripts: [1]}\n", ""));
+    assert_eq!(
+        e.path.to_string(),
+        "domains/vm0/metadata/ovirt-scripts/0",
+        "{e}"
+    );
+}
+
+#[test]
+fn qcow2_template_needs_no_name_and_dns_records() {
+    let f = parse("domains:\n  vm0:\n    nics: [{net: n}]\n    disks: [{type: template, template_type: qcow2, path: /images/e.qcow2, name: root, dev: vda}]\nnets:\n  n:\n    dns_records: {www.example.org: 127.0.0.1}\n").expect("valid");
+    assert_eq!(
+        f.nets["n"].dns_records["www.example.org"].to_string(),
+        "127.0.0.1"
+    );
+    let e = bad("domains:\n  vm0:\n    nics: [{net: n}]\nnets:\n  n:\n    dns_records: {\"a b\": 127.0.0.1}\n");
+    assert!(e.path.to_string().starts_with("nets/n/dns_records"), "{e}");
+}
+
+#[test]
+fn json_duplicate_keys_and_bom() {
+    let e = parse_str("{\"domains\": {}, \"domains\": {}}", None, Format::Json).expect_err("dup");
+    assert!(e.message.contains("duplicate key"), "{e}");
+    let f = parse_str(&format!("\u{feff}{}", one("", "")), None, Format::Yaml).expect("bom");
+    assert_eq!(f.domains.len(), 1);
 }

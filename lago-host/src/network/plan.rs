@@ -102,17 +102,44 @@ impl PathVars<'_> {
         expand_vars(raw, &|n| self.lookup(n))
     }
 
-    /// Expand variables, then make the path absolute (relative paths are
-    /// taken from the current directory, as Lago does).
+    /// Expand variables and a leading `~` (the `HOME` of the environment),
+    /// make the path absolute (relative paths are taken from the current
+    /// directory, as Lago does) and resolve `.` and `..` by name, so that a
+    /// path through the prefix or workdir being created
+    /// (`$LAGO_PREFIX_PATH/../../scripts/x.sh`) names the file it means.
     pub fn path(&self, raw: &str) -> Result<PathBuf, String> {
         let e = self.expand(raw)?;
+        let e = match e.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                let home = (self.env)("HOME").ok_or("`~` in a path but HOME is not set")?;
+                format!("{home}{rest}")
+            }
+            _ => e,
+        };
         let p = PathBuf::from(e);
-        Ok(if p.is_absolute() {
+        let abs = if p.is_absolute() {
             p
         } else {
             std::env::current_dir().map(|d| d.join(&p)).unwrap_or(p)
-        })
+        };
+        Ok(lexical_normal(&abs))
     }
+}
+
+/// `abs` with `.` and `..` resolved by name (`/a/b/../c` → `/a/c`).
+fn lexical_normal(abs: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// The MAC lago gives a nic with an address: `54:52:` and the four octets.
@@ -254,15 +281,21 @@ pub fn plan(
                     Some("a different address for each nic"),
                 ));
             }
+            // The how-many-th nic of this VM on this net (Lago's `<vm>-<net>-<n>`).
+            let on_net = d.nics[..i].iter().filter(|n| n.net == nic.net).count();
             if let Some(ip) = ip {
-                let mut hostnames = Vec::with_capacity(3);
+                // Lago's names (`Prefix._add_nic_to_mapping`): `<vm>` for the
+                // management nic, `<vm>-eth<i>`, `<vm>-<net>` for the first
+                // nic on a net and `<vm>-<net>-<n>` for every one.
+                let mut hostnames = Vec::with_capacity(4);
                 if nic.net == mgmt && !seen_nets.contains(mgmt.as_str()) {
                     hostnames.push(vm.clone());
                 }
                 hostnames.push(format!("{vm}-eth{i}"));
-                if !seen_nets.contains(nic.net.as_str()) {
+                if on_net == 0 {
                     hostnames.push(format!("{vm}-{}", nic.net));
                 }
+                hostnames.push(format!("{vm}-{}-{on_net}", nic.net));
                 for h in &hostnames {
                     if let Some(other) = dns.insert(h.clone(), format!("{vm} nic {i}")) {
                         return Err(init.error(
@@ -305,6 +338,13 @@ pub fn plan(
                 })
             };
             let given = disk.path.as_deref().map(expand).transpose()?;
+            if let Some(g) = given.as_deref().filter(|g| g.is_dir()) {
+                return Err(init.error(
+                    dp.key("path"),
+                    format!("the disk path {} is a folder", g.display()),
+                    Some("the path of an image file"),
+                ));
+            }
             let images = prefix.images_dir();
             let spec = match disk.disk_type {
                 DiskType::Template => {
@@ -508,7 +548,7 @@ pub fn plan(
                 },
                 mtu: n.mtu,
                 mappings: mappings.remove(name.as_str()).unwrap_or_default(),
-                extra: n.extra.clone(),
+                extra: net_extra(n),
             },
         );
     }
@@ -522,6 +562,21 @@ pub fn plan(
         },
         copies,
     })
+}
+
+/// A net's free-form keys, plus its `dns_records` (`{host: ip}`) for the
+/// provider to serve.
+fn net_extra(n: &crate::initfile::NetDef) -> lago_plugin_api::spec::Extra {
+    let mut extra = n.extra.clone();
+    if !n.dns_records.is_empty() {
+        let records = n
+            .dns_records
+            .iter()
+            .map(|(h, ip)| (h.clone(), Value::String(ip.to_string())))
+            .collect();
+        extra.insert("dns_records".into(), Value::Object(records));
+    }
+    extra
 }
 
 /// A stable MAC for a nic without an address: `54:52:00:` and three bytes

@@ -71,6 +71,9 @@ pub struct InitRequest {
     /// Point the workdir's `current` at the new prefix (it is also set when
     /// the workdir has no valid current prefix).
     pub set_current: bool,
+    /// The vm-service plugins there are: a VM's `service_provider` must name
+    /// one (checked with the init file). `None` skips the check.
+    pub service_providers: Option<Vec<String>>,
 }
 
 impl InitRequest {
@@ -81,6 +84,7 @@ impl InitRequest {
             prefix_name: DEFAULT_PREFIX.into(),
             prefix_path: None,
             set_current: false,
+            service_providers: None,
         }
     }
 }
@@ -163,6 +167,9 @@ pub fn init_env(
     prepare: PrepareHook<'_>,
 ) -> Result<(Prefix, EnvSpec), Error> {
     let init = initfile::load(&req.init_file)?;
+    if let Some(known) = &req.service_providers {
+        init.check_service_providers(known)?;
+    }
     let abs = |p: &Path| Workdir::at(p).path().to_path_buf();
     let (prefix, workdir) = match &req.prefix_path {
         Some(p) => {
@@ -579,7 +586,10 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
         vms.insert(
             name.clone(),
             json!({
-                "distro": vm.distro.clone().unwrap_or_else(|| "unknown".into()),
+                // None (JSON null, left out by the default format) when
+                // neither the VM nor its template names one, as Lago's
+                // `VMPlugin.distro()`.
+                "distro": vm.distro,
                 "root password": vm.root_password,
                 "status": states.vms.get(name).map(String::as_str).unwrap_or("down"),
                 "snapshots": snapshots,

@@ -34,6 +34,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod lock;
 pub mod owned;
+pub mod paths;
 pub mod ssh_client;
 
 use std::collections::BTreeSet;
@@ -633,7 +634,8 @@ impl Prefix {
             self.write_json(&nets_dir.join(format!("{}.json", net.name)), net, how)?;
         }
         for vm in env.domains.values() {
-            self.write_secret_json(&vms_dir.join(format!("{}.json", vm.name)), vm, how)?;
+            let stored = paths::to_stored(vm, &self.path);
+            self.write_secret_json(&vms_dir.join(format!("{}.json", vm.name)), &stored, how)?;
         }
         let header = EnvHeader {
             lago_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -652,7 +654,7 @@ impl Prefix {
     pub fn save_vm(&self, vm: &VmSpec) -> R<()> {
         self.write_secret_json(
             &self.virt().join("vms").join(format!("{}.json", vm.name)),
-            vm,
+            &paths::to_stored(vm, &self.path),
             WriteMode::Durable,
         )
     }
@@ -739,7 +741,9 @@ impl Prefix {
             env.nets.insert(n, net);
         }
         for d in header.domains {
-            let vm: VmSpec = self.read_json(&self.virt().join("vms").join(format!("{d}.json")))?;
+            let mut vm: VmSpec =
+                self.read_json(&self.virt().join("vms").join(format!("{d}.json")))?;
+            paths::from_stored(&mut vm, &self.path);
             env.domains.insert(d, vm);
         }
         Ok(env)

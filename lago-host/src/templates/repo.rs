@@ -99,25 +99,28 @@ impl TemplateRepo {
         Ok(repo)
     }
 
-    /// Finds repository `name` in the `template_repos` folder: `<dir>/<name>.json`
-    /// or `<dir>/<name>/repo.json`.
+    /// Finds repository `name` in the `template_repos` folder: the first
+    /// `*.json` below it (sorted by path, symlinks not followed, as Lago's
+    /// `find DIR -name '*.json'`) that is a repository whose `name` field is
+    /// `name`. Files that are not repositories are skipped.
     pub fn find_by_name(name: &str, repos_dir: &Path) -> Result<Self, TemplateError> {
         check_store_name("repository name", name).map_err(|reason| TemplateError::BadRepo {
             origin: "--template-repo-name".into(),
             reason,
         })?;
-        let candidates = [
-            repos_dir.join(format!("{name}.json")),
-            repos_dir.join(name).join("repo.json"),
-        ];
-        for candidate in &candidates {
-            if candidate.is_file() {
-                return Self::load(&candidate.to_string_lossy());
+        let mut files = Vec::new();
+        json_files(repos_dir, 0, &mut files);
+        files.sort();
+        for file in &files {
+            match Self::load(&file.to_string_lossy()) {
+                Ok(repo) if repo.name == name => return Ok(repo),
+                Ok(_) => {}
+                Err(e) => tracing::debug!("not a template repository: {e}"),
             }
         }
         Err(TemplateError::RepoNotFound {
             name: name.to_string(),
-            searched: candidates.iter().map(|p| p.display().to_string()).collect(),
+            searched: vec![format!("{}/**/*.json", repos_dir.display())],
         })
     }
 
@@ -196,12 +199,42 @@ pub fn check_store_name(what: &str, name: &str) -> Result<(), String> {
     ))
 }
 
+/// Depth of folders [`TemplateRepo::find_by_name`] looks into.
+const MAX_REPO_DEPTH: usize = 8;
+
+/// The `*.json` regular files below `dir` (not through symlinks).
+fn json_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        let p = e.path();
+        if t.is_dir() && depth < MAX_REPO_DEPTH {
+            json_files(&p, depth + 1, out);
+        } else if t.is_file() && p.extension().is_some_and(|x| x == "json") {
+            out.push(p);
+        }
+    }
+}
+
 pub(crate) fn is_url(location: &str) -> bool {
     location.starts_with("http://") || location.starts_with("https://")
 }
 
-/// A file source's root, relative roots taken from the repository file's folder.
+/// A file source's root: environment variables (`$VAR`, `${VAR}`) and a
+/// leading `~` expanded as Lago's `expanduser(expandvars(root))` (an
+/// undefined variable is kept as written), relative roots taken from the
+/// repository file's folder.
 pub(crate) fn file_root(root: &str, origin: &str) -> PathBuf {
+    let env = |n: &str| std::env::var(n).ok().or_else(|| Some(format!("${n}")));
+    let root = crate::initfile::expand_vars(root, &env).unwrap_or_else(|_| root.to_string());
+    let root = match (root.strip_prefix('~'), std::env::var("HOME")) {
+        (Some(rest), Ok(home)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{home}{rest}")
+        }
+        _ => root,
+    };
     let root = PathBuf::from(root);
     if root.is_absolute() || is_url(origin) {
         return root;
@@ -270,5 +303,41 @@ mod tests {
             PathBuf::from("/a/b/imgs")
         );
         assert_eq!(file_root("/abs", "/a/b/repo.json"), PathBuf::from("/abs"));
+        let home = std::env::var("HOME").unwrap_or_default();
+        assert_eq!(
+            file_root("~/t", "/a/r.json"),
+            PathBuf::from(format!("{home}/t"))
+        );
+        assert_eq!(
+            file_root("$HOME/t", "/a/r.json"),
+            PathBuf::from(format!("{home}/t"))
+        );
+        assert_eq!(
+            file_root("/x/$LAGO_NOT_SET_ANYWHERE/t", "/a/r.json"),
+            PathBuf::from("/x/$LAGO_NOT_SET_ANYWHERE/t")
+        );
+    }
+
+    #[test]
+    fn repo_found_by_its_name_field_anywhere_below() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let deep = dir.path().join("a/b");
+        std::fs::create_dir_all(&deep).expect("mkdir");
+        std::fs::write(dir.path().join("junk.json"), "{not json").expect("write");
+        std::fs::write(
+            dir.path().join("other.json"),
+            REPO.replace("\"r\"", "\"o\""),
+        )
+        .expect("write");
+        std::fs::write(deep.join("whatever.json"), REPO).expect("write");
+        let repo = TemplateRepo::find_by_name("r", dir.path()).expect("found");
+        assert_eq!(repo.name, "r");
+        assert!(
+            repo.origin.ends_with("a/b/whatever.json"),
+            "{}",
+            repo.origin
+        );
+        let e = TemplateRepo::find_by_name("none", dir.path()).expect_err("missing");
+        assert!(e.to_string().contains("none"), "{e}");
     }
 }

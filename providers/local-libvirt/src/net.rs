@@ -66,6 +66,30 @@ fn dns_records<'a>(
     records
 }
 
+/// `records` plus the init file's `dns_records: {host: ip}` of `net` (kept
+/// by the host in `extra`); a name lago planned wins over a user's, as in
+/// Lago's `_add_dns_records`.
+fn with_user_records(
+    mut records: BTreeMap<Ipv4Addr, Vec<String>>,
+    net: &NetSpec,
+) -> BTreeMap<Ipv4Addr, Vec<String>> {
+    let Some(serde_json::Value::Object(user)) = net.extra.get("dns_records") else {
+        return records;
+    };
+    let planned: Vec<String> = records.values().flatten().cloned().collect();
+    for (host, ip) in user {
+        let Some(ip) = ip.as_str().and_then(|s| s.parse::<Ipv4Addr>().ok()) else {
+            continue;
+        };
+        if !planned.contains(host) {
+            let names = records.entry(ip).or_default();
+            names.push(host.clone());
+            names.sort();
+        }
+    }
+    records
+}
+
 /// The network XML of `net`.
 ///
 /// DNS: a management net answers for the names of every nic of the
@@ -141,6 +165,11 @@ fn nat_xml(
         dns_records(all.into_iter())
     } else {
         dns_records(net.mappings.iter())
+    };
+    let records = if net.management {
+        with_user_records(records, net)
+    } else {
+        records
     };
     let v6 = opts.ipv6.then(|| ipv6_prefix(gw));
     let mut dns = Element::new("dns").attr("forwardPlainNames", "no");
@@ -274,5 +303,22 @@ mod tests {
             r[&Ipv4Addr::new(192, 168, 200, 2)],
             vec!["vm0", "vm0-eth0", "vm0-lago"]
         );
+    }
+
+    #[test]
+    fn management_net_serves_the_init_files_dns_records() {
+        let net: NetSpec = serde_json::from_value(serde_json::json!({
+            "name": "lago", "type": "nat", "management": true, "libvirt_name": "abcd-lago",
+            "bridge": "lgabcd-0", "gw": "192.168.200.1",
+            "mappings": [{"vm": "vm0", "ip": "192.168.200.2", "mac": "54:52:c0:a8:c8:02",
+                          "hostnames": ["vm0", "vm0-eth0"]}],
+            "dns_records": {"www.example.org": "127.0.0.1", "vm0": "10.0.0.9"}
+        }))
+        .expect("net");
+        let r = with_user_records(dns_records(net.mappings.iter()), &net);
+        assert_eq!(r[&Ipv4Addr::new(127, 0, 0, 1)], vec!["www.example.org"]);
+        // A planned name wins over the user's record of the same name.
+        assert!(!r.contains_key(&Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(r[&Ipv4Addr::new(192, 168, 200, 2)], vec!["vm0", "vm0-eth0"]);
     }
 }

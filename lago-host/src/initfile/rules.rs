@@ -1,0 +1,304 @@
+//! The rules single values of an init file follow, and the key lists the
+//! reader checks mappings against: keys it reads, keys lago plans itself
+//! (refused: what the user wrote and what lago planned never share a key),
+//! and the likely key behind a misspelt one.
+//!
+//! Each rule answers `Err(why)`; the reader turns that into an error at the
+//! value's file:line:col.
+
+/// Keys of a domain the reader takes.
+pub const VM_KEYS: &[&str] = &[
+    "memory",
+    "vcpu",
+    "cpu_model",
+    "cpu_custom",
+    "nics",
+    "disks",
+    "artifacts",
+    "groups",
+    "bootstrap",
+    "ssh-user",
+    "ssh-password",
+    "root-password",
+    "service_provider",
+    "vm-provider",
+    "vm-type",
+    "metadata",
+    "boot_time_sec",
+    "distro",
+];
+/// Keys of a nic the reader takes.
+pub const NIC_KEYS: &[&str] = &["net", "ip"];
+/// Keys of a disk the reader takes, and those the local-libvirt provider
+/// reads from the disk's free-form keys (listed for misspelling hints only).
+pub const DISK_KEYS: &[&str] = &[
+    "type",
+    "template_name",
+    "template_type",
+    "template_version",
+    "path",
+    "url",
+    "size",
+    "format",
+    "dev",
+    "device",
+    "name",
+    "build",
+    "metadata",
+    "make_a_copy",
+    "source_path",
+    "original_path",
+];
+/// Keys of a network the reader takes.
+pub const NET_KEYS: &[&str] = &[
+    "type",
+    "dhcp",
+    "management",
+    "dns_domain_name",
+    "dns_records",
+    "gw",
+    "mtu",
+];
+/// Top-level keys the reader takes.
+pub const TOP_KEYS: &[&str] = &["domains", "nets"];
+
+/// Keys of the stored state that lago fills in itself (the planned spec's
+/// fields that the init file cannot set, and keys lago writes later such as
+/// `snapshots`). A user key of the same name would land beside the planned
+/// one in the stored JSON and could replace it when read back, so it is
+/// refused. The `planned_keys_cover_the_spec` test keeps these lists in step
+/// with `lago_plugin_api::spec`.
+pub const VM_PLANNED: &[&str] = &[
+    "name",
+    "libvirt_name",
+    "mgmt_net",
+    "ssh_host_key",
+    "snapshots",
+];
+pub const NIC_PLANNED: &[&str] = &["mac"];
+pub const DISK_PLANNED: &[&str] = &["base", "base_format"];
+pub const NET_PLANNED: &[&str] = &[
+    "name",
+    "libvirt_name",
+    "bridge",
+    "prefix_len",
+    "mappings",
+    "subnet",
+    "hosts",
+];
+pub const TOP_PLANNED: &[&str] = &["prefix", "lago_version"];
+
+/// The known key a misspelt `key` most likely meant: one edit away (two for
+/// keys of more than 4 characters; a swap of neighbours counts as one),
+/// ignoring case and `-`/`_`.
+pub fn likely_key<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let norm = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    let k = norm(key);
+    let limit = if k.chars().count() > 4 { 2 } else { 1 };
+    known
+        .iter()
+        .map(|c| (edit_distance(&k, &norm(c)), *c))
+        .filter(|(d, c)| *d <= limit && *c != key)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Optimal string alignment distance (Levenshtein plus swaps of neighbours).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// No control characters (newline, NUL, escape, DEL, C1): every string lago
+/// reads may end in a generated file (ssh_config, known_hosts, inventories,
+/// the bootstrap seed) or a hypervisor or DNS name, one entry per line.
+pub fn no_control(s: &str) -> Result<(), String> {
+    match s.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{s:?} contains the control character U+{:04X}",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A login name (`ssh-user`): letters, digits, `.`, `_`, `-`, not starting
+/// with `-` (it is a word of ssh_config and an ssh argument).
+pub fn login_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && !s.starts_with('-')
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("the user name {s:?} is not allowed"))
+    }
+}
+pub const LOGIN_RULE: &str =
+    "a user name of letters, digits, '.', '_' and '-', not starting with '-'";
+
+/// A group name (`groups`): one word of an Ansible inventory section header:
+/// printable, no whitespace, no `[`, `]`, `=`, `#`.
+pub fn group_name(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '[' | ']' | '=' | '#'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("the group name {s:?} is not allowed"))
+    }
+}
+pub const GROUP_RULE: &str = "a group name without spaces, '[', ']', '=' or '#'";
+
+/// A DNS domain (`dns_domain_name`): dot-separated labels of letters,
+/// digits and `-` (not at a label's ends), 1 to 63 characters each, at most
+/// 253 in all.
+pub fn dns_domain(s: &str) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("the DNS domain is empty".into());
+    }
+    if s.len() > 253 {
+        return Err(format!("the DNS domain is {} characters long", s.len()));
+    }
+    for label in s.split('.') {
+        let ok = (1..=63).contains(&label.len())
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            return Err(format!("{s:?} is not a DNS domain (label {label:?})"));
+        }
+    }
+    Ok(())
+}
+pub const DNS_RULE: &str = "a DNS domain such as lago.local: labels of letters, digits and '-', 1 to 63 characters each, at most 253 in all";
+
+/// A DNS host name (`dns_records` keys): the same shape as a DNS domain.
+pub fn dns_name(s: &str) -> Result<(), String> {
+    dns_domain(s).map_err(|_| format!("{s:?} is not a DNS host name"))
+}
+
+/// A CPU model name as libvirt's CPU map spells them (`Haswell-noTSX`,
+/// `Opteron_G5`, `qemu64`).
+pub fn cpu_model(s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("the CPU model {s:?} is not allowed"))
+    }
+}
+pub const CPU_MODEL_RULE: &str =
+    "a CPU model name of letters, digits, '-', '_', '.' and '+', e.g. Haswell-noTSX";
+
+/// The most memory libvirt accepts for a domain, in MiB: it keeps sizes in
+/// bytes as a signed 64-bit number (`virMemoryMaxValue`).
+pub const MAX_MEMORY_MIB: u64 = (i64::MAX as u64) >> 20;
+
+/// A size such as `10G` in the one spelling lago passes on: digits and an
+/// upper-case unit (`" 1 m "` → `1M`), with its bytes. Units are K, M, G, T
+/// (powers of 1024) or B; no unit means bytes.
+pub fn normalise_size(s: &str) -> Option<(String, u64)> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => (s[..i].trim_end(), Some(c.to_ascii_uppercase())),
+        _ => (s, None),
+    };
+    if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mult: u64 = match unit {
+        None | Some('B') => 1,
+        Some('K') => 1 << 10,
+        Some('M') => 1 << 20,
+        Some('G') => 1 << 30,
+        Some('T') => 1 << 40,
+        Some(_) => return None,
+    };
+    let n: u64 = num.parse().ok()?;
+    if n == 0 {
+        return None;
+    }
+    let bytes = n.checked_mul(mult)?;
+    let text = match unit {
+        None | Some('B') => format!("{n}"),
+        Some(u) => format!("{n}{u}"),
+    };
+    Some((text, bytes))
+}
+
+/// A boolean as PyYAML (YAML 1.1) reads one, for files written for Lago:
+/// `yes`/`no`/`on`/`off`/`true`/`false` in lower, Title or UPPER case.
+pub fn yaml11_bool(s: &str) -> Option<bool> {
+    match s {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some(true),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn likely_keys() {
+        assert_eq!(likely_key("memroy", VM_KEYS), Some("memory"));
+        assert_eq!(likely_key("vcpus", VM_KEYS), Some("vcpu"));
+        assert_eq!(likely_key("ssh_user", VM_KEYS), Some("ssh-user"));
+        assert_eq!(likely_key("my-plugin-key", VM_KEYS), None);
+        assert_eq!(likely_key("ovirt-capabilities", VM_KEYS), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(normalise_size(" 1 m "), Some(("1M".into(), 1 << 20)));
+        assert_eq!(normalise_size("10G"), Some(("10G".into(), 10 << 30)));
+        assert_eq!(normalise_size("4096"), Some(("4096".into(), 4096)));
+        for bad in ["", "G", "0G", "1 0G", "-1G", "1X", "99999999999T"] {
+            assert_eq!(normalise_size(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn domains_and_names() {
+        assert!(dns_domain("lago.local").is_ok());
+        for bad in ["", "a<b", "a\0b", "a\nb", "-a.b", "a..b", &"a".repeat(254)] {
+            assert!(dns_domain(bad).is_err(), "{bad:?}");
+        }
+        assert!(cpu_model("Haswell-noTSX").is_ok());
+        assert!(cpu_model("a/b").is_err());
+        assert!(cpu_model("a\0").is_err());
+        assert!(login_name("root").is_ok());
+        assert!(login_name("root\nProxyCommand=x").is_err());
+        assert!(group_name("web").is_ok());
+        assert!(group_name("web]\n[all:vars").is_err());
+        assert!(no_control("a\u{1b}[2J").is_err());
+    }
+}

@@ -1,0 +1,484 @@
+//! Init files as attackers and as Lago's users write them, through the
+//! `lago` binary on libvirt's test driver: refused input exits 2 with one
+//! line naming file:line:col and leaves nothing under the workdir or the
+//! lease dir; accepted input is stored as Lago read it. Ends with property
+//! tests that mutate valid init and config files.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use lago::prefix::Prefix;
+use proptest::prelude::*;
+
+/// A valid file the cases below change one line of.
+const BASE: &str = "\
+domains:
+  vm0:
+    memory: 256
+    nics: [{net: mgmt}]
+    disks:
+      - {type: empty, size: 1G, dev: vda, name: root}
+    groups: [web]
+nets:
+  mgmt:
+    type: nat
+    management: true
+";
+
+struct Sb {
+    dir: tempfile::TempDir,
+}
+
+impl Sb {
+    fn new() -> Sb {
+        let dir = tempfile::tempdir().expect("tmp");
+        for d in ["proj", "home", "leases"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        Sb { dir }
+    }
+    fn proj(&self) -> PathBuf {
+        self.dir.path().join("proj")
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.proj().join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+    fn lago(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_lago"))
+            .args(args)
+            .current_dir(self.proj())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
+            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
+            .env("LAGO_LEASE_DIR", self.dir.path().join("leases"))
+            .env("LAGO_LIBVIRT_URL", "test:///default")
+            .env("SOME_DIR", self.proj())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run lago")
+    }
+    fn init(&self, file: &str) -> Output {
+        self.lago(&["init", "--skip-bootstrap", file])
+    }
+    /// Nothing of lago's is left: no workdir, no lease.
+    fn assert_clean(&self, what: &str) {
+        assert!(!self.proj().join(".lago").exists(), "{what}: workdir left");
+        // The store's own `.lock` may stay; no lease may.
+        let leases = std::fs::read_dir(self.dir.path().join("leases"))
+            .map(|rd| rd.flatten().filter(|e| e.file_name() != ".lock").count())
+            .unwrap_or(0);
+        assert_eq!(leases, 0, "{what}: lease dir not empty");
+    }
+    /// `init` refuses `text` with exit 2 and one line holding every part of
+    /// `wants`.
+    fn refused(&self, what: &str, name: &str, text: &str, wants: &[&str]) {
+        self.write(name, text);
+        let out = self.init(name);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.contains(name) && !l.contains("WARN"))
+            .unwrap_or_else(|| panic!("{what}: no error line naming {name}: {err}"));
+        for w in wants {
+            assert!(line.contains(w), "{what}: expected {w:?} in {line:?}");
+        }
+        self.assert_clean(what);
+    }
+    fn env(&self) -> lago_plugin_api::spec::EnvSpec {
+        Prefix::open(&self.proj().join(".lago/default"))
+            .expect("prefix")
+            .load_env()
+            .expect("env")
+    }
+}
+
+fn edit(from: &str, to: &str) -> String {
+    assert!(BASE.contains(from), "{from:?}");
+    BASE.replacen(from, to, 1)
+}
+
+/// Issue 8: keys lago plans, text that would inject lines, values that
+/// could only fail later. Each with its position in the file.
+#[test]
+fn refused_with_position_and_nothing_left() {
+    let vm = |extra: &str| {
+        edit(
+            "    groups: [web]\n",
+            &format!("    groups: [web]\n{extra}"),
+        )
+    };
+    let net = |extra: &str| format!("{BASE}{extra}");
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "libvirt_name",
+            vm("    libvirt_name: test\n"),
+            vec![
+                "LagoInitFile:8:5:",
+                "domains/vm0/libvirt_name",
+                "planned by lago",
+            ],
+        ),
+        (
+            "ssh_host_key",
+            vm("    ssh_host_key: null\n"),
+            vec![":8:5:", "domains/vm0/ssh_host_key"],
+        ),
+        (
+            "mgmt_net",
+            vm("    mgmt_net: other\n"),
+            vec![":8:5:", "domains/vm0/mgmt_net"],
+        ),
+        (
+            "nic mac",
+            edit("[{net: mgmt}]", "[{net: mgmt, mac: '54:52:00:00:00:01'}]"),
+            vec!["domains/vm0/nics/0/mac"],
+        ),
+        (
+            "net bridge",
+            net("    bridge: virbr0\n"),
+            vec![":12:5:", "nets/mgmt/bridge"],
+        ),
+        (
+            "net subnet",
+            net("    subnet: 192.168.200.0\n"),
+            vec!["nets/mgmt/subnet"],
+        ),
+        (
+            "net hosts",
+            net("    hosts: [a]\n"),
+            vec!["nets/mgmt/hosts"],
+        ),
+        ("net name", net("    name: x\n"), vec!["nets/mgmt/name"]),
+        (
+            "ssh-user newline",
+            vm("    ssh-user: \"root\\nProxyCommand=touch /tmp/pwned\"\n"),
+            vec![":8:5:", "domains/vm0/ssh-user", "U+000A"],
+        ),
+        (
+            "group newline",
+            edit("[web]", "[\"web\\n[all:vars]\"]"),
+            vec!["domains/vm0/groups/0"],
+        ),
+        (
+            "dns <",
+            net("    dns_domain_name: \"a<b\"\n"),
+            vec![":12:5:", "nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns NUL",
+            net("    dns_domain_name: \"a\\0b\"\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns newline",
+            net("    dns_domain_name: \"a\\nb\"\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns empty",
+            net("    dns_domain_name: ''\n"),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "dns long",
+            net(&format!(
+                "    dns_domain_name: {}\n",
+                vec!["a".repeat(60); 5].join(".")
+            )),
+            vec!["nets/mgmt/dns_domain_name"],
+        ),
+        (
+            "cpu_model /",
+            vm("    cpu_model: ../../x\n"),
+            vec!["domains/vm0/cpu_model"],
+        ),
+        (
+            "cpu_model NUL",
+            vm("    cpu_model: \"a\\0\"\n"),
+            vec!["domains/vm0/cpu_model"],
+        ),
+        (
+            "cpu_custom and model",
+            vm("    cpu_model: qemu64\n    cpu_custom: {'@mode': custom}\n"),
+            vec!["domains/vm0/cpu_custom", "both set"],
+        ),
+        (
+            "memory",
+            edit("memory: 256", "memory: 9999999999999999"),
+            vec![":3:5:", "more than libvirt accepts"],
+        ),
+        (
+            "file path empty",
+            edit("{type: empty, size: 1G,", "{type: file, path: '',"),
+            vec!["domains/vm0/disks/0/path", "empty"],
+        ),
+        (
+            "file path folder",
+            edit("{type: empty, size: 1G,", "{type: file, path: $SOME_DIR,"),
+            vec!["domains/vm0/disks/0/path", "is a folder"],
+        ),
+        (
+            "service_provider",
+            vm("    service_provider: upstart\n"),
+            vec![":8:5:", "no vm-service plugin", "systemd"],
+        ),
+        (
+            "size garbage",
+            edit("size: 1G", "size: 1 0G"),
+            vec!["domains/vm0/disks/0/size"],
+        ),
+    ];
+    for (what, text, wants) in &cases {
+        Sb::new().refused(what, "LagoInitFile", text, wants);
+    }
+}
+
+/// Issue 8: only a regular file under the cap is read; JSON duplicates are
+/// refused like YAML ones; a byte-order mark is fine.
+#[test]
+fn init_file_kinds() {
+    let sb = Sb::new();
+    for (path, want) in [
+        ("/dev/zero", "not a regular file"),
+        (".", "not a regular file"),
+    ] {
+        let out = sb.init(path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(err.contains(want), "{path}: {err}");
+        sb.assert_clean(path);
+    }
+    let fifo = sb.proj().join("fifo");
+    let status = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(status.success());
+    let out = sb.init("fifo");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a FIFO"));
+    sb.assert_clean("fifo");
+
+    let big = format!("{BASE}# {}\n", "x".repeat(5 << 20));
+    sb.refused("big", "big.yaml", &big, &["more than the"]);
+    sb.refused(
+        "json duplicate",
+        "init.json",
+        "{\"domains\": {\"vm0\": {\"memory\": 256,\n \"memory\": 512}}, \"nets\": {}}",
+        &["init.json:2:", "duplicate key \"memory\""],
+    );
+    sb.refused(
+        "yaml duplicate",
+        "dup.yaml",
+        &edit("    memory: 256\n", "    memory: 256\n    memory: 512\n"),
+        &["duplicate"],
+    );
+
+    sb.write("bom.yaml", &format!("\u{feff}{BASE}"));
+    let out = sb.init("bom.yaml");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.env().domains["vm0"].memory, 256);
+}
+
+/// Issue 8: a size is stored in the one spelling qemu-img is given.
+#[test]
+fn size_is_normalised() {
+    let sb = Sb::new();
+    sb.write("LagoInitFile", &edit("size: 1G", "size: \" 1 m \""));
+    let out = sb.init("LagoInitFile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some("1M"));
+}
+
+/// Issue 11: a misspelt known key warns with the likely key and is kept.
+#[test]
+fn misspelt_key_warns() {
+    let sb = Sb::new();
+    sb.write(
+        "LagoInitFile",
+        &edit("    memory: 256\n", "    memory: 256\n    vcpus: 2\n"),
+    );
+    let out = sb.init("LagoInitFile");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "LagoInitFile:4:5: domains/vm0/vcpus: unknown key `vcpus` (kept); did you mean `vcpu`?"
+        ),
+        "{err}"
+    );
+    assert_eq!(sb.env().domains["vm0"].extra["vcpus"], 2);
+}
+
+/// Mutations of a valid file: one line dropped, duplicated, or a byte
+/// replaced by something YAML or lago cares about.
+fn mutate(text: &str, pick: usize, kind: u8, byte: u8) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let i = pick % lines.len();
+    let mut out: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    match kind % 4 {
+        0 => {
+            out.remove(i);
+        }
+        1 => out.insert(i, lines[i].to_string()),
+        _ => {
+            let specials = b":-[]{}&*!|>'\"%@`#,?\n\t\0 0aZ.$\\";
+            let c = specials[byte as usize % specials.len()] as char;
+            let line = &mut out[i];
+            let at = (byte as usize / 7) % (line.len() + 1);
+            let at = (0..=at)
+                .rev()
+                .find(|n| line.is_char_boundary(*n))
+                .unwrap_or(0);
+            if kind % 4 == 2 {
+                line.insert(at, c);
+            } else if at < line.len() {
+                line.replace_range(
+                    at..at + line[at..].chars().next().map_or(0, char::len_utf8),
+                    &c.to_string(),
+                );
+            }
+        }
+    }
+    out.join("\n") + "\n"
+}
+
+/// The richer file the properties start from: every kind of key.
+const RICH: &str = "\
+x-vm: &vm
+  memory: 256
+  vcpu: 1
+domains:
+  vm0:
+    <<: *vm
+    nics:
+      - net: mgmt
+      - {net: storage, ip: 192.168.210.20}
+    disks:
+      - {type: empty, size: 1G, dev: vda, name: root}
+      - {type: empty, size: 512M, dev: vdb, name: data}
+    groups: [web, db]
+    ssh-user: root
+    artifacts: [/var/log]
+  vm1:
+    <<: *vm
+    nics: [{net: mgmt}]
+    disks: [{type: empty, size: 1G}]
+nets:
+  mgmt:
+    type: nat
+    management: yes
+    dhcp: {start: 100, end: 254}
+    dns_domain_name: lago.local
+  storage:
+    gw: 192.168.210.1
+";
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    /// Issue 8: a mutated init file never panics; rejected input is exit 2
+    /// with a message and leaves nothing; accepted input can be destroyed.
+    #[test]
+    fn mutated_init_files(pick in 0usize..64, kind in 0u8..4, byte in any::<u8>()) {
+        let sb = Sb::new();
+        sb.write("LagoInitFile", &mutate(RICH, pick, kind, byte));
+        let out = sb.init("LagoInitFile");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => {
+                let d = sb.lago(&["destroy", "-y"]);
+                prop_assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+            }
+            Some(2) => {
+                prop_assert!(err.contains("LagoInitFile"), "no message naming the file: {err}");
+                sb.assert_clean("mutated");
+            }
+            other => prop_assert!(false, "exit {other:?}: {err}"),
+        }
+    }
+
+    /// Issue 8: a mutated config file never panics: init runs (exit 0) or
+    /// refuses (exit 2) with a message, leaving nothing.
+    #[test]
+    fn mutated_config_files(pick in 0usize..64, kind in 0u8..4, byte in any::<u8>()) {
+        let sb = Sb::new();
+        sb.write("LagoInitFile", BASE);
+        let conf = "[lago]\nssh_user = root\nlease_timeout = 10\ndefault_vm_provider = local-libvirt\n[init]\ntemplate_store = /var/lib/lago/store\n";
+        let dir = sb.dir.path().join("home/.config/lago");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("lago.conf"), mutate(conf, pick, kind, byte)).expect("write");
+        let out = sb.init("LagoInitFile");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.code() {
+            Some(0) => {
+                let d = sb.lago(&["destroy", "-y"]);
+                prop_assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+            }
+            Some(2) => {
+                prop_assert!(!err.trim().is_empty(), "no message");
+                sb.assert_clean("mutated config");
+            }
+            other => prop_assert!(false, "exit {other:?}: {err}"),
+        }
+    }
+}
+
+/// Issue 11: paths inside the prefix are stored relative to it (Lago's
+/// `$LAGO_PREFIX_PATH/...`), so a copied workdir uses its own images and
+/// scripts.
+#[test]
+fn copied_workdir_uses_its_own_images() {
+    let sb = Sb::new();
+    sb.write("s.sh", "#!/bin/sh\n");
+    sb.write(
+        "LagoInitFile",
+        &edit(
+            "    groups: [web]\n",
+            "    groups: [web]\n    metadata: {deploy-scripts: [$LAGO_INITFILE_PATH/s.sh]}\n",
+        ),
+    );
+    let out = sb.init("LagoInitFile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = std::fs::read_to_string(sb.proj().join(".lago/default/virt/vms/vm0.json"))
+        .expect("stored vm");
+    assert!(
+        stored.contains("\"$LAGO_PREFIX_PATH/images/vm0_root.qcow2\""),
+        "{stored}"
+    );
+    assert!(
+        !stored.contains(&sb.proj().display().to_string()),
+        "{stored}"
+    );
+
+    let copy = sb.dir.path().join("copy");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(sb.proj())
+        .arg(&copy)
+        .status()
+        .expect("cp");
+    assert!(st.success());
+    let env = Prefix::open(&copy.join(".lago/default"))
+        .expect("prefix")
+        .load_env()
+        .expect("env");
+    let vm = &env.domains["vm0"];
+    let disk = vm.disks[0].path.as_deref().expect("path");
+    assert_eq!(disk, copy.join(".lago/default/images/vm0_root.qcow2"));
+    assert!(disk.is_file(), "the copy's own image exists");
+    let script = vm.metadata["deploy-scripts"][0].as_str().expect("script");
+    assert!(script.starts_with(&copy.display().to_string()), "{script}");
+}

@@ -1,0 +1,139 @@
+//! Init files and repos as Lago's users wrote them (tests/fixtures/real-world,
+//! see its README): each case runs through the `lago` binary on libvirt's
+//! test driver (`init --skip-bootstrap`, `status -f json`, `ansible_hosts`,
+//! `destroy`) and must give the expected output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/real-world")
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture").flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), &dest).expect("copy");
+        }
+    }
+}
+
+fn lago(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lago"))
+        .args(args)
+        .current_dir(root.join("proj"))
+        .env("HOME", root.join("home"))
+        .env("XDG_CONFIG_HOME", root.join("home/.config"))
+        .env("XDG_CONFIG_DIRS", root.join("etc-xdg"))
+        .env("LAGO_LEASE_DIR", root.join("leases"))
+        .env("LAGO_LIBVIRT_URL", "test:///default")
+        .env("SOME_DIR", root.join("proj"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run lago")
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what}: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Output with the temporary project folder as `$PROJ` (`$PROJ_FLAT` in
+/// copied script names) and the prefix uuid
+/// (and its 8-character tag) as `<uuid>`/`<tag>`.
+fn normalise(text: &str, proj: &Path, uuid: &str) -> String {
+    let flat = proj.display().to_string();
+    // Copied deploy scripts are named by their flattened source path (Lago's).
+    let flat = flat.trim_start_matches('/').replace('/', "_");
+    text.replace(&proj.display().to_string(), "$PROJ")
+        .replace(&flat, "$PROJ_FLAT")
+        .replace(uuid, "<uuid>")
+        .replace(&uuid[..8], "<tag>")
+}
+
+fn check(case: &Path, name: &str, actual: &str) {
+    let path = case.join(name);
+    if std::env::var_os("LAGO_FIXTURES_UPDATE").is_some() {
+        std::fs::write(&path, actual).expect("update expected");
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(actual, expected, "{} differs", path.display());
+}
+
+fn run_case(name: &str) {
+    let case = fixtures().join(name);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path();
+    let proj = root.join("proj");
+    copy_tree(&case, &proj);
+    std::fs::create_dir_all(proj.join("repo_store")).expect("mkdir");
+    for image in ["repo_store/el7-base.qcow2", "base.qcow2"] {
+        let st = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(proj.join(image))
+            .arg("16M")
+            .status()
+            .expect("qemu-img");
+        assert!(st.success(), "qemu-img create {image}");
+    }
+    let args_text = std::fs::read_to_string(case.join("args")).expect("args");
+    let store = root.join("store").display().to_string();
+    let mut args = vec!["init", "--skip-bootstrap", "--template-store", &store];
+    args.extend(args_text.lines().filter(|l| !l.is_empty()));
+    ok(&lago(root, &args), &format!("{name}: init"));
+    let uuid = std::fs::read_to_string(proj.join(".lago/default/uuid")).expect("uuid");
+    let status = ok(&lago(root, &["status", "-f", "json"]), "status");
+    check(
+        &case,
+        "expected.status.json",
+        &normalise(&status, &proj, uuid.trim()),
+    );
+    let hosts = ok(&lago(root, &["ansible_hosts"]), "ansible_hosts");
+    check(
+        &case,
+        "expected.ansible_hosts",
+        &normalise(&hosts, &proj, uuid.trim()),
+    );
+    // What lago planned for the networks: addresses, DNS names, records.
+    let mut nets = String::new();
+    let nets_dir = proj.join(".lago/default/virt/nets");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&nets_dir)
+        .expect("nets")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files {
+        nets.push_str(&std::fs::read_to_string(&f).expect("net"));
+        nets.push('\n');
+    }
+    check(
+        &case,
+        "expected.nets.json",
+        &normalise(&nets, &proj, uuid.trim()),
+    );
+    ok(&lago(root, &["destroy", "-y"]), "destroy");
+    assert!(!proj.join(".lago").exists(), "{name}: destroyed");
+}
+
+#[test]
+fn lago_functional_fixture() {
+    run_case("lago-functional");
+}
+
+#[test]
+fn ovirt_system_tests_init() {
+    run_case("ovirt-system-tests");
+}
+
+#[test]
+fn public_example() {
+    run_case("public-example");
+}
