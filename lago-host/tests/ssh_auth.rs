@@ -78,7 +78,10 @@ fn learn_records_the_first_key_then_detects_a_change() {
     let b64 = keys.host_pub.split_whitespace().nth(1).unwrap();
     assert_eq!(
         recorded,
-        format!("[127.0.0.1]:{} ssh-ed25519 {b64}\n", server.port)
+        format!(
+            "[127.0.0.1]:{} ssh-ed25519 {b64} lago:first-seen\n",
+            server.port
+        )
     );
     // Held: the same key is accepted again by a new pool (new connection).
     SshPool::new().exec(&t, &["true"], None, None).unwrap();

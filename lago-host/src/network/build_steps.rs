@@ -79,27 +79,25 @@ fn absolute_host_paths(build: Value, base: Option<&Path>) -> Value {
 }
 
 fn map_options(build: Value, f: &dyn Fn(&str, Value) -> Value) -> Value {
-    let options = |opts: Value| match opts {
-        Value::Object(map) => Value::Object(
+    // One `{option: value}` mapping: each value through `f`.
+    let mapping = |map: serde_json::Map<String, Value>| {
+        Value::Object(
             map.into_iter()
                 .map(|(k, v)| {
                     let v = f(&k, v);
                     (k, v)
                 })
                 .collect(),
-        ),
+        )
+    };
+    // A builder's options: one mapping, or a list of one-key mappings.
+    let options = |opts: Value| match opts {
+        Value::Object(map) => mapping(map),
         Value::Array(items) => Value::Array(
             items
                 .into_iter()
                 .map(|i| match i {
-                    Value::Object(map) => Value::Object(
-                        map.into_iter()
-                            .map(|(k, v)| {
-                                let v = f(&k, v);
-                                (k, v)
-                            })
-                            .collect(),
-                    ),
+                    Value::Object(map) => mapping(map),
                     other => other,
                 })
                 .collect(),
