@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::plugins::host::{set_ssh_executor, SshExecutor};
 use crate::plugins::{into_result, Registry};
 use crate::prefix::lifecycle::States;
+use crate::progress;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
@@ -229,12 +230,16 @@ impl<'r> Environment<'r> {
         let vms: Vec<&VmSpec> = self.env.domains.values().collect();
         self.each_vm(&vms, |vm| {
             let session = self.session(vm)?;
-            into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
-                format_args!("preparing the disks of VM `{}`", vm.name),
-            ))?;
+            progress::task(format_args!("Create disks for VM {}", vm.name), || {
+                into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
+                    format_args!("preparing the disks of VM `{}`", vm.name),
+                ))
+            })?;
             if vm.bootstrap && !skip_bootstrap {
-                into_result(session.bootstrap(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))?;
+                progress::task(format_args!("Bootstrap VM {}", vm.name), || {
+                    into_result(session.bootstrap(vm.name.as_str().into()))
+                        .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))
+                })?;
             }
             Ok(())
         })
@@ -255,31 +260,49 @@ impl<'r> Environment<'r> {
     /// (and still waited for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
-        for (provider, nets) in self.nets_by_provider(&vms) {
-            let session = &self.sessions[&provider];
-            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
-            into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
-                "starting the networks ({provider})"
-            )))?;
-        }
-        self.each_vm(&vms, |vm| {
-            let session = self.session(vm)?;
-            let json = serde_json::to_string(vm)?;
-            let state = into_result(session.state(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-            if state != "running" {
-                let started = Instant::now();
-                into_result(session.start(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
-                tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
+        progress::task("Start nets", || {
+            for (provider, nets) in self.nets_by_provider(&vms) {
+                let session = &self.sessions[&provider];
+                let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
+                into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
+                    "starting the networks ({provider})"
+                )))?;
             }
-            self.wait_for_ssh(vm, &json)?;
-            match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
-                Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
-            }
+            Ok::<(), Error>(())
+        })?;
+        progress::task("Start vms", || {
+            self.each_vm(&vms, |vm| {
+                progress::task(format_args!("Starting VM {}", vm.name), || {
+                    self.start_vm(vm)
+                })
+            })
         })
+    }
+
+    /// Starts one VM (unless running) and waits for its SSH, showing its
+    /// stage in the live view.
+    fn start_vm(&self, vm: &VmSpec) -> Result<(), Error> {
+        let session = self.session(vm)?;
+        let json = serde_json::to_string(vm)?;
+        let stage = progress::stage(&vm.name, "checking its state");
+        let state = into_result(session.state(vm.name.as_str().into()))
+            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+        if state != "running" {
+            stage.set("defining and starting");
+            let started = Instant::now();
+            into_result(session.start(vm.name.as_str().into()))
+                .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
+            tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
+        }
+        let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
+        stage.set(&format!("booting, waiting for SSH at {address}"));
+        self.wait_for_ssh(vm, &json)?;
+        stage.set("SSH answers");
+        match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
+            Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
+        }
     }
 
     /// Waits until the VM answers SSH: its vm-type's own wait when it has

@@ -10,6 +10,7 @@ pub mod network;
 pub mod output;
 pub mod plugins;
 pub mod prefix;
+pub mod progress;
 pub mod ssh;
 pub mod templates;
 pub mod workflows;

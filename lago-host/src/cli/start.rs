@@ -19,6 +19,8 @@ pub fn command() -> Command {
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let env = environment::from_context(ctx)?;
-    env.start(&environment::vm_names(args, "vm_names"))?;
+    crate::progress::task("Start Prefix", || {
+        env.start(&environment::vm_names(args, "vm_names"))
+    })?;
     Ok(Output::Nothing)
 }
