@@ -338,6 +338,38 @@ impl<'r> Environment<'r> {
         }
     }
 
+    /// How to reach `vm` over SSH, once it answers: the verbs that work
+    /// inside a VM (shell, copy-to-vm, copy-from-vm, deploy, collect) wait
+    /// for its SSH first, as Lago's did, for up to `--ssh-tries` attempts of
+    /// `--ssh-timeout` seconds each (so a VM that is rebooting is waited
+    /// for). A VM its provider reports as not running fails at once.
+    pub fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
+        let target = ssh_target(&self.env, vm)?;
+        let per_try = Duration::from_secs(self.settings.timeout.max(1));
+        let tries = u32::try_from(self.settings.tries.max(1)).unwrap_or(u32::MAX);
+        let overall = per_try.saturating_mul(tries);
+        if self.ssh.wait_for_ssh(&target, 1, per_try, per_try).is_ok() {
+            return Ok(target);
+        }
+        if let Some(e) = crate::workflows::not_running(self, vm) {
+            return Err(e);
+        }
+        let stage = progress::stage(&vm.name, "waiting for SSH");
+        match self.ssh.wait_for_ssh(&target, tries, per_try, overall) {
+            Ok(ready) => {
+                stage.set("SSH answers");
+                tracing::debug!("VM `{}` answers SSH after {} tries", vm.name, ready.tries);
+                Ok(target)
+            }
+            Err(e) => Err(Error::user(format!(
+                "VM `{}` did not answer SSH ({tries} tries of {}s, --ssh-tries/--ssh-timeout): {}",
+                vm.name,
+                per_try.as_secs(),
+                e.chain_string()
+            ))),
+        }
+    }
+
     /// Drops the pooled SSH connection to a VM that is going down.
     fn forget_ssh(&self, vm: &VmSpec) {
         if let Ok(target) = ssh_target(&self.env, vm) {
@@ -603,7 +635,14 @@ impl SshExecutor for EnvSsh {
 pub fn from_context(ctx: &mut crate::cli::Context) -> Result<Environment<'_>, Error> {
     let prefix = ctx.prefix()?;
     prefix.require_initialized()?;
-    let env = prefix.load_env()?;
+    let mut env = prefix.load_env()?;
+    // `[lago] ssh_password` (`--ssh-password`, `LAGO_SSH_PASSWORD`) is the
+    // password of the VMs whose init file entry gives no `ssh-password`.
+    if let Some(password) = ctx.config.ssh_password() {
+        for vm in env.domains.values_mut() {
+            vm.ssh_password.get_or_insert_with(|| password.to_string());
+        }
+    }
     let settings = SshSettings::from_config(&ctx.config)?;
     let registry = ctx.plugins()?;
     Environment::open(env, registry, settings)

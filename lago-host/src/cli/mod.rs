@@ -31,6 +31,7 @@ use crate::prefix::{Prefix, Workdir};
 pub mod ansible_hosts;
 pub mod cleanup;
 pub mod collect;
+pub mod completion;
 pub mod console;
 pub mod copy_from_vm;
 pub mod copy_to_vm;
@@ -107,6 +108,12 @@ pub static VERBS: &[Verb] = &[
     verb!("ansible_hosts", ansible_hosts),
     verb!("generate-config", generate_config),
     verb!("plugins", plugins),
+    verb!("completion", completion),
+    Verb {
+        name: "man",
+        command: completion::man_command,
+        run: completion::run_man,
+    },
 ];
 
 /// Lago's global flags, as parsed.
@@ -460,6 +467,8 @@ pub fn root_command(bin_name: &str) -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand_value_name("VERB")
+        // Lago's argparse took any unique prefix of a long option.
+        .infer_long_args(true)
         .after_help(
             "Plugins may add more verbs: `lago plugins` lists them (kind `cli`), \
              `lago VERB --help` shows their help.",
@@ -513,11 +522,50 @@ fn clap_exit(e: clap::Error) -> i32 {
     }
 }
 
+/// For an unknown `--option` that is the prefix of several long options
+/// (of the top level and of the verb in `argv`): the one-line error naming
+/// them, as argparse gave (clap only suggests one).
+pub fn ambiguous_option(cmd: &Command, argv: &[OsString], e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let given = arg.strip_prefix("--")?.split('=').next()?;
+    let verb = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find_map(|a| cmd.find_subcommand(a));
+    let mut candidates: Vec<String> = cmd
+        .get_arguments()
+        .chain(verb.into_iter().flat_map(Command::get_arguments))
+        .filter_map(Arg::get_long)
+        .filter(|long| long.starts_with(given))
+        .map(|long| format!("--{long}"))
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    (candidates.len() > 1).then(|| {
+        format!(
+            "ambiguous option `--{given}`: it could be {}",
+            candidates.join(", ")
+        )
+    })
+}
+
 fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     let root = root_command(bin_name).allow_external_subcommands(true);
-    let matches = match root.try_get_matches_from(argv) {
+    let matches = match root.clone().try_get_matches_from(argv) {
         Ok(m) => m,
-        Err(e) => return Ok(clap_exit(e)),
+        Err(e) => {
+            return match ambiguous_option(&root, argv, &e) {
+                Some(msg) => Err(Error::user(msg)),
+                None => Ok(clap_exit(e)),
+            }
+        }
     };
     let globals = GlobalArgs::from_matches(&matches);
     let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
