@@ -423,3 +423,74 @@ fn on_a_terminal_the_tree_is_coloured_and_live() {
         "green result: {seen:?}"
     );
 }
+
+/// `ssh_password` (`--ssh-password`, `LAGO_SSH_PASSWORD`, lago.conf) is the
+/// password the verbs use for VMs whose init file entry gives none; a VM's
+/// own `ssh-password` stays. Checked on the environment the verbs open
+/// (`environment::from_context`) and the SSH target it gives: no VM here can
+/// take a password login (the embedded template has none).
+#[test]
+fn ssh_password_from_flag_environment_and_file() {
+    use lago::cli::{Context, GlobalArgs};
+    use lago::config::{Config, Sources};
+    use lago::environment::{from_context, ssh_target};
+    use lago::plugins::SearchPath;
+    use lago::ssh::Auth;
+
+    let p = Project::new();
+    std::fs::write(
+        p.proj().join("LagoInitFile"),
+        INIT.replace(
+            "    memory: 256\n",
+            "    memory: 256\n    ssh-password: own\n",
+        ),
+    )
+    .expect("write");
+    p.ok(&["-l", "error", "init"], &[]);
+    let provider = Path::new(env!("CARGO_BIN_EXE_lago"))
+        .with_file_name("liblago_provider_local_libvirt.so")
+        .into_os_string();
+    let conf = p.dir.path().join("lago.conf");
+    std::fs::write(&conf, "[lago]\nssh_password = from-file\n").expect("conf");
+    let password = |files: Vec<PathBuf>, env: Vec<(String, String)>, flag: Option<&str>| {
+        let globals = GlobalArgs {
+            workdir_path: Some(p.proj().join(".lago")),
+            ssh_password: flag.map(str::to_string),
+            ..GlobalArgs::default()
+        };
+        let mut env = env;
+        env.push(("LAGO_LIBVIRT_URL".into(), "test:///default".into()));
+        let config = Config::load_from(&Sources { files, env }, &globals.config_overrides())
+            .expect("config");
+        let mut ctx = Context::new(globals, config, "lago".into());
+        ctx.search_path = SearchPath::new(Some(&provider), None, None);
+        let env = from_context(&mut ctx).expect("environment");
+        let of = |vm: &str| match ssh_target(&env.env, &env.env.domains[vm])
+            .expect("target")
+            .auth
+        {
+            Auth::KeyOrPassword { password, .. } => password,
+            other => panic!("{vm}: {other:?}"),
+        };
+        (of("vm0"), of("vm1"))
+    };
+    let env_var = || vec![("LAGO_SSH_PASSWORD".to_string(), "from-env".to_string())];
+    assert_eq!(
+        password(vec![], vec![], Some("flag")),
+        ("own".into(), "flag".into())
+    );
+    assert_eq!(
+        password(vec![], env_var(), None),
+        ("own".into(), "from-env".into())
+    );
+    assert_eq!(
+        password(vec![conf.clone()], vec![], None),
+        ("own".into(), "from-file".into())
+    );
+    assert_eq!(
+        password(vec![conf.clone()], env_var(), Some("flag")),
+        ("own".into(), "flag".into())
+    );
+    // Unset: the root password (Lago's default, 123456).
+    assert_eq!(password(vec![], vec![], None).1, "123456");
+}
