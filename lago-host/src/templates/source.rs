@@ -119,9 +119,11 @@ impl Source {
                 })?;
                 let size = file.metadata().ok().map(|m| m.len());
                 let bytes = crate::progress::bytes(format_args!("copying {handle}"), size);
-                copy_hashing(BufReader::new(file), dest, bytes).map_err(|source| TemplateError::Io {
-                    what: format!("copying template image {}", path.display()),
-                    source,
+                copy_hashing(BufReader::new(file), dest, bytes).map_err(|source| {
+                    TemplateError::Io {
+                        what: format!("copying template image {}", path.display()),
+                        source,
+                    }
                 })
             }
             Source::Http { baseurl } => {
