@@ -522,6 +522,26 @@ fn clap_exit(e: clap::Error) -> i32 {
     }
 }
 
+/// `argv` for the log, with the values of password options (`--ssh-password
+/// X`, `--libvirt-password=X`, and their prefixes) hidden.
+fn redact_passwords(argv: &[OsString]) -> Vec<String> {
+    let is_password = |a: &str| a.starts_with("--") && a.contains("-pas");
+    let mut out = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for arg in argv.iter().map(|a| a.to_string_lossy().into_owned()) {
+        if hide_next {
+            out.push("***".to_string());
+            hide_next = false;
+        } else if let Some((name, _)) = arg.split_once('=').filter(|(n, _)| is_password(n)) {
+            out.push(format!("{name}=***"));
+        } else {
+            hide_next = is_password(&arg);
+            out.push(arg);
+        }
+    }
+    out
+}
+
 /// For an unknown `--option` that is the prefix of several long options
 /// (of the top level and of the verb in `argv`): the one-line error naming
 /// them, as argparse gave (clap only suggests one).
@@ -570,7 +590,11 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     let globals = GlobalArgs::from_matches(&matches);
     let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
     init_logging(&config)?;
-    tracing::debug!("lago {} {:?}", env!("CARGO_PKG_VERSION"), argv);
+    tracing::debug!(
+        "lago {} {:?}",
+        env!("CARGO_PKG_VERSION"),
+        redact_passwords(argv)
+    );
     if globals.prefix_path.is_some() {
         tracing::warn!(
             "The option --prefix-path is going to be deprecated, use --workdir and --prefix instead"
@@ -630,6 +654,27 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<ArgMatches, clap::Error> {
         root_command("lago").try_get_matches_from(args)
+    }
+
+    #[test]
+    fn passwords_stay_out_of_the_log() {
+        let argv: Vec<OsString> = [
+            "lago",
+            "--ssh-password",
+            "s1",
+            "--libvirt-password=s2",
+            "--libvirt-pas",
+            "s3",
+            "status",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let shown = redact_passwords(&argv).join(" ");
+        assert_eq!(
+            shown,
+            "lago --ssh-password *** --libvirt-password=*** --libvirt-pas *** status"
+        );
     }
 
     #[test]
