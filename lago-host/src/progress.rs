@@ -354,14 +354,19 @@ impl Stage {
     }
 }
 
+/// Takes a finished live line off the view.
+fn clear_bar(bar: Option<ProgressBar>) {
+    if let Some(b) = bar {
+        b.finish_and_clear();
+        if let Some(m) = &state().multi {
+            m.remove(&b);
+        }
+    }
+}
+
 impl Drop for Stage {
     fn drop(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-            if let Some(m) = &state().multi {
-                m.remove(&b);
-            }
-        }
+        clear_bar(self.bar.take());
     }
 }
 
@@ -401,12 +406,7 @@ impl Bytes {
 
 impl Drop for Bytes {
     fn drop(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-            if let Some(m) = &state().multi {
-                m.remove(&b);
-            }
-        }
+        clear_bar(self.bar.take());
     }
 }
 

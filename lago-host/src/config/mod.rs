@@ -51,13 +51,13 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "loglevel",
         Some("info"),
-        "Log level: debug, info, warning, error",
+        "Log level on stderr: debug, info (the task tree), warning, error",
     ),
     k(
         ROOT,
         "logdepth",
         Some("3"),
-        "How many nested log tasks to show",
+        "How many nested task levels stderr shows, -1 for all",
     ),
     k(
         ROOT,
@@ -75,7 +75,7 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "ssh_password",
         None,
-        "Default SSH password of the VMs (the VM's root-password when unset)",
+        "SSH password of the VMs whose init file entry sets none (their root password when unset)",
     ),
     k(
         ROOT,
@@ -95,8 +95,18 @@ pub const KEYS: &[KeyDef] = &[
         Some("qemu:///system"),
         "libvirt connection URI of the local-libvirt provider",
     ),
-    k(ROOT, "libvirt_user", None, "libvirt user name (SASL)"),
-    k(ROOT, "libvirt_password", None, "libvirt password (SASL)"),
+    k(
+        ROOT,
+        "libvirt_user",
+        None,
+        "SASL user name given to libvirt when it asks for authentication",
+    ),
+    k(
+        ROOT,
+        "libvirt_password",
+        None,
+        "SASL password given to libvirt when it asks for authentication",
+    ),
     k(
         ROOT,
         "domain_type",
@@ -137,7 +147,7 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "ignore_warnings",
         Some("false"),
-        "Do not print warnings",
+        "Do not print warnings on stderr (the prefix log keeps them)",
     ),
     k(
         "init",
