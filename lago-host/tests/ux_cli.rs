@@ -146,10 +146,13 @@ fn init_shows_the_task_tree_as_plain_lines_and_logs_everything() {
     );
 }
 
+/// Arguments, environment, lago.conf, and what is expected.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, bool);
+
 #[test]
 fn logdepth_from_flag_environment_and_file() {
     let top_only = |err: &str| headers(err).iter().all(|l| l.starts_with('@'));
-    let cases: [(&[&str], &[(&str, &str)], &str, bool); 5] = [
+    let cases: [Case; 5] = [
         (&["--logdepth", "1", "init"], &[], "", true),
         (&["--logdepth=-1", "init"], &[], "logdepth = 1\n", false),
         (

@@ -31,6 +31,8 @@ impl std::fmt::Debug for Credentials {
 /// credentials of the connection being opened live here.
 static ANSWERS: Mutex<Option<Credentials>> = Mutex::new(None);
 
+// The signature is virt's `ConnectAuthCallback`.
+#[allow(clippy::ptr_arg)]
 fn answer(creds: &mut Vec<ConnectCredential>) {
     let answers = ANSWERS.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let answers = answers.unwrap_or_default();
