@@ -348,9 +348,6 @@ impl<'r> Environment<'r> {
         let per_try = Duration::from_secs(self.settings.timeout.max(1));
         let tries = u32::try_from(self.settings.tries.max(1)).unwrap_or(u32::MAX);
         let overall = per_try.saturating_mul(tries);
-        if self.ssh.wait_for_ssh(&target, 1, per_try, per_try).is_ok() {
-            return Ok(target);
-        }
         if let Some(e) = crate::workflows::not_running(self, vm) {
             return Err(e);
         }
