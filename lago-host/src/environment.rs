@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::plugins::host::{set_ssh_executor, SshExecutor};
 use crate::plugins::{into_result, Registry};
 use crate::prefix::lifecycle::States;
+use crate::progress;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
@@ -233,12 +234,16 @@ impl<'r> Environment<'r> {
         let vms: Vec<&VmSpec> = self.env.domains.values().collect();
         self.each_vm(&vms, |vm| {
             let session = self.session(vm)?;
-            into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
-                format_args!("preparing the disks of VM `{}`", vm.name),
-            ))?;
+            progress::task(format_args!("Create disks for VM {}", vm.name), || {
+                into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
+                    format_args!("preparing the disks of VM `{}`", vm.name),
+                ))
+            })?;
             if vm.bootstrap && !skip_bootstrap {
-                into_result(session.bootstrap(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))?;
+                progress::task(format_args!("Bootstrap VM {}", vm.name), || {
+                    into_result(session.bootstrap(vm.name.as_str().into()))
+                        .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))
+                })?;
             }
             Ok(())
         })
@@ -259,25 +264,42 @@ impl<'r> Environment<'r> {
     /// (and still waited for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
-        self.start_networks_of(&vms)?;
-        self.each_vm(&vms, |vm| {
-            let session = self.session(vm)?;
-            let json = serde_json::to_string(vm)?;
-            let state = into_result(session.state(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-            if state != "running" {
-                let started = Instant::now();
-                into_result(session.start(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
-                tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
-            }
-            self.wait_for_ssh(vm, &json)?;
-            match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
-                Ok(()) => Ok(()),
-                Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
-                Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
-            }
+        progress::task("Start nets", || {
+            self.start_networks_of(&vms)
+        })?;
+        progress::task("Start vms", || {
+            self.each_vm(&vms, |vm| {
+                progress::task(format_args!("Starting VM {}", vm.name), || {
+                    self.start_vm(vm)
+                })
+            })
         })
+    }
+
+    /// Starts one VM (unless running) and waits for its SSH, showing its
+    /// stage in the live view.
+    fn start_vm(&self, vm: &VmSpec) -> Result<(), Error> {
+        let session = self.session(vm)?;
+        let json = serde_json::to_string(vm)?;
+        let stage = progress::stage(&vm.name, "checking its state");
+        let state = into_result(session.state(vm.name.as_str().into()))
+            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+        if state != "running" {
+            stage.set("defining and starting");
+            let started = Instant::now();
+            into_result(session.start(vm.name.as_str().into()))
+                .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
+            tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
+        }
+        let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
+        stage.set(&format!("booting, waiting for SSH at {address}"));
+        self.wait_for_ssh(vm, &json)?;
+        stage.set("SSH answers");
+        match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
+            Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
+        }
     }
 
     /// Starts the networks `vms` have nics on (each provider its own).
@@ -327,6 +349,35 @@ impl<'r> Environment<'r> {
                     tail
                 )))
             }
+        }
+    }
+
+    /// How to reach `vm` over SSH, once it answers: the verbs that work
+    /// inside a VM (shell, copy-to-vm, copy-from-vm, deploy, collect) wait
+    /// for its SSH first, as Lago's did, for up to `--ssh-tries` attempts of
+    /// `--ssh-timeout` seconds each (so a VM that is rebooting is waited
+    /// for). A VM its provider reports as not running fails at once.
+    pub fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
+        let target = ssh_target(&self.env, vm)?;
+        let per_try = Duration::from_secs(self.settings.timeout.max(1));
+        let tries = u32::try_from(self.settings.tries.max(1)).unwrap_or(u32::MAX);
+        let overall = per_try.saturating_mul(tries);
+        if let Some(e) = crate::workflows::not_running(self, vm) {
+            return Err(e);
+        }
+        let stage = progress::stage(&vm.name, "waiting for SSH");
+        match self.ssh.wait_for_ssh(&target, tries, per_try, overall) {
+            Ok(ready) => {
+                stage.set("SSH answers");
+                tracing::debug!("VM `{}` answers SSH after {} tries", vm.name, ready.tries);
+                Ok(target)
+            }
+            Err(e) => Err(Error::user(format!(
+                "VM `{}` did not answer SSH ({tries} tries of {}s, --ssh-tries/--ssh-timeout): {}",
+                vm.name,
+                per_try.as_secs(),
+                e.chain_string()
+            ))),
         }
     }
 
@@ -612,7 +663,14 @@ impl SshExecutor for EnvSsh {
 pub fn from_context(ctx: &mut crate::cli::Context) -> Result<Environment<'_>, Error> {
     let prefix = ctx.prefix()?;
     prefix.require_initialized()?;
-    let env = prefix.load_env()?;
+    let mut env = prefix.load_env()?;
+    // `[lago] ssh_password` (`--ssh-password`, `LAGO_SSH_PASSWORD`) is the
+    // password of the VMs whose init file entry gives no `ssh-password`.
+    if let Some(password) = ctx.config.ssh_password() {
+        for vm in env.domains.values_mut() {
+            vm.ssh_password.get_or_insert_with(|| password.to_string());
+        }
+    }
     let settings = SshSettings::from_config(&ctx.config)?;
     let registry = ctx.plugins()?;
     Environment::open(env, registry, settings)

@@ -1,23 +1,27 @@
-//! Logging: `tracing` to stderr at the `--loglevel` (default `warning`, so a
-//! terminal stays quiet), plus, once a prefix is in use, everything at debug
-//! level into `<prefix>/logs/lago.log`. Plugin libraries' records arrive
-//! through the `Host::log` callback and end here too.
+//! Logging: `tracing` records go to the task tree on stderr ([`crate::progress`],
+//! at the `loglevel`, Lago's default `info`), and everything at debug level,
+//! with timestamps, into `<prefix>/logs/lago.log`. Records from before a
+//! prefix is known (init plans the environment before its prefix exists)
+//! are kept in memory and written when the prefix log is attached. Plugin
+//! libraries' records arrive through the `Host::log` callback and end here
+//! too.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use lago_plugin_api::LogLevel;
+use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 use crate::error::Error;
+use crate::progress::{self, ViewSettings};
 
 /// Lago's level names → a level (`warning` and `warn` both accepted).
 pub fn parse_level(name: &str) -> Option<LogLevel> {
@@ -31,35 +35,26 @@ pub fn parse_level(name: &str) -> Option<LogLevel> {
     }
 }
 
-static STDERR_LEVEL: AtomicU8 = AtomicU8::new(LogLevel::Warn as u8);
-static FILE: Mutex<Option<File>> = Mutex::new(None);
+/// Where file records go: the prefix log once attached, else a bounded
+/// buffer written into it on attach.
+enum Sink {
+    Buffer(Vec<u8>),
+    File(File),
+}
+
+/// Records kept before a prefix log exists, at most (the oldest are kept:
+/// they are the start of the story).
+const BUFFER_LIMIT: usize = 8 << 20;
+
+static SINK: Mutex<Sink> = Mutex::new(Sink::Buffer(Vec::new()));
+
+/// Every record goes to the prefix log at debug level and above.
 const FILE_LEVEL: LogLevel = LogLevel::Debug;
 
-fn level_from_u8(v: u8) -> LogLevel {
-    match v {
-        0 => LogLevel::Error,
-        1 => LogLevel::Warn,
-        2 => LogLevel::Info,
-        3 => LogLevel::Debug,
-        _ => LogLevel::Trace,
-    }
-}
-
-fn stderr_level() -> LogLevel {
-    level_from_u8(STDERR_LEVEL.load(Ordering::Relaxed))
-}
-
-fn file_attached() -> bool {
-    FILE.lock().map(|g| g.is_some()).unwrap_or(false)
-}
-
-/// The most verbose level anything records right now (what plugins ask).
+/// The most verbose level anything records (what plugins ask): the prefix
+/// log takes debug records, the stderr view may take trace.
 pub fn max_level() -> LogLevel {
-    if file_attached() {
-        stderr_level().max(FILE_LEVEL)
-    } else {
-        stderr_level()
-    }
+    progress::settings().level.max(FILE_LEVEL)
 }
 
 fn enabled(level: &tracing::Level, limit: LogLevel) -> bool {
@@ -72,18 +67,22 @@ struct PrefixLogWriter;
 
 impl Write for PrefixLogWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match FILE.lock() {
-            Ok(mut g) => match g.as_mut() {
-                Some(f) => f.write(buf),
-                None => Ok(buf.len()),
-            },
-            Err(_) => Ok(buf.len()),
+        let mut sink = SINK.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *sink {
+            Sink::File(f) => f.write(buf),
+            Sink::Buffer(b) => {
+                if b.len() + buf.len() <= BUFFER_LIMIT {
+                    b.extend_from_slice(buf);
+                }
+                Ok(buf.len())
+            }
         }
     }
     fn flush(&mut self) -> io::Result<()> {
-        match FILE.lock() {
-            Ok(mut g) => g.as_mut().map_or(Ok(()), |f| f.flush()),
-            Err(_) => Ok(()),
+        let mut sink = SINK.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *sink {
+            Sink::File(f) => f.flush(),
+            Sink::Buffer(_) => Ok(()),
         }
     }
 }
@@ -95,36 +94,74 @@ impl<'a> MakeWriter<'a> for PrefixLog {
     }
 }
 
-/// Install the process's subscriber. Call once, first thing.
-pub fn init(level: LogLevel) {
-    STDERR_LEVEL.store(level as u8, Ordering::Relaxed);
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(io::stderr)
-        .without_time()
-        .with_target(false)
-        .with_ansi(false)
-        .with_filter(filter_fn(|m| enabled(m.level(), stderr_level())));
+/// The stderr side: each record's message (and its other fields as
+/// `name=value`) handed to the task tree.
+struct TaskTreeLayer;
+
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else if field.name() != "plugin" {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        } else if field.name() != "plugin" {
+            self.0.push_str(&format!(" {}={value}", field.name()));
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for TaskTreeLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        // Task headers and stages are drawn by `progress` itself.
+        if meta.target().starts_with("lago::task") || meta.target().starts_with("lago::stage") {
+            return;
+        }
+        let level = LogLevel::from_tracing(meta.level());
+        if level > progress::settings().level {
+            return;
+        }
+        let mut msg = Message::default();
+        event.record(&mut msg);
+        progress::record(level, msg.0.trim_start());
+    }
+}
+
+/// Install the process's subscriber and the stderr view. Call once, first
+/// thing; [`progress::configure`] may change the view later.
+pub fn init(view: ViewSettings) {
+    progress::configure(view);
     let file = tracing_subscriber::fmt::layer()
         .with_writer(PrefixLog)
         .with_ansi(false)
-        .with_filter(filter_fn(|m| {
-            file_attached() && enabled(m.level(), FILE_LEVEL)
-        }));
+        .with_filter(filter_fn(|m| enabled(m.level(), FILE_LEVEL)));
     let _ = tracing_subscriber::registry()
-        .with(stderr)
+        .with(TaskTreeLayer)
         .with(file)
         .with(LevelFilter::TRACE)
         .try_init();
 }
 
-/// Also write every record (debug and above) to `path`, appending.
+/// From now on write every record (debug and above) to `path`, appending,
+/// after the records kept so far.
 pub fn attach_prefix_log(path: &Path) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let f = OpenOptions::new().create(true).append(true).open(path)?;
-    if let Ok(mut g) = FILE.lock() {
-        *g = Some(f);
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let mut sink = SINK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Sink::Buffer(kept) = &*sink {
+        f.write_all(kept)?;
     }
+    *sink = Sink::File(f);
     Ok(())
 }

@@ -308,7 +308,7 @@ fn list_and_set_current() {
     let sb = Sandbox::new();
     sb.init("default");
     sb.init("second");
-    let out = sb.lago(&["list", "-f", "json"]);
+    let out = sb.lago(&["list", "-f", "json", "--details"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["default"]["current"], true);
@@ -317,7 +317,8 @@ fn list_and_set_current() {
     let out = sb.lago(&["set-current", "second"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value =
-        serde_json::from_slice(&sb.lago(&["list", "-f", "json"]).stdout).expect("json");
+        serde_json::from_slice(&sb.lago(&["list", "-f", "json", "--details"]).stdout)
+            .expect("json");
     assert_eq!(v["second"]["current"], true);
     let link = std::fs::read_link(sb.proj().join(".lago/current")).expect("link");
     assert_eq!(link, PathBuf::from("second"), "relative link");

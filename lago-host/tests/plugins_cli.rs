@@ -207,8 +207,8 @@ fn plugin_logs_reach_the_host() -> TestResult {
         "{}",
         stderr(&o)
     );
-    let o = lago(&[&hello], &["hello"])?;
-    assert_eq!(stderr(&o), "", "info records are below the default level");
+    let o = lago(&[&hello], &["-l", "warning", "hello"])?;
+    assert_eq!(stderr(&o), "", "info records are below the warning level");
     Ok(())
 }
 

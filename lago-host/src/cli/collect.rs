@@ -118,7 +118,7 @@ fn collect_one(
             ..VmCollection::default()
         });
     }
-    let target = environment::ssh_target(&env.env, vm)?;
+    let target = env.ssh_ready(vm)?;
     match collect_vm(env.ssh(), &target, paths, vm_out, no_skip) {
         Ok(report) => Ok(report),
         Err(CollectError::Ssh(e)) if is_unreachable(&e) => {

@@ -41,7 +41,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let (host, remote, local) = (arg("host")?, arg("remote_path")?, arg("local_path")?);
     let env = environment::from_context(ctx)?;
     let vm = env.vm_by_suffix(host)?;
-    let target = environment::ssh_target(&env.env, vm)?;
+    let target = env.ssh_ready(vm)?;
     match copy_from_vm(env.ssh(), &target, remote, Path::new(local)) {
         Ok(()) => Ok(Output::Nothing),
         Err(CopyError::Ssh(e)) if is_unreachable(&e) => {

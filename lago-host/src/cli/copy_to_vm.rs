@@ -41,7 +41,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let (host, local, remote) = (arg("host")?, arg("local_path")?, arg("remote_path")?);
     let env = environment::from_context(ctx)?;
     let vm = env.vm_by_suffix(host)?;
-    let target = environment::ssh_target(&env.env, vm)?;
+    let target = env.ssh_ready(vm)?;
     match copy_to_vm(env.ssh(), &target, Path::new(local), remote) {
         Ok(()) => Ok(Output::Nothing),
         Err(CopyError::Ssh(e)) if is_unreachable(&e) => {

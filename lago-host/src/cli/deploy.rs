@@ -38,7 +38,7 @@ pub fn run(ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
         }
     }
     let results = in_parallel(&work, |(vm, scripts)| -> Result<Vec<ScriptRun>, Error> {
-        let target = environment::ssh_target(&env.env, vm)?;
+        let target = env.ssh_ready(vm)?;
         match deploy_vm(env.ssh(), &target, scripts, None) {
             Ok(runs) => Ok(runs),
             Err(DeployError::Ssh { source, .. }) if is_unreachable(&source) => {

@@ -90,8 +90,17 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         skip_build: args.get_flag("skip_build"),
     };
     let config = ctx.config.clone();
-    let mut hook = |_prefix: &Prefix, env: &mut EnvSpec| provider_prepare(ctx, env, &repo, options);
-    init_env(&req, &config, &mut hook)?;
+    let mut hook = |prefix: &Prefix, env: &mut EnvSpec| {
+        // The prefix exists now: its log gets what init recorded so far.
+        let log = prefix.path().join("logs").join("lago.log");
+        if let Err(e) = crate::logging::attach_prefix_log(&log) {
+            tracing::warn!("cannot write the prefix log {}: {e}", log.display());
+        }
+        provider_prepare(ctx, env, &repo, options)
+    };
+    crate::progress::task("Initialize and populate prefix", || {
+        init_env(&req, &config, &mut hook)
+    })?;
     Ok(Output::Nothing)
 }
 

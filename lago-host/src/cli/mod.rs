@@ -31,6 +31,7 @@ use crate::prefix::{Prefix, Workdir};
 pub mod ansible_hosts;
 pub mod cleanup;
 pub mod collect;
+pub mod completion;
 pub mod console;
 pub mod copy_from_vm;
 pub mod copy_to_vm;
@@ -107,6 +108,12 @@ pub static VERBS: &[Verb] = &[
     verb!("ansible_hosts", ansible_hosts),
     verb!("generate-config", generate_config),
     verb!("plugins", plugins),
+    verb!("completion", completion),
+    Verb {
+        name: "man",
+        command: completion::man_command,
+        run: completion::run_man,
+    },
 ];
 
 /// Lago's global flags, as parsed.
@@ -114,9 +121,10 @@ pub static VERBS: &[Verb] = &[
 pub struct GlobalArgs {
     /// `-l/--loglevel`: debug, info, warning, error.
     pub loglevel: Option<String>,
-    pub logdepth: Option<u32>,
-    /// `-f/--out-format`, default `default`.
-    pub out_format: String,
+    /// `--logdepth`: task levels shown, `-1` for all.
+    pub logdepth: Option<i64>,
+    /// `-f/--out-format`; unset: `[lago] out_format` (default `default`).
+    pub out_format: Option<String>,
     pub workdir_path: Option<PathBuf>,
     pub prefix_name: Option<String>,
     /// Deprecated `-p/--prefix-path`.
@@ -143,8 +151,8 @@ impl GlobalArgs {
         let n = |id: &str| m.get_one::<u32>(id).copied();
         GlobalArgs {
             loglevel: s("loglevel"),
-            logdepth: n("logdepth"),
-            out_format: s("out_format").unwrap_or_else(|| "default".to_string()),
+            logdepth: m.get_one::<i64>("logdepth").copied(),
+            out_format: s("out_format"),
             workdir_path: p("workdir_path"),
             prefix_name: s("prefix_name"),
             prefix_path: p("prefix_path"),
@@ -174,6 +182,11 @@ impl GlobalArgs {
         };
         put("loglevel", self.loglevel.clone());
         put("logdepth", self.logdepth.map(|v| v.to_string()));
+        put("out_format", self.out_format.clone());
+        put(
+            "ignore_warnings",
+            self.ignore_warnings.then(|| "true".to_string()),
+        );
         put("ssh_user", self.ssh_user.clone());
         put("ssh_password", self.ssh_password.clone());
         put("ssh_tries", self.ssh_tries.map(|v| v.to_string()));
@@ -215,9 +228,10 @@ impl Context {
         }
     }
 
-    /// The out-format name chosen with `-f`.
+    /// The out-format name: `-f`, else `[lago] out_format` (file or
+    /// `LAGO_OUT_FORMAT`), else `default`.
     pub fn out_format(&self) -> &str {
-        &self.globals.out_format
+        self.config.out_format()
     }
 
     fn registry_mut(&mut self) -> Result<&mut Registry, Error> {
@@ -269,7 +283,7 @@ impl Context {
     /// has it when it is not a built-in. Called before a verb runs, so a typo
     /// does not waste the verb's work.
     pub fn check_out_format(&mut self) -> Result<(), Error> {
-        let name = self.globals.out_format.clone();
+        let name = self.out_format().to_string();
         if self.builtin_plugins()?.out_formats.contains_key(&name) {
             return Ok(());
         }
@@ -292,7 +306,7 @@ impl Context {
     /// Render `tree` with the `-f` out-format.
     pub fn render(&mut self, tree: &serde_json::Value) -> Result<String, Error> {
         self.check_out_format()?;
-        let name = self.globals.out_format.clone();
+        let name = self.out_format().to_string();
         let reg = self.registry_mut()?;
         reg.format(&name, tree)
     }
@@ -337,7 +351,7 @@ impl Context {
     /// initialized, its environment. Missing parts are left empty.
     pub fn cli_context(&self) -> lago_plugin_api::CliContext {
         let mut cc = lago_plugin_api::CliContext {
-            out_format: self.globals.out_format.clone(),
+            out_format: self.out_format().to_string(),
             ..Default::default()
         };
         if let Ok(prefix) = self.prefix() {
@@ -366,15 +380,20 @@ pub fn global_args() -> Vec<Arg> {
         opt(
             "loglevel",
             "loglevel",
-            "Log level to use, before the verb (default: warning)",
+            "Log level to use, before the verb (default: info)",
         )
         .global(false)
         .short('l')
         .value_name("LEVEL")
         .value_parser(["info", "debug", "error", "warning"]),
-        opt("logdepth", "logdepth", "How many task levels to show")
-            .value_name("N")
-            .value_parser(clap::value_parser!(u32)),
+        opt(
+            "logdepth",
+            "logdepth",
+            "How many nested task levels to show, -1 for all (default: 3)",
+        )
+        .value_name("N")
+        .allow_negative_numbers(true)
+        .value_parser(clap::value_parser!(i64).range(-1..)),
         opt(
             "out_format",
             "out-format",
@@ -456,6 +475,8 @@ pub fn root_command(bin_name: &str) -> Command {
         .subcommand_required(true)
         .arg_required_else_help(true)
         .subcommand_value_name("VERB")
+        // Lago's argparse took any unique prefix of a long option.
+        .infer_long_args(true)
         .after_help(
             "Plugins may add more verbs: `lago plugins` lists them (kind `cli`), \
              `lago VERB --help` shows their help.",
@@ -467,15 +488,18 @@ pub fn root_command(bin_name: &str) -> Command {
     cmd
 }
 
-/// Start logging at the `-l` level (else `$LAGO_LOGLEVEL`, else warning).
-fn init_logging(matches: &ArgMatches) {
-    let level = matches
-        .get_one::<String>("loglevel")
-        .cloned()
-        .or_else(|| std::env::var("LAGO_LOGLEVEL").ok())
-        .and_then(|l| crate::logging::parse_level(&l))
-        .unwrap_or(lago_plugin_api::LogLevel::Warn);
-    crate::logging::init(level);
+/// Start logging as the configuration says: `loglevel`, `logdepth` and
+/// `ignore_warnings` (each from `-l`/`--logdepth`/`--ignore-warnings`, else
+/// `LAGO_*`, else lago.conf, else Lago's defaults `info` and `3`).
+fn init_logging(config: &Config) -> Result<(), Error> {
+    let bad = |e: crate::config::ConfigError| Error::user_from(&e);
+    crate::logging::init(crate::progress::ViewSettings {
+        level: config.loglevel().map_err(bad)?,
+        depth: config.logdepth().map_err(bad)?,
+        ignore_warnings: config.ignore_warnings().map_err(bad)?,
+        live: true,
+    });
+    Ok(())
 }
 
 /// Parse `argv`, run the verb, and return the process exit code. Errors are
@@ -506,15 +530,80 @@ fn clap_exit(e: clap::Error) -> i32 {
     }
 }
 
+/// `argv` for the log, with the values of password options (`--ssh-password
+/// X`, `--libvirt-password=X`, and their prefixes) hidden.
+fn redact_passwords(argv: &[OsString]) -> Vec<String> {
+    let is_password = |a: &str| a.starts_with("--") && a.contains("-pas");
+    let mut out = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for arg in argv.iter().map(|a| a.to_string_lossy().into_owned()) {
+        if hide_next {
+            out.push("***".to_string());
+            hide_next = false;
+        } else if let Some((name, _)) = arg.split_once('=').filter(|(n, _)| is_password(n)) {
+            out.push(format!("{name}=***"));
+        } else {
+            hide_next = is_password(&arg);
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// For an unknown `--option` that is the prefix of several long options
+/// (of the top level and of the verb in `argv`): the one-line error naming
+/// them, as argparse gave (clap only suggests one).
+pub fn ambiguous_option(cmd: &Command, argv: &[OsString], e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let given = arg.strip_prefix("--")?.split('=').next()?;
+    let verb = argv
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find_map(|a| cmd.find_subcommand(a));
+    let mut candidates: Vec<String> = cmd
+        .get_arguments()
+        .chain(verb.into_iter().flat_map(Command::get_arguments))
+        .filter_map(Arg::get_long)
+        .filter(|long| long.starts_with(given))
+        .map(|long| format!("--{long}"))
+        .collect();
+    candidates.sort();
+    candidates.dedup();
+    (candidates.len() > 1).then(|| {
+        format!(
+            "ambiguous option `--{given}`: it could be {}",
+            candidates.join(", ")
+        )
+    })
+}
+
 fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     let root = root_command(bin_name).allow_external_subcommands(true);
-    let matches = match root.try_get_matches_from(argv) {
+    let matches = match root.clone().try_get_matches_from(argv) {
         Ok(m) => m,
-        Err(e) => return Ok(clap_exit(e)),
+        Err(e) => {
+            return match ambiguous_option(&root, argv, &e) {
+                Some(msg) => Err(Error::user(msg)),
+                None => Ok(clap_exit(e)),
+            }
+        }
     };
-    init_logging(&matches);
     let globals = GlobalArgs::from_matches(&matches);
-    if globals.prefix_path.is_some() && !globals.ignore_warnings {
+    let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
+    init_logging(&config)?;
+    tracing::debug!(
+        "lago {} {:?}",
+        env!("CARGO_PKG_VERSION"),
+        redact_passwords(argv)
+    );
+    if globals.prefix_path.is_some() {
         tracing::warn!(
             "The option --prefix-path is going to be deprecated, use --workdir and --prefix instead"
         );
@@ -523,7 +612,6 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     if let Some(name) = globals.prefix_name.as_deref().filter(|n| *n != "current") {
         crate::prefix::check_prefix_name(name)?;
     }
-    let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
     let config_for_plugins = config.clone();
     crate::plugins::host::set_config_lookup(std::sync::Arc::new(move |s: &str, k: &str| {
         config_for_plugins.get(s, k).map(str::to_string)
@@ -581,6 +669,27 @@ mod tests {
     }
 
     #[test]
+    fn passwords_stay_out_of_the_log() {
+        let argv: Vec<OsString> = [
+            "lago",
+            "--ssh-password",
+            "s1",
+            "--libvirt-password=s2",
+            "--libvirt-pas",
+            "s3",
+            "status",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let shown = redact_passwords(&argv).join(" ");
+        assert_eq!(
+            shown,
+            "lago --ssh-password *** --libvirt-password=*** --libvirt-pas *** status"
+        );
+    }
+
+    #[test]
     fn clap_accepts_every_verb_definition() {
         root_command("lago").debug_assert();
     }
@@ -603,7 +712,7 @@ mod tests {
     fn globals_after_the_verb() -> Result<(), clap::Error> {
         let m = parse(&["lago", "status", "-f", "json", "-P", "other"])?;
         let g = GlobalArgs::from_matches(&m);
-        assert_eq!(g.out_format, "json");
+        assert_eq!(g.out_format.as_deref(), Some("json"));
         assert_eq!(g.prefix_name.as_deref(), Some("other"));
         Ok(())
     }
@@ -619,7 +728,7 @@ mod tests {
             .map(Iterator::collect)
             .unwrap_or_default();
         assert_eq!(args, ["ls", "-l", "-f", "x", "--help"]);
-        assert_eq!(GlobalArgs::from_matches(&m).out_format, "default");
+        assert_eq!(GlobalArgs::from_matches(&m).out_format, None);
         Ok(())
     }
 

@@ -39,7 +39,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         .get_one::<String>("host")
         .ok_or_else(|| Error::user("lago shell needs the name of a VM"))?;
     let vm = env.vm_by_suffix(host)?;
-    let target = environment::ssh_target(&env.env, vm)?;
+    let target = env.ssh_ready(vm)?;
     let argv: Vec<String> = args
         .get_many::<String>("args")
         .map(|v| v.cloned().collect())

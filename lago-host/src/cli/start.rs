@@ -24,6 +24,8 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     prefix.require_initialized()?;
     let _lock = prefix.lock(LockMode::Exclusive, "start")?;
     let env = environment::from_context(ctx)?;
-    env.start(&environment::vm_names(args, "vm_names"))?;
+    crate::progress::task("Start Prefix", || {
+        env.start(&environment::vm_names(args, "vm_names"))
+    })?;
     Ok(Output::Nothing)
 }

@@ -51,13 +51,13 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "loglevel",
         Some("info"),
-        "Log level: debug, info, warning, error",
+        "Log level on stderr: debug, info (the task tree), warning, error",
     ),
     k(
         ROOT,
         "logdepth",
         Some("3"),
-        "How many nested log tasks to show",
+        "How many nested task levels stderr shows, -1 for all",
     ),
     k(
         ROOT,
@@ -75,7 +75,7 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "ssh_password",
         None,
-        "Default SSH password of the VMs (the VM's root-password when unset)",
+        "SSH password of the VMs whose init file entry sets none (their root password when unset)",
     ),
     k(
         ROOT,
@@ -95,8 +95,18 @@ pub const KEYS: &[KeyDef] = &[
         Some("qemu:///system"),
         "libvirt connection URI of the local-libvirt provider",
     ),
-    k(ROOT, "libvirt_user", None, "libvirt user name (SASL)"),
-    k(ROOT, "libvirt_password", None, "libvirt password (SASL)"),
+    k(
+        ROOT,
+        "libvirt_user",
+        None,
+        "SASL user name given to libvirt when it asks for authentication",
+    ),
+    k(
+        ROOT,
+        "libvirt_password",
+        None,
+        "SASL password given to libvirt when it asks for authentication",
+    ),
     k(
         ROOT,
         "domain_type",
@@ -137,7 +147,7 @@ pub const KEYS: &[KeyDef] = &[
         ROOT,
         "ignore_warnings",
         Some("false"),
-        "Do not print warnings",
+        "Do not print warnings on stderr (the prefix log keeps them)",
     ),
     k(
         "init",
@@ -422,6 +432,44 @@ impl Config {
         Ok(std::time::Duration::from_secs(
             self.get_u64(ROOT, "lease_timeout")?.unwrap_or(30),
         ))
+    }
+    /// `loglevel`: the most verbose level shown on stderr (Lago's names).
+    pub fn loglevel(&self) -> Result<lago_plugin_api::LogLevel, ConfigError> {
+        let v = self.get(ROOT, "loglevel").unwrap_or("info");
+        crate::logging::parse_level(v.trim())
+            .ok_or_else(|| self.bad(ROOT, "loglevel", "debug, info, warning or error"))
+    }
+    /// `logdepth`: how many nested task levels stderr shows; `-1`: all.
+    pub fn logdepth(&self) -> Result<i64, ConfigError> {
+        match self.get(ROOT, "logdepth") {
+            None => Ok(3),
+            Some(v) => match v.trim().parse::<i64>() {
+                Ok(n) if n >= -1 => Ok(n),
+                _ => Err(self.bad(ROOT, "logdepth", "an integer, -1 for all levels")),
+            },
+        }
+    }
+    /// `ignore_warnings`: hide warnings on stderr (they stay in the prefix
+    /// log).
+    pub fn ignore_warnings(&self) -> Result<bool, ConfigError> {
+        Ok(self.get_bool(ROOT, "ignore_warnings")?.unwrap_or(false))
+    }
+    /// `out_format`: the out-format plugin of verbs that return data.
+    pub fn out_format(&self) -> &str {
+        self.get(ROOT, "out_format").unwrap_or("default")
+    }
+    /// `ssh_password`: the SSH password for VMs whose init file entry sets
+    /// none (`ssh-password`); unset: their root password.
+    pub fn ssh_password(&self) -> Option<&str> {
+        self.get(ROOT, "ssh_password")
+    }
+    /// `libvirt_user` / `libvirt_password`: SASL credentials the
+    /// local-libvirt provider answers libvirt's authentication with.
+    pub fn libvirt_credentials(&self) -> (Option<&str>, Option<&str>) {
+        (
+            self.get(ROOT, "libvirt_user"),
+            self.get(ROOT, "libvirt_password"),
+        )
     }
     pub fn ssh_user(&self) -> &str {
         self.get(ROOT, "ssh_user").unwrap_or("root")

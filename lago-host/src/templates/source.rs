@@ -117,16 +117,21 @@ impl Source {
                     what: format!("opening template image {}", path.display()),
                     source,
                 })?;
-                copy_hashing(BufReader::new(file), dest).map_err(|source| TemplateError::Io {
-                    what: format!("copying template image {}", path.display()),
-                    source,
+                let size = file.metadata().ok().map(|m| m.len());
+                let bytes = crate::progress::bytes(format_args!("copying {handle}"), size);
+                copy_hashing(BufReader::new(file), dest, bytes).map_err(|source| {
+                    TemplateError::Io {
+                        what: format!("copying template image {}", path.display()),
+                        source,
+                    }
                 })
             }
             Source::Http { baseurl } => {
                 let url = format!("{baseurl}/{handle}");
                 let xz_url = format!("{url}.xz");
                 if let Some(reader) = http_get(&xz_url)? {
-                    let mut hashing = HashingWriter::new(dest);
+                    let bytes = crate::progress::bytes(format_args!("downloading {handle}"), None);
+                    let mut hashing = HashingWriter::new(dest, bytes);
                     lzma_rs::xz_decompress(&mut BufReader::new(reader), &mut hashing).map_err(
                         |e| TemplateError::Download {
                             url: xz_url.clone(),
@@ -139,7 +144,8 @@ impl Source {
                     url: url.clone(),
                     reason: "not found (neither it nor its .xz)".to_string(),
                 })?;
-                copy_hashing(reader, dest).map_err(|e| TemplateError::Download {
+                let bytes = crate::progress::bytes(format_args!("downloading {handle}"), None);
+                copy_hashing(reader, dest, bytes).map_err(|e| TemplateError::Download {
                     url,
                     reason: e.to_string(),
                 })
@@ -175,23 +181,30 @@ pub(crate) fn http_get_string(url: &str) -> Result<String, TemplateError> {
     Ok(text)
 }
 
-fn copy_hashing(mut reader: impl Read, dest: &mut File) -> io::Result<String> {
-    let mut hashing = HashingWriter::new(dest);
+fn copy_hashing(
+    mut reader: impl Read,
+    dest: &mut File,
+    bytes: crate::progress::Bytes,
+) -> io::Result<String> {
+    let mut hashing = HashingWriter::new(dest, bytes);
     io::copy(&mut reader, &mut hashing)?;
     Ok(hashing.finish())
 }
 
-/// Writes through to a file while hashing what passes.
+/// Writes through to a file while hashing what passes, and counting it in
+/// the live view.
 struct HashingWriter<'a> {
     inner: &'a mut File,
     hasher: Sha1,
+    bytes: crate::progress::Bytes,
 }
 
 impl<'a> HashingWriter<'a> {
-    fn new(inner: &'a mut File) -> Self {
+    fn new(inner: &'a mut File, bytes: crate::progress::Bytes) -> Self {
         Self {
             inner,
             hasher: Sha1::new(),
+            bytes,
         }
     }
     fn finish(self) -> String {
@@ -203,6 +216,7 @@ impl Write for HashingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
+        self.bytes.add(n as u64);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -77,7 +77,9 @@ impl TemplateStore {
                 image.hash
             );
         }
-        self.import(version, &name, published.as_deref())?;
+        crate::progress::task(format_args!("Download template {name}"), || {
+            self.import(version, &name, published.as_deref())
+        })?;
         self.lookup(&name)?.ok_or_else(|| TemplateError::Io {
             what: format!("reading back imported image {name}"),
             source: std::io::Error::from(std::io::ErrorKind::NotFound),

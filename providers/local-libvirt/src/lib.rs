@@ -7,6 +7,7 @@
 //! [`VmProviderPlugin`](lago_plugin_api::VmProviderPlugin); the macro below
 //! exports it.
 
+pub mod auth;
 pub mod disks;
 pub mod domain;
 pub mod error;

@@ -91,6 +91,9 @@ impl std::str::FromStr for SeedBus {
 pub struct ProviderOptions {
     /// `[lago] libvirt_url` (`LAGO_LIBVIRT_URL`), default `qemu:///system`.
     pub libvirt_url: String,
+    /// `[lago] libvirt_user` / `libvirt_password` (`LAGO_LIBVIRT_USER`,
+    /// `LAGO_LIBVIRT_PASSWORD`): SASL credentials, unset by default.
+    pub libvirt_auth: crate::auth::Credentials,
     /// `[lago] domain_type` (`LAGO_DOMAIN_TYPE`), default `auto`.
     pub domain_type: DomainTypeSetting,
     /// `[local-libvirt] ipv6` (`LAGO__LOCAL_LIBVIRT__IPV6`), default true:
@@ -113,6 +116,7 @@ impl Default for ProviderOptions {
     fn default() -> Self {
         ProviderOptions {
             libvirt_url: DEFAULT_LIBVIRT_URL.to_string(),
+            libvirt_auth: crate::auth::Credentials::default(),
             domain_type: DomainTypeSetting::Auto,
             ipv6: true,
             seed_bus: SeedBus::Sata,
@@ -131,6 +135,10 @@ impl ProviderOptions {
         if let Some(v) = get("lago", "libvirt_url") {
             o.libvirt_url = v.trim().to_string();
         }
+        o.libvirt_auth = crate::auth::Credentials {
+            user: get("lago", "libvirt_user"),
+            password: get("lago", "libvirt_password"),
+        };
         if let Some(v) = get("lago", "domain_type") {
             o.domain_type = v.parse()?;
         }

@@ -105,7 +105,7 @@ impl LibvirtSession {
             }
         }
         let url = &self.opts.libvirt_url;
-        let c = Connect::open(Some(url))
+        let c = crate::auth::open(url, &self.opts.libvirt_auth)
             .map_err(|e| ProviderError::libvirt(format!("connecting to libvirt at {url}"), e))?;
         *guard = Some(c.clone());
         Ok(c)
