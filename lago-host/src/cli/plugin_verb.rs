@@ -46,11 +46,29 @@ pub enum Parsed {
 /// The long name used by vm-type verbs to pick VMs.
 pub const VM_ARG: &str = "vm";
 
+/// The verbs the plugins add, and those they could not.
+#[derive(Debug, Default)]
+pub struct PluginVerbs {
+    /// Usable verbs, by name.
+    pub verbs: BTreeMap<String, PluginVerb>,
+    /// CLI plugin verbs whose spec could not be had, with the warning
+    /// already shown: `name -> why`.
+    pub disabled: BTreeMap<String, String>,
+}
+
 /// Every verb the loaded plugins add, by name. A name taken twice is an
 /// error naming both plugins; a name equal to a built-in verb is ignored
-/// with a warning (the built-in wins).
-pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error> {
+/// with a warning (the built-in wins). A plugin whose `spec()`/`verbs()`
+/// fails or panics loses its verbs, with one warning: the other plugins'
+/// verbs keep working.
+pub fn collect(ctx: &mut Context) -> Result<PluginVerbs, Error> {
     let reg = ctx.plugins_where(|k, _| matches!(k, PluginKind::Cli | PluginKind::VmType))?;
+    let mut disabled = BTreeMap::new();
+    let mut disable = |name: &str, source: String, e: lago_plugin_api::PluginError| {
+        let why = format!("the {source} is disabled: its spec failed: {e}");
+        tracing::warn!("{why}");
+        disabled.insert(name.to_string(), why);
+    };
     let mut out: BTreeMap<String, PluginVerb> = BTreeMap::new();
     let mut add = |v: PluginVerb| -> Result<(), Error> {
         if VERBS.iter().any(|b| b.name == v.name) {
@@ -71,19 +89,33 @@ pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error>
         Ok(())
     };
     for (name, entry) in &reg.verbs {
-        let spec = into_result(entry.plugin.spec())?;
+        let source = format!("cli plugin `{name}` ({})", entry.source);
+        let spec = match into_result(entry.plugin.spec()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                disable(name, source, e);
+                continue;
+            }
+        };
         add(PluginVerb {
             name: name.clone(),
             spec,
             origin: VerbOrigin::Cli,
-            source: format!("cli plugin `{name}` ({})", entry.source),
+            source,
         })?;
     }
     for (type_name, entry) in &reg.vm_types {
         let verbs = match into_result(entry.plugin.verbs()) {
             Ok(v) => v,
             Err(e) if e.is_delegate() => Default::default(),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Its verb names are unknown: warn, nothing to key them by.
+                tracing::warn!(
+                    "the verbs of vm-type `{type_name}` ({}) are disabled: listing them failed: {e}",
+                    entry.source
+                );
+                continue;
+            }
         };
         for spec in verbs {
             add(PluginVerb {
@@ -94,7 +126,10 @@ pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error>
             })?;
         }
     }
-    Ok(out)
+    Ok(PluginVerbs {
+        verbs: out,
+        disabled,
+    })
 }
 
 /// Check a spec against clap's rules and lago's global flags.
@@ -233,8 +268,11 @@ pub fn args_json(spec: &CliSpec, m: &ArgMatches) -> Value {
 /// Load the plugins, find `name` among their verbs, parse `argv` again with
 /// it, and run it.
 pub fn run_external(ctx: &mut Context, name: &str, argv: &[OsString]) -> Result<Parsed, Error> {
-    let verbs = collect(ctx)?;
+    let PluginVerbs { verbs, disabled } = collect(ctx)?;
     let Some(verb) = verbs.get(name) else {
+        if let Some(why) = disabled.get(name) {
+            return Err(Error::user(format!("cannot run `{name}`: {why}")));
+        }
         return Err(Error::user(format!(
             "unknown verb `{name}`: `{} --help` lists the built-in verbs, `{} plugins` the plugins",
             ctx.bin_name, ctx.bin_name
