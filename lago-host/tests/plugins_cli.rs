@@ -322,7 +322,9 @@ fn library_of_another_interface_version_is_refused() -> TestResult {
 fn library_of_another_layout_is_refused() -> TestResult {
     refused_with_one_warning(
         "test_plugin_bad_layout",
-        "its interface layout does not match",
+        "its interface layout does not match this lago's (lago-plugin-api 0.1.0): \
+         type `LagoPlugin`: another package (expected lago-plugin-api, found \
+         test-plugin-bad-layout); size 16 bytes expected, 16 found",
     )
 }
 
@@ -365,7 +367,152 @@ fn panicking_plugin_is_an_error_and_lago_survives() -> TestResult {
 }
 
 #[test]
-fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
+fn a_verb_whose_spec_panics_is_disabled_alone() -> TestResult {
+    let panicky = lib("test_plugin_panic");
+    let hello = lib("test_plugin_hello");
+    let path = [panicky.as_path(), hello.as_path()];
+    let warning = "the cli plugin `bad-spec` (";
+    let why = "is disabled: its spec failed: cli plugin `bad-spec` panicked: \
+               the bad-spec verb cannot describe itself";
+
+    // Other verbs, of the same library and of another, work: one warning.
+    let o = lago(&path, &["hello", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)?["greeting"], "hello, world");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("WARN") && err.contains(warning) && err.contains(why),
+        "{err}"
+    );
+    let o = lago(&path, &["explode"])?;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cli plugin `explode` panicked"));
+
+    // An unknown verb is still an unknown verb.
+    let o = lago(&path, &["nosuchverb"])?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown verb `nosuchverb`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The disabled verb says why, in its error line.
+    let o = lago(&path, &["bad-spec"])?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let last = stderr(&o).lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("lago: error: cannot run `bad-spec`: the cli plugin")
+            && last.contains(why),
+        "{last}"
+    );
+    Ok(())
+}
+
+/// `path` with byte `at` replaced by `bytes`.
+fn patch(path: &Path, at: usize, bytes: &[u8]) -> std::io::Result<()> {
+    let mut data = std::fs::read(path)?;
+    data[at..at + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, data)
+}
+
+#[test]
+fn files_the_loader_refuses_get_one_warning_with_its_reason() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("plugins");
+    let deps = tmp.path().join("deps");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&deps)?;
+    // Not ELF: in a folder (lib*.so) and named directly (any name).
+    std::fs::write(dir.join("libjunk.so"), b"not a library\n")?;
+    let named = tmp.path().join("plugin.bin");
+    std::fs::write(&named, b"")?;
+    // Another architecture: a real plugin with e_machine = aarch64 (183).
+    let arm = dir.join("libarm.so");
+    std::fs::copy(lib("test_plugin_toml"), &arm)?;
+    patch(&arm, 18, &183u16.to_le_bytes())?;
+    // A missing dependency: a library linked against libdep.so, which is
+    // not where the loader looks.
+    let (dep_c, lib_c) = (tmp.path().join("dep.c"), tmp.path().join("needs.c"));
+    std::fs::write(&dep_c, "int dep(void) { return 1; }\n")?;
+    std::fs::write(&lib_c, "int dep(void);\nint f(void) { return dep(); }\n")?;
+    let cc = |args: &[&std::ffi::OsStr]| -> TestResult {
+        let o = Command::new("cc")
+            .args(["-shared", "-fPIC"])
+            .args(args)
+            .output()?;
+        assert!(o.status.success(), "cc: {}", stderr(&o));
+        Ok(())
+    };
+    let libdep = deps.join("libdep.so");
+    cc(&["-o".as_ref(), libdep.as_os_str(), dep_c.as_os_str()])?;
+    let needs = dir.join("libneeds.so");
+    cc(&[
+        "-o".as_ref(),
+        needs.as_os_str(),
+        lib_c.as_os_str(),
+        "-L".as_ref(),
+        deps.as_os_str(),
+        "-ldep".as_ref(),
+    ])?;
+    let missing = tmp.path().join("no-such-folder");
+    let path = [dir.as_path(), named.as_path(), missing.as_path()];
+
+    let home = tempfile::tempdir()?;
+    for run in 0..2 {
+        // The second run reads the plugin index: same warnings.
+        let o = lago_in(home.path(), &path, &["plugins", "-f", "json"])?;
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let err = stderr(&o);
+        let expected = [
+            (
+                missing.clone(),
+                "neither a plugin library nor a readable folder",
+            ),
+            (
+                arm.clone(),
+                "it was built for another architecture (ELF machine 183, 64-bit)",
+            ),
+            (
+                dir.join("libjunk.so"),
+                "it is not an ELF shared library (loader: ",
+            ),
+            (
+                needs.clone(),
+                "the loader cannot open it: libdep.so: cannot open shared object file",
+            ),
+            (named.clone(), "it is not an ELF shared library"),
+        ];
+        assert_eq!(err.lines().count(), expected.len(), "run {run}: {err}");
+        for (line, (file, reason)) in err.lines().zip(&expected) {
+            assert!(line.contains("WARN"), "{line}");
+            assert!(line.contains(&file.display().to_string()), "{line}");
+            assert!(line.contains(reason), "{line}");
+        }
+        assert_eq!(
+            json(&o)?["vm-provider"]["ssh"]["version"],
+            lago_plugin_api::INTERFACE_VERSION
+        );
+    }
+
+    // Once the dependency can be found, the library opens (it is no lago
+    // plugin, so it is skipped quietly): loader failures are not kept in
+    // the index.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
+    cmd.args(["plugins"])
+        .current_dir(home.path())
+        .env("HOME", home.path());
+    cmd.env("LAGO_PLUGIN_PATH", &needs)
+        .env("LD_LIBRARY_PATH", &deps);
+    let o = cmd.output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "no warning once libdep.so is found");
+    Ok(())
+}
+
+#[test]
+fn two_plugins_of_one_name_are_listed_and_refused_where_needed() -> TestResult {
     let toml = lib("test_plugin_toml");
     let tmp = tempfile::tempdir()?;
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -373,7 +520,28 @@ fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
     std::fs::create_dir_all(&b)?;
     std::fs::copy(&toml, a.join("libfirst.so"))?;
     std::fs::copy(&toml, b.join("libsecond.so"))?;
-    let o = lago(&[&a, &b], &["plugins"])?;
+    let (first, second) = (a.join("libfirst.so"), b.join("libsecond.so"));
+    let o = lago(&[&a, &b], &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    let toml_entry = &v["out-format"]["toml"];
+    assert_eq!(toml_entry["source"], first.display().to_string(), "{v}");
+    assert_eq!(
+        toml_entry["conflicts"],
+        serde_json::json!([{"source": second.display().to_string(),
+                            "version": lago_plugin_api::INTERFACE_VERSION}]),
+        "{v}"
+    );
+    assert_eq!(v["out-format"]["json"]["source"], "built-in", "{v}");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one warning: {err}");
+    assert!(
+        err.contains("two out-format plugins are named `toml`"),
+        "{err}"
+    );
+
+    // A verb that needs the plugin refuses, naming both.
+    let o = lago(&[&a, &b], &["-f", "toml", "plugins"])?;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
