@@ -25,6 +25,8 @@ packages=(
   libtomcrypt1 libtommath1 libgmp10 zlib1g libtinfo6
   # tests: libvirt's schema check of generated XML (virt-xml-validate needs xmllint)
   libxml2-utils
+  # tests: the `dot` out-format's output is checked with Graphviz's `dot`
+  graphviz
   # tests/sandbox/floor.sh only: the OpenSSH client as the raw baseline
   openssh-client
   # optional in the template: SFTP for the guest (dropbear runs /usr/lib/sftp-server)
@@ -36,7 +38,7 @@ packages=(
 commands=(
   pkg-config qemu-img qemu-system-x86_64 virsh libvirtd virtlogd dnsmasq ip
   iptables xorriso mkfs.ext4 parted partx losetup extlinux xz busybox
-  dropbear xmllint ssh unshare
+  dropbear xmllint ssh unshare dot
 )
 
 missing=()

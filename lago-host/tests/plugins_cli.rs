@@ -48,6 +48,7 @@ fn lib(name: &str) -> PathBuf {
         "test_plugin_panic" => "tests/plugins/panicky",
         "test_plugin_bad_version" => "tests/plugins/bad-version",
         "test_plugin_bad_layout" => "tests/plugins/bad-layout",
+        "lago_out_dot" => "plugins/dot-format",
         _ => "lago-plugin-api",
     };
     let built = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
@@ -593,7 +594,7 @@ fn unknown_verbs_and_formats_are_user_errors() -> TestResult {
     );
     let o = lago(&[], &["-f", "xml", "plugins"])?;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown out-format `xml` (available: default, flat, json, yaml)"));
+    assert!(stderr(&o).contains("unknown out-format `xml` (available: default, dot, flat, json, yaml)"));
     Ok(())
 }
 
@@ -692,5 +693,92 @@ fn the_plugin_index_spares_opening_unchanged_libraries() -> TestResult {
         v["cli"]["hello"]["version"],
         lago_plugin_api::INTERFACE_VERSION
     );
+    Ok(())
+}
+
+/// An initialized prefix with two networks (one the management one) and two
+/// VMs, one with a NIC on each.
+fn prefix_with_networks(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let wd = root.join(".lago");
+    let path = wd.join("default");
+    std::fs::create_dir_all(&path)?;
+    let net = |name: &str, gw: &str, management: bool| {
+        serde_json::json!({
+            "name": name, "type": "nat", "management": management, "gw": gw,
+            "libvirt_name": format!("abcd-{name}"), "bridge": format!("abcd-{name}")
+        })
+    };
+    let vm = |name: &str, nics: serde_json::Value| {
+        serde_json::json!({
+            "name": name, "libvirt_name": format!("abcd1234-{name}"), "memory": 256, "vcpu": 1,
+            "nics": nics, "disks": [], "mgmt_net": "lago", "vm-provider": "local-libvirt",
+            "vm-type": "default", "distro": "el8"
+        })
+    };
+    let env: lago_plugin_api::spec::EnvSpec = serde_json::from_value(serde_json::json!({
+        "prefix": {"name": "default", "path": path, "workdir": wd, "uuid": "abcd1234abcd1234abcd1234abcd1234"},
+        "nets": {"lago": net("lago", "192.168.200.1", true), "storage": net("storage", "192.168.201.1", false)},
+        "domains": {
+            "engine": vm("engine", serde_json::json!([
+                {"net": "lago", "ip": "192.168.200.2", "mac": "54:52:c0:a8:c8:02"},
+                {"net": "storage", "ip": "192.168.201.2", "mac": "54:52:c0:a8:c9:02"}])),
+            "host0": vm("host0", serde_json::json!([
+                {"net": "lago", "ip": "192.168.200.3", "mac": "54:52:c0:a8:c8:03"}]))
+        }
+    }))?;
+    let prefix = lago::prefix::Prefix::at(path.clone(), "default".into(), Some(wd.clone()));
+    prefix.save_env(&env)?;
+    prefix.mark_initialized()?;
+    lago::prefix::Workdir::at(&wd).set_current("default")?;
+    Ok(wd)
+}
+
+#[test]
+fn the_shipped_dot_format_draws_the_environment() -> TestResult {
+    let shipped = lib("lago_out_dot");
+    let o = lago(&[], &["plugins", "-f", "json"])?;
+    assert_eq!(
+        Path::new(json(&o)?["out-format"]["dot"]["source"].as_str().unwrap_or("")),
+        shipped
+    );
+
+    let tmp = tempfile::tempdir()?;
+    let wd = prefix_with_networks(tmp.path())?;
+    let wd = wd.to_string_lossy().into_owned();
+    let o = lago(
+        &[],
+        &["-w", &wd, "--libvirt_url", "test:///default", "-f", "dot", "status"],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dot = stdout(&o);
+    for line in [
+        r#""net:lago" [shape=ellipse, label="lago (management)\ngateway 192.168.200.1\ndown", style=bold, penwidth=2];"#,
+        r#""net:storage" [shape=ellipse, label="storage\ngateway 192.168.201.1\ndown"];"#,
+        r#""vm:engine" [shape=box, style="rounded,filled", fillcolor=lightgrey, label="engine\ndown\ntype: default\ndistro: el8"];"#,
+        r#""vm:engine" -- "net:lago" [label="eth0\n192.168.200.2"];"#,
+        r#""vm:engine" -- "net:storage" [label="eth1\n192.168.201.2"];"#,
+        r#""vm:host0" -- "net:lago" [label="eth0\n192.168.200.3"];"#,
+    ] {
+        assert!(dot.lines().any(|l| l.trim() == line), "{line}\nnot in:\n{dot}");
+    }
+    assert_eq!(dot.matches(" -- ").count(), 3, "one edge per NIC:\n{dot}");
+
+    // Graphviz reads it: the SVG has a node per VM and network.
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("graphviz `dot` (scripts/install-deps.sh installs it): {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, dot.as_bytes())?;
+    }
+    let svg = child.wait_with_output()?;
+    assert!(svg.status.success(), "dot: {}", stderr(&svg));
+    let svg = stdout(&svg);
+    for title in ["vm:engine", "vm:host0", "net:lago", "net:storage", "vm:engine&#45;&#45;net:storage"] {
+        assert!(svg.contains(&format!("<title>{title}</title>")), "{title} not in:\n{svg}");
+    }
     Ok(())
 }
