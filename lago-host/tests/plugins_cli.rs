@@ -240,6 +240,44 @@ fn prefix_with_engine(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>
 }
 
 #[test]
+fn help_lists_plugin_verbs() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let hello = lib("test_plugin_hello");
+    let o = lago(&[&ovirt, &hello], &["--help"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let section = out
+        .split_once("\nPlugin verbs:\n")
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let lines: Vec<&str> = section.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "  engine-info  Show what the ovirt-engine plugin knows of each engine VM \
+             (vm-type `ovirt-engine`, on its VMs)",
+            "  hello        Say hello (an example plugin verb) (cli plugin)",
+        ],
+        "{out}"
+    );
+    // The built-in verbs are there as before.
+    assert!(out.contains("Usage: lago [OPTIONS] <VERB>") && out.contains("\n  status "));
+
+    // Without arguments: the same help, on stderr, exit 2.
+    let o = lago(&[&ovirt], &[])?;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("  engine-info  "), "{}", stderr(&o));
+
+    let o = lago(&[], &["--help"])?;
+    assert!(
+        stdout(&o).contains("No plugin adds verbs"),
+        "{}",
+        stdout(&o)
+    );
+    Ok(())
+}
+
+#[test]
 fn vm_type_plugin_adds_a_verb() -> TestResult {
     let ovirt = lib("test_plugin_ovirt");
     let o = lago(&[&ovirt], &["plugins", "-f", "json"])?;
@@ -567,8 +605,10 @@ fn two_plugins_of_one_name_are_listed_and_refused_where_needed() -> TestResult {
 fn verbs_that_need_no_plugin_do_not_open_libraries() -> TestResult {
     // A bad library on the path would warn if it were opened.
     let bad = lib("test_plugin_bad_version");
+    // (`lago --help` lists the plugins' verbs: it opens the libraries
+    // holding CLI plugins and vm-types, see `help_lists_plugin_verbs`.)
     for args in [
-        &["--help"][..],
+        &["status", "--help"][..],
         &["plugins", "--help"],
         &["-f", "json", "generate-config"],
         &["--version"],
@@ -594,7 +634,9 @@ fn unknown_verbs_and_formats_are_user_errors() -> TestResult {
     );
     let o = lago(&[], &["-f", "xml", "plugins"])?;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown out-format `xml` (available: default, dot, flat, json, yaml)"));
+    assert!(
+        stderr(&o).contains("unknown out-format `xml` (available: default, dot, flat, json, yaml)")
+    );
     Ok(())
 }
 
@@ -738,7 +780,11 @@ fn the_shipped_dot_format_draws_the_environment() -> TestResult {
     let shipped = lib("lago_out_dot");
     let o = lago(&[], &["plugins", "-f", "json"])?;
     assert_eq!(
-        Path::new(json(&o)?["out-format"]["dot"]["source"].as_str().unwrap_or("")),
+        Path::new(
+            json(&o)?["out-format"]["dot"]["source"]
+                .as_str()
+                .unwrap_or("")
+        ),
         shipped
     );
 
@@ -747,7 +793,15 @@ fn the_shipped_dot_format_draws_the_environment() -> TestResult {
     let wd = wd.to_string_lossy().into_owned();
     let o = lago(
         &[],
-        &["-w", &wd, "--libvirt_url", "test:///default", "-f", "dot", "status"],
+        &[
+            "-w",
+            &wd,
+            "--libvirt_url",
+            "test:///default",
+            "-f",
+            "dot",
+            "status",
+        ],
     )?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let dot = stdout(&o);
@@ -759,7 +813,10 @@ fn the_shipped_dot_format_draws_the_environment() -> TestResult {
         r#""vm:engine" -- "net:storage" [label="eth1\n192.168.201.2"];"#,
         r#""vm:host0" -- "net:lago" [label="eth0\n192.168.200.3"];"#,
     ] {
-        assert!(dot.lines().any(|l| l.trim() == line), "{line}\nnot in:\n{dot}");
+        assert!(
+            dot.lines().any(|l| l.trim() == line),
+            "{line}\nnot in:\n{dot}"
+        );
     }
     assert_eq!(dot.matches(" -- ").count(), 3, "one edge per NIC:\n{dot}");
 
@@ -777,8 +834,17 @@ fn the_shipped_dot_format_draws_the_environment() -> TestResult {
     let svg = child.wait_with_output()?;
     assert!(svg.status.success(), "dot: {}", stderr(&svg));
     let svg = stdout(&svg);
-    for title in ["vm:engine", "vm:host0", "net:lago", "net:storage", "vm:engine&#45;&#45;net:storage"] {
-        assert!(svg.contains(&format!("<title>{title}</title>")), "{title} not in:\n{svg}");
+    for title in [
+        "vm:engine",
+        "vm:host0",
+        "net:lago",
+        "net:storage",
+        "vm:engine&#45;&#45;net:storage",
+    ] {
+        assert!(
+            svg.contains(&format!("<title>{title}</title>")),
+            "{title} not in:\n{svg}"
+        );
     }
     Ok(())
 }

@@ -449,8 +449,8 @@ pub fn root_command(bin_name: &str) -> Command {
         .arg_required_else_help(true)
         .subcommand_value_name("VERB")
         .after_help(
-            "Plugins may add more verbs: `lago plugins` lists them (kind `cli`), \
-             `lago VERB --help` shows their help.",
+            "Plugins may add more verbs: `lago --help` lists them, `lago plugins` lists the \
+             plugins, `lago VERB --help` shows a verb's help.",
         )
         .args(global_args());
     for v in VERBS {
@@ -502,7 +502,7 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     let root = root_command(bin_name).allow_external_subcommands(true);
     let matches = match root.try_get_matches_from(argv) {
         Ok(m) => m,
-        Err(e) => return Ok(clap_exit(e)),
+        Err(e) => return Ok(plugin_verb::help_or_exit(e, bin_name)),
     };
     init_logging(&matches);
     let globals = GlobalArgs::from_matches(&matches);

@@ -265,6 +265,65 @@ pub fn args_json(spec: &CliSpec, m: &ArgMatches) -> Value {
     Value::Object(out)
 }
 
+/// How a failed first parse ends: `lago --help` (and `lago` alone, `lago
+/// help`) also lists the verbs plugins add, CLI plugins and vm-types alike;
+/// anything else as clap says ([`clap_exit`]).
+pub fn help_or_exit(e: clap::Error, bin_name: &str) -> i32 {
+    use clap::error::ErrorKind;
+    let root_usage = format!("Usage: {bin_name} [OPTIONS] <VERB>");
+    let is_help = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    // A verb's own help shows that verb's usage line, not the root's.
+    if !is_help || !e.render().to_string().contains(&root_usage) {
+        return clap_exit(e);
+    }
+    // Logging is not set up yet: what loading says stays quiet here.
+    let mut ctx = Context::new(GlobalArgs::default(), Config::defaults(), bin_name.into());
+    let verbs = match collect(&mut ctx) {
+        Ok(found) => found.verbs,
+        Err(_) => return clap_exit(e),
+    };
+    let help = root_command(bin_name)
+        .after_help(plugin_verbs_help(&verbs))
+        .render_help()
+        .to_string();
+    if e.use_stderr() {
+        eprint!("{help}");
+        crate::error::EXIT_USER
+    } else {
+        print!("{help}");
+        0
+    }
+}
+
+/// The text after `lago --help`'s verb list: the plugins' verbs, each with
+/// its help and where it comes from.
+fn plugin_verbs_help(verbs: &BTreeMap<String, PluginVerb>) -> String {
+    let usable: Vec<&PluginVerb> = verbs.values().filter(|v| validate(v).is_ok()).collect();
+    if usable.is_empty() {
+        return "No plugin adds verbs: `lago plugins` lists the plugins.".to_string();
+    }
+    let width = usable.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from("Plugin verbs:\n");
+    for v in usable {
+        let from = match &v.origin {
+            VerbOrigin::Cli => "cli plugin".to_string(),
+            VerbOrigin::VmType(t) => format!("vm-type `{t}`, on its VMs"),
+        };
+        text.push_str(&format!(
+            "  {:width$}  {} ({from})\n",
+            v.name,
+            v.spec.help.as_str()
+        ));
+    }
+    text.push_str(
+        "\n`lago VERB --help` shows a verb's arguments; `lago plugins` lists the plugins.",
+    );
+    text
+}
+
 /// Load the plugins, find `name` among their verbs, parse `argv` again with
 /// it, and run it.
 pub fn run_external(ctx: &mut Context, name: &str, argv: &[OsString]) -> Result<Parsed, Error> {

@@ -83,10 +83,15 @@ fn environment(prefix: &Map<String, Value>) -> String {
     out.push_str("  graph [rankdir=LR, fontname=\"sans-serif\", labelloc=t");
     let base = field(prefix, "Base directory");
     if !base.is_empty() {
-        out.push_str(&format!(", label={}", quote(&format!("lago prefix {base}"))));
+        out.push_str(&format!(
+            ", label={}",
+            quote(&format!("lago prefix {base}"))
+        ));
     }
     out.push_str("];\n");
-    out.push_str("  node [fontname=\"sans-serif\"];\n  edge [fontname=\"sans-serif\", fontsize=10];\n");
+    out.push_str(
+        "  node [fontname=\"sans-serif\"];\n  edge [fontname=\"sans-serif\", fontsize=10];\n",
+    );
     let nets = prefix
         .get("Networks")
         .and_then(Value::as_object)
@@ -107,7 +112,11 @@ fn environment(prefix: &Map<String, Value>) -> String {
             "  {} [shape=ellipse, label={}{}];\n",
             quote(&format!("net:{name}")),
             quote(&label),
-            if management { ", style=bold, penwidth=2" } else { "" }
+            if management {
+                ", style=bold, penwidth=2"
+            } else {
+                ""
+            }
         ));
     }
     let vms = prefix
@@ -169,7 +178,11 @@ fn node(v: &Value, title: &str, next: &mut usize, out: &mut String) -> usize {
     *next += 1;
     let members: Vec<(String, &Value)> = match v {
         Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
-        Value::Array(a) => a.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
         scalar => vec![(String::new(), scalar)],
     };
     let mut label = title.to_string();
@@ -217,7 +230,10 @@ mod tests {
             "\"net:lago\" [shape=ellipse, label=\"lago (management)\\ngateway 192.168.200.1\\nup\", style=bold, penwidth=2];"
         ), "{dot}");
         assert!(dot.contains("\"vm:vm0\" [shape=box, style=\"rounded,filled\", fillcolor=palegreen, label=\"vm0\\nrunning\\ntype: default\\ndistro: el8\"];"), "{dot}");
-        assert!(dot.contains("\"vm:vm0\" -- \"net:lago\" [label=\"eth0\\n192.168.200.2\"];"), "{dot}");
+        assert!(
+            dot.contains("\"vm:vm0\" -- \"net:lago\" [label=\"eth0\\n192.168.200.2\"];"),
+            "{dot}"
+        );
         Ok(())
     }
 
@@ -225,9 +241,18 @@ mod tests {
     fn other_trees_are_drawn_as_trees() -> PluginResult<()> {
         let dot = Dot.format(&json!({"cli": {"hello": {"source": "/x.so"}}, "n": 1}))?;
         assert!(dot.starts_with("digraph lago {"), "{dot}");
-        assert!(dot.contains("n0 [shape=box, label=\"lago\\nn: 1\"];"), "{dot}");
-        assert!(dot.contains("n2 [shape=box, label=\"hello\\nsource: /x.so\"];"), "{dot}");
-        assert!(dot.contains("n0 -> n1;") && dot.contains("n1 -> n2;"), "{dot}");
+        assert!(
+            dot.contains("n0 [shape=box, label=\"lago\\nn: 1\"];"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("n2 [shape=box, label=\"hello\\nsource: /x.so\"];"),
+            "{dot}"
+        );
+        assert!(
+            dot.contains("n0 -> n1;") && dot.contains("n1 -> n2;"),
+            "{dot}"
+        );
         Ok(())
     }
 }
