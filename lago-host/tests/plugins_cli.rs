@@ -848,3 +848,54 @@ fn the_shipped_dot_format_draws_the_environment() -> TestResult {
     }
     Ok(())
 }
+
+#[test]
+fn a_vm_type_normalizes_the_domain_as_written_before_planning() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let home = tempfile::tempdir()?;
+    let init = "x-disks: &disks [{type: empty, size: 1M, dev: vda, name: root}]\n\
+                domains:\n\
+                \x20 host0: {vm-type: ovirt-host, nics: [{net: mgmt}], disks: *disks}\n\
+                \x20 host1: {vm-type: ovirt-host, vcpu: 4, nics: [{net: mgmt}], disks: *disks}\n\
+                \x20 plain: {nics: [{net: mgmt}], disks: *disks}\n\
+                nets:\n  mgmt: {type: nat, management: true}\n";
+    std::fs::write(home.path().join("LagoInitFile"), init)?;
+    let leases = home.path().join("leases").display().to_string();
+    let common = [
+        "--libvirt_url",
+        "test:///default",
+        "--lease_dir",
+        leases.as_str(),
+    ];
+    let o = lago_in(
+        home.path(),
+        &[&ovirt],
+        &[&common[..], &["init", "--skip-bootstrap"]].concat(),
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let env = lago::prefix::Prefix::open(&home.path().join(".lago/default"))?.load_env()?;
+    // The vm-type's default applies where the init file gives none.
+    assert_eq!(env.domains["host0"].vcpu, 3);
+    assert_eq!(env.domains["host1"].vcpu, 4);
+    assert_eq!(env.domains["plain"].vcpu, 2, "the built-in default");
+    assert_eq!(env.domains["host0"].vm_type, "ovirt-host");
+
+    // An unknown vm-type is refused before anything is created.
+    std::fs::write(
+        home.path().join("Other"),
+        init.replace("ovirt-host, vcpu", "no-such-type, vcpu"),
+    )?;
+    let o = lago_in(
+        home.path(),
+        &[&ovirt],
+        &[&common[..], &["init", "other-wd", "Other"]].concat(),
+    )?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("domains/host1/vm-type: no vm-type plugin is named `no-such-type`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!home.path().join("other-wd").exists());
+    Ok(())
+}

@@ -235,6 +235,14 @@ pub struct NetDef {
 /// Read and check an init file. `.json` files are read as JSON, everything
 /// else as YAML.
 pub fn load(path: &Path) -> Result<InitFile, InitError> {
+    let (value, source) = read(path)?;
+    from_value(value, source)
+}
+
+/// An init file as written: its parsed document (not yet checked) and its
+/// text, for [`from_value`]. Lets `init` hand each domain to its vm-type's
+/// `normalize_spec` before the model is built.
+pub fn read(path: &Path) -> Result<(Value, Arc<SourceText>), InitError> {
     let text = std::fs::read_to_string(path).map_err(|e| InitErrorData {
         file: Some(path.to_path_buf()),
         line: None,
@@ -247,11 +255,21 @@ pub fn load(path: &Path) -> Result<InitFile, InitError> {
         Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
         _ => Format::Yaml,
     };
-    parse_str(&text, Some(path.to_path_buf()), format)
+    parse_document(&text, Some(path.to_path_buf()), format)
 }
 
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
+    let (value, source) = parse_document(text, file, format)?;
+    from_value(value, source)
+}
+
+/// Parse an init file's text into its document (no checks yet).
+fn parse_document(
+    text: &str,
+    file: Option<PathBuf>,
+    format: Format,
+) -> Result<(Value, Arc<SourceText>), InitError> {
     let value = match format {
         Format::Json => serde_json::from_str::<Value>(text).map_err(|e| InitErrorData {
             file: file.clone(),
@@ -275,6 +293,12 @@ pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<In
         text: text.to_string(),
         format,
     });
+    Ok((value, source))
+}
+
+/// Build and check the model of a parsed init file ([`read`]); errors point
+/// into `source`.
+pub fn from_value(value: Value, source: Arc<SourceText>) -> Result<InitFile, InitError> {
     let init = Reader { src: &source }.init_file(value)?;
     let init = InitFile {
         source: source.clone(),
