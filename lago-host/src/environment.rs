@@ -252,8 +252,9 @@ impl<'r> Environment<'r> {
     }
 
     /// `lago start [VM...]`: networks first, then every VM in parallel, and
-    /// returns when each answers SSH. VMs already running are left alone
-    /// (and still waited for), so starting a running environment is a no-op.
+    /// returns when each answers SSH (unless its provider says it has none:
+    /// `needs_ssh`). VMs already running are left alone (and still waited
+    /// for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         for (provider, nets) in self.nets_by_provider(&vms) {
@@ -274,7 +275,16 @@ impl<'r> Environment<'r> {
                     .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
                 tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
             }
-            self.wait_for_ssh(vm, &json)?;
+            let needs_ssh = into_result(session.needs_ssh(vm.name.as_str().into()))
+                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+            if needs_ssh {
+                self.wait_for_ssh(vm, &json)?;
+            } else {
+                tracing::info!(
+                    "VM `{}`: its provider says it has no SSH to wait for",
+                    vm.name
+                );
+            }
             match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind == ErrorKind::Delegate => Ok(()),

@@ -49,6 +49,7 @@ fn lib(name: &str) -> PathBuf {
         "test_plugin_bad_version" => "tests/plugins/bad-version",
         "test_plugin_bad_layout" => "tests/plugins/bad-layout",
         "lago_out_dot" => "plugins/dot-format",
+        "test_plugin_serial" => "tests/plugins/serial-provider",
         _ => "lago-plugin-api",
     };
     let built = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
@@ -897,5 +898,45 @@ fn a_vm_type_normalizes_the_domain_as_written_before_planning() -> TestResult {
         stderr(&o)
     );
     assert!(!home.path().join("other-wd").exists());
+    Ok(())
+}
+
+#[test]
+fn a_provider_without_ssh_is_started_without_waiting_for_ssh() -> TestResult {
+    let serial = lib("test_plugin_serial");
+    let home = tempfile::tempdir()?;
+    let init = "domains:\n\
+                \x20 box0:\n\
+                \x20   vm-provider: serial\n\
+                \x20   nics: [{net: mgmt}]\n\
+                \x20   disks: [{type: empty, size: 1M, dev: vda, name: root}]\n\
+                nets:\n  mgmt: {type: nat, management: true}\n";
+    std::fs::write(home.path().join("LagoInitFile"), init)?;
+    let leases = home.path().join("leases").display().to_string();
+    let common = [
+        "--lease_dir",
+        leases.as_str(),
+        "--ssh-tries",
+        "1",
+        "--ssh-timeout",
+        "1",
+    ];
+    let o = lago_in(home.path(), &[&serial], &[&common[..], &["init"]].concat())?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // In a network namespace of its own (no route anywhere): had lago tried
+    // SSH, it would have failed, and no packet could leave.
+    let lago = env!("CARGO_BIN_EXE_lago");
+    let o = Command::new("unshare")
+        .args(["--net", lago])
+        .args(common)
+        .args(["start"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("LAGO_PLUGIN_PATH", &serial)
+        .output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = lago_in(home.path(), &[&serial], &["-f", "json", "status"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)?["Prefix"]["VMs"]["box0"]["status"], "running");
     Ok(())
 }
