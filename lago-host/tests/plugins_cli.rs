@@ -940,3 +940,29 @@ fn a_provider_without_ssh_is_started_without_waiting_for_ssh() -> TestResult {
     assert_eq!(json(&o)?["Prefix"]["VMs"]["box0"]["status"], "running");
     Ok(())
 }
+
+#[test]
+fn status_shows_the_distro_the_vm_type_reports() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let tmp = tempfile::tempdir()?;
+    let wd = prefix_with_engine(tmp.path())?;
+    let wd = wd.to_string_lossy().into_owned();
+    let o = lago(
+        &[&ovirt],
+        &[
+            "-w",
+            &wd,
+            "--libvirt_url",
+            "test:///default",
+            "-f",
+            "json",
+            "status",
+        ],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    // ovirt-engine answers from its metadata; `default` has nothing to go by.
+    assert_eq!(v["Prefix"]["VMs"]["engine"]["distro"], "el8", "{v}");
+    assert_eq!(v["Prefix"]["VMs"]["plain"]["distro"], "unknown", "{v}");
+    Ok(())
+}
