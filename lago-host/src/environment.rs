@@ -696,7 +696,11 @@ pub fn normalize_domain(
         // Not a name: the init file check reports it.
         Some(_) => return Ok(domain),
     };
-    let entry = vm_type_named(registry, name, &vm_type)?;
+    // An unknown vm-type is reported after the init file's own checks (by
+    // `prepare_new_env`), as every other mistake in it is reported first.
+    let Some(entry) = registry.vm_types.get(&vm_type) else {
+        return Ok(domain);
+    };
     let json = serde_json::to_string(&domain)?;
     match into_result(entry.plugin.normalize_spec(json.as_str().into())) {
         Ok(out) => match serde_json::from_str::<Value>(out.as_str())? {
