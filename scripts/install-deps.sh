@@ -27,6 +27,8 @@ packages=(
   libxml2-utils
   # tests: SASL authentication to libvirt (saslpasswd2 makes the user database)
   sasl2-bin libsasl2-modules
+  # tests: the `dot` out-format's output is checked with Graphviz's `dot`
+  graphviz
   # tests/sandbox/floor.sh only: the OpenSSH client as the raw baseline
   openssh-client
   # optional in the template: SFTP for the guest (dropbear runs /usr/lib/sftp-server)
@@ -38,7 +40,7 @@ packages=(
 commands=(
   pkg-config qemu-img qemu-system-x86_64 virsh libvirtd virtlogd dnsmasq ip
   iptables xorriso mkfs.ext4 parted partx losetup extlinux xz busybox
-  dropbear xmllint ssh unshare saslpasswd2
+  dropbear xmllint ssh unshare saslpasswd2 dot
 )
 
 missing=()

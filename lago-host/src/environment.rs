@@ -14,6 +14,7 @@ use abi_stable::std_types::{RString, RVec};
 use lago_plugin_api::abi::{ProviderSessionBox, VmTypeBox};
 use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
 use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
+use serde_json::Value;
 
 use crate::config::Config;
 use crate::error::Error;
@@ -260,8 +261,9 @@ impl<'r> Environment<'r> {
     }
 
     /// `lago start [VM...]`: networks first, then every VM in parallel, and
-    /// returns when each answers SSH. VMs already running are left alone
-    /// (and still waited for), so starting a running environment is a no-op.
+    /// returns when each answers SSH (unless its provider says it has none:
+    /// `needs_ssh`). VMs already running are left alone (and still waited
+    /// for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         progress::task("Start nets", || {
@@ -291,10 +293,20 @@ impl<'r> Environment<'r> {
                 .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
             tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
         }
-        let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
-        stage.set(&format!("booting, waiting for SSH at {address}"));
-        self.wait_for_ssh(vm, &json)?;
-        stage.set("SSH answers");
+        let needs_ssh = into_result(session.needs_ssh(vm.name.as_str().into()))
+            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+        if needs_ssh {
+            let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
+            stage.set(&format!("booting, waiting for SSH at {address}"));
+            self.wait_for_ssh(vm, &json)?;
+            stage.set("SSH answers");
+        } else {
+            tracing::info!(
+                "VM `{}`: its provider says it has no SSH to wait for",
+                vm.name
+            );
+            stage.set("running (no SSH to wait for)");
+        }
         match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
             Ok(()) => Ok(()),
             Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
@@ -739,10 +751,65 @@ pub struct PrepareOptions {
     pub skip_build: bool,
 }
 
+/// The vm-type plugin named `name`, or a user error listing those there are.
+fn vm_type_named<'r>(
+    registry: &'r Registry,
+    vm: &str,
+    name: &str,
+) -> Result<&'r crate::plugins::Entry<VmTypeBox>, Error> {
+    registry.vm_types.get(name).ok_or_else(|| {
+        Error::user(format!(
+            "domains/{vm}/vm-type: no vm-type plugin is named `{name}`; available: {}",
+            registry
+                .vm_types
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// Init's normalize hook: the domain `name` as written in the init file goes
+/// through its vm-type's `normalize_spec` (the domain's `vm-type`, else the
+/// configured `default_vm_type`) before it is checked and planned, so a
+/// vm-type can give its VMs defaults (Lago's `VMPlugin` did the same). A
+/// vm-type that delegates leaves the domain as it is.
+pub fn normalize_domain(
+    registry: &Registry,
+    config: &Config,
+    name: &str,
+    domain: Value,
+) -> Result<Value, Error> {
+    let vm_type = match domain.get("vm-type") {
+        None => config.default_vm_type().to_string(),
+        Some(Value::String(t)) => t.clone(),
+        // Not a name: the init file check reports it.
+        Some(_) => return Ok(domain),
+    };
+    // An unknown vm-type is reported after the init file's own checks (by
+    // `prepare_new_env`), as every other mistake in it is reported first.
+    let Some(entry) = registry.vm_types.get(&vm_type) else {
+        return Ok(domain);
+    };
+    let json = serde_json::to_string(&domain)?;
+    match into_result(entry.plugin.normalize_spec(json.as_str().into())) {
+        Ok(out) => match serde_json::from_str::<Value>(out.as_str())? {
+            v @ Value::Object(_) => Ok(v),
+            other => Err(Error::internal(format!(
+                "vm-type `{vm_type}` normalized domain `{name}` into {other}, not a mapping"
+            ))),
+        },
+        Err(e) if e.kind == ErrorKind::Delegate => Ok(domain),
+        Err(e) => Err(plugin_err(format_args!("VM `{name}`"))(e)),
+    }
+}
+
 /// Init's provider work, run on the planned and stored environment (the
-/// prefix init hook): each VM's vm-type normalises its spec, templates are
-/// imported into the store, then every VM's disks are prepared (with their
-/// `build` steps) and bootstrapped through its provider, in parallel.
+/// prefix init hook): templates are imported into the store, then every
+/// VM's disks are prepared (with their `build` steps) and bootstrapped
+/// through its provider, in parallel. (Each domain went through its
+/// vm-type's `normalize_spec` before planning: [`normalize_domain`].)
 pub fn prepare_new_env(
     env: &mut EnvSpec,
     config: &Config,
@@ -750,26 +817,8 @@ pub fn prepare_new_env(
     repo: &RepoChoice,
     options: PrepareOptions,
 ) -> Result<(), Error> {
-    for vm in env.domains.values_mut() {
-        let vm_type = registry.vm_types.get(&vm.vm_type).ok_or_else(|| {
-            Error::user(format!(
-                "domains/{}/vm-type: no vm-type plugin is named `{}`; available: {}",
-                vm.name,
-                vm.vm_type,
-                registry
-                    .vm_types
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })?;
-        let json = serde_json::to_string(&*vm)?;
-        match into_result(vm_type.plugin.normalize_spec(json.as_str().into())) {
-            Ok(out) => *vm = serde_json::from_str(out.as_str())?,
-            Err(e) if e.kind == ErrorKind::Delegate => {}
-            Err(e) => return Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
-        }
+    for vm in env.domains.values() {
+        vm_type_named(registry, &vm.name, &vm.vm_type)?;
     }
     if options.skip_build {
         for disk in env.domains.values_mut().flat_map(|vm| vm.disks.iter_mut()) {

@@ -48,6 +48,8 @@ fn lib(name: &str) -> PathBuf {
         "test_plugin_panic" => "tests/plugins/panicky",
         "test_plugin_bad_version" => "tests/plugins/bad-version",
         "test_plugin_bad_layout" => "tests/plugins/bad-layout",
+        "lago_out_dot" => "plugins/dot-format",
+        "test_plugin_serial" => "tests/plugins/serial-provider",
         _ => "lago-plugin-api",
     };
     let built = std::fs::metadata(&p).and_then(|m| m.modified()).ok();
@@ -239,6 +241,44 @@ fn prefix_with_engine(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>
 }
 
 #[test]
+fn help_lists_plugin_verbs() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let hello = lib("test_plugin_hello");
+    let o = lago(&[&ovirt, &hello], &["--help"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let section = out
+        .split_once("\nPlugin verbs:\n")
+        .map(|(_, s)| s)
+        .unwrap_or_default();
+    let lines: Vec<&str> = section.lines().take(2).collect();
+    assert_eq!(
+        lines,
+        [
+            "  engine-info  Show what the ovirt-engine plugin knows of each engine VM \
+             (vm-type `ovirt-engine`, on its VMs)",
+            "  hello        Say hello (an example plugin verb) (cli plugin)",
+        ],
+        "{out}"
+    );
+    // The built-in verbs are there as before.
+    assert!(out.contains("Usage: lago [OPTIONS] <VERB>") && out.contains("\n  status "));
+
+    // Without arguments: the same help, on stderr, exit 2.
+    let o = lago(&[&ovirt], &[])?;
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("  engine-info  "), "{}", stderr(&o));
+
+    let o = lago(&[], &["--help"])?;
+    assert!(
+        stdout(&o).contains("No plugin adds verbs"),
+        "{}",
+        stdout(&o)
+    );
+    Ok(())
+}
+
+#[test]
 fn vm_type_plugin_adds_a_verb() -> TestResult {
     let ovirt = lib("test_plugin_ovirt");
     let o = lago(&[&ovirt], &["plugins", "-f", "json"])?;
@@ -322,7 +362,9 @@ fn library_of_another_interface_version_is_refused() -> TestResult {
 fn library_of_another_layout_is_refused() -> TestResult {
     refused_with_one_warning(
         "test_plugin_bad_layout",
-        "its interface layout does not match",
+        "its interface layout does not match this lago's (lago-plugin-api 0.1.0): \
+         type `LagoPlugin`: another package (expected lago-plugin-api, found \
+         test-plugin-bad-layout); size 16 bytes expected, 16 found",
     )
 }
 
@@ -365,7 +407,152 @@ fn panicking_plugin_is_an_error_and_lago_survives() -> TestResult {
 }
 
 #[test]
-fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
+fn a_verb_whose_spec_panics_is_disabled_alone() -> TestResult {
+    let panicky = lib("test_plugin_panic");
+    let hello = lib("test_plugin_hello");
+    let path = [panicky.as_path(), hello.as_path()];
+    let warning = "the cli plugin `bad-spec` (";
+    let why = "is disabled: its spec failed: cli plugin `bad-spec` panicked: \
+               the bad-spec verb cannot describe itself";
+
+    // Other verbs, of the same library and of another, work: one warning.
+    let o = lago(&path, &["hello", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)?["greeting"], "hello, world");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("WARN") && err.contains(warning) && err.contains(why),
+        "{err}"
+    );
+    let o = lago(&path, &["explode"])?;
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cli plugin `explode` panicked"));
+
+    // An unknown verb is still an unknown verb.
+    let o = lago(&path, &["nosuchverb"])?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown verb `nosuchverb`"),
+        "{}",
+        stderr(&o)
+    );
+
+    // The disabled verb says why, in its error line.
+    let o = lago(&path, &["bad-spec"])?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let last = stderr(&o).lines().last().unwrap_or_default().to_string();
+    assert!(
+        last.starts_with("lago: error: cannot run `bad-spec`: the cli plugin")
+            && last.contains(why),
+        "{last}"
+    );
+    Ok(())
+}
+
+/// `path` with byte `at` replaced by `bytes`.
+fn patch(path: &Path, at: usize, bytes: &[u8]) -> std::io::Result<()> {
+    let mut data = std::fs::read(path)?;
+    data[at..at + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, data)
+}
+
+#[test]
+fn files_the_loader_refuses_get_one_warning_with_its_reason() -> TestResult {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("plugins");
+    let deps = tmp.path().join("deps");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(&deps)?;
+    // Not ELF: in a folder (lib*.so) and named directly (any name).
+    std::fs::write(dir.join("libjunk.so"), b"not a library\n")?;
+    let named = tmp.path().join("plugin.bin");
+    std::fs::write(&named, b"")?;
+    // Another architecture: a real plugin with e_machine = aarch64 (183).
+    let arm = dir.join("libarm.so");
+    std::fs::copy(lib("test_plugin_toml"), &arm)?;
+    patch(&arm, 18, &183u16.to_le_bytes())?;
+    // A missing dependency: a library linked against libdep.so, which is
+    // not where the loader looks.
+    let (dep_c, lib_c) = (tmp.path().join("dep.c"), tmp.path().join("needs.c"));
+    std::fs::write(&dep_c, "int dep(void) { return 1; }\n")?;
+    std::fs::write(&lib_c, "int dep(void);\nint f(void) { return dep(); }\n")?;
+    let cc = |args: &[&std::ffi::OsStr]| -> TestResult {
+        let o = Command::new("cc")
+            .args(["-shared", "-fPIC"])
+            .args(args)
+            .output()?;
+        assert!(o.status.success(), "cc: {}", stderr(&o));
+        Ok(())
+    };
+    let libdep = deps.join("libdep.so");
+    cc(&["-o".as_ref(), libdep.as_os_str(), dep_c.as_os_str()])?;
+    let needs = dir.join("libneeds.so");
+    cc(&[
+        "-o".as_ref(),
+        needs.as_os_str(),
+        lib_c.as_os_str(),
+        "-L".as_ref(),
+        deps.as_os_str(),
+        "-ldep".as_ref(),
+    ])?;
+    let missing = tmp.path().join("no-such-folder");
+    let path = [dir.as_path(), named.as_path(), missing.as_path()];
+
+    let home = tempfile::tempdir()?;
+    for run in 0..2 {
+        // The second run reads the plugin index: same warnings.
+        let o = lago_in(home.path(), &path, &["plugins", "-f", "json"])?;
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let err = stderr(&o);
+        let expected = [
+            (
+                missing.clone(),
+                "neither a plugin library nor a readable folder",
+            ),
+            (
+                arm.clone(),
+                "it was built for another architecture (ELF machine 183, 64-bit)",
+            ),
+            (
+                dir.join("libjunk.so"),
+                "it is not an ELF shared library (loader: ",
+            ),
+            (
+                needs.clone(),
+                "the loader cannot open it: libdep.so: cannot open shared object file",
+            ),
+            (named.clone(), "it is not an ELF shared library"),
+        ];
+        assert_eq!(err.lines().count(), expected.len(), "run {run}: {err}");
+        for (line, (file, reason)) in err.lines().zip(&expected) {
+            assert!(line.contains("WARN"), "{line}");
+            assert!(line.contains(&file.display().to_string()), "{line}");
+            assert!(line.contains(reason), "{line}");
+        }
+        assert_eq!(
+            json(&o)?["vm-provider"]["ssh"]["version"],
+            lago_plugin_api::INTERFACE_VERSION
+        );
+    }
+
+    // Once the dependency can be found, the library opens (it is no lago
+    // plugin, so it is skipped quietly): loader failures are not kept in
+    // the index.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
+    cmd.args(["plugins"])
+        .current_dir(home.path())
+        .env("HOME", home.path());
+    cmd.env("LAGO_PLUGIN_PATH", &needs)
+        .env("LD_LIBRARY_PATH", &deps);
+    let o = cmd.output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "", "no warning once libdep.so is found");
+    Ok(())
+}
+
+#[test]
+fn two_plugins_of_one_name_are_listed_and_refused_where_needed() -> TestResult {
     let toml = lib("test_plugin_toml");
     let tmp = tempfile::tempdir()?;
     let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -373,7 +560,28 @@ fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
     std::fs::create_dir_all(&b)?;
     std::fs::copy(&toml, a.join("libfirst.so"))?;
     std::fs::copy(&toml, b.join("libsecond.so"))?;
-    let o = lago(&[&a, &b], &["plugins"])?;
+    let (first, second) = (a.join("libfirst.so"), b.join("libsecond.so"));
+    let o = lago(&[&a, &b], &["plugins", "-f", "json"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    let toml_entry = &v["out-format"]["toml"];
+    assert_eq!(toml_entry["source"], first.display().to_string(), "{v}");
+    assert_eq!(
+        toml_entry["conflicts"],
+        serde_json::json!([{"source": second.display().to_string(),
+                            "version": lago_plugin_api::INTERFACE_VERSION}]),
+        "{v}"
+    );
+    assert_eq!(v["out-format"]["json"]["source"], "built-in", "{v}");
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one warning: {err}");
+    assert!(
+        err.contains("two out-format plugins are named `toml`"),
+        "{err}"
+    );
+
+    // A verb that needs the plugin refuses, naming both.
+    let o = lago(&[&a, &b], &["-f", "toml", "plugins"])?;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -398,8 +606,10 @@ fn two_plugins_of_one_name_are_an_error_naming_both() -> TestResult {
 fn verbs_that_need_no_plugin_do_not_open_libraries() -> TestResult {
     // A bad library on the path would warn if it were opened.
     let bad = lib("test_plugin_bad_version");
+    // (`lago --help` lists the plugins' verbs: it opens the libraries
+    // holding CLI plugins and vm-types, see `help_lists_plugin_verbs`.)
     for args in [
-        &["--help"][..],
+        &["status", "--help"][..],
         &["plugins", "--help"],
         &["-f", "json", "generate-config"],
         &["--version"],
@@ -425,7 +635,9 @@ fn unknown_verbs_and_formats_are_user_errors() -> TestResult {
     );
     let o = lago(&[], &["-f", "xml", "plugins"])?;
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown out-format `xml` (available: default, flat, json, yaml)"));
+    assert!(
+        stderr(&o).contains("unknown out-format `xml` (available: default, dot, flat, json, yaml)")
+    );
     Ok(())
 }
 
@@ -524,5 +736,233 @@ fn the_plugin_index_spares_opening_unchanged_libraries() -> TestResult {
         v["cli"]["hello"]["version"],
         lago_plugin_api::INTERFACE_VERSION
     );
+    Ok(())
+}
+
+/// An initialized prefix with two networks (one the management one) and two
+/// VMs, one with a NIC on each.
+fn prefix_with_networks(root: &Path) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let wd = root.join(".lago");
+    let path = wd.join("default");
+    std::fs::create_dir_all(&path)?;
+    let net = |name: &str, gw: &str, management: bool| {
+        serde_json::json!({
+            "name": name, "type": "nat", "management": management, "gw": gw,
+            "libvirt_name": format!("abcd-{name}"), "bridge": format!("abcd-{name}")
+        })
+    };
+    let vm = |name: &str, nics: serde_json::Value| {
+        serde_json::json!({
+            "name": name, "libvirt_name": format!("abcd1234-{name}"), "memory": 256, "vcpu": 1,
+            "nics": nics, "disks": [], "mgmt_net": "lago", "vm-provider": "local-libvirt",
+            "vm-type": "default", "distro": "el8"
+        })
+    };
+    let env: lago_plugin_api::spec::EnvSpec = serde_json::from_value(serde_json::json!({
+        "prefix": {"name": "default", "path": path, "workdir": wd, "uuid": "abcd1234abcd1234abcd1234abcd1234"},
+        "nets": {"lago": net("lago", "192.168.200.1", true), "storage": net("storage", "192.168.201.1", false)},
+        "domains": {
+            "engine": vm("engine", serde_json::json!([
+                {"net": "lago", "ip": "192.168.200.2", "mac": "54:52:c0:a8:c8:02"},
+                {"net": "storage", "ip": "192.168.201.2", "mac": "54:52:c0:a8:c9:02"}])),
+            "host0": vm("host0", serde_json::json!([
+                {"net": "lago", "ip": "192.168.200.3", "mac": "54:52:c0:a8:c8:03"}]))
+        }
+    }))?;
+    let prefix = lago::prefix::Prefix::at(path.clone(), "default".into(), Some(wd.clone()));
+    prefix.save_env(&env)?;
+    prefix.mark_initialized()?;
+    lago::prefix::Workdir::at(&wd).set_current("default")?;
+    Ok(wd)
+}
+
+#[test]
+fn the_shipped_dot_format_draws_the_environment() -> TestResult {
+    let shipped = lib("lago_out_dot");
+    let o = lago(&[], &["plugins", "-f", "json"])?;
+    assert_eq!(
+        Path::new(
+            json(&o)?["out-format"]["dot"]["source"]
+                .as_str()
+                .unwrap_or("")
+        ),
+        shipped
+    );
+
+    let tmp = tempfile::tempdir()?;
+    let wd = prefix_with_networks(tmp.path())?;
+    let wd = wd.to_string_lossy().into_owned();
+    let o = lago(
+        &[],
+        &[
+            "-w",
+            &wd,
+            "--libvirt_url",
+            "test:///default",
+            "-f",
+            "dot",
+            "status",
+        ],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let dot = stdout(&o);
+    for line in [
+        r#""net:lago" [shape=ellipse, label="lago (management)\ngateway 192.168.200.1\ndown", style=bold, penwidth=2];"#,
+        r#""net:storage" [shape=ellipse, label="storage\ngateway 192.168.201.1\ndown"];"#,
+        r#""vm:engine" [shape=box, style="rounded,filled", fillcolor=lightgrey, label="engine\ndown\ntype: default\ndistro: el8"];"#,
+        r#""vm:engine" -- "net:lago" [label="eth0\n192.168.200.2"];"#,
+        r#""vm:engine" -- "net:storage" [label="eth1\n192.168.201.2"];"#,
+        r#""vm:host0" -- "net:lago" [label="eth0\n192.168.200.3"];"#,
+    ] {
+        assert!(
+            dot.lines().any(|l| l.trim() == line),
+            "{line}\nnot in:\n{dot}"
+        );
+    }
+    assert_eq!(dot.matches(" -- ").count(), 3, "one edge per NIC:\n{dot}");
+
+    // Graphviz reads it: the SVG has a node per VM and network.
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("graphviz `dot` (scripts/install-deps.sh installs it): {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        std::io::Write::write_all(&mut stdin, dot.as_bytes())?;
+    }
+    let svg = child.wait_with_output()?;
+    assert!(svg.status.success(), "dot: {}", stderr(&svg));
+    let svg = stdout(&svg);
+    for title in [
+        "vm:engine",
+        "vm:host0",
+        "net:lago",
+        "net:storage",
+        "vm:engine&#45;&#45;net:storage",
+    ] {
+        assert!(
+            svg.contains(&format!("<title>{title}</title>")),
+            "{title} not in:\n{svg}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_vm_type_normalizes_the_domain_as_written_before_planning() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let home = tempfile::tempdir()?;
+    let init = "x-disks: &disks [{type: empty, size: 1M, dev: vda, name: root}]\n\
+                domains:\n\
+                \x20 host0: {vm-type: ovirt-host, nics: [{net: mgmt}], disks: *disks}\n\
+                \x20 host1: {vm-type: ovirt-host, vcpu: 4, nics: [{net: mgmt}], disks: *disks}\n\
+                \x20 plain: {nics: [{net: mgmt}], disks: *disks}\n\
+                nets:\n  mgmt: {type: nat, management: true}\n";
+    std::fs::write(home.path().join("LagoInitFile"), init)?;
+    let leases = home.path().join("leases").display().to_string();
+    let common = [
+        "--libvirt_url",
+        "test:///default",
+        "--lease_dir",
+        leases.as_str(),
+    ];
+    let o = lago_in(
+        home.path(),
+        &[&ovirt],
+        &[&common[..], &["init", "--skip-bootstrap"]].concat(),
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let env = lago::prefix::Prefix::open(&home.path().join(".lago/default"))?.load_env()?;
+    // The vm-type's default applies where the init file gives none.
+    assert_eq!(env.domains["host0"].vcpu, 3);
+    assert_eq!(env.domains["host1"].vcpu, 4);
+    assert_eq!(env.domains["plain"].vcpu, 2, "the built-in default");
+    assert_eq!(env.domains["host0"].vm_type, "ovirt-host");
+
+    // An unknown vm-type is refused before anything is created.
+    std::fs::write(
+        home.path().join("Other"),
+        init.replace("ovirt-host, vcpu", "no-such-type, vcpu"),
+    )?;
+    let o = lago_in(
+        home.path(),
+        &[&ovirt],
+        &[&common[..], &["init", "other-wd", "Other"]].concat(),
+    )?;
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("domains/host1/vm-type: no vm-type plugin is named `no-such-type`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!home.path().join("other-wd").exists());
+    Ok(())
+}
+
+#[test]
+fn a_provider_without_ssh_is_started_without_waiting_for_ssh() -> TestResult {
+    let serial = lib("test_plugin_serial");
+    let home = tempfile::tempdir()?;
+    let init = "domains:\n\
+                \x20 box0:\n\
+                \x20   vm-provider: serial\n\
+                \x20   nics: [{net: mgmt}]\n\
+                \x20   disks: [{type: empty, size: 1M, dev: vda, name: root}]\n\
+                nets:\n  mgmt: {type: nat, management: true}\n";
+    std::fs::write(home.path().join("LagoInitFile"), init)?;
+    let leases = home.path().join("leases").display().to_string();
+    let common = [
+        "--lease_dir",
+        leases.as_str(),
+        "--ssh-tries",
+        "1",
+        "--ssh-timeout",
+        "1",
+    ];
+    let o = lago_in(home.path(), &[&serial], &[&common[..], &["init"]].concat())?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // In a network namespace of its own (no route anywhere): had lago tried
+    // SSH, it would have failed, and no packet could leave.
+    let lago = env!("CARGO_BIN_EXE_lago");
+    let o = Command::new("unshare")
+        .args(["--net", lago])
+        .args(common)
+        .args(["start"])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("LAGO_PLUGIN_PATH", &serial)
+        .output()?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = lago_in(home.path(), &[&serial], &["-f", "json", "status"])?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json(&o)?["Prefix"]["VMs"]["box0"]["status"], "running");
+    Ok(())
+}
+
+#[test]
+fn status_shows_the_distro_the_vm_type_reports() -> TestResult {
+    let ovirt = lib("test_plugin_ovirt");
+    let tmp = tempfile::tempdir()?;
+    let wd = prefix_with_engine(tmp.path())?;
+    let wd = wd.to_string_lossy().into_owned();
+    let o = lago(
+        &[&ovirt],
+        &[
+            "-w",
+            &wd,
+            "--libvirt_url",
+            "test:///default",
+            "-f",
+            "json",
+            "status",
+        ],
+    )?;
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = json(&o)?;
+    // ovirt-engine answers from its metadata; `default` has nothing to go by.
+    assert_eq!(v["Prefix"]["VMs"]["engine"]["distro"], "el8", "{v}");
+    assert_eq!(v["Prefix"]["VMs"]["plain"]["distro"], "unknown", "{v}");
     Ok(())
 }

@@ -101,6 +101,15 @@ pub trait ProviderSession: Send + Sync {
     /// Remove every hypervisor object of the environment (domains, networks).
     #[sabi(last_prefix_field)]
     fn cleanup(&self) -> RResult<(), PluginError>;
+    /// Whether `lago start` waits for the VM to answer SSH (and runs its
+    /// vm-type's SSH wait). `false` for machines without SSH (serial-only
+    /// appliances, containers): start returns once the provider started
+    /// them. Added after the prefix (interface 0.1.x): a library built
+    /// before it answers `true` through this default body.
+    fn needs_ssh(&self, vm: RStr<'_>) -> RResult<bool, PluginError> {
+        let _ = vm;
+        RResult::ROk(true)
+    }
 }
 
 /// A vm-provider (`vm-provider:` in the init file): a factory of sessions.

@@ -318,6 +318,9 @@ impl ProviderSession for SessionAdapter {
     fn cleanup(&self) -> RResult<(), PluginError> {
         self.who.guard(|| self.session.cleanup())
     }
+    fn needs_ssh(&self, vm: RStr<'_>) -> RResult<bool, PluginError> {
+        self.on_vm(vm, |s, vm| s.needs_ssh(vm))
+    }
 }
 
 /// Wrap a plain vm-provider as an FFI-safe object.

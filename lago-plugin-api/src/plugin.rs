@@ -123,6 +123,12 @@ pub trait ProviderSessionPlugin: Send + Sync + 'static {
     fn cleanup(&self) -> PluginResult<()> {
         Err(PluginError::not_implemented("cleanup"))
     }
+    /// Whether `lago start` waits for this VM to answer SSH (default: yes).
+    /// Answer `false` for machines that have no SSH: start then returns once
+    /// [`ProviderSessionPlugin::start`] did, and `after_start` still runs.
+    fn needs_ssh(&self, vm: &VmSpec) -> PluginResult<bool> {
+        Ok(true)
+    }
 }
 
 /// A vm-type (Lago's `VMPlugin`). Every method defaults to

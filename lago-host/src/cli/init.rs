@@ -12,9 +12,9 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use lago_plugin_api::spec::EnvSpec;
 
 use super::{Context, Output};
-use crate::environment::{prepare_new_env, PrepareOptions, RepoChoice};
+use crate::environment::{normalize_domain, prepare_new_env, PrepareOptions, RepoChoice};
 use crate::error::Error;
-use crate::prefix::lifecycle::{init_env, InitRequest};
+use crate::prefix::lifecycle::{init_env_with, InitRequest};
 use crate::prefix::{Prefix, DEFAULT_PREFIX, WORKDIR_NAME};
 
 pub fn command() -> Command {
@@ -90,33 +90,24 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         skip_build: args.get_flag("skip_build"),
     };
     let config = ctx.config.clone();
-    let mut hook = |prefix: &Prefix, env: &mut EnvSpec| {
+    let registry = ctx.plugins()?;
+    // Each domain as written goes through its vm-type before planning.
+    let mut normalize = |name: &str, domain| normalize_domain(registry, &config, name, domain);
+    // THE INIT HOOK: the provider work on the planned and stored environment
+    // (templates, disks, bootstrap). Runs before the `initialized` marker;
+    // when it fails, init removes the prefix and its leases.
+    let mut prepare = |prefix: &Prefix, env: &mut EnvSpec| {
         // The prefix exists now: its log gets what init recorded so far.
         let log = prefix.path().join("logs").join("lago.log");
         if let Err(e) = crate::logging::attach_prefix_log(&log) {
             tracing::warn!("cannot write the prefix log {}: {e}", log.display());
         }
-        provider_prepare(ctx, env, &repo, options)
+        prepare_new_env(env, &config, registry, &repo, options)
     };
     crate::progress::task("Initialize and populate prefix", || {
-        init_env(&req, &config, &mut hook)
+        init_env_with(&req, &config, &mut normalize, &mut prepare)
     })?;
     Ok(Output::Nothing)
-}
-
-/// THE INIT HOOK: the provider work on the planned and stored environment
-/// (vm-type normalisation, templates, disks, bootstrap). Runs before the
-/// `initialized` marker; when it fails, init removes the prefix and its
-/// leases.
-fn provider_prepare(
-    ctx: &mut Context,
-    env: &mut EnvSpec,
-    repo: &RepoChoice,
-    options: PrepareOptions,
-) -> Result<(), Error> {
-    let config = ctx.config.clone();
-    let registry = ctx.plugins()?;
-    prepare_new_env(env, &config, registry, repo, options)
 }
 
 #[cfg(test)]

@@ -478,8 +478,8 @@ pub fn root_command(bin_name: &str) -> Command {
         // Lago's argparse took any unique prefix of a long option.
         .infer_long_args(true)
         .after_help(
-            "Plugins may add more verbs: `lago plugins` lists them (kind `cli`), \
-             `lago VERB --help` shows their help.",
+            "Plugins may add more verbs: `lago --help` lists them, `lago plugins` lists the \
+             plugins, `lago VERB --help` shows a verb's help.",
         )
         .args(global_args());
     for v in VERBS {
@@ -591,7 +591,7 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
         Err(e) => {
             return match ambiguous_option(&root, argv, &e) {
                 Some(msg) => Err(Error::user(msg)),
-                None => Ok(clap_exit(e)),
+                None => Ok(plugin_verb::help_or_exit(e, bin_name)),
             }
         }
     };

@@ -46,11 +46,29 @@ pub enum Parsed {
 /// The long name used by vm-type verbs to pick VMs.
 pub const VM_ARG: &str = "vm";
 
+/// The verbs the plugins add, and those they could not.
+#[derive(Debug, Default)]
+pub struct PluginVerbs {
+    /// Usable verbs, by name.
+    pub verbs: BTreeMap<String, PluginVerb>,
+    /// CLI plugin verbs whose spec could not be had, with the warning
+    /// already shown: `name -> why`.
+    pub disabled: BTreeMap<String, String>,
+}
+
 /// Every verb the loaded plugins add, by name. A name taken twice is an
 /// error naming both plugins; a name equal to a built-in verb is ignored
-/// with a warning (the built-in wins).
-pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error> {
+/// with a warning (the built-in wins). A plugin whose `spec()`/`verbs()`
+/// fails or panics loses its verbs, with one warning: the other plugins'
+/// verbs keep working.
+pub fn collect(ctx: &mut Context) -> Result<PluginVerbs, Error> {
     let reg = ctx.plugins_where(|k, _| matches!(k, PluginKind::Cli | PluginKind::VmType))?;
+    let mut disabled = BTreeMap::new();
+    let mut disable = |name: &str, source: String, e: lago_plugin_api::PluginError| {
+        let why = format!("the {source} is disabled: its spec failed: {e}");
+        tracing::warn!("{why}");
+        disabled.insert(name.to_string(), why);
+    };
     let mut out: BTreeMap<String, PluginVerb> = BTreeMap::new();
     let mut add = |v: PluginVerb| -> Result<(), Error> {
         if VERBS.iter().any(|b| b.name == v.name) {
@@ -71,19 +89,33 @@ pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error>
         Ok(())
     };
     for (name, entry) in &reg.verbs {
-        let spec = into_result(entry.plugin.spec())?;
+        let source = format!("cli plugin `{name}` ({})", entry.source);
+        let spec = match into_result(entry.plugin.spec()) {
+            Ok(spec) => spec,
+            Err(e) => {
+                disable(name, source, e);
+                continue;
+            }
+        };
         add(PluginVerb {
             name: name.clone(),
             spec,
             origin: VerbOrigin::Cli,
-            source: format!("cli plugin `{name}` ({})", entry.source),
+            source,
         })?;
     }
     for (type_name, entry) in &reg.vm_types {
         let verbs = match into_result(entry.plugin.verbs()) {
             Ok(v) => v,
             Err(e) if e.is_delegate() => Default::default(),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Its verb names are unknown: warn, nothing to key them by.
+                tracing::warn!(
+                    "the verbs of vm-type `{type_name}` ({}) are disabled: listing them failed: {e}",
+                    entry.source
+                );
+                continue;
+            }
         };
         for spec in verbs {
             add(PluginVerb {
@@ -94,7 +126,10 @@ pub fn collect(ctx: &mut Context) -> Result<BTreeMap<String, PluginVerb>, Error>
             })?;
         }
     }
-    Ok(out)
+    Ok(PluginVerbs {
+        verbs: out,
+        disabled,
+    })
 }
 
 /// Check a spec against clap's rules and lago's global flags.
@@ -230,11 +265,73 @@ pub fn args_json(spec: &CliSpec, m: &ArgMatches) -> Value {
     Value::Object(out)
 }
 
+/// How a failed first parse ends: `lago --help` (and `lago` alone, `lago
+/// help`) also lists the verbs plugins add, CLI plugins and vm-types alike;
+/// anything else as clap says ([`clap_exit`]).
+pub fn help_or_exit(e: clap::Error, bin_name: &str) -> i32 {
+    use clap::error::ErrorKind;
+    let root_usage = format!("Usage: {bin_name} [OPTIONS] <VERB>");
+    let is_help = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    // A verb's own help shows that verb's usage line, not the root's.
+    if !is_help || !e.render().to_string().contains(&root_usage) {
+        return clap_exit(e);
+    }
+    // Logging is not set up yet: what loading says stays quiet here.
+    let mut ctx = Context::new(GlobalArgs::default(), Config::defaults(), bin_name.into());
+    let verbs = match collect(&mut ctx) {
+        Ok(found) => found.verbs,
+        Err(_) => return clap_exit(e),
+    };
+    let help = root_command(bin_name)
+        .after_help(plugin_verbs_help(&verbs))
+        .render_help()
+        .to_string();
+    if e.use_stderr() {
+        eprint!("{help}");
+        crate::error::EXIT_USER
+    } else {
+        print!("{help}");
+        0
+    }
+}
+
+/// The text after `lago --help`'s verb list: the plugins' verbs, each with
+/// its help and where it comes from.
+fn plugin_verbs_help(verbs: &BTreeMap<String, PluginVerb>) -> String {
+    let usable: Vec<&PluginVerb> = verbs.values().filter(|v| validate(v).is_ok()).collect();
+    if usable.is_empty() {
+        return "No plugin adds verbs: `lago plugins` lists the plugins.".to_string();
+    }
+    let width = usable.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from("Plugin verbs:\n");
+    for v in usable {
+        let from = match &v.origin {
+            VerbOrigin::Cli => "cli plugin".to_string(),
+            VerbOrigin::VmType(t) => format!("vm-type `{t}`, on its VMs"),
+        };
+        text.push_str(&format!(
+            "  {:width$}  {} ({from})\n",
+            v.name,
+            v.spec.help.as_str()
+        ));
+    }
+    text.push_str(
+        "\n`lago VERB --help` shows a verb's arguments; `lago plugins` lists the plugins.",
+    );
+    text
+}
+
 /// Load the plugins, find `name` among their verbs, parse `argv` again with
 /// it, and run it.
 pub fn run_external(ctx: &mut Context, name: &str, argv: &[OsString]) -> Result<Parsed, Error> {
-    let verbs = collect(ctx)?;
+    let PluginVerbs { verbs, disabled } = collect(ctx)?;
     let Some(verb) = verbs.get(name) else {
+        if let Some(why) = disabled.get(name) {
+            return Err(Error::user(format!("cannot run `{name}`: {why}")));
+        }
         return Err(Error::user(format!(
             "unknown verb `{name}`: `{} --help` lists the built-in verbs, `{} plugins` the plugins",
             ctx.bin_name, ctx.bin_name

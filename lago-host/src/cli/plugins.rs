@@ -1,6 +1,9 @@
 //! `lago plugins`: every plugin the registry holds (built-in and loaded),
 //! by kind and name, with its source (`built-in` or the library's path) and
-//! the interface version it was built against.
+//! the interface version it was built against. Two plugins of one kind and
+//! name are both listed: the first found under the name, the others in its
+//! `conflicts` list (and one warning each); verbs that need that plugin
+//! refuse to run until one is removed.
 
 use clap::{ArgMatches, Command};
 use serde_json::{json, Map, Value};
@@ -15,22 +18,40 @@ pub fn command() -> Command {
             "List every plugin: kind, name, source (built-in or .so path) and interface version.\n\
              Libraries are looked for in $LAGO_PLUGIN_PATH (colon-separated), \
              ~/.local/lib/lago/plugins, /usr/lib/lago/plugins and the folder of the lago \
-             executable (liblago_*.so only). Output: {KIND: {NAME: {source, version}}}.",
+             executable (liblago_*.so only). Output: {KIND: {NAME: {source, version}}}; \
+             a name two plugins claim also has `conflicts: [{source, version}, ...]`.",
         )
 }
 
 pub fn run(ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
     let reg = ctx.plugin_index()?;
+    for c in reg.conflicts() {
+        tracing::warn!("{}", c.error());
+    }
     let mut tree = Map::new();
     for info in reg.list() {
-        let kind = tree
+        let Value::Object(kind) = tree
             .entry(info.kind.as_str().to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Value::Object(m) = kind {
-            m.insert(
-                info.name,
-                json!({"source": info.source, "version": info.version}),
-            );
+            .or_insert_with(|| Value::Object(Map::new()))
+        else {
+            continue;
+        };
+        let this = json!({"source": info.source, "version": info.version});
+        match kind.get_mut(&info.name) {
+            // list() gives one name's plugins in search order: the first
+            // found is the entry, later ones its conflicts.
+            Some(Value::Object(first)) if first["source"] != this["source"] => {
+                if let Value::Array(others) = first
+                    .entry("conflicts")
+                    .or_insert_with(|| Value::Array(Vec::new()))
+                {
+                    others.push(this);
+                }
+            }
+            Some(_) => {}
+            None => {
+                kind.insert(info.name, this);
+            }
         }
     }
     Ok(Output::Data(Value::Object(tree)))

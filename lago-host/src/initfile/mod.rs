@@ -246,6 +246,19 @@ pub struct NetDef {
 /// [`read::MAX_INIT_FILE_BYTES`] is read. Warnings (see
 /// [`InitFile::warnings`]) are logged.
 pub fn load(path: &Path) -> Result<InitFile, InitError> {
+    let (value, source) = read(path)?;
+    let init = from_value(value, source)?;
+    for w in &init.warnings {
+        tracing::warn!("{w}");
+    }
+    Ok(init)
+}
+
+/// An init file as written: its parsed document (not yet checked) and its
+/// text, for [`from_value`]. Lets `init` hand each domain to its vm-type's
+/// `normalize_spec` before the model is built. Only a regular file of at
+/// most [`read::MAX_INIT_FILE_BYTES`] is read.
+pub fn read(path: &Path) -> Result<(Value, Arc<SourceText>), InitError> {
     let text = read::read_text(path).map_err(|message| InitErrorData {
         file: Some(path.to_path_buf()),
         line: None,
@@ -258,15 +271,21 @@ pub fn load(path: &Path) -> Result<InitFile, InitError> {
         Some(e) if e.eq_ignore_ascii_case("json") => Format::Json,
         _ => Format::Yaml,
     };
-    let init = parse_str(&text, Some(path.to_path_buf()), format)?;
-    for w in &init.warnings {
-        tracing::warn!("{w}");
-    }
-    Ok(init)
+    parse_document(&text, Some(path.to_path_buf()), format)
 }
 
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
+    let (value, source) = parse_document(text, file, format)?;
+    from_value(value, source)
+}
+
+/// Parse an init file's text into its document (no checks yet).
+fn parse_document(
+    text: &str,
+    file: Option<PathBuf>,
+    format: Format,
+) -> Result<(Value, Arc<SourceText>), InitError> {
     let text = read::strip_bom(text);
     let value = match format {
         Format::Json => read::json_no_duplicates(text).map_err(|e| InitErrorData {
@@ -291,6 +310,12 @@ pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<In
         text: text.to_string(),
         format,
     });
+    Ok((value, source))
+}
+
+/// Build and check the model of a parsed init file ([`read`]); errors point
+/// into `source`. Warnings are kept in [`InitFile::warnings`].
+pub fn from_value(value: Value, source: Arc<SourceText>) -> Result<InitFile, InitError> {
     let reader = Reader {
         src: &source,
         warnings: RefCell::new(Vec::new()),

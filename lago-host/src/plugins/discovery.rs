@@ -10,9 +10,13 @@
 //!    build folder also holds every other cdylib of the workspace (test
 //!    plugins among them).
 //!
-//! In the other folders every `lib*.so` file is a candidate; a candidate that
-//! turns out not to be a lago plugin is skipped quietly (debug log). A file
-//! reachable twice (same canonical path) is loaded once.
+//! In the other folders every `lib*.so` file is a candidate, and so is any
+//! file named in `$LAGO_PLUGIN_PATH`. A candidate the loader cannot open (not
+//! ELF, another architecture, a missing dependency) gets one warning with the
+//! reason ([`super::load`]); a shared library without lago's root module is
+//! skipped quietly (debug log). A `$LAGO_PLUGIN_PATH` entry that does not
+//! exist gets a warning. A file reachable twice (same canonical path) is
+//! loaded once.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -27,6 +31,8 @@ pub struct SearchDir {
     pub path: PathBuf,
     /// Only files whose name starts with this are taken (`lib` or `liblago_`).
     pub file_prefix: &'static str,
+    /// Named by the user (`LAGO_PLUGIN_PATH`): its absence is warned about.
+    pub named: bool,
 }
 
 /// The ordered list of places plugin libraries are looked for.
@@ -55,6 +61,7 @@ impl SearchPath {
                     dirs.push(SearchDir {
                         path: p,
                         file_prefix: "lib",
+                        named: true,
                     });
                 }
             }
@@ -63,16 +70,19 @@ impl SearchPath {
             dirs.push(SearchDir {
                 path: home.join(".local/lib/lago/plugins"),
                 file_prefix: "lib",
+                named: false,
             });
         }
         dirs.push(SearchDir {
             path: PathBuf::from("/usr/lib/lago/plugins"),
             file_prefix: "lib",
+            named: false,
         });
         if let Some(exe) = exe_dir {
             dirs.push(SearchDir {
                 path: exe.to_path_buf(),
                 file_prefix: "liblago_",
+                named: false,
             });
         }
         SearchPath { dirs }
@@ -98,6 +108,12 @@ impl SearchPath {
                     }
                 }
                 files.sort();
+            } else if dir.named {
+                tracing::warn!(
+                    "{PLUGIN_PATH_VAR} names {}, which is neither a plugin library nor a \
+                     readable folder",
+                    dir.path.display()
+                );
             } else {
                 tracing::trace!("plugin folder {} is absent", dir.path.display());
             }

@@ -13,7 +13,7 @@
 //! it); [`Registry::load_where`] and [`Registry::load_all`] open the
 //! libraries a command needs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -167,6 +167,36 @@ pub struct Registry {
     scanned: bool,
     /// One line per library skipped as incompatible (already logged).
     pub skipped: Vec<String>,
+    /// Plugins of loaded libraries whose (kind, name) was already taken: not
+    /// callable, but listed (see [`Registry::conflicts`]).
+    shadowed: Vec<PluginInfo>,
+}
+
+/// Two or more plugins of one kind and name, in search order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub kind: PluginKind,
+    pub name: String,
+    /// Every plugin of that kind and name (at least two), first found first.
+    pub plugins: Vec<PluginInfo>,
+}
+
+impl Conflict {
+    /// The error a command that needs this plugin refuses with.
+    pub fn error(&self) -> RegistryError {
+        let source = |i: usize| {
+            self.plugins
+                .get(i)
+                .map(|p| p.source.clone())
+                .unwrap_or_default()
+        };
+        RegistryError::Duplicate {
+            kind: self.kind,
+            name: self.name.clone(),
+            first: source(0),
+            second: source(1),
+        }
+    }
 }
 
 fn names_of(set: &PluginSet) -> Vec<(PluginKind, String)> {
@@ -216,8 +246,9 @@ impl Registry {
 
     /// Learn what every library on `path` holds (once): from the index for
     /// unchanged files, else by opening them. Incompatible libraries are
-    /// skipped with one warning each; two plugins of one kind and name are
-    /// an error naming both sources.
+    /// skipped with one warning each. Two plugins of one kind and name are
+    /// kept for listing ([`Registry::conflicts`]); a command that needs one
+    /// of them refuses ([`Registry::load_where`]).
     pub fn scan(&mut self, path: &SearchPath) -> Result<(), RegistryError> {
         self.scan_with_index(path, cache::Index::open(cache::Index::default_path()))
     }
@@ -256,7 +287,7 @@ impl Registry {
                 }
                 None => {
                     let (state, outcome) = self.open_library(&file);
-                    if let Some(id) = id {
+                    if let (Some(id), Some(outcome)) = (id, outcome) {
                         index.record(&file, id, outcome);
                     }
                     match state {
@@ -271,15 +302,15 @@ impl Registry {
             self.libraries.push(Library { path: file, state });
         }
         index.save();
-        result?;
-        self.check_duplicates()
+        result
     }
 
-    /// Open `file` and register its plugins.
+    /// Open `file` and register its plugins; the outcome to keep in the
+    /// index (none when it may change while the file does not).
     fn open_library(
         &mut self,
         file: &std::path::Path,
-    ) -> (Result<LibState, RegistryError>, cache::Outcome) {
+    ) -> (Result<LibState, RegistryError>, Option<cache::Outcome>) {
         match load::load_library(file) {
             Ok(Some(lib)) => {
                 let plugins = names_of(&lib.set);
@@ -289,46 +320,47 @@ impl Registry {
                     .map(|()| LibState::Loaded {
                         version: version.clone(),
                     });
-                (r, cache::Outcome::Plugins { version, plugins })
+                (r, Some(cache::Outcome::Plugins { version, plugins }))
             }
-            Ok(None) => (Ok(LibState::NotPlugin), cache::Outcome::NotPlugin),
+            Ok(None) => (Ok(LibState::NotPlugin), Some(cache::Outcome::NotPlugin)),
             Err(skip) => {
                 let warning = skip.warning_line();
                 tracing::warn!("{warning}");
                 tracing::debug!("{}: {}", file.display(), skip.details);
                 self.skipped.push(warning.clone());
-                (
-                    Ok(LibState::Skipped),
-                    cache::Outcome::Skipped {
-                        warning,
-                        details: skip.details,
-                    },
-                )
+                let outcome = skip.lasting.then_some(cache::Outcome::Skipped {
+                    warning,
+                    details: skip.details,
+                });
+                (Ok(LibState::Skipped), outcome)
             }
         }
     }
 
-    /// Two plugins of one kind and name anywhere (built-in, loaded, indexed).
-    fn check_duplicates(&self) -> Result<(), RegistryError> {
-        let mut seen: HashMap<(PluginKind, String), String> = HashMap::new();
-        for info in self.list_unsorted() {
-            let key = (info.kind, info.name.clone());
-            if let Some(first) = seen.get(&key) {
-                if first != &info.source {
-                    return Err(RegistryError::Duplicate {
-                        kind: info.kind,
-                        name: info.name,
-                        first: first.clone(),
-                        second: info.source,
-                    });
-                }
+    /// Every (kind, name) that two or more plugins claim (built-in, loaded
+    /// or indexed), in search order.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        let mut by_key: BTreeMap<(PluginKind, String), Vec<PluginInfo>> = BTreeMap::new();
+        for info in self.list() {
+            let same = by_key.entry((info.kind, info.name.clone())).or_default();
+            if !same.iter().any(|p| p.source == info.source) {
+                same.push(info);
             }
-            seen.insert(key, info.source);
         }
-        Ok(())
+        by_key
+            .into_iter()
+            .filter(|(_, plugins)| plugins.len() > 1)
+            .map(|((kind, name), plugins)| Conflict {
+                kind,
+                name,
+                plugins,
+            })
+            .collect()
     }
 
     /// Open every scanned library whose index lists a plugin matching `want`.
+    /// A plugin `want` accepts that two libraries (or a library and a
+    /// built-in) provide is an error naming both.
     pub fn load_where(
         &mut self,
         path: &SearchPath,
@@ -344,7 +376,10 @@ impl Registry {
                 self.load_indexed(i)?;
             }
         }
-        Ok(())
+        match self.conflicts().into_iter().find(|c| want(c.kind, &c.name)) {
+            Some(c) => Err(c.error()),
+            None => Ok(()),
+        }
     }
 
     /// Open every library on `path`.
@@ -379,22 +414,25 @@ impl Registry {
             providers,
             services,
         } = set;
-        fn add<T>(
+        fn add_named<T>(
             map: &mut BTreeMap<String, Entry<T>>,
             kind: PluginKind,
             items: impl IntoIterator<Item = lago_plugin_api::Named<T>>,
             source: &Source,
             version: &str,
-        ) -> Result<(), RegistryError> {
+            shadowed: &mut Vec<PluginInfo>,
+        ) {
             for item in items {
                 let name = item.name.into_string();
-                if let Some(prev) = map.get(&name) {
-                    return Err(RegistryError::Duplicate {
+                if map.contains_key(&name) {
+                    // The first one found keeps the name; this one is listed.
+                    shadowed.push(PluginInfo {
                         kind,
                         name,
-                        first: prev.source.to_string(),
-                        second: source.to_string(),
+                        source: source.to_string(),
+                        version: version.to_string(),
                     });
+                    continue;
                 }
                 map.insert(
                     name.clone(),
@@ -406,44 +444,64 @@ impl Registry {
                     },
                 );
             }
-            Ok(())
         }
-        add(
+        add_named(
             &mut self.out_formats,
             PluginKind::OutFormat,
             out_formats,
             &source,
             version,
-        )?;
-        add(&mut self.verbs, PluginKind::Cli, verbs, &source, version)?;
-        add(
+            &mut self.shadowed,
+        );
+        add_named(
+            &mut self.verbs,
+            PluginKind::Cli,
+            verbs,
+            &source,
+            version,
+            &mut self.shadowed,
+        );
+        add_named(
             &mut self.vm_types,
             PluginKind::VmType,
             vm_types,
             &source,
             version,
-        )?;
-        add(
+            &mut self.shadowed,
+        );
+        add_named(
             &mut self.providers,
             PluginKind::VmProvider,
             providers,
             &source,
             version,
-        )?;
-        add(
+            &mut self.shadowed,
+        );
+        add_named(
             &mut self.services,
             PluginKind::VmService,
             services,
             &source,
             version,
-        )?;
+            &mut self.shadowed,
+        );
         Ok(())
     }
 
-    /// Every plugin (loaded or indexed), sorted by kind then name.
+    /// Every plugin (loaded, indexed or shadowed), sorted by kind then name.
+    /// Plugins of one kind and name are in search order (built-in first).
     pub fn list(&self) -> Vec<PluginInfo> {
+        let rank = |source: &str| {
+            if source == Source::BuiltIn.to_string() {
+                return 0;
+            }
+            self.libraries
+                .iter()
+                .position(|l| l.path.as_os_str() == std::ffi::OsStr::new(source))
+                .map_or(usize::MAX, |i| i + 1)
+        };
         let mut all = self.list_unsorted();
-        all.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        all.sort_by_cached_key(|p| (p.kind, p.name.clone(), rank(&p.source)));
         all
     }
 
@@ -463,6 +521,7 @@ impl Registry {
         all.extend(infos(PluginKind::VmType, &self.vm_types));
         all.extend(infos(PluginKind::VmProvider, &self.providers));
         all.extend(infos(PluginKind::VmService, &self.services));
+        all.extend(self.shadowed.iter().cloned());
         for lib in &self.libraries {
             if let LibState::Indexed { version, plugins } = &lib.state {
                 all.extend(plugins.iter().map(|(kind, name)| PluginInfo {

@@ -89,6 +89,10 @@ impl InitRequest {
     }
 }
 
+/// The normalize hook of [`init_env_with`]: `(domain name, the domain as
+/// written in the init file) -> the domain to plan` (a vm-type's defaults).
+pub type NormalizeHook<'a> = &'a mut dyn FnMut(&str, Value) -> Result<Value, Error>;
+
 /// The prepare hook of [`init_env`].
 pub type PrepareHook<'a> = &'a mut dyn FnMut(&Prefix, &mut EnvSpec) -> Result<(), Error>;
 
@@ -166,7 +170,28 @@ pub fn init_env(
     config: &Config,
     prepare: PrepareHook<'_>,
 ) -> Result<(Prefix, EnvSpec), Error> {
-    let init = initfile::load(&req.init_file)?;
+    init_env_with(req, config, &mut |_, domain| Ok(domain), prepare)
+}
+
+/// [`init_env`] with each domain of the init file passed through `normalize`
+/// as written, before it is checked and planned (the vm-types'
+/// `normalize_spec`).
+pub fn init_env_with(
+    req: &InitRequest,
+    config: &Config,
+    normalize: NormalizeHook<'_>,
+    prepare: PrepareHook<'_>,
+) -> Result<(Prefix, EnvSpec), Error> {
+    let (mut document, source) = initfile::read(&req.init_file)?;
+    if let Some(Value::Object(domains)) = document.get_mut("domains") {
+        for (name, domain) in domains.iter_mut() {
+            *domain = normalize(name, std::mem::take(domain))?;
+        }
+    }
+    let init = initfile::from_value(document, source)?;
+    for w in &init.warnings {
+        tracing::warn!("{w}");
+    }
     if let Some(known) = &req.service_providers {
         init.check_service_providers(known)?;
     }

@@ -5,7 +5,7 @@
 //! * `ovirt-engine` overrides `distro` (from `metadata.ovirt-distro`, else
 //!   delegates) and `artifact_paths` (adds the engine's logs), and adds the
 //!   verb `engine-info`;
-//! * `ovirt-host` overrides nothing but `normalize_spec` (a default of 2 vcpus).
+//! * `ovirt-host` overrides nothing but `normalize_spec` (a default of 3 vcpus).
 
 use lago_plugin_api::serde_json::{json, Value};
 use lago_plugin_api::spec::VmSpec;
@@ -61,7 +61,7 @@ pub struct Host;
 impl VmTypePlugin for Host {
     fn normalize_spec(&self, mut vm: Value) -> PluginResult<Value> {
         if let Some(m) = vm.as_object_mut() {
-            m.entry("vcpu").or_insert(json!(2));
+            m.entry("vcpu").or_insert(json!(3));
         }
         Ok(vm)
     }

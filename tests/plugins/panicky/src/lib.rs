@@ -1,5 +1,6 @@
 //! A plugin whose methods panic: lago must report an error naming the
-//! plugin and carry on (`-f panic`, `lago explode`).
+//! plugin and carry on (`-f panic`, `lago explode`, `lago bad-spec` whose
+//! spec panics).
 
 use lago_plugin_api::serde_json::Value;
 use lago_plugin_api::{CliContext, CliPlugin, CliSpec, OutFormatPlugin, PluginResult};
@@ -25,7 +26,19 @@ impl CliPlugin for Explode {
     }
 }
 
+/// A verb whose spec panics: only this verb is disabled, with a warning.
+pub struct BadSpec;
+
+impl CliPlugin for BadSpec {
+    fn spec(&self) -> CliSpec {
+        panic!("the bad-spec verb cannot describe itself")
+    }
+    fn run(&self, _args: &Value, _ctx: &CliContext) -> PluginResult<Value> {
+        Ok(Value::Null)
+    }
+}
+
 lago_plugin_api::export_plugins! {
     out_formats: ["panic" => PanicFormat],
-    verbs: ["explode" => Explode],
+    verbs: ["explode" => Explode, "bad-spec" => BadSpec],
 }
