@@ -378,15 +378,20 @@ impl<'r> Environment<'r> {
             return Err(e);
         }
         let stage = progress::stage(&vm.name, "waiting for SSH");
-        match self.ssh.wait_for_ssh(&target, tries, per_try, overall) {
+        // The budget is Lago's: tries x timeout. Refused connections (a VM
+        // rebooting) come back at once and are retried every 50 ms, so they
+        // are bounded by the time, not counted as tries.
+        match self.ssh.wait_for_ssh(&target, 0, per_try, overall) {
             Ok(ready) => {
                 stage.set("SSH answers");
                 tracing::debug!("VM `{}` answers SSH after {} tries", vm.name, ready.tries);
                 Ok(target)
             }
             Err(e) => Err(Error::user(format!(
-                "VM `{}` did not answer SSH ({tries} tries of {}s, --ssh-tries/--ssh-timeout): {}",
+                "VM `{}` did not answer SSH within {}s ({tries} tries of {}s, \
+                 --ssh-tries/--ssh-timeout): {}",
                 vm.name,
+                overall.as_secs(),
                 per_try.as_secs(),
                 e.chain_string()
             ))),
