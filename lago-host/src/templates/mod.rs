@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec};
+use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec, TEMPLATE_IMAGE_KEY};
 
 pub use repo::{ResolvedVersion, TemplateRepo};
 pub use source::Source;
@@ -267,9 +267,16 @@ fn prepare_exported(
         };
         disk.base = Some(dst);
         disk.base_format = Some("qcow2".to_string());
-        if let (Some((stored, _)), true) = (template, disk.metadata.is_empty()) {
-            if let Some(map) = stored.metadata.as_object() {
-                disk.metadata = map.clone().into_iter().collect();
+        if let Some((stored, _)) = template {
+            // For a later layered export of this disk.
+            disk.extra.insert(
+                TEMPLATE_IMAGE_KEY.to_string(),
+                serde_json::json!({"path": stored.path, "format": stored.format}),
+            );
+            if disk.metadata.is_empty() {
+                if let Some(map) = stored.metadata.as_object() {
+                    disk.metadata = map.clone().into_iter().collect();
+                }
             }
         }
     }
