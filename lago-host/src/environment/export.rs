@@ -277,3 +277,72 @@ impl Environment<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(extra: Value) -> DiskSpec {
+        let mut d = json!({
+            "type": "template", "name": "root", "dev": "vda", "format": "qcow2",
+            "path": "/p/images/vm0_root.qcow2", "template_name": "tiny",
+            "template_type": "lago", "metadata": {"distro": "busybox"}
+        });
+        if let (Some(m), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        serde_json::from_value(d).expect("a disk")
+    }
+
+    fn vm() -> VmSpec {
+        serde_json::from_value(json!({
+            "name": "vm0", "libvirt_name": "x-vm0", "memory": 256, "vcpu": 1, "nics": [],
+            "disks": [], "mgmt_net": "m",
+            "vm-provider": "local-libvirt", "vm-type": "default"
+        }))
+        .expect("a vm")
+    }
+
+    #[test]
+    fn layered_entries_name_their_template() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join("embedded:tiny:v2");
+        std::fs::write(&image, b"").expect("write");
+        std::fs::write(dir.path().join("embedded:tiny:v2.hash"), "abc123\n").expect("write");
+        let d = disk(json!({"base": image, "base_format": "qcow2"}));
+
+        let e = disk_entry(&vm(), &d, false, true);
+        assert_eq!(e["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2.xz");
+        assert_eq!(e["template_type"], "qcow2");
+        assert_eq!(e[LAYERED_KEY], true);
+        assert_eq!(e["template_name"], "tiny");
+        assert_eq!(e["template_version"], "v2");
+        assert_eq!(e[TEMPLATE_SHA1_KEY], "abc123");
+        assert_eq!(e["metadata"]["distro"], "busybox");
+
+        let e = disk_entry(&vm(), &d, true, false);
+        assert_eq!(e["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2");
+        assert!(e.get(LAYERED_KEY).is_none(), "{e}");
+        assert!(e.get("template_version").is_none(), "{e}");
+
+        // A disk re-initialised from a layered export: its template image
+        // comes from the spec, so it is exported layered again.
+        let again = disk(json!({
+            "template_type": "qcow2", "base": "/p/images/vm0_root.export.qcow2",
+            lago_plugin_api::spec::TEMPLATE_IMAGE_KEY: {"path": image, "format": "qcow2"}
+        }));
+        let e = disk_entry(&vm(), &again, false, false);
+        assert_eq!(e[LAYERED_KEY], true, "{e}");
+        assert_eq!(e["template_version"], "v2", "{e}");
+
+        // An empty disk: merged, named by the disk.
+        let empty: DiskSpec = serde_json::from_value(json!({
+            "type": "empty", "name": "data", "dev": "vdb", "format": "qcow2",
+            "path": "/p/images/vm0_data.qcow2", "size": "1G"
+        }))
+        .expect("a disk");
+        let e = disk_entry(&vm(), &empty, false, false);
+        assert!(e.get(LAYERED_KEY).is_none(), "{e}");
+        assert_eq!(e["template_name"], "data");
+    }
+}

@@ -165,3 +165,61 @@ fn check_standalone(dst: &Path) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn qemu_img(args: &[&str]) {
+        let out = Command::new("qemu-img").args(args).output().expect("qemu-img");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn stored(path: PathBuf, hash: &str) -> StoredImage {
+        StoredImage {
+            path,
+            format: "qcow2".into(),
+            hash: hash.into(),
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    /// A layer (compressed or not) is copied and rebased onto the store
+    /// image; the exported file is not changed; a layer over another build
+    /// of the template, or a standalone image with a backing file, is
+    /// refused and leaves nothing.
+    #[test]
+    fn layers_are_rebased_onto_the_store_image() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = |n: &str| dir.path().join(n);
+        let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+        let store = p("embedded:tiny:v1");
+        qemu_img(&["create", "-q", "-f", "qcow2", &s(&store), "8M"]);
+        // The layer as exported: its backing file a bare store name.
+        let layer = p("vm0_root.qcow2");
+        let (backing, size) = ("embedded:other:v1", "8M");
+        qemu_img(&[
+            "create", "-q", "-f", "qcow2", "-u", "-F", "qcow2", "-b", backing, &s(&layer), size,
+        ]);
+        let compressed = p("vm0_root.qcow2.xz");
+        xz::compress(&layer, &compressed, "t").expect("compresses");
+
+        for (i, image) in [&layer, &compressed].into_iter().enumerate() {
+            let dst = p(&format!("prefix{i}.qcow2"));
+            let st = stored(store.clone(), "aa");
+            prepare(image, &dst, Some((&st, Some("aa"))), "t").expect("prepares");
+            let info = info(&dst).expect("info");
+            assert_eq!(info["backing-filename"], store.display().to_string());
+        }
+        assert_eq!(info(&layer).expect("info")["backing-filename"], "embedded:other:v1");
+
+        let dst = p("refused.qcow2");
+        let st = stored(store.clone(), "bb");
+        let err = prepare(&layer, &dst, Some((&st, Some("aa"))), "t").expect_err("refused");
+        assert!(err.to_string().contains("another build of the template"), "{err}");
+        assert!(!dst.exists());
+        let err = prepare(&layer, &dst, None, "t").expect_err("refused");
+        assert!(err.to_string().contains("has the backing file"), "{err}");
+        assert!(!dst.exists());
+    }
+}

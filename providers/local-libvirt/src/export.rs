@@ -193,3 +193,88 @@ impl LibvirtSession {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lago_plugin_api::serde_json::{self, json, Value};
+
+    fn qemu_img(args: &[&str]) -> String {
+        let out = Command::new("qemu-img").args(args).output().expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn backing(path: &Path) -> Value {
+        let info: Value = serde_json::from_str(&qemu_img(&[
+            "info",
+            "--output",
+            "json",
+            path.to_str().expect("utf-8"),
+        ]))
+        .expect("json");
+        info["backing-filename"].clone()
+    }
+
+    #[test]
+    fn progress_is_read_from_qemu_img_output() {
+        let text = "    (0.00/100%)\r    (12.50/100%)\r    (100.00/100%)\r\n";
+        let got: Vec<f64> = progress_percents(text).collect();
+        assert_eq!(got, vec![0.0, 12.5, 100.0]);
+        assert_eq!(progress_percents("no progress here").count(), 0);
+    }
+
+    /// A layered export keeps only the template's store name as backing
+    /// file; standalone and disks without a template image are merged; the
+    /// source is not changed and no `.partial` file is left.
+    #[test]
+    fn layered_and_standalone_disks() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = dir.path().join("embedded:tiny:v1");
+        let s = |p: &Path| p.to_str().expect("utf-8").to_string();
+        qemu_img(&["create", "-q", "-f", "qcow2", &s(&store), "16M"]);
+        let disk_path = dir.path().join("vm0_root.qcow2");
+        qemu_img(&[
+            "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &s(&store), &s(&disk_path),
+        ]);
+        let disk: DiskSpec = serde_json::from_value(json!({
+            "type": "template", "name": "root", "dev": "vda", "format": "qcow2",
+            "path": disk_path, "template_type": "lago", "base": store, "base_format": "qcow2"
+        }))
+        .expect("disk");
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).expect("mkdir");
+
+        let layered = out.join("layered.qcow2");
+        export_disk("vm0", &disk_path, &disk, &layered, false).expect("exports");
+        assert_eq!(backing(&layered), json!("embedded:tiny:v1"));
+        assert!(!partial(&layered).exists());
+
+        let standalone = out.join("standalone.qcow2");
+        export_disk("vm0", &disk_path, &disk, &standalone, true).expect("exports");
+        assert_eq!(backing(&standalone), Value::Null);
+
+        // A qcow2-template disk has no template image: merged.
+        let mut own_base = disk.clone();
+        own_base.template_type = Some("qcow2".into());
+        let merged = out.join("merged.qcow2");
+        export_disk("vm0", &disk_path, &own_base, &merged, false).expect("exports");
+        assert_eq!(backing(&merged), Value::Null);
+
+        assert_eq!(
+            backing(&disk_path),
+            json!(s(&store)),
+            "the source is unchanged"
+        );
+
+        // A failed export leaves nothing.
+        let missing = dir.path().join("missing.qcow2");
+        let failed = out.join("failed.qcow2");
+        assert!(export_disk("vm0", &missing, &disk, &failed, false).is_err());
+        assert!(!failed.exists() && !partial(&failed).exists());
+    }
+}
