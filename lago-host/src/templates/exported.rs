@@ -171,8 +171,15 @@ mod tests {
     use super::*;
 
     fn qemu_img(args: &[&str]) {
-        let out = Command::new("qemu-img").args(args).output().expect("qemu-img");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("qemu-img")
+            .args(args)
+            .output()
+            .expect("qemu-img");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn stored(path: PathBuf, hash: &str) -> StoredImage {
@@ -199,7 +206,17 @@ mod tests {
         let layer = p("vm0_root.qcow2");
         let (backing, size) = ("embedded:other:v1", "8M");
         qemu_img(&[
-            "create", "-q", "-f", "qcow2", "-u", "-F", "qcow2", "-b", backing, &s(&layer), size,
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-u",
+            "-F",
+            "qcow2",
+            "-b",
+            backing,
+            &s(&layer),
+            size,
         ]);
         let compressed = p("vm0_root.qcow2.xz");
         xz::compress(&layer, &compressed, "t").expect("compresses");
@@ -211,12 +228,18 @@ mod tests {
             let info = info(&dst).expect("info");
             assert_eq!(info["backing-filename"], store.display().to_string());
         }
-        assert_eq!(info(&layer).expect("info")["backing-filename"], "embedded:other:v1");
+        assert_eq!(
+            info(&layer).expect("info")["backing-filename"],
+            "embedded:other:v1"
+        );
 
         let dst = p("refused.qcow2");
         let st = stored(store.clone(), "bb");
         let err = prepare(&layer, &dst, Some((&st, Some("aa"))), "t").expect_err("refused");
-        assert!(err.to_string().contains("another build of the template"), "{err}");
+        assert!(
+            err.to_string().contains("another build of the template"),
+            "{err}"
+        );
         assert!(!dst.exists());
         let err = prepare(&layer, &dst, None, "t").expect_err("refused");
         assert!(err.to_string().contains("has the backing file"), "{err}");

@@ -135,7 +135,9 @@ fn export_disk(vm: &str, src: &Path, disk: &DiskSpec, dst: &Path, standalone: bo
         dst.display()
     );
     let tmp = partial(dst);
-    let layer_on = template.as_ref().map(|(t, fmt)| (t.as_path(), fmt.as_str()));
+    let layer_on = template
+        .as_ref()
+        .map(|(t, fmt)| (t.as_path(), fmt.as_str()));
     let result = run_with_progress(&mut convert_command(src, layer_on, &tmp), &what, size)
         .and_then(|()| match &template {
             Some((image, fmt)) => {
@@ -200,7 +202,10 @@ mod tests {
     use lago_plugin_api::serde_json::{self, json, Value};
 
     fn qemu_img(args: &[&str]) -> String {
-        let out = Command::new("qemu-img").args(args).output().expect("qemu-img");
+        let out = Command::new("qemu-img")
+            .args(args)
+            .output()
+            .expect("qemu-img");
         assert!(
             out.status.success(),
             "{}",
@@ -239,7 +244,15 @@ mod tests {
         qemu_img(&["create", "-q", "-f", "qcow2", &s(&store), "16M"]);
         let disk_path = dir.path().join("vm0_root.qcow2");
         qemu_img(&[
-            "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", &s(&store), &s(&disk_path),
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-F",
+            "qcow2",
+            "-b",
+            &s(&store),
+            &s(&disk_path),
         ]);
         let disk: DiskSpec = serde_json::from_value(json!({
             "type": "template", "name": "root", "dev": "vda", "format": "qcow2",

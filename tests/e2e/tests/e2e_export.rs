@@ -103,7 +103,11 @@ fn export_layered_standalone_compressed_and_init_from_each() {
         serde_json::from_str(&env.ok(&["-f", "json", "export", "-d", &arg(&layered)]))
             .expect("export prints JSON");
     let image = layered.join("vm0_root.qcow2");
-    assert_eq!(written["vm0"][0], image.display().to_string(), "{written:#}");
+    assert_eq!(
+        written["vm0"][0],
+        image.display().to_string(),
+        "{written:#}"
+    );
     let info = qemu_info(&image);
     assert_eq!(info["backing-filename"], store_name, "{info:#}");
     let initfile: serde_json::Value = serde_json::from_str(
@@ -111,7 +115,10 @@ fn export_layered_standalone_compressed_and_init_from_each() {
     )
     .expect("the init file is JSON");
     let disk = &initfile["domains"]["vm0"]["disks"][0];
-    assert_eq!(disk["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2", "{disk:#}");
+    assert_eq!(
+        disk["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2",
+        "{disk:#}"
+    );
     assert_eq!(disk["layered"], true, "{disk:#}");
     assert_eq!(disk["template_name"], template(), "{disk:#}");
     assert_eq!(disk["template_version"], "v1", "{disk:#}");
