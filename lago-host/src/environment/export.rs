@@ -33,7 +33,7 @@ pub struct ExportOptions {
     pub vms: Vec<String>,
     /// `-s`: merge each disk with its backing chain.
     pub standalone: bool,
-    /// `-c`: compress the images with xz.
+    /// `-c`: compress each exported image with xz (`<vm>_<disk>.qcow2.xz`).
     pub compress: bool,
     /// `-d`: where the images and the init file go.
     pub dst_dir: PathBuf,

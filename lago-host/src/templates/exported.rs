@@ -90,6 +90,12 @@ pub fn prepare(
             ));
         }
     }
+    if !image.is_file() {
+        return Err(bad(
+            image,
+            "not found: an export's images stay in the folder of its init file",
+        ));
+    }
     let io = |what: String| move |source| TemplateError::Io { what, source };
     let compressed = xz::is_xz(image).map_err(io(format!("reading {}", image.display())))?;
     if compressed {
@@ -244,5 +250,10 @@ mod tests {
         let err = prepare(&layer, &dst, None, "t").expect_err("refused");
         assert!(err.to_string().contains("has the backing file"), "{err}");
         assert!(!dst.exists());
+        let err = prepare(&p("gone.qcow2"), &dst, None, "t").expect_err("refused");
+        assert!(
+            err.is_user_error() && err.to_string().contains("not found"),
+            "{err}"
+        );
     }
 }
