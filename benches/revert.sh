@@ -12,11 +12,14 @@
 #
 #   benches/revert.sh setup 3 /tmp/rv3
 #   hyperfine -r 5 'benches/revert.sh revert /tmp/rv3' 'benches/revert.sh cold /tmp/rv3'
+#   (or /usr/bin/time -v on each, alternating, as docs/PERFORMANCE.md did)
 #   benches/revert.sh teardown /tmp/rv3
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 sandbox=${SANDBOX:-lago-sb}
-lago_bin=$top/target/release/lago
+# LAGO_BIN: a copy of the binary (with its plugin .so files beside it) that
+# a build during the benchmark does not replace.
+lago_bin=${LAGO_BIN:-$top/target/release/lago}
 [ -x "$lago_bin" ] || lago_bin=$top/target/debug/lago
 
 lago() { # lago ARGS in DIR, inside the sandbox

@@ -738,12 +738,13 @@ fn template_err(e: TemplateError) -> Error {
     }
 }
 
-/// Whether any disk of `env` comes from a template repository.
+/// Whether any disk of `env` comes from a template repository (a layer of
+/// a layered export too: its template comes from there).
 fn uses_repo_templates(env: &EnvSpec) -> bool {
     env.domains.values().flat_map(|vm| &vm.disks).any(|d| {
         d.disk_type == DiskType::Template
-            && d.base.is_none()
-            && d.template_type.as_deref() != Some("qcow2")
+            && (crate::templates::exported::is_layered(d)
+                || (d.base.is_none() && d.template_type.as_deref() != Some("qcow2")))
     })
 }
 

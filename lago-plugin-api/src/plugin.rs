@@ -87,8 +87,12 @@ pub trait ProviderSessionPlugin: Send + Sync + 'static {
     fn revert_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
         Err(PluginError::not_implemented("revert_snapshot"))
     }
-    /// Write the VM's disks into `dst_dir` (layered: each keeps its backing
-    /// file; `standalone`: merged with its backing chain; `compress`: xz).
+    /// Write the VM's disks into `dst_dir` as `<vm>_<disk>.qcow2` (layered:
+    /// a disk with a [`DiskSpec::template_image`](crate::spec::DiskSpec::template_image)
+    /// keeps only what differs from it, with that image's file name as
+    /// backing file; `standalone`, and other disks: merged with the backing
+    /// chain). `compress` asks for xz: a provider may compress itself and
+    /// return `.xz` paths; the host compresses every other returned file.
     /// Returns the written paths. The VM's own images are not modified.
     fn export_disks(
         &self,

@@ -344,6 +344,34 @@ pub struct DiskSpec {
     pub extra: Extra,
 }
 
+/// Disk key (`extra`) set by the host on a disk re-initialised from a
+/// layered export: `{path, format}` of the template store image under the
+/// disk's chain (its `base` is then the exported layer's copy in the prefix).
+pub const TEMPLATE_IMAGE_KEY: &str = "template_image";
+
+impl DiskSpec {
+    /// The template store image (`repo:template:version`) at the bottom of
+    /// this disk's backing chain and its format, which a layered `lago
+    /// export` keeps as the exported layer's backing file: the `base` of a
+    /// disk from a template repository, or [`TEMPLATE_IMAGE_KEY`] of a disk
+    /// re-initialised from a layered export. `None` for other disks (a
+    /// layered export merges them).
+    pub fn template_image(&self) -> Option<(PathBuf, String)> {
+        if let Some(Value::Object(m)) = self.extra.get(TEMPLATE_IMAGE_KEY) {
+            let path = m.get("path")?.as_str()?;
+            let format = m.get("format").and_then(Value::as_str).unwrap_or("qcow2");
+            return Some((PathBuf::from(path), format.to_string()));
+        }
+        match (self.disk_type, self.template_type.as_deref()) {
+            (DiskType::Template, Some("lago") | None) => Some((
+                self.base.clone()?,
+                self.base_format.clone().unwrap_or_else(|| "qcow2".into()),
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// What a provider kept in one VM's snapshot (`create_snapshot`'s answer,
 /// stored by the host in the VM's `snapshots` and shown by `snapshot -l`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

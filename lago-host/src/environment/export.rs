@@ -11,6 +11,20 @@ use serde_json::{json, Map, Value};
 use super::{plugin_err, Environment, SNAPSHOTS_KEY};
 use crate::error::Error;
 use crate::plugins::into_result;
+use crate::templates::{
+    self,
+    exported::{LAYERED_KEY, TEMPLATE_SHA1_KEY},
+};
+
+/// A mutex's data, also after a panic elsewhere (the data stays valid).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a provider already compressed this file.
+fn is_xz_name(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "xz")
+}
 
 /// What `lago export` was asked for (Lago's options).
 #[derive(Debug, Clone, Default)]
@@ -19,7 +33,7 @@ pub struct ExportOptions {
     pub vms: Vec<String>,
     /// `-s`: merge each disk with its backing chain.
     pub standalone: bool,
-    /// `-c`: compress the images with xz.
+    /// `-c`: compress each exported image with xz (`<vm>_<disk>.qcow2.xz`).
     pub compress: bool,
     /// `-d`: where the images and the init file go.
     pub dst_dir: PathBuf,
@@ -31,9 +45,11 @@ pub struct ExportOptions {
     pub with_threads: bool,
 }
 
-/// The exported images' names as the provider writes them: `<vm>_<disk>.qcow2`.
-fn exported_name(vm: &VmSpec, disk: &DiskSpec) -> String {
-    format!("{}_{}.qcow2", vm.name, disk.name)
+/// The exported image's file name: `<vm>_<disk>.qcow2` as the provider
+/// writes it, `.xz` added when compressed.
+fn exported_name(vm: &VmSpec, disk: &DiskSpec, compress: bool) -> String {
+    let xz = if compress { ".xz" } else { "" };
+    format!("{}_{}.qcow2{xz}", vm.name, disk.name)
 }
 
 /// The disks an export writes: every disk with a path but ISO images.
@@ -41,6 +57,56 @@ fn exported_disks(vm: &VmSpec) -> impl Iterator<Item = &DiskSpec> {
     vm.disks
         .iter()
         .filter(|d| d.format != "iso" && d.path.is_some())
+}
+
+/// The template an exported layer is made over: the template's name, its
+/// version (from the store name `repo:template:version` of its image) and
+/// the image's sha1 (the store's `.hash` beside it), or None when the disk
+/// is exported merged.
+fn layer_template(disk: &DiskSpec, standalone: bool) -> Option<(String, String, Option<String>)> {
+    if standalone {
+        return None;
+    }
+    let (image, _) = disk.template_image()?;
+    let store_name = image.file_name()?.to_str()?.to_string();
+    let mut parts = store_name.splitn(3, ':');
+    let (_repo, template, version) = (parts.next()?, parts.next()?, parts.next()?);
+    let mut hash_file = image.clone().into_os_string();
+    hash_file.push(".hash");
+    let sha1 = std::fs::read_to_string(hash_file)
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    Some((template.to_string(), version.to_string(), sha1))
+}
+
+/// An exported disk as an init file entry (see docs/cli.md, export): a
+/// `template_type: qcow2` disk whose `path` is the exported image beside
+/// the init file; for a layer, `layered: true` with the template it is
+/// made over (name, version, sha1), which `init` takes from its store.
+fn disk_entry(vm: &VmSpec, d: &DiskSpec, standalone: bool, compress: bool) -> Value {
+    let mut e = json!({
+        "name": d.name,
+        "dev": d.dev,
+        "type": "template",
+        "template_type": "qcow2",
+        "format": "qcow2",
+        "path": format!("$LAGO_INITFILE_PATH/{}", exported_name(vm, d, compress)),
+        // Required of a template disk; names the image's origin.
+        "template_name": d.template_name.clone().unwrap_or_else(|| d.name.clone()),
+        "metadata": d.metadata,
+    });
+    if let (Some((template, version, sha1)), Some(m)) =
+        (layer_template(d, standalone), e.as_object_mut())
+    {
+        m.insert(LAYERED_KEY.into(), json!(true));
+        m.insert("template_name".into(), json!(template));
+        m.insert("template_version".into(), json!(version));
+        if let Some(sha1) = sha1 {
+            m.insert(TEMPLATE_SHA1_KEY.into(), json!(sha1));
+        }
+    }
+    e
 }
 
 /// A net as an init file entry: what the user chose, not what was planned
@@ -58,10 +124,11 @@ fn net_entry(net: &NetSpec) -> Value {
     Value::Object(m)
 }
 
-/// A VM as an init file entry, its exported disks based on the images in
-/// the init file's folder (`$LAGO_INITFILE_PATH`): the next init puts an
-/// overlay on each, so the export itself is never written to.
-pub fn vm_entry(vm: &VmSpec) -> Result<Value, Error> {
+/// A VM as an init file entry, its exported disks ([`disk_entry`]) based on
+/// the images in the init file's folder (`$LAGO_INITFILE_PATH`): the next
+/// init puts an overlay on each (on a copy in the prefix when compressed or
+/// layered), so the export itself is never written to.
+pub fn vm_entry(vm: &VmSpec, standalone: bool, compress: bool) -> Result<Value, Error> {
     let mut v = serde_json::to_value(vm)?;
     let Some(m) = v.as_object_mut() else {
         return Err(Error::internal("a VM spec is not an object"));
@@ -92,15 +159,7 @@ pub fn vm_entry(vm: &VmSpec) -> Result<Value, Error> {
             if d.format == "iso" || d.path.is_none() {
                 return serde_json::to_value(d);
             }
-            Ok(json!({
-                "name": d.name,
-                "dev": d.dev,
-                "type": "template",
-                "template_type": "qcow2",
-                "format": "qcow2",
-                "path": format!("$LAGO_INITFILE_PATH/{}", exported_name(vm, d)),
-                "metadata": d.metadata,
-            }))
+            Ok(disk_entry(vm, d, standalone, compress))
         })
         .collect::<Result<_, _>>()?;
     m.insert("disks".into(), Value::Array(disks));
@@ -140,15 +199,11 @@ impl Environment<'_> {
                     .collect(),
             ));
         }
-        if opts.compress {
-            return Err(Error::user(
-                "export: -c/--compress is not supported yet; export without it and compress \
-                 the images with xz",
-            ));
-        }
         std::fs::create_dir_all(&opts.dst_dir)?;
         let dst = opts.dst_dir.to_string_lossy().into_owned();
         let written: Mutex<Map<String, Value>> = Mutex::new(Map::new());
+        // Every file this export wrote, removed again if it fails.
+        let files: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
         let export_one = |vm: &VmSpec| -> Result<(), Error> {
             let paths = into_result(self.session(vm)?.export_disks(
                 vm.name.as_str().into(),
@@ -157,19 +212,40 @@ impl Environment<'_> {
                 opts.compress,
             ))
             .map_err(plugin_err(format_args!("exporting VM `{}`", vm.name)))?;
-            let paths: Vec<Value> = paths.into_iter().map(|p| json!(p.as_str())).collect();
-            written
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(vm.name.clone(), Value::Array(paths));
+            let mut paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_str().into()).collect();
+            lock(&files).extend(paths.iter().cloned());
+            if opts.compress {
+                for path in paths.iter_mut().filter(|p| !is_xz_name(p)) {
+                    let mut xz = path.clone().into_os_string();
+                    xz.push(".xz");
+                    let xz = PathBuf::from(xz);
+                    let what = format!("VM {}: compressing {}", vm.name, path.display());
+                    let size = templates::xz::compress(path, &xz, &what)?;
+                    lock(&files).push(xz.clone());
+                    tracing::info!("{what}: {size} bytes");
+                    std::fs::remove_file(&*path)?;
+                    *path = xz;
+                }
+            }
+            let paths = paths.iter().map(|p| json!(p.display().to_string()));
+            lock(&written).insert(vm.name.clone(), Value::Array(paths.collect()));
             Ok(())
         };
-        if opts.with_threads {
-            self.each_vm(&vms, export_one)?;
+        let result = if opts.with_threads {
+            self.each_vm(&vms, export_one)
         } else {
-            vms.iter().try_for_each(|vm| export_one(vm))?;
+            vms.iter().try_for_each(|vm| export_one(vm))
         }
-        self.write_init_file(&vms, &opts.dst_dir.join(&opts.init_file_name))?;
+        .and_then(|()| {
+            let path = opts.dst_dir.join(&opts.init_file_name);
+            self.write_init_file(&vms, opts, &path)
+        });
+        if let Err(e) = result {
+            for file in lock(&files).iter() {
+                let _ = std::fs::remove_file(file);
+            }
+            return Err(e);
+        }
         Ok(Value::Object(
             written.into_inner().unwrap_or_else(|p| p.into_inner()),
         ))
@@ -177,11 +253,19 @@ impl Environment<'_> {
 
     /// The exported init file (JSON, which is YAML too): the VMs exported and
     /// the networks they use.
-    fn write_init_file(&self, vms: &[&VmSpec], path: &Path) -> Result<(), Error> {
+    fn write_init_file(
+        &self,
+        vms: &[&VmSpec],
+        opts: &ExportOptions,
+        path: &Path,
+    ) -> Result<(), Error> {
         let mut domains = Map::new();
         let mut nets = Map::new();
         for vm in vms {
-            domains.insert(vm.name.clone(), vm_entry(vm)?);
+            domains.insert(
+                vm.name.clone(),
+                vm_entry(vm, opts.standalone, opts.compress)?,
+            );
             for nic in &vm.nics {
                 if let Some(net) = self.env.nets.get(&nic.net) {
                     nets.insert(net.name.clone(), net_entry(net));
@@ -191,5 +275,74 @@ impl Environment<'_> {
         let text = serde_json::to_string_pretty(&json!({"domains": domains, "nets": nets}))?;
         crate::prefix::write_atomic(path, text.as_bytes(), None)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn disk(extra: Value) -> DiskSpec {
+        let mut d = json!({
+            "type": "template", "name": "root", "dev": "vda", "format": "qcow2",
+            "path": "/p/images/vm0_root.qcow2", "template_name": "tiny",
+            "template_type": "lago", "metadata": {"distro": "busybox"}
+        });
+        if let (Some(m), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+            m.extend(e.clone());
+        }
+        serde_json::from_value(d).expect("a disk")
+    }
+
+    fn vm() -> VmSpec {
+        serde_json::from_value(json!({
+            "name": "vm0", "libvirt_name": "x-vm0", "memory": 256, "vcpu": 1, "nics": [],
+            "disks": [], "mgmt_net": "m",
+            "vm-provider": "local-libvirt", "vm-type": "default"
+        }))
+        .expect("a vm")
+    }
+
+    #[test]
+    fn layered_entries_name_their_template() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let image = dir.path().join("embedded:tiny:v2");
+        std::fs::write(&image, b"").expect("write");
+        std::fs::write(dir.path().join("embedded:tiny:v2.hash"), "abc123\n").expect("write");
+        let d = disk(json!({"base": image, "base_format": "qcow2"}));
+
+        let e = disk_entry(&vm(), &d, false, true);
+        assert_eq!(e["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2.xz");
+        assert_eq!(e["template_type"], "qcow2");
+        assert_eq!(e[LAYERED_KEY], true);
+        assert_eq!(e["template_name"], "tiny");
+        assert_eq!(e["template_version"], "v2");
+        assert_eq!(e[TEMPLATE_SHA1_KEY], "abc123");
+        assert_eq!(e["metadata"]["distro"], "busybox");
+
+        let e = disk_entry(&vm(), &d, true, false);
+        assert_eq!(e["path"], "$LAGO_INITFILE_PATH/vm0_root.qcow2");
+        assert!(e.get(LAYERED_KEY).is_none(), "{e}");
+        assert!(e.get("template_version").is_none(), "{e}");
+
+        // A disk re-initialised from a layered export: its template image
+        // comes from the spec, so it is exported layered again.
+        let again = disk(json!({
+            "template_type": "qcow2", "base": "/p/images/vm0_root.export.qcow2",
+            lago_plugin_api::spec::TEMPLATE_IMAGE_KEY: {"path": image, "format": "qcow2"}
+        }));
+        let e = disk_entry(&vm(), &again, false, false);
+        assert_eq!(e[LAYERED_KEY], true, "{e}");
+        assert_eq!(e["template_version"], "v2", "{e}");
+
+        // An empty disk: merged, named by the disk.
+        let empty: DiskSpec = serde_json::from_value(json!({
+            "type": "empty", "name": "data", "dev": "vdb", "format": "qcow2",
+            "path": "/p/images/vm0_data.qcow2", "size": "1G"
+        }))
+        .expect("a disk");
+        let e = disk_entry(&vm(), &empty, false, false);
+        assert!(e.get(LAYERED_KEY).is_none(), "{e}");
+        assert_eq!(e["template_name"], "data");
     }
 }

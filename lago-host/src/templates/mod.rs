@@ -1,15 +1,17 @@
 //! Templates: repositories, the local store, and resolving an environment's
 //! template disks to store images.
 
+pub mod exported;
 pub mod repo;
 pub mod source;
 pub mod store;
+pub mod xz;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec};
+use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec, TEMPLATE_IMAGE_KEY};
 
 pub use repo::{ResolvedVersion, TemplateRepo};
 pub use source::Source;
@@ -49,6 +51,8 @@ pub enum TemplateError {
         expected: String,
         got: String,
     },
+    #[error("exported image {image}: {reason}")]
+    BadExport { image: String, reason: String },
     #[error("template metadata {location}: {reason}")]
     BadMetadata { location: String, reason: String },
     #[error(
@@ -90,12 +94,15 @@ pub fn resolve_env(
     // Which store images are needed, once each.
     let mut wanted: BTreeMap<String, ResolvedVersion> = BTreeMap::new();
     let mut disk_image: Vec<(String, usize, String)> = Vec::new();
+    // Layers of a layered export: their template's image is needed too.
+    let mut layer_image: BTreeMap<(String, usize), String> = BTreeMap::new();
     for (vm_name, vm) in &env.domains {
         for (i, disk) in vm.disks.iter().enumerate() {
-            if disk.disk_type != DiskType::Template || disk.base.is_some() {
+            let layered = exported::is_layered(disk);
+            if disk.disk_type != DiskType::Template || (disk.base.is_some() && !layered) {
                 continue;
             }
-            if disk.template_type.as_deref() == Some("qcow2") {
+            if disk.template_type.as_deref() == Some("qcow2") && !layered {
                 continue; // an explicit base image: see below
             }
             let template = disk.template_name.clone().unwrap_or_default();
@@ -106,7 +113,11 @@ pub fn resolve_env(
             })?;
             let version = repo.resolve(&template, disk.template_version.as_deref())?;
             let name = version.store_name();
-            disk_image.push((vm_name.clone(), i, name.clone()));
+            if layered {
+                layer_image.insert((vm_name.clone(), i), name.clone());
+            } else {
+                disk_image.push((vm_name.clone(), i, name.clone()));
+            }
             wanted.entry(name).or_insert(version);
         }
     }
@@ -163,6 +174,8 @@ pub fn resolve_env(
         }
     }
 
+    prepare_exported(env, &images, &layer_image)?;
+
     // Template disks with an explicit qcow2 base, and disks created in the prefix.
     for (vm_name, vm) in env.domains.iter_mut() {
         for disk in vm.disks.iter_mut() {
@@ -182,6 +195,88 @@ pub fn resolve_env(
                         Some(images_dir.join(format!("{vm_name}_{}.{}", disk.name, disk.format)));
                 }
                 _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the exported images of `env` (compressed ones, layers) ready in
+/// the prefix, in parallel, and makes each copy its disk's base (see
+/// [`exported`]). `layer_image` names the store image of each layer's
+/// template.
+fn prepare_exported(
+    env: &mut EnvSpec,
+    images: &BTreeMap<String, StoredImage>,
+    layer_image: &BTreeMap<(String, usize), String>,
+) -> Result<(), TemplateError> {
+    let images_dir = env.prefix.images_dir();
+    let mut work = Vec::new();
+    for (vm_name, vm) in &env.domains {
+        for (i, disk) in vm.disks.iter().enumerate() {
+            if !exported::needs_preparing(disk)? {
+                continue;
+            }
+            let Some(image) = disk.base.clone() else {
+                continue;
+            };
+            let template = layer_image.get(&(vm_name.clone(), i)).map(|name| {
+                let expected = disk
+                    .extra
+                    .get(exported::TEMPLATE_SHA1_KEY)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string);
+                (&images[name], expected)
+            });
+            let dst = exported::prepared_path(&images_dir, vm_name, disk);
+            work.push((vm_name.clone(), i, image, dst, template));
+        }
+    }
+    if work.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&images_dir).map_err(|source| TemplateError::Io {
+        what: format!("creating {}", images_dir.display()),
+        source,
+    })?;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .iter()
+            .map(|(vm, _, image, dst, template)| {
+                let what = format!("VM {vm}: exported image {}", image.display());
+                let template = template.as_ref().map(|(s, h)| (*s, h.as_deref()));
+                scope.spawn(move || exported::prepare(image, dst, template, &what))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(TemplateError::Io {
+                    what: "preparing an exported image".into(),
+                    source: std::io::Error::other("thread panicked"),
+                })
+            })
+        })
+    })?;
+    for (vm_name, i, _, dst, template) in work {
+        let Some(disk) = env
+            .domains
+            .get_mut(&vm_name)
+            .and_then(|vm| vm.disks.get_mut(i))
+        else {
+            continue;
+        };
+        disk.base = Some(dst);
+        disk.base_format = Some("qcow2".to_string());
+        if let Some((stored, _)) = template {
+            // For a later layered export of this disk.
+            disk.extra.insert(
+                TEMPLATE_IMAGE_KEY.to_string(),
+                serde_json::json!({"path": stored.path, "format": stored.format}),
+            );
+            if disk.metadata.is_empty() {
+                if let Some(map) = stored.metadata.as_object() {
+                    disk.metadata = map.clone().into_iter().collect();
+                }
             }
         }
     }

@@ -135,13 +135,9 @@ impl ProviderSessionPlugin for LibvirtSession {
         vm: &VmSpec,
         dst_dir: &str,
         standalone: bool,
-        compress: bool,
+        // The host compresses the returned images (see export.rs).
+        _compress: bool,
     ) -> PluginResult<Vec<String>> {
-        if compress {
-            return Err(PluginError::user(
-                "local-libvirt: compressing exported disks is not supported yet",
-            ));
-        }
         Ok(LibvirtSession::export_disks(
             self, &vm.name, dst_dir, standalone,
         )?)

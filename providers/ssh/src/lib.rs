@@ -276,6 +276,14 @@ mod tests {
         assert_eq!(err.as_ref().map(|e| e.kind), Some(ErrorKind::User));
         let msg = err.map(|e| e.message().to_string()).unwrap_or_default();
         assert!(msg.contains("not supported by provider ssh"), "{msg}");
+        let err = s.export_disks(&vm, dir.to_str().unwrap_or("."), false, false);
+        let err = err.err();
+        assert_eq!(err.as_ref().map(|e| e.kind), Some(ErrorKind::User));
+        let msg = err.map(|e| e.message().to_string()).unwrap_or_default();
+        assert!(
+            msg.contains("box1: exporting disks is not supported by provider ssh"),
+            "{msg}"
+        );
         std::fs::remove_dir_all(&dir)?;
         Ok(())
     }
