@@ -34,7 +34,7 @@ pub fn man_command() -> Command {
 /// The whole command line: the built-in verbs and every usable plugin verb.
 fn full_command(ctx: &mut Context) -> Result<Command, Error> {
     let mut root = root_command(&ctx.bin_name);
-    for verb in plugin_verb::collect(ctx)?.values() {
+    for verb in plugin_verb::collect(ctx)?.verbs.values() {
         if plugin_verb::validate(verb).is_ok() {
             root = root.subcommand(plugin_verb::command(verb));
         }
