@@ -366,8 +366,9 @@ fn init_is_locked_and_undone_on_signals() {
             // Another lago on the prefix or the workdir is refused at once.
             let out = sb.lago(&["-P", "default", "destroy", "-y"]);
             refused(&out, "is in use by `lago init` (pid");
+            // The workdir lock (held shared by init) names its holder too.
             let out = sb.lago(&["destroy", "-y", "--all-prefixes"]);
-            refused(&out, "is in use by");
+            refused(&out, "is in use by `lago init` (pid");
             let out = sb.lago(&["-P", "default", "cleanup"]);
             refused(&out, "is in use by `lago init` (pid");
             assert_eq!(sb.lease_files(), 1, "nothing released");
@@ -383,4 +384,33 @@ fn init_is_locked_and_undone_on_signals() {
         assert!(!sb.wd().exists(), "{name}: prefix and workdir removed");
         assert_eq!(sb.lease_files(), 0, "{name}: leases released");
     }
+}
+
+/// A `.lock` planted as a symlink (in the prefix or the workdir) is refused:
+/// lago never writes `<pid> <verb>` through it into another file.
+#[test]
+fn lock_files_are_not_followed() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let victim = sb.dir.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    for lock in [p.path().join(".lock"), sb.wd().join(".lock")] {
+        let _ = std::fs::remove_file(&lock);
+        std::os::unix::fs::symlink(&victim, &lock).expect("link");
+        for args in [
+            vec!["destroy", "-y"],
+            vec!["destroy", "-y", "--all-prefixes"],
+        ] {
+            let out = sb.lago(&args);
+            let err = text(&out.stderr);
+            refused(&out, "is a symbolic link");
+            assert!(err.contains(&lock.display().to_string()), "{err}");
+            assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+            assert!(p.path().join("uuid").exists(), "nothing removed: {err}");
+        }
+        std::fs::remove_file(&lock).expect("rm");
+    }
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
 }

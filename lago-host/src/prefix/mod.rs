@@ -94,6 +94,8 @@ pub enum PrefixError {
         what: &'static str,
         why: &'static str,
     },
+    #[error("the lock file {path} is {what}: lago's lock files are regular files it made; refusing to use it (remove it if nothing of lago is running)")]
+    BadLockFile { path: PathBuf, what: String },
     #[error("{path} is in use by {holder}; try again when it has finished")]
     Busy { path: PathBuf, holder: String },
     #[error("could not remove {path} completely: {} on another file system (a mount point?) stayed; unmount and run `lago destroy` again", left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
