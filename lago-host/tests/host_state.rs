@@ -205,7 +205,7 @@ fn destroy_does_not_cross_into_another_file_system() {
     std::fs::write(mnt.join("data"), "kept").expect("write");
     let out = sb.lago(&["destroy", "-y"]);
     let umount = Command::new("umount").arg(&mnt).status();
-    refused(&out, "on another file system");
+    refused(&out, "is mounted at or below it");
     assert!(umount.is_ok_and(|s| s.success()));
     assert!(p.path().join("uuid").exists(), "the marker stays");
     let out = sb.lago(&["destroy", "-y"]);
@@ -413,4 +413,46 @@ fn lock_files_are_not_followed() {
     let out = sb.lago(&["destroy", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+}
+
+/// A bind mount of a folder of the SAME file system inside a prefix (same
+/// `st_dev`) is found in the mount table: destroy refuses before removing
+/// anything (files, leases), naming the mount point.
+#[test]
+fn destroy_refuses_a_bind_mount_of_the_same_file_system() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let victim = sb.dir.path().join("victim dir");
+    let keep = precious(&victim);
+    let mnt = p.path().join("mnt");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg(&victim)
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot bind-mount (needs root)");
+        return;
+    }
+    let outs: Vec<Output> = [
+        vec!["destroy", "-y"],
+        vec!["destroy", "-y", "--all-prefixes"],
+    ]
+    .iter()
+    .map(|a| sb.lago(a))
+    .collect();
+    let umount = Command::new("umount").arg(&mnt).status();
+    assert!(umount.is_ok_and(|s| s.success()));
+    for out in &outs {
+        refused(out, "is mounted at or below it");
+        assert!(text(&out.stderr).contains(&mnt.display().to_string()));
+    }
+    assert!(keep.exists(), "the bind-mounted folder keeps its files");
+    assert!(p.path().join("virt/env").exists(), "nothing removed");
+    assert_eq!(sb.lease_files(), 1, "no lease released");
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().exists() && keep.exists());
 }

@@ -445,6 +445,8 @@ pub fn destroy_prefix(
     }
     prefix.require_lago()?;
     let _lock = prefix.lock(LockMode::Exclusive, "destroy")?;
+    // Before the provider and the leases: a mount inside stops it all.
+    prefix.refuse_mounts()?;
     teardown_and_release(prefix, store, teardown)?;
     prefix.remove()?;
     Ok(())
@@ -500,10 +502,19 @@ pub fn destroy_in_workdir(
             out
         }
     };
+    // A mount inside any of them stops the whole destroy before any goes.
+    let prefixes: Vec<Prefix> = targets
+        .iter()
+        .map(|name| wd.resolve(Some(name)))
+        .collect::<Result<_, _>>()?;
+    for p in &prefixes {
+        if !std::fs::symlink_metadata(p.path()).is_ok_and(|m| m.file_type().is_symlink()) {
+            p.refuse_mounts()?;
+        }
+    }
     let current = wd.current().ok().flatten();
-    for name in &targets {
-        let p = wd.resolve(Some(name))?;
-        destroy_prefix(&p, store, teardown)?;
+    for p in &prefixes {
+        destroy_prefix(p, store, teardown)?;
     }
     if current.as_ref().is_some_and(|c| targets.contains(c)) {
         let left: Vec<String> = wd

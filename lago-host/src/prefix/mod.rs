@@ -100,6 +100,8 @@ pub enum PrefixError {
     Busy { path: PathBuf, holder: String },
     #[error("could not remove {path} completely: {} on another file system (a mount point?) stayed; unmount and run `lago destroy` again", left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     OtherFileSystem { path: PathBuf, left: Vec<PathBuf> },
+    #[error("refusing to remove {path}: {} is mounted at or below it (its files would be removed); unmount it and run `lago destroy` again (nothing was removed)", mounts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Mounted { path: PathBuf, mounts: Vec<PathBuf> },
     #[error("the stored state of the prefix is damaged: {path}: {msg}")]
     Corrupt { path: PathBuf, msg: String },
     #[error("{path}: {source}")]
@@ -810,6 +812,21 @@ impl Prefix {
         }
     }
 
+    /// An error ([`PrefixError::Mounted`]) when a mount point (a bind mount
+    /// of the same file system too) lies at or below the prefix folder:
+    /// checked before anything of the prefix is removed.
+    pub fn refuse_mounts(&self) -> R<()> {
+        let mounts =
+            owned::mounts_at_or_below(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        if mounts.is_empty() {
+            return Ok(());
+        }
+        Err(PrefixError::Mounted {
+            path: self.path.clone(),
+            mounts,
+        })
+    }
+
     /// Remove the prefix folder, only when lago made it, walking only what
     /// is in it (no symlink followed, no other file system entered; the
     /// `uuid` marker goes last). A prefix reached through a symlink loses
@@ -824,6 +841,7 @@ impl Prefix {
             return fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e));
         }
         self.require_lago()?;
+        self.refuse_mounts()?;
         let left = owned::remove_tree(&self.path, &[owned::PREFIX_MARKER, NOT_STARTED])
             .map_err(|e| PrefixError::io(&self.path, e))?;
         if left.is_empty() {
