@@ -108,6 +108,15 @@ fn refused(out: &Output, msg: &str) {
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
+/// As [`refused`] for `init`, whose task tree (`@ ...` lines) comes first.
+fn refused_init(out: &Output, msg: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("@ ")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(errors[0].contains(msg), "expected {msg:?} in {err}");
+}
+
 /// A folder with content that must survive: returns a file in it.
 fn precious(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("src/deep")).expect("mkdir");
@@ -455,4 +464,47 @@ fn destroy_refuses_a_bind_mount_of_the_same_file_system() {
     let out = sb.lago(&["destroy", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!sb.wd().exists() && keep.exists());
+}
+
+/// `init` never replaces a `current` that is not lago's link, and the name
+/// `current` is reserved: both refused before anything is created.
+#[test]
+fn init_keeps_a_foreign_current_and_reserves_the_name() {
+    let sb = Sandbox::new();
+    let v7 = sb.proj().join("v7");
+    std::fs::create_dir_all(&v7).expect("mkdir");
+    std::fs::write(v7.join("current"), "release notes").expect("write");
+    let out = sb.lago(&["init", "v7", "LagoInitFile", "--skip-bootstrap"]);
+    refused_init(&out, "is not lago's `current` link (a regular file)");
+    assert_eq!(
+        std::fs::read_to_string(v7.join("current")).expect("read"),
+        "release notes"
+    );
+    assert!(!v7.join("default").exists() && !v7.join(".lago-workdir").exists());
+    assert_eq!(sb.lease_files(), 0);
+    let out = sb.lago(&["-P", "current", "init", "--skip-bootstrap"]);
+    refused_init(&out, "bad prefix name \"current\"");
+    assert!(!sb.wd().exists(), "nothing created");
+}
+
+/// After SIGKILL of `init` (no rollback, no `current` link), plain
+/// `lago destroy` removes the workdir's only prefix.
+#[test]
+fn destroy_after_a_killed_init_uses_the_only_prefix() {
+    let sb = Sandbox::new();
+    let mut blocked = start_blocked_init(&sb);
+    blocked.child.kill().expect("kill");
+    let _ = blocked.child.wait();
+    drop(blocked.fifo_writer);
+    assert!(sb.wd().join("default/uuid").is_file());
+    assert!(std::fs::symlink_metadata(sb.wd().join("current")).is_err());
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().exists());
+    assert_eq!(sb.lease_files(), 0);
+    // With two prefixes and no link, the error lists them.
+    sb.init("a");
+    sb.init("b");
+    std::fs::remove_file(sb.wd().join("current")).expect("rm");
+    refused(&sb.lago(&["destroy", "-y"]), "prefixes there: a, b");
 }

@@ -190,6 +190,9 @@ pub fn init_env(
             )
         }
     };
+    if let Some(wd) = &workdir {
+        wd.require_own_current()?;
+    }
     if std::fs::symlink_metadata(prefix.path()).is_ok() {
         return Err(PrefixError::AlreadyExists {
             path: prefix.path().to_path_buf(),

@@ -96,6 +96,8 @@ pub enum PrefixError {
     },
     #[error("the lock file {path} is {what}: lago's lock files are regular files it made; refusing to use it (remove it if nothing of lago is running)")]
     BadLockFile { path: PathBuf, what: String },
+    #[error("{path} is not lago's `current` link ({what}); init would replace it: move it away, or choose another workdir with -w")]
+    ForeignCurrent { path: PathBuf, what: &'static str },
     #[error("{path} is in use by {holder}; try again when it has finished")]
     Busy { path: PathBuf, holder: String },
     #[error("could not remove {path} completely: {} on another file system (a mount point?) stayed; unmount and run `lago destroy` again", left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
@@ -369,6 +371,60 @@ impl Workdir {
         }
     }
 
+    /// An error ([`PrefixError::ForeignCurrent`]) when the workdir has a
+    /// `current` entry that lago did not make: anything but a symlink to a
+    /// bare prefix name. Init checks it before creating anything, since
+    /// [`Workdir::set_current`] replaces the entry.
+    pub fn require_own_current(&self) -> R<()> {
+        let link = self.path.join(CURRENT);
+        let meta = match fs::symlink_metadata(&link) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(PrefixError::io(&link, e)),
+        };
+        let what = if meta.file_type().is_symlink() {
+            let target = fs::read_link(&link).map_err(|e| PrefixError::io(&link, e))?;
+            let bare = target
+                .to_str()
+                .is_some_and(|t| check_prefix_name(t).is_ok());
+            if bare {
+                return Ok(());
+            }
+            "a symbolic link to something other than a prefix name"
+        } else if meta.is_dir() {
+            "a folder"
+        } else if meta.is_file() {
+            "a regular file"
+        } else {
+            "a special file"
+        };
+        Err(PrefixError::ForeignCurrent { path: link, what })
+    }
+
+    /// Without a `current` link (an init killed before it set one), the
+    /// workdir's only lago prefix stands for it; with none or several, a
+    /// [`PrefixError::NoCurrent`] listing them.
+    fn only_prefix(&self) -> R<String> {
+        let known = self.prefixes().unwrap_or_default();
+        let ours: Vec<&String> = known
+            .iter()
+            .filter(|n| owned::is_lago_prefix(&self.prefix_path(n)))
+            .collect();
+        match (
+            fs::symlink_metadata(self.path.join(CURRENT)),
+            ours.as_slice(),
+        ) {
+            (Err(e), [only]) if e.kind() == ErrorKind::NotFound => {
+                tracing::debug!("no current link: using the only prefix, {only}");
+                Ok((*only).clone())
+            }
+            _ => Err(PrefixError::NoCurrent {
+                workdir: self.path.clone(),
+                known,
+            }),
+        }
+    }
+
     /// Point `current` at `name` (a relative link, replaced atomically).
     pub fn set_current(&self, name: &str) -> R<()> {
         check_prefix_name(name)?;
@@ -451,12 +507,7 @@ impl Workdir {
         let name = match name {
             None | Some(CURRENT) => match self.current()? {
                 Some(n) => n,
-                None => {
-                    return Err(PrefixError::NoCurrent {
-                        workdir: self.path.clone(),
-                        known: self.prefixes().unwrap_or_default(),
-                    })
-                }
+                None => self.only_prefix()?,
             },
             Some(n) => n.to_string(),
         };
