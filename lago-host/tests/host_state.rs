@@ -508,3 +508,57 @@ fn destroy_after_a_killed_init_uses_the_only_prefix() {
     std::fs::remove_file(sb.wd().join("current")).expect("rm");
     refused(&sb.lago(&["destroy", "-y"]), "prefixes there: a, b");
 }
+
+/// The prefix each lease file names.
+fn lease_prefixes(sb: &Sandbox) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(sb.leases())
+        .expect("leases")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
+        .map(|e| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("json");
+            PathBuf::from(v["prefix"].as_str().expect("prefix"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Destroying a COPY of a workdir (same uuid) leaves the original's lease;
+/// a MOVED workdir's lease follows it (status re-points it) and is not
+/// handed to another prefix, and its destroy releases it.
+#[test]
+fn leases_follow_moved_prefixes_and_ignore_copies() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let copy = sb.dir.path().join("copy");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(sb.proj())
+        .arg(&copy)
+        .status();
+    assert!(st.is_ok_and(|s| s.success()));
+    let out = sb.lago_in(&copy, &["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        lease_prefixes(&sb),
+        vec![p.path().to_path_buf()],
+        "original kept"
+    );
+
+    let moved = sb.dir.path().join("moved");
+    std::fs::rename(sb.proj(), &moved).expect("mv");
+    let out = sb.lago_in(&moved, &["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new_path = moved.join(".lago/default");
+    assert_eq!(lease_prefixes(&sb), vec![new_path.clone()], "re-pointed");
+    // Another prefix gets another subnet: the moved one's is not stale.
+    std::fs::create_dir_all(sb.proj()).expect("mkdir");
+    std::fs::write(sb.proj().join("LagoInitFile"), INIT).expect("write");
+    let (other, _) = sb.init("default");
+    assert_eq!(sb.lease_files(), 2);
+    let out = sb.lago_in(&moved, &["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lease_prefixes(&sb), vec![other.path().to_path_buf()]);
+}

@@ -398,9 +398,38 @@ fn teardown_and_release(
         teardown(prefix, env.as_ref())?;
     }
     if let Ok(uuid) = prefix.uuid() {
-        store.release_all(&uuid)?;
+        store.release_prefix(prefix.path(), &uuid)?;
     }
     Ok(())
+}
+
+/// A prefix used from a new folder (its workdir was moved): its leases,
+/// whose recorded folder no longer holds its uuid, are re-pointed to it so
+/// they are not taken as stale and handed out again. Best effort (a warning):
+/// no verb fails over it.
+pub fn adopt_leases(prefix: &Prefix, config: &Config) {
+    if !owned::is_lago_prefix(prefix.path()) {
+        return;
+    }
+    let (Ok(uuid), Ok(store)) = (prefix.uuid(), lease_store(config)) else {
+        return;
+    };
+    match store.repoint(prefix.path(), &uuid) {
+        Ok(moved) if !moved.is_empty() => tracing::info!(
+            "the prefix moved to {}: its leases ({}) now name it",
+            prefix.path().display(),
+            moved
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "could not re-point the leases of {}: {e}",
+            prefix.path().display()
+        ),
+    }
 }
 
 /// `lago cleanup`: teardown, release the leases, remove the `initialized`
