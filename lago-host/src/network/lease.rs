@@ -395,22 +395,13 @@ impl LeaseStore {
     /// look stale and be handed to another prefix. Returns the subnets
     /// re-pointed.
     pub fn repoint(&self, prefix: &Path, uuid: &str) -> Result<Vec<Ipv4Addr>, LeaseError> {
-        if !self.dir.exists() {
-            return Ok(Vec::new());
-        }
-        let _lock = self.lock()?;
-        let mut out = Vec::new();
-        for n in LEASE_RANGE {
-            let s = Ipv4Addr::new(192, 168, n, 0);
-            if let Some(mut l) = self.read_for_release(s)? {
-                if l.uuid == uuid && !same_folder(&l.prefix, prefix) && l.is_stale() {
-                    l.prefix = prefix.to_path_buf();
-                    self.write(&l)?;
-                    out.push(s);
-                }
+        self.each_lease(|mut l| {
+            if l.uuid != uuid || same_folder(&l.prefix, prefix) || !l.is_stale() {
+                return Ok(false);
             }
-        }
-        Ok(out)
+            l.prefix = prefix.to_path_buf();
+            self.write(&l).map(|()| true)
+        })
     }
 
     /// Release every lease held by `uuid` (a failed init: its uuid is new).
@@ -420,6 +411,22 @@ impl LeaseStore {
 
     /// Remove every lease `mine` accepts, under the store lock.
     fn release_where(&self, mine: impl Fn(&Lease) -> bool) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.each_lease(|l| {
+            if !mine(&l) {
+                return Ok(false);
+            }
+            let p = self.lease_path(l.subnet);
+            std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+            Ok(true)
+        })
+    }
+
+    /// Under the store lock, call `f` on every readable lease (damaged ones
+    /// are left with a warning); returns the subnets for which it said true.
+    fn each_lease(
+        &self,
+        mut f: impl FnMut(Lease) -> Result<bool, LeaseError>,
+    ) -> Result<Vec<Ipv4Addr>, LeaseError> {
         if !self.dir.exists() {
             return Ok(Vec::new());
         }
@@ -428,9 +435,7 @@ impl LeaseStore {
         for n in LEASE_RANGE {
             let s = Ipv4Addr::new(192, 168, n, 0);
             if let Some(l) = self.read_for_release(s)? {
-                if mine(&l) {
-                    let p = self.lease_path(s);
-                    std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+                if f(l)? {
                     out.push(s);
                 }
             }
