@@ -562,3 +562,70 @@ fn leases_follow_moved_prefixes_and_ignore_copies() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(lease_prefixes(&sb), vec![other.path().to_path_buf()]);
 }
+
+/// A big init (200 VMs x 5 empty disks, made with qemu-img) interrupted at
+/// varying points, many times: it always exits 128 + signal, and ends either
+/// fully undone (saying so) or as a lago prefix that `lago destroy` removes
+/// (saying that). No assertion depends on when the signal lands.
+#[test]
+fn interrupted_big_init_is_undone_or_destroyable() {
+    if Command::new("qemu-img").arg("--version").output().is_err() {
+        eprintln!("skipped: no qemu-img");
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut init = String::from("domains:\n");
+    for i in 0..200 {
+        init.push_str(&format!(
+            "  vm{i}:\n    memory: 256\n    nics: [{{net: mgmt}}]\n    disks:\n"
+        ));
+        for (d, dev) in ["vda", "vdb", "vdc", "vdd", "vde"].iter().enumerate() {
+            init.push_str(&format!(
+                "      - {{type: empty, size: 1G, dev: {dev}, name: d{d}}}\n"
+            ));
+        }
+    }
+    init.push_str("nets:\n  mgmt: {type: nat, management: true}\n");
+    std::fs::write(sb.proj().join("LagoInitFile"), init).expect("write");
+    let runs: u64 = std::env::var("LAGO_INTERRUPT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    for run in 0..runs {
+        let mut child = sb
+            .command(&sb.proj(), &["init", "--skip-bootstrap"])
+            .spawn()
+            .expect("spawn");
+        // Once the prefix exists (the guard is installed by then), wait a
+        // varying while: early runs land in planning, later ones in disks.
+        while !sb.wd().join("default/uuid").exists() {
+            if child.try_wait().expect("wait").is_some() {
+                let out = child.wait_with_output().expect("out");
+                panic!("init ended early: {}", text(&out.stderr));
+            }
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300 * run));
+        let pid = i32::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let out = child.wait_with_output().expect("wait");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(143), "run {run}: {err}");
+        let prefix = sb.wd().join("default");
+        if err.contains("interrupted by SIGTERM: undone") {
+            assert!(!sb.wd().exists(), "run {run}: {err}");
+            assert_eq!(sb.lease_files(), 0, "run {run}");
+            continue;
+        }
+        assert!(
+            err.contains("interrupted by SIGTERM: not completely undone")
+                || err.contains("interrupted by SIGTERM: init had already finished"),
+            "run {run}: {err}"
+        );
+        assert!(prefix.join("uuid").is_file(), "run {run}: a lago prefix");
+        let out = sb.lago(&["destroy", "-y"]);
+        assert!(out.status.success(), "run {run}: {}", text(&out.stderr));
+        assert!(!sb.wd().exists() && sb.lease_files() == 0, "run {run}");
+    }
+}

@@ -235,15 +235,19 @@ pub fn init_env(
     // Shared with the watcher that undoes the init on SIGTERM/SIGINT/SIGHUP.
     let created = Arc::new(Mutex::new(Created::default()));
     let on_signal = Arc::clone(&created);
+    let signalled_prefix = prefix.clone();
     let _interrupt = InterruptGuard::install(move |sig| {
+        // Waits for a rollback init's thread is doing; takes what is left.
         std::mem::take(&mut *lock_created(&on_signal)).rollback();
         eprintln!(
-            "lago: init interrupted by {}: undone (prefix removed, leases released)",
-            interrupt::signal_name(sig)
+            "lago: init interrupted by {}: {}",
+            interrupt::signal_name(sig),
+            interrupted_outcome(&signalled_prefix)
         );
     })
     .map_err(|e| Error::internal(format!("cannot catch signals during init: {e}")))?;
     let result = (|| -> Result<EnvSpec, Error> {
+        stop_if_interrupted()?;
         if let Some(wd) = &workdir {
             if let Some(parent) = wd.path().parent() {
                 std::fs::create_dir_all(parent).map_err(|e| PrefixError::io(parent, e))?;
@@ -276,19 +280,24 @@ pub fn init_env(
         prefix.mark_not_started()?;
         lock_created(&created).leased = Some((store.clone(), info.uuid.clone()));
         let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
+        stop_if_interrupted()?;
         let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
             requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
+        stop_if_interrupted()?;
         write_layout(&prefix, &info, &mut env, &plan.copies)?;
         prefix.save_env_opt(&env, WriteMode::Fresh)?;
         let planned = env.clone();
+        stop_if_interrupted()?;
         prepare(&prefix, &mut env)?;
+        stop_if_interrupted()?;
         if env != planned {
             prefix.save_env_opt(&env, WriteMode::Batch)?;
         }
         // After prepare: a provider may have changed addresses or keys.
+        stop_if_interrupted()?;
         super::ssh_client::write_files(&env)?;
         if let Some(wd) = &workdir {
             let current_ok = wd
@@ -301,21 +310,64 @@ pub fn init_env(
                 lock_created(&created).current_set = Some(wd.clone());
             }
         }
+        stop_if_interrupted()?;
         prefix.mark_initialized()?;
         Ok(env)
     })();
-    match result {
-        Ok(env) => {
-            // Done: a signal from now on has nothing to undo; locks released.
-            drop(std::mem::take(&mut *lock_created(&created)));
+    // Under the lock: a signal from now on finds nothing left to undo (the
+    // watcher sets the flag before it takes the lock).
+    let mut guard = lock_created(&created);
+    let outcome = match result {
+        Ok(env) if interrupt::interrupted().is_none() => {
+            // Done: locks released.
+            drop(std::mem::take(&mut *guard));
             Ok((prefix, env))
         }
+        Ok(_) => {
+            std::mem::take(&mut *guard).rollback();
+            Err(Error::internal("init interrupted"))
+        }
         Err(e) => {
-            // Under the lock: a signal now finds nothing left to undo.
-            let mut guard = lock_created(&created);
             std::mem::take(&mut *guard).rollback();
             Err(e)
         }
+    };
+    drop(guard);
+    if interrupt::interrupted().is_some() {
+        // The watcher reports the outcome and exits with 128 + signal: an
+        // error of the interrupted step is not the story.
+        interrupt::park_until_exit();
+    }
+    outcome
+}
+
+/// An error once a signal has interrupted init: its steps stop there.
+fn stop_if_interrupted() -> Result<(), Error> {
+    match interrupt::interrupted() {
+        Some(sig) => Err(Error::internal(format!(
+            "init interrupted by {}",
+            interrupt::signal_name(sig)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What an interrupted init left, for its last message: told from the
+/// folder itself, so the message is true whoever rolled back.
+fn interrupted_outcome(prefix: &Prefix) -> String {
+    let path = prefix.path().display();
+    if std::fs::symlink_metadata(prefix.path()).is_err() {
+        "undone (prefix removed, leases released)".to_string()
+    } else if prefix.is_initialized() {
+        format!("init had already finished; the prefix {path} stays")
+    } else if owned::is_lago_prefix(prefix.path()) {
+        format!(
+            "not completely undone: the prefix {path} stays (its leases are released); \
+             `lago destroy` removes it (-P {} when it is not the current one)",
+            prefix.name()
+        )
+    } else {
+        format!("not completely undone: {path} stays (remove it by hand: it holds no uuid marker)")
     }
 }
 
@@ -335,6 +387,7 @@ fn write_layout(
     let kp = keys::generate(&format!("lago@{}", info.tag())).map_err(PrefixError::Keygen)?;
     keys::write(&info.ssh_key_path(), &kp).map_err(|e| PrefixError::io(&info.ssh_key_path(), e))?;
     for vm in env.domains.values_mut() {
+        stop_if_interrupted()?;
         let hk = keys::generate(&format!("root@{}", vm.name)).map_err(PrefixError::Keygen)?;
         let p = info.host_key_path(&vm.name);
         // The private half only: the public one is in the VM's spec.

@@ -140,6 +140,17 @@ pub fn remove_tree(root: &Path, last: &[&str]) -> std::io::Result<Vec<PathBuf>> 
     }
     let mut left = Vec::new();
     remove_below(root, meta.dev(), last, &mut left)?;
+    // The markers go only when nothing else is left (an entry that appeared
+    // meanwhile keeps them: the folder stays recognisably lago's).
+    let only_markers = fs::read_dir(root)?
+        .flatten()
+        .all(|e| last.iter().any(|l| e.file_name() == *l));
+    if !only_markers && left.is_empty() {
+        return Err(std::io::Error::new(
+            ErrorKind::DirectoryNotEmpty,
+            "an entry appeared while it was removed",
+        ));
+    }
     if left.is_empty() {
         for name in last {
             match fs::remove_file(root.join(name)) {
