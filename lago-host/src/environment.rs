@@ -266,9 +266,7 @@ impl<'r> Environment<'r> {
     /// for), so starting a running environment is a no-op.
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
-        progress::task("Start nets", || {
-            self.start_networks_of(&vms)
-        })?;
+        progress::task("Start nets", || self.start_networks_of(&vms))?;
         progress::task("Start vms", || {
             self.each_vm(&vms, |vm| {
                 progress::task(format_args!("Starting VM {}", vm.name), || {

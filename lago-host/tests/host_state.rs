@@ -108,6 +108,15 @@ fn refused(out: &Output, msg: &str) {
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
 
+/// As [`refused`] for `init`, whose task tree (`@ ...` lines) comes first.
+fn refused_init(out: &Output, msg: &str) {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("@ ")).collect();
+    assert_eq!(errors.len(), 1, "one error line: {err}");
+    assert!(errors[0].contains(msg), "expected {msg:?} in {err}");
+}
+
 /// A folder with content that must survive: returns a file in it.
 fn precious(dir: &Path) -> PathBuf {
     std::fs::create_dir_all(dir.join("src/deep")).expect("mkdir");
@@ -205,7 +214,7 @@ fn destroy_does_not_cross_into_another_file_system() {
     std::fs::write(mnt.join("data"), "kept").expect("write");
     let out = sb.lago(&["destroy", "-y"]);
     let umount = Command::new("umount").arg(&mnt).status();
-    refused(&out, "on another file system");
+    refused(&out, "is mounted at or below it");
     assert!(umount.is_ok_and(|s| s.success()));
     assert!(p.path().join("uuid").exists(), "the marker stays");
     let out = sb.lago(&["destroy", "-y"]);
@@ -366,8 +375,9 @@ fn init_is_locked_and_undone_on_signals() {
             // Another lago on the prefix or the workdir is refused at once.
             let out = sb.lago(&["-P", "default", "destroy", "-y"]);
             refused(&out, "is in use by `lago init` (pid");
+            // The workdir lock (held shared by init) names its holder too.
             let out = sb.lago(&["destroy", "-y", "--all-prefixes"]);
-            refused(&out, "is in use by");
+            refused(&out, "is in use by `lago init` (pid");
             let out = sb.lago(&["-P", "default", "cleanup"]);
             refused(&out, "is in use by `lago init` (pid");
             assert_eq!(sb.lease_files(), 1, "nothing released");
@@ -382,5 +392,240 @@ fn init_is_locked_and_undone_on_signals() {
         assert!(err.contains(&format!("interrupted by {name}")), "{err}");
         assert!(!sb.wd().exists(), "{name}: prefix and workdir removed");
         assert_eq!(sb.lease_files(), 0, "{name}: leases released");
+    }
+}
+
+/// A `.lock` planted as a symlink (in the prefix or the workdir) is refused:
+/// lago never writes `<pid> <verb>` through it into another file.
+#[test]
+fn lock_files_are_not_followed() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let victim = sb.dir.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    for lock in [p.path().join(".lock"), sb.wd().join(".lock")] {
+        let _ = std::fs::remove_file(&lock);
+        std::os::unix::fs::symlink(&victim, &lock).expect("link");
+        for args in [
+            vec!["destroy", "-y"],
+            vec!["destroy", "-y", "--all-prefixes"],
+        ] {
+            let out = sb.lago(&args);
+            let err = text(&out.stderr);
+            refused(&out, "is a symbolic link");
+            assert!(err.contains(&lock.display().to_string()), "{err}");
+            assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+            assert!(p.path().join("uuid").exists(), "nothing removed: {err}");
+        }
+        std::fs::remove_file(&lock).expect("rm");
+    }
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+}
+
+/// A bind mount of a folder of the SAME file system inside a prefix (same
+/// `st_dev`) is found in the mount table: destroy refuses before removing
+/// anything (files, leases), naming the mount point.
+#[test]
+fn destroy_refuses_a_bind_mount_of_the_same_file_system() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let victim = sb.dir.path().join("victim dir");
+    let keep = precious(&victim);
+    let mnt = p.path().join("mnt");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = Command::new("mount")
+        .arg("--bind")
+        .arg(&victim)
+        .arg(&mnt)
+        .stderr(Stdio::null())
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: cannot bind-mount (needs root)");
+        return;
+    }
+    let outs: Vec<Output> = [
+        vec!["destroy", "-y"],
+        vec!["destroy", "-y", "--all-prefixes"],
+    ]
+    .iter()
+    .map(|a| sb.lago(a))
+    .collect();
+    let umount = Command::new("umount").arg(&mnt).status();
+    assert!(umount.is_ok_and(|s| s.success()));
+    for out in &outs {
+        refused(out, "is mounted at or below it");
+        assert!(text(&out.stderr).contains(&mnt.display().to_string()));
+    }
+    assert!(keep.exists(), "the bind-mounted folder keeps its files");
+    assert!(p.path().join("virt/env").exists(), "nothing removed");
+    assert_eq!(sb.lease_files(), 1, "no lease released");
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().exists() && keep.exists());
+}
+
+/// `init` never replaces a `current` that is not lago's link, and the name
+/// `current` is reserved: both refused before anything is created.
+#[test]
+fn init_keeps_a_foreign_current_and_reserves_the_name() {
+    let sb = Sandbox::new();
+    let v7 = sb.proj().join("v7");
+    std::fs::create_dir_all(&v7).expect("mkdir");
+    std::fs::write(v7.join("current"), "release notes").expect("write");
+    let out = sb.lago(&["init", "v7", "LagoInitFile", "--skip-bootstrap"]);
+    refused_init(&out, "is not lago's `current` link (a regular file)");
+    assert_eq!(
+        std::fs::read_to_string(v7.join("current")).expect("read"),
+        "release notes"
+    );
+    assert!(!v7.join("default").exists() && !v7.join(".lago-workdir").exists());
+    assert_eq!(sb.lease_files(), 0);
+    let out = sb.lago(&["-P", "current", "init", "--skip-bootstrap"]);
+    refused_init(&out, "bad prefix name \"current\"");
+    assert!(!sb.wd().exists(), "nothing created");
+}
+
+/// After SIGKILL of `init` (no rollback, no `current` link), plain
+/// `lago destroy` removes the workdir's only prefix.
+#[test]
+fn destroy_after_a_killed_init_uses_the_only_prefix() {
+    let sb = Sandbox::new();
+    let mut blocked = start_blocked_init(&sb);
+    blocked.child.kill().expect("kill");
+    let _ = blocked.child.wait();
+    drop(blocked.fifo_writer);
+    assert!(sb.wd().join("default/uuid").is_file());
+    assert!(std::fs::symlink_metadata(sb.wd().join("current")).is_err());
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!sb.wd().exists());
+    assert_eq!(sb.lease_files(), 0);
+    // With two prefixes and no link, the error lists them.
+    sb.init("a");
+    sb.init("b");
+    std::fs::remove_file(sb.wd().join("current")).expect("rm");
+    refused(&sb.lago(&["destroy", "-y"]), "prefixes there: a, b");
+}
+
+/// The prefix each lease file names.
+fn lease_prefixes(sb: &Sandbox) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(sb.leases())
+        .expect("leases")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
+        .map(|e| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).expect("read")).expect("json");
+            PathBuf::from(v["prefix"].as_str().expect("prefix"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Destroying a COPY of a workdir (same uuid) leaves the original's lease;
+/// a MOVED workdir's lease follows it (status re-points it) and is not
+/// handed to another prefix, and its destroy releases it.
+#[test]
+fn leases_follow_moved_prefixes_and_ignore_copies() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let copy = sb.dir.path().join("copy");
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(sb.proj())
+        .arg(&copy)
+        .status();
+    assert!(st.is_ok_and(|s| s.success()));
+    let out = sb.lago_in(&copy, &["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        lease_prefixes(&sb),
+        vec![p.path().to_path_buf()],
+        "original kept"
+    );
+
+    let moved = sb.dir.path().join("moved");
+    std::fs::rename(sb.proj(), &moved).expect("mv");
+    let out = sb.lago_in(&moved, &["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let new_path = moved.join(".lago/default");
+    assert_eq!(lease_prefixes(&sb), vec![new_path.clone()], "re-pointed");
+    // Another prefix gets another subnet: the moved one's is not stale.
+    std::fs::create_dir_all(sb.proj()).expect("mkdir");
+    std::fs::write(sb.proj().join("LagoInitFile"), INIT).expect("write");
+    let (other, _) = sb.init("default");
+    assert_eq!(sb.lease_files(), 2);
+    let out = sb.lago_in(&moved, &["destroy", "-y"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(lease_prefixes(&sb), vec![other.path().to_path_buf()]);
+}
+
+/// A big init (200 VMs x 5 empty disks, made with qemu-img) interrupted at
+/// varying points, many times: it always exits 128 + signal, and ends either
+/// fully undone (saying so) or as a lago prefix that `lago destroy` removes
+/// (saying that). No assertion depends on when the signal lands.
+#[test]
+fn interrupted_big_init_is_undone_or_destroyable() {
+    if Command::new("qemu-img").arg("--version").output().is_err() {
+        eprintln!("skipped: no qemu-img");
+        return;
+    }
+    let sb = Sandbox::new();
+    let mut init = String::from("domains:\n");
+    for i in 0..200 {
+        init.push_str(&format!(
+            "  vm{i}:\n    memory: 256\n    nics: [{{net: mgmt}}]\n    disks:\n"
+        ));
+        for (d, dev) in ["vda", "vdb", "vdc", "vdd", "vde"].iter().enumerate() {
+            init.push_str(&format!(
+                "      - {{type: empty, size: 1G, dev: {dev}, name: d{d}}}\n"
+            ));
+        }
+    }
+    init.push_str("nets:\n  mgmt: {type: nat, management: true}\n");
+    std::fs::write(sb.proj().join("LagoInitFile"), init).expect("write");
+    let runs: u64 = std::env::var("LAGO_INTERRUPT_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    for run in 0..runs {
+        let mut child = sb
+            .command(&sb.proj(), &["init", "--skip-bootstrap"])
+            .spawn()
+            .expect("spawn");
+        // Once the prefix exists (the guard is installed by then), wait a
+        // varying while: early runs land in planning, later ones in disks.
+        while !sb.wd().join("default/uuid").exists() {
+            if child.try_wait().expect("wait").is_some() {
+                let out = child.wait_with_output().expect("out");
+                panic!("init ended early: {}", text(&out.stderr));
+            }
+            std::thread::yield_now();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300 * run));
+        let pid = i32::try_from(child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+        let out = child.wait_with_output().expect("wait");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(143), "run {run}: {err}");
+        let prefix = sb.wd().join("default");
+        if err.contains("interrupted by SIGTERM: undone") {
+            assert!(!sb.wd().exists(), "run {run}: {err}");
+            assert_eq!(sb.lease_files(), 0, "run {run}");
+            continue;
+        }
+        assert!(
+            err.contains("interrupted by SIGTERM: not completely undone")
+                || err.contains("interrupted by SIGTERM: init had already finished"),
+            "run {run}: {err}"
+        );
+        assert!(prefix.join("uuid").is_file(), "run {run}: a lago prefix");
+        let out = sb.lago(&["destroy", "-y"]);
+        assert!(out.status.success(), "run {run}: {}", text(&out.stderr));
+        assert!(!sb.wd().exists() && sb.lease_files() == 0, "run {run}");
     }
 }

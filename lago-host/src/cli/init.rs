@@ -73,10 +73,12 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let req = InitRequest {
         init_file,
         workdir,
-        prefix_name: match ctx.globals.prefix_name.as_deref() {
-            None | Some("current") => DEFAULT_PREFIX.to_string(),
-            Some(n) => n.to_string(),
-        },
+        // `-P current` is refused by the name rule: `current` is the link.
+        prefix_name: ctx
+            .globals
+            .prefix_name
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
         prefix_path: ctx.globals.prefix_path.clone(),
         set_current: args.get_flag("set_current"),
         service_providers: Some(ctx.plugins()?.services.keys().cloned().collect()),

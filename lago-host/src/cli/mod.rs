@@ -344,6 +344,7 @@ impl Context {
         if let Err(e) = crate::logging::attach_prefix_log(&log) {
             tracing::debug!("cannot open the prefix log {}: {e}", log.display());
         }
+        crate::prefix::lifecycle::adopt_leases(&prefix, &self.config);
         Ok(prefix)
     }
 

@@ -382,8 +382,51 @@ impl LeaseStore {
         Ok(())
     }
 
-    /// Release every lease held by `uuid`.
+    /// Release the leases of the prefix at `prefix` with uuid `uuid`: those
+    /// naming this uuid and either this folder or a folder that no longer
+    /// holds this uuid (the prefix was moved). A copy of a prefix (same
+    /// uuid, another folder) never releases the original's leases.
+    pub fn release_prefix(&self, prefix: &Path, uuid: &str) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.release_where(|l| l.uuid == uuid && (same_folder(&l.prefix, prefix) || l.is_stale()))
+    }
+
+    /// Re-point to `prefix` the leases of `uuid` whose recorded folder no
+    /// longer holds that uuid (the workdir was moved): otherwise they would
+    /// look stale and be handed to another prefix. Returns the subnets
+    /// re-pointed.
+    pub fn repoint(&self, prefix: &Path, uuid: &str) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.each_lease(|mut l| {
+            if l.uuid != uuid || same_folder(&l.prefix, prefix) || !l.is_stale() {
+                return Ok(false);
+            }
+            l.prefix = prefix.to_path_buf();
+            self.write(&l).map(|()| true)
+        })
+    }
+
+    /// Release every lease held by `uuid` (a failed init: its uuid is new).
     pub fn release_all(&self, uuid: &str) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.release_where(|l| l.uuid == uuid)
+    }
+
+    /// Remove every lease `mine` accepts, under the store lock.
+    fn release_where(&self, mine: impl Fn(&Lease) -> bool) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.each_lease(|l| {
+            if !mine(&l) {
+                return Ok(false);
+            }
+            let p = self.lease_path(l.subnet);
+            std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+            Ok(true)
+        })
+    }
+
+    /// Under the store lock, call `f` on every readable lease (damaged ones
+    /// are left with a warning); returns the subnets for which it said true.
+    fn each_lease(
+        &self,
+        mut f: impl FnMut(Lease) -> Result<bool, LeaseError>,
+    ) -> Result<Vec<Ipv4Addr>, LeaseError> {
         if !self.dir.exists() {
             return Ok(Vec::new());
         }
@@ -392,15 +435,23 @@ impl LeaseStore {
         for n in LEASE_RANGE {
             let s = Ipv4Addr::new(192, 168, n, 0);
             if let Some(l) = self.read_for_release(s)? {
-                if l.uuid == uuid {
-                    let p = self.lease_path(s);
-                    std::fs::remove_file(&p).map_err(|e| LeaseError::io(&p, e, &self.dir))?;
+                if f(l)? {
                     out.push(s);
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// Whether two paths name the same folder (equal, or the same inode).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a == b
+        || match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
 }
 
 #[cfg(test)]

@@ -2,23 +2,47 @@
 //! (Lago did the same on SIGTERM and SIGHUP).
 //!
 //! While an [`InterruptGuard`] lives, the three signals are caught by a
-//! handler that only writes the signal number into a pipe (all a signal
-//! handler may safely do); a watcher thread reads it, runs the caller's
-//! `on_signal` (the rollback) and ends the process with `128 + signal`, as
-//! a shell reports a killed command. The main thread may be blocked in a
-//! read that no flag would interrupt (a template from a slow source), so the
-//! rollback cannot wait for it.
+//! handler that only records the signal ([`interrupted`]) and writes its
+//! number into a pipe (all a signal handler may safely do). A watcher thread
+//! reads it and then, so that nothing writes into the prefix while it is
+//! removed:
+//! 1. keeps ending lago's child processes (`qemu-img`, ...) with SIGTERM,
+//!    so a provider call in progress fails at once;
+//! 2. waits for init's own thread to see the flag (its steps check
+//!    [`interrupted`]), roll back and call [`park_until_exit`]: as long as
+//!    lago still starts child processes (a provider finishing its loops) and
+//!    [`GRACE`] after the last one, at most [`MAX_WAIT`];
+//! 3. runs the caller's `on_signal` (which takes back whatever is left, and
+//!    waits for a rollback init's thread is in the middle of) and ends the
+//!    process with `128 + signal`, as a shell reports a killed command.
+//!
+//! The bound is there because init's thread may be blocked in a read that no
+//! flag interrupts (a template from a slow source).
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::{Duration, Instant};
 
 /// The signals an interrupted init is undone for.
 pub const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
 
+/// How long the watcher waits for init's thread to roll back by itself once
+/// lago has no child process left.
+pub const GRACE: Duration = Duration::from_secs(2);
+/// The longest the watcher waits for init's thread, children or not.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
 /// The write end of the pipe, for the handler (-1: no guard).
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+/// The signal caught (0: none).
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+/// Init's thread has rolled back and waits for the watcher to exit.
+static PARKED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(sig: libc::c_int) {
+    // Only the first signal counts; atomics and write(2) are
+    // async-signal-safe.
+    let _ = INTERRUPTED.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
     let fd = PIPE_WRITE.load(Ordering::SeqCst);
     if fd >= 0 {
         let byte = sig as u8;
@@ -26,6 +50,25 @@ extern "C" fn on_signal(sig: libc::c_int) {
         unsafe {
             libc::write(fd, (&byte as *const u8).cast(), 1);
         }
+    }
+}
+
+/// The signal that interrupted init, if one did: init's steps check it and
+/// stop (an error, then the rollback).
+pub fn interrupted() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(sig),
+    }
+}
+
+/// For init's thread once it has rolled back after a signal: tell the
+/// watcher, and wait for it to end the process (with `128 + signal`), so
+/// the error of the interrupted step is never reported as a failure.
+pub fn park_until_exit() -> ! {
+    PARKED.store(true, Ordering::SeqCst);
+    loop {
+        std::thread::park();
     }
 }
 
@@ -39,6 +82,38 @@ pub fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// SIGTERM to every child process of lago (`/proc/*/stat` naming our pid
+/// as parent; their children are left to them). Returns whether there was
+/// one.
+fn end_children() -> bool {
+    let mut found = false;
+    let me = std::process::id();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    for ent in rd.flatten() {
+        let Some(pid) = ent.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(ent.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(me) {
+            found = true;
+            // SAFETY: kill(2) on a child of this process.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+    }
+    found
+}
+
 /// Catches [`SIGNALS`] until dropped; then the previous handlers are back.
 pub struct InterruptGuard {
     previous: Vec<(libc::c_int, libc::sigaction)>,
@@ -46,8 +121,9 @@ pub struct InterruptGuard {
 }
 
 impl InterruptGuard {
-    /// Catch the signals; on one, `on_signal(signal)` runs on a watcher
-    /// thread and the process then exits with `128 + signal`.
+    /// Catch the signals; on one, the watcher stops lago's children, waits
+    /// (at most [`GRACE`]) for init's thread to roll back, then runs
+    /// `on_signal_do(signal)` and exits the process with `128 + signal`.
     pub fn install(on_signal_do: impl FnOnce(i32) + Send + 'static) -> std::io::Result<Self> {
         let mut fds = [0 as libc::c_int; 2];
         // SAFETY: pipe2 fills the two descriptors of `fds`.
@@ -64,7 +140,19 @@ impl InterruptGuard {
                 let mut byte = [0u8; 1];
                 // 0 bytes: the guard was dropped (write end closed).
                 if let Ok(1) = reader.read(&mut byte) {
-                    let sig = i32::from(byte[0]);
+                    let sig = interrupted().unwrap_or(i32::from(byte[0]));
+                    let start = Instant::now();
+                    let mut last_child = start;
+                    // Children started meanwhile are ended too.
+                    while !PARKED.load(Ordering::SeqCst)
+                        && last_child.elapsed() < GRACE
+                        && start.elapsed() < MAX_WAIT
+                    {
+                        if end_children() {
+                            last_child = Instant::now();
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
                     on_signal_do(sig);
                     std::process::exit(128 + sig);
                 }
@@ -74,7 +162,7 @@ impl InterruptGuard {
         let mut previous = Vec::new();
         for sig in SIGNALS {
             // SAFETY: a zeroed sigaction is a valid value to fill; the
-            // handler only calls write(2).
+            // handler only stores an atomic and calls write(2).
             unsafe {
                 let mut action: libc::sigaction = std::mem::zeroed();
                 action.sa_sigaction = on_signal as *const () as libc::sighandler_t;

@@ -215,6 +215,9 @@ pub fn init_env_with(
             )
         }
     };
+    if let Some(wd) = &workdir {
+        wd.require_own_current()?;
+    }
     if std::fs::symlink_metadata(prefix.path()).is_ok() {
         return Err(PrefixError::AlreadyExists {
             path: prefix.path().to_path_buf(),
@@ -257,15 +260,19 @@ pub fn init_env_with(
     // Shared with the watcher that undoes the init on SIGTERM/SIGINT/SIGHUP.
     let created = Arc::new(Mutex::new(Created::default()));
     let on_signal = Arc::clone(&created);
+    let signalled_prefix = prefix.clone();
     let _interrupt = InterruptGuard::install(move |sig| {
+        // Waits for a rollback init's thread is doing; takes what is left.
         std::mem::take(&mut *lock_created(&on_signal)).rollback();
         eprintln!(
-            "lago: init interrupted by {}: undone (prefix removed, leases released)",
-            interrupt::signal_name(sig)
+            "lago: init interrupted by {}: {}",
+            interrupt::signal_name(sig),
+            interrupted_outcome(&signalled_prefix)
         );
     })
     .map_err(|e| Error::internal(format!("cannot catch signals during init: {e}")))?;
     let result = (|| -> Result<EnvSpec, Error> {
+        stop_if_interrupted()?;
         if let Some(wd) = &workdir {
             if let Some(parent) = wd.path().parent() {
                 std::fs::create_dir_all(parent).map_err(|e| PrefixError::io(parent, e))?;
@@ -298,19 +305,24 @@ pub fn init_env_with(
         prefix.mark_not_started()?;
         lock_created(&created).leased = Some((store.clone(), info.uuid.clone()));
         let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
+        stop_if_interrupted()?;
         let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
             requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
+        stop_if_interrupted()?;
         write_layout(&prefix, &info, &mut env, &plan.copies)?;
         prefix.save_env_opt(&env, WriteMode::Fresh)?;
         let planned = env.clone();
+        stop_if_interrupted()?;
         prepare(&prefix, &mut env)?;
+        stop_if_interrupted()?;
         if env != planned {
             prefix.save_env_opt(&env, WriteMode::Batch)?;
         }
         // After prepare: a provider may have changed addresses or keys.
+        stop_if_interrupted()?;
         super::ssh_client::write_files(&env)?;
         if let Some(wd) = &workdir {
             let current_ok = wd
@@ -323,21 +335,64 @@ pub fn init_env_with(
                 lock_created(&created).current_set = Some(wd.clone());
             }
         }
+        stop_if_interrupted()?;
         prefix.mark_initialized()?;
         Ok(env)
     })();
-    match result {
-        Ok(env) => {
-            // Done: a signal from now on has nothing to undo; locks released.
-            drop(std::mem::take(&mut *lock_created(&created)));
+    // Under the lock: a signal from now on finds nothing left to undo (the
+    // watcher sets the flag before it takes the lock).
+    let mut guard = lock_created(&created);
+    let outcome = match result {
+        Ok(env) if interrupt::interrupted().is_none() => {
+            // Done: locks released.
+            drop(std::mem::take(&mut *guard));
             Ok((prefix, env))
         }
+        Ok(_) => {
+            std::mem::take(&mut *guard).rollback();
+            Err(Error::internal("init interrupted"))
+        }
         Err(e) => {
-            // Under the lock: a signal now finds nothing left to undo.
-            let mut guard = lock_created(&created);
             std::mem::take(&mut *guard).rollback();
             Err(e)
         }
+    };
+    drop(guard);
+    if interrupt::interrupted().is_some() {
+        // The watcher reports the outcome and exits with 128 + signal: an
+        // error of the interrupted step is not the story.
+        interrupt::park_until_exit();
+    }
+    outcome
+}
+
+/// An error once a signal has interrupted init: its steps stop there.
+fn stop_if_interrupted() -> Result<(), Error> {
+    match interrupt::interrupted() {
+        Some(sig) => Err(Error::internal(format!(
+            "init interrupted by {}",
+            interrupt::signal_name(sig)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// What an interrupted init left, for its last message: told from the
+/// folder itself, so the message is true whoever rolled back.
+fn interrupted_outcome(prefix: &Prefix) -> String {
+    let path = prefix.path().display();
+    if std::fs::symlink_metadata(prefix.path()).is_err() {
+        "undone (prefix removed, leases released)".to_string()
+    } else if prefix.is_initialized() {
+        format!("init had already finished; the prefix {path} stays")
+    } else if owned::is_lago_prefix(prefix.path()) {
+        format!(
+            "not completely undone: the prefix {path} stays (its leases are released); \
+             `lago destroy` removes it (-P {} when it is not the current one)",
+            prefix.name()
+        )
+    } else {
+        format!("not completely undone: {path} stays (remove it by hand: it holds no uuid marker)")
     }
 }
 
@@ -357,6 +412,7 @@ fn write_layout(
     let kp = keys::generate(&format!("lago@{}", info.tag())).map_err(PrefixError::Keygen)?;
     keys::write(&info.ssh_key_path(), &kp).map_err(|e| PrefixError::io(&info.ssh_key_path(), e))?;
     for vm in env.domains.values_mut() {
+        stop_if_interrupted()?;
         let hk = keys::generate(&format!("root@{}", vm.name)).map_err(PrefixError::Keygen)?;
         let p = info.host_key_path(&vm.name);
         // The private half only: the public one is in the VM's spec.
@@ -420,9 +476,38 @@ fn teardown_and_release(
         teardown(prefix, env.as_ref())?;
     }
     if let Ok(uuid) = prefix.uuid() {
-        store.release_all(&uuid)?;
+        store.release_prefix(prefix.path(), &uuid)?;
     }
     Ok(())
+}
+
+/// A prefix used from a new folder (its workdir was moved): its leases,
+/// whose recorded folder no longer holds its uuid, are re-pointed to it so
+/// they are not taken as stale and handed out again. Best effort (a warning):
+/// no verb fails over it.
+pub fn adopt_leases(prefix: &Prefix, config: &Config) {
+    if !owned::is_lago_prefix(prefix.path()) {
+        return;
+    }
+    let (Ok(uuid), Ok(store)) = (prefix.uuid(), lease_store(config)) else {
+        return;
+    };
+    match store.repoint(prefix.path(), &uuid) {
+        Ok(moved) if !moved.is_empty() => tracing::info!(
+            "the prefix moved to {}: its leases ({}) now name it",
+            prefix.path().display(),
+            moved
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "could not re-point the leases of {}: {e}",
+            prefix.path().display()
+        ),
+    }
 }
 
 /// `lago cleanup`: teardown, release the leases, remove the `initialized`
@@ -470,6 +555,8 @@ pub fn destroy_prefix(
     }
     prefix.require_lago()?;
     let _lock = prefix.lock(LockMode::Exclusive, "destroy")?;
+    // Before the provider and the leases: a mount inside stops it all.
+    prefix.refuse_mounts()?;
     teardown_and_release(prefix, store, teardown)?;
     prefix.remove()?;
     Ok(())
@@ -525,10 +612,19 @@ pub fn destroy_in_workdir(
             out
         }
     };
+    // A mount inside any of them stops the whole destroy before any goes.
+    let prefixes: Vec<Prefix> = targets
+        .iter()
+        .map(|name| wd.resolve(Some(name)))
+        .collect::<Result<_, _>>()?;
+    for p in &prefixes {
+        if !std::fs::symlink_metadata(p.path()).is_ok_and(|m| m.file_type().is_symlink()) {
+            p.refuse_mounts()?;
+        }
+    }
     let current = wd.current().ok().flatten();
-    for name in &targets {
-        let p = wd.resolve(Some(name))?;
-        destroy_prefix(&p, store, teardown)?;
+    for p in &prefixes {
+        destroy_prefix(p, store, teardown)?;
     }
     if current.as_ref().is_some_and(|c| targets.contains(c)) {
         let left: Vec<String> = wd

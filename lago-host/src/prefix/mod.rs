@@ -94,10 +94,16 @@ pub enum PrefixError {
         what: &'static str,
         why: &'static str,
     },
+    #[error("the lock file {path} is {what}: lago's lock files are regular files it made; refusing to use it (remove it if nothing of lago is running)")]
+    BadLockFile { path: PathBuf, what: String },
+    #[error("{path} is not lago's `current` link ({what}); init would replace it: move it away, or choose another workdir with -w")]
+    ForeignCurrent { path: PathBuf, what: &'static str },
     #[error("{path} is in use by {holder}; try again when it has finished")]
     Busy { path: PathBuf, holder: String },
     #[error("could not remove {path} completely: {} on another file system (a mount point?) stayed; unmount and run `lago destroy` again", left.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
     OtherFileSystem { path: PathBuf, left: Vec<PathBuf> },
+    #[error("refusing to remove {path}: {} is mounted at or below it (its files would be removed); unmount it and run `lago destroy` again (nothing was removed)", mounts.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Mounted { path: PathBuf, mounts: Vec<PathBuf> },
     #[error("the stored state of the prefix is damaged: {path}: {msg}")]
     Corrupt { path: PathBuf, msg: String },
     #[error("{path}: {source}")]
@@ -365,6 +371,60 @@ impl Workdir {
         }
     }
 
+    /// An error ([`PrefixError::ForeignCurrent`]) when the workdir has a
+    /// `current` entry that lago did not make: anything but a symlink to a
+    /// bare prefix name. Init checks it before creating anything, since
+    /// [`Workdir::set_current`] replaces the entry.
+    pub fn require_own_current(&self) -> R<()> {
+        let link = self.path.join(CURRENT);
+        let meta = match fs::symlink_metadata(&link) {
+            Ok(m) => m,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(PrefixError::io(&link, e)),
+        };
+        let what = if meta.file_type().is_symlink() {
+            let target = fs::read_link(&link).map_err(|e| PrefixError::io(&link, e))?;
+            let bare = target
+                .to_str()
+                .is_some_and(|t| check_prefix_name(t).is_ok());
+            if bare {
+                return Ok(());
+            }
+            "a symbolic link to something other than a prefix name"
+        } else if meta.is_dir() {
+            "a folder"
+        } else if meta.is_file() {
+            "a regular file"
+        } else {
+            "a special file"
+        };
+        Err(PrefixError::ForeignCurrent { path: link, what })
+    }
+
+    /// Without a `current` link (an init killed before it set one), the
+    /// workdir's only lago prefix stands for it; with none or several, a
+    /// [`PrefixError::NoCurrent`] listing them.
+    fn only_prefix(&self) -> R<String> {
+        let known = self.prefixes().unwrap_or_default();
+        let ours: Vec<&String> = known
+            .iter()
+            .filter(|n| owned::is_lago_prefix(&self.prefix_path(n)))
+            .collect();
+        match (
+            fs::symlink_metadata(self.path.join(CURRENT)),
+            ours.as_slice(),
+        ) {
+            (Err(e), [only]) if e.kind() == ErrorKind::NotFound => {
+                tracing::debug!("no current link: using the only prefix, {only}");
+                Ok((*only).clone())
+            }
+            _ => Err(PrefixError::NoCurrent {
+                workdir: self.path.clone(),
+                known,
+            }),
+        }
+    }
+
     /// Point `current` at `name` (a relative link, replaced atomically).
     pub fn set_current(&self, name: &str) -> R<()> {
         check_prefix_name(name)?;
@@ -447,12 +507,7 @@ impl Workdir {
         let name = match name {
             None | Some(CURRENT) => match self.current()? {
                 Some(n) => n,
-                None => {
-                    return Err(PrefixError::NoCurrent {
-                        workdir: self.path.clone(),
-                        known: self.prefixes().unwrap_or_default(),
-                    })
-                }
+                None => self.only_prefix()?,
             },
             Some(n) => n.to_string(),
         };
@@ -808,6 +863,21 @@ impl Prefix {
         }
     }
 
+    /// An error ([`PrefixError::Mounted`]) when a mount point (a bind mount
+    /// of the same file system too) lies at or below the prefix folder:
+    /// checked before anything of the prefix is removed.
+    pub fn refuse_mounts(&self) -> R<()> {
+        let mounts =
+            owned::mounts_at_or_below(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
+        if mounts.is_empty() {
+            return Ok(());
+        }
+        Err(PrefixError::Mounted {
+            path: self.path.clone(),
+            mounts,
+        })
+    }
+
     /// Remove the prefix folder, only when lago made it, walking only what
     /// is in it (no symlink followed, no other file system entered; the
     /// `uuid` marker goes last). A prefix reached through a symlink loses
@@ -822,6 +892,7 @@ impl Prefix {
             return fs::remove_file(&self.path).map_err(|e| PrefixError::io(&self.path, e));
         }
         self.require_lago()?;
+        self.refuse_mounts()?;
         let left = owned::remove_tree(&self.path, &[owned::PREFIX_MARKER, NOT_STARTED])
             .map_err(|e| PrefixError::io(&self.path, e))?;
         if left.is_empty() {

@@ -10,10 +10,14 @@
 //!
 //! Removal ([`remove_tree`]) walks the folder itself: a symlink is removed,
 //! never followed; a folder on another file system (a mount point) is not
-//! entered, and is reported instead of removed.
+//! entered, and is reported instead of removed. A bind mount of the same
+//! file system has the same `st_dev`, so before anything is removed the
+//! mount table ([`mounts_at_or_below`]) is asked too: any mount point at or
+//! below the folder stops the removal with nothing removed.
 
 use std::fs;
 use std::io::ErrorKind;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -68,12 +72,60 @@ pub fn mark_workdir(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// The mount points at or below `root` (after resolving its links), from
+/// `/proc/self/mountinfo` (its 5th field, with the kernel's `\ooo` octal
+/// escapes decoded). A bind mount of a folder of the same file system is
+/// found here although its `st_dev` is the same as its parent's.
+pub fn mounts_at_or_below(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let root = match fs::canonicalize(root) {
+        Ok(r) => r,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let table = fs::read("/proc/self/mountinfo")?;
+    let mut out = Vec::new();
+    for line in table.split(|b| *b == b'\n') {
+        let Some(field) = line.split(|b| *b == b' ').nth(4) else {
+            continue;
+        };
+        let point = PathBuf::from(<std::ffi::OsString as OsStringExt>::from_vec(
+            unescape_octal(field),
+        ));
+        if point.starts_with(&root) && !out.contains(&point) {
+            out.push(point);
+        }
+    }
+    Ok(out)
+}
+
+/// Decode mountinfo's `\ooo` escapes (space, tab, newline, backslash).
+fn unescape_octal(field: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(field.len());
+    let mut i = 0;
+    while i < field.len() {
+        let digits = field.get(i + 1..i + 4);
+        match digits {
+            Some(d) if field[i] == b'\\' && d.iter().all(|b| (b'0'..=b'7').contains(b)) => {
+                out.push(d.iter().fold(0u8, |n, b| n.wrapping_mul(8) + (b - b'0')));
+                i += 4;
+            }
+            _ => {
+                out.push(field[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Remove the folder `root` and everything in it, never following a
 /// symlink and never entering another file system. Entries of `root` named
 /// in `last` (its marker) go after everything else, so a removal stopped
 /// half-way still leaves a folder lago recognises. Returns the folders left
 /// because they are on another file system; when there are any, `root`,
-/// the `last` entries and the folders holding the mount points stay.
+/// the `last` entries and the folders holding the mount points stay. A
+/// mount point at or below `root` ([`mounts_at_or_below`], a bind mount of
+/// the same file system too) is returned before anything is removed.
 pub fn remove_tree(root: &Path, last: &[&str]) -> std::io::Result<Vec<PathBuf>> {
     let meta = fs::symlink_metadata(root)?;
     if !meta.is_dir() {
@@ -82,8 +134,23 @@ pub fn remove_tree(root: &Path, last: &[&str]) -> std::io::Result<Vec<PathBuf>> 
             "not a folder (lago removes only folders it made)",
         ));
     }
+    let mounts = mounts_at_or_below(root)?;
+    if !mounts.is_empty() {
+        return Ok(mounts);
+    }
     let mut left = Vec::new();
     remove_below(root, meta.dev(), last, &mut left)?;
+    // The markers go only when nothing else is left (an entry that appeared
+    // meanwhile keeps them: the folder stays recognisably lago's).
+    let only_markers = fs::read_dir(root)?
+        .flatten()
+        .all(|e| last.iter().any(|l| e.file_name() == *l));
+    if !only_markers && left.is_empty() {
+        return Err(std::io::Error::new(
+            ErrorKind::DirectoryNotEmpty,
+            "an entry appeared while it was removed",
+        ));
+    }
     if left.is_empty() {
         for name in last {
             match fs::remove_file(root.join(name)) {
@@ -139,6 +206,14 @@ fn remove_below(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mountinfo_escapes_are_decoded() {
+        assert_eq!(unescape_octal(br"/a\040b\134c\011"), b"/a b\\c\t".to_vec());
+        assert_eq!(unescape_octal(br"/x\09"), br"/x\09".to_vec());
+        let root = mounts_at_or_below(Path::new("/")).expect("mountinfo");
+        assert!(root.contains(&PathBuf::from("/")), "{root:?}");
+    }
 
     #[test]
     fn markers_and_removal_without_following_links() -> std::io::Result<()> {
