@@ -482,3 +482,56 @@ fn copied_workdir_uses_its_own_images() {
     let script = vm.metadata["deploy-scripts"][0].as_str().expect("script");
     assert!(script.starts_with(&copy.display().to_string()), "{script}");
 }
+
+/// Control characters and bidi controls are refused in every key and string
+/// of the file, free-form ones (`metadata`, `distro`) included, at the
+/// position of the key that holds them.
+#[test]
+fn control_and_bidi_refused_everywhere() {
+    let vm = |extra: &str| {
+        edit(
+            "    groups: [web]\n",
+            &format!("    groups: [web]\n{extra}"),
+        )
+    };
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "metadata value newline",
+            vm("    metadata: {foo: \"a\\nVMs/vm1/status: up\"}\n"),
+            vec![":8:5:", "domains/vm0/metadata/foo", "U+000A"],
+        ),
+        (
+            "metadata escape sequence",
+            vm("    metadata: {bar: \"\\e]0;pwned\\a\\e[2J\"}\n"),
+            vec![":8:5:", "domains/vm0/metadata/bar", "U+001B"],
+        ),
+        (
+            "metadata key newline",
+            vm("    metadata: {\"k\\ney\": 1}\n"),
+            vec![":8:5:", "domains/vm0/metadata/k\\ney", "the key", "U+000A"],
+        ),
+        (
+            "distro bidi",
+            vm("    distro: \"x\\u202eevil\"\n"),
+            vec![":8:5:", "domains/vm0/distro", "bidirectional", "U+202E"],
+        ),
+        (
+            "group bidi",
+            edit("[web]", "[\"w\\u2066eb\"]"),
+            vec![":7:5:", "domains/vm0/groups/0", "U+2066"],
+        ),
+        (
+            "nested free-form C1",
+            vm("    my-plugin:\n      deep: [ok, \"a\\x85b\"]\n"),
+            vec![":9:7:", "domains/vm0/my-plugin/deep/1", "U+0085"],
+        ),
+        (
+            "top-level extra DEL",
+            format!("{BASE}note: \"a\\x7fb\"\n"),
+            vec![":12:1:", "note", "U+007F"],
+        ),
+    ];
+    for (what, text, wants) in &cases {
+        Sb::new().refused(what, "LagoInitFile", text, wants);
+    }
+}

@@ -60,7 +60,8 @@ impl fmt::Display for KeyPath {
                 f.write_str("/")?;
             }
             match s {
-                Seg::Key(k) => f.write_str(k)?,
+                // A refused key may hold a newline: the path stays one line.
+                Seg::Key(k) => f.write_str(&rules::escape_unsafe(k))?,
                 Seg::Index(i) => write!(f, "{i}")?,
             }
         }
@@ -295,6 +296,7 @@ pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<In
         src: &source,
         warnings: RefCell::new(Vec::new()),
     };
+    reader.check_text(&KeyPath::root(), &value)?;
     let init = reader.init_file(value)?;
     let init = InitFile {
         source: source.clone(),
@@ -352,22 +354,37 @@ impl Reader<'_> {
         }
     }
 
-    /// A string value. Every one is free of control characters: it may end
-    /// in a generated file or a hypervisor name ([`rules::no_control`]).
+    /// Every key and string of the document, free-form ones included, is
+    /// free of control and bidi characters ([`rules::no_control`]): any of
+    /// them may end in a generated file, a hypervisor name or on a terminal
+    /// (`lago status`, inventories), where a newline or an escape sequence
+    /// would forge lines. Checked once here so the readers below need not.
+    fn check_text(&self, path: &KeyPath, v: &Value) -> R<()> {
+        let expected = "text without control characters or bidirectional controls";
+        match v {
+            Value::String(s) => self.rule(path, s, rules::no_control, expected),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, it)| self.check_text(&path.idx(i), it)),
+            Value::Object(m) => m.iter().try_for_each(|(k, it)| {
+                let kp = path.key(k);
+                rules::no_control(k)
+                    .map_err(|why| self.err(kp.clone(), format!("the key {why}"), expected))?;
+                self.check_text(&kp, it)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A string value (control characters were refused by [`Self::check_text`]).
     fn string(&self, path: &KeyPath, v: Value) -> R<String> {
-        let s = match v {
-            Value::String(s) => s,
+        match v {
+            Value::String(s) => Ok(s),
             // YAML reads `name: 7` or `version: 1.0` as numbers: accept them as text.
-            Value::Number(n) => n.to_string(),
-            other => return Err(self.wrong(path.clone(), &other, "a string")),
-        };
-        self.rule(
-            path,
-            &s,
-            rules::no_control,
-            "text without control characters",
-        )?;
-        Ok(s)
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(self.wrong(path.clone(), &other, "a string")),
+        }
     }
 
     /// Apply a value rule, as an error at `path`.
@@ -694,14 +711,8 @@ impl Reader<'_> {
         match v {
             Value::Array(items) => {
                 for (i, it) in items.iter().enumerate() {
-                    match it {
-                        Value::String(s) => self.rule(
-                            &sp.idx(i),
-                            s,
-                            rules::no_control,
-                            "a path without control characters",
-                        )?,
-                        _ => return Err(self.wrong(sp.idx(i), it, "the path of a script")),
+                    if !it.is_string() {
+                        return Err(self.wrong(sp.idx(i), it, "the path of a script"));
                     }
                 }
                 Ok(())

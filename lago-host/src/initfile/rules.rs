@@ -129,13 +129,46 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// No control characters (newline, NUL, escape, DEL, C1): every string lago
-/// reads may end in a generated file (ssh_config, known_hosts, inventories,
-/// the bootstrap seed) or a hypervisor or DNS name, one entry per line.
+/// A character that can change what a terminal or a line-based file shows:
+/// a control character (C0 such as newline and escape, DEL, C1) or a Unicode
+/// bidirectional control (U+200E/U+200F, U+202A-U+202E, U+2066-U+2069),
+/// which can make text display in an order other than the one it has.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with each [`is_unsafe_char`] written as a Rust escape (`\n`,
+/// `\u{1b}`, `\u{202e}`), for text shown one entry per line: a value can
+/// then never forge a line or drive the terminal. Other text is unchanged.
+pub fn escape_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// No control characters (newline, NUL, escape, DEL, C1) and no bidi
+/// controls ([`is_unsafe_char`]): every string lago reads may end in a
+/// generated file (ssh_config, known_hosts, inventories, the bootstrap seed),
+/// a hypervisor or DNS name, one entry per line, or on a terminal.
 pub fn no_control(s: &str) -> Result<(), String> {
-    match s.chars().find(|c| c.is_control()) {
+    match s.chars().find(|c| is_unsafe_char(*c)) {
         Some(c) => Err(format!(
-            "{s:?} contains the control character U+{:04X}",
+            "{s:?} contains the {} U+{:04X}",
+            if c.is_control() {
+                "control character"
+            } else {
+                "bidirectional control"
+            },
             u32::from(c)
         )),
         None => Ok(()),
@@ -300,5 +333,9 @@ mod tests {
         assert!(group_name("web").is_ok());
         assert!(group_name("web]\n[all:vars").is_err());
         assert!(no_control("a\u{1b}[2J").is_err());
+        assert!(no_control("x\u{202e}evil").is_err());
+        assert!(no_control("a\u{85}b").is_err());
+        assert!(no_control("caf\u{e9} \u{4e2d}").is_ok());
+        assert_eq!(escape_unsafe("a\nb\u{1b}[2J\u{202e}\u{e9}\\"), "a\\nb\\u{1b}[2J\\u{202e}\u{e9}\\");
     }
 }
