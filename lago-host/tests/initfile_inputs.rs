@@ -535,3 +535,33 @@ fn control_and_bidi_refused_everywhere() {
         Sb::new().refused(what, "LagoInitFile", text, wants);
     }
 }
+
+/// Deep nesting is refused by a linear pre-scan with the position of the
+/// bracket that goes too deep (the parser alone took minutes on 100 000
+/// levels before failing); moderate nesting in free-form keys is fine.
+#[test]
+fn deep_nesting_refused_before_parsing() {
+    let sb = Sb::new();
+    let n = 100_000;
+    let text = edit(
+        "    groups: [web]\n",
+        &format!(
+            "    groups: [web]\n    metadata: {{x: {}1{}}}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+    );
+    sb.refused(
+        "deep flow",
+        "LagoInitFile",
+        &text,
+        &[":8:", "nested more than 64 levels"],
+    );
+    let ok = edit(
+        "    groups: [web]\n",
+        "    groups: [web]\n    metadata: {x: [[[[[[[[[[1]]]]]]]]]]}\n",
+    );
+    sb.write("ok", &ok);
+    let out = sb.init("ok");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

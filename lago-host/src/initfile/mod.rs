@@ -11,6 +11,7 @@
 //! Keys the host does not know are kept in `extra` maps and end in the
 //! planned spec, where plugins read them.
 
+mod depth;
 mod locate;
 mod read;
 pub mod rules;
@@ -269,6 +270,17 @@ pub fn load(path: &Path) -> Result<InitFile, InitError> {
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
     let text = read::strip_bom(text);
+    depth::check(text).map_err(|(line, column)| InitErrorData {
+        file: file.clone(),
+        line: Some(line),
+        column: Some(column),
+        path: KeyPath::root(),
+        message: format!("nested more than {} levels deep", depth::MAX_DEPTH),
+        expected: Some(format!(
+            "at most {} levels of nested mappings and lists",
+            depth::MAX_DEPTH
+        )),
+    })?;
     let value = match format {
         Format::Json => read::json_no_duplicates(text).map_err(|e| InitErrorData {
             file: file.clone(),
