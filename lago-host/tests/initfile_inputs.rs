@@ -298,6 +298,27 @@ fn size_is_normalised() {
     assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some("1M"));
 }
 
+/// A bare number is GiB whether written as a number or a string; a size
+/// too big is called too big, at init, not by qemu-img later.
+#[test]
+fn size_units_and_limit() {
+    for (given, stored) in [("\"1\"", "1G"), ("1", "1G"), ("4096b", "4096B")] {
+        let sb = Sb::new();
+        sb.write("LagoInitFile", &edit("size: 1G", &format!("size: {given}")));
+        let out = sb.init("LagoInitFile");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some(stored));
+    }
+    for big in ["\"99999999T\"", "\"18446744073709551615\"", "2048T", "1048577"] {
+        Sb::new().refused(
+            big,
+            "LagoInitFile",
+            &edit("size: 1G", &format!("size: {big}")),
+            &["domains/vm0/disks/0/size", "more than the 1P lago accepts"],
+        );
+    }
+}
+
 /// Issue 11: a misspelt known key warns with the likely key and is kept.
 #[test]
 fn misspelt_key_warns() {

@@ -797,22 +797,23 @@ impl Reader<'_> {
                 return Err(self.err(type_p, "a disk without `type`", "template, file or empty"))
             }
         };
+        let size_p = p.key("size");
         let size = match m.remove("size") {
             None | Some(Value::Null) => None,
-            // Stored in one spelling (` 1 m ` → `1M`): what is checked is
-            // what qemu-img gets.
-            Some(Value::String(s)) => match rules::normalise_size(&s) {
-                Some((text, _)) => Some(text),
-                None => {
-                    return Err(self.err(
-                        p.key("size"),
-                        format!("malformed size {s:?}"),
-                        "a size such as 10G, 512M or 1T",
-                    ))
-                }
-            },
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Some(format!("{n}G")),
-            Some(v) => return Err(self.wrong(p.key("size"), &v, "a size such as 10G or 512M")),
+            // Stored in one spelling (` 1 m ` → `1M`, `"1"` → `1G`): what is
+            // checked is what qemu-img gets.
+            Some(Value::String(s)) => Some(s),
+            // An integer is GiB (Lago's examples write `size: 10` for 10G).
+            Some(Value::Number(n)) if n.as_u64().is_some() => Some(format!("{n}G")),
+            Some(v) => return Err(self.wrong(size_p, &v, rules::SIZE_RULE)),
+        };
+        let size = match size {
+            Some(s) => Some(
+                rules::normalise_size(&s)
+                    .map_err(|why| self.err(size_p, why, rules::SIZE_RULE))?
+                    .0,
+            ),
+            None => None,
         };
         let format = self.opt_string(&mut m, p, "format")?;
         if let Some(f) = &format {
@@ -1015,10 +1016,10 @@ fn valid_dev(d: &str) -> bool {
     matches!(rest, Some(r) if !r.is_empty() && r.len() <= 3 && r.chars().all(|c| c.is_ascii_lowercase()))
 }
 
-/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K` or `1073741824`
-/// (see [`rules::normalise_size`]).
+/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K`, `4096B` or `10`
+/// (GiB) (see [`rules::normalise_size`]).
 pub fn parse_size(s: &str) -> Option<u64> {
-    rules::normalise_size(s).map(|(_, bytes)| bytes)
+    rules::normalise_size(s).ok().map(|(_, bytes)| bytes)
 }
 
 /// The subnets lago leases NAT networks from: 192.168.200.0/24 to
