@@ -586,3 +586,21 @@ fn deep_nesting_refused_before_parsing() {
     let out = sb.init("ok");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `memory: 010` was octal 8 for Lago (PyYAML, YAML 1.1) and would be 10
+/// here: refused with its position; `0o10`, `0x10` and `"010"` mean the
+/// same in both and are read.
+#[test]
+fn leading_zero_integers_refused() {
+    Sb::new().refused(
+        "memory 010",
+        "LagoInitFile",
+        &edit("memory: 256", "memory: 0400"),
+        &[":3:13:", "0400", "leading zero", "octal"],
+    );
+    let sb = Sb::new();
+    sb.write("LagoInitFile", &edit("memory: 256", "memory: 0o400"));
+    let out = sb.init("LagoInitFile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(sb.env().domains["vm0"].memory, 256);
+}

@@ -11,7 +11,7 @@
 //! Keys the host does not know are kept in `extra` maps and end in the
 //! planned spec, where plugins read them.
 
-mod depth;
+mod prescan;
 mod locate;
 mod read;
 pub mod rules;
@@ -270,16 +270,32 @@ pub fn load(path: &Path) -> Result<InitFile, InitError> {
 /// Parse and check an init file's text.
 pub fn parse_str(text: &str, file: Option<PathBuf>, format: Format) -> Result<InitFile, InitError> {
     let text = read::strip_bom(text);
-    depth::check(text).map_err(|(line, column)| InitErrorData {
-        file: file.clone(),
-        line: Some(line),
-        column: Some(column),
-        path: KeyPath::root(),
-        message: format!("nested more than {} levels deep", depth::MAX_DEPTH),
-        expected: Some(format!(
-            "at most {} levels of nested mappings and lists",
-            depth::MAX_DEPTH
-        )),
+    prescan::check(text).map_err(|f| {
+        let (line, column, message, expected) = match f {
+            prescan::Finding::TooDeep(l, c) => (
+                l,
+                c,
+                format!("nested more than {} levels deep", prescan::MAX_DEPTH),
+                format!(
+                    "at most {} levels of nested mappings and lists",
+                    prescan::MAX_DEPTH
+                ),
+            ),
+            prescan::Finding::LeadingZero(l, c, t) => (
+                l,
+                c,
+                format!("the integer {t} has a leading zero: Lago (YAML 1.1) read it as octal, YAML 1.2 as decimal"),
+                "the number without leading zeros (or 0o for octal)".to_string(),
+            ),
+        };
+        InitErrorData {
+            file: file.clone(),
+            line: Some(line),
+            column: Some(column),
+            path: KeyPath::root(),
+            message,
+            expected: Some(expected),
+        }
     })?;
     let value = match format {
         Format::Json => read::json_no_duplicates(text).map_err(|e| InitErrorData {

@@ -1,8 +1,14 @@
-//! A linear pre-scan of an init file's text that refuses nesting deeper than
-//! [`MAX_DEPTH`] before the parser sees it: the YAML parser spends time
+//! A linear pre-scan of an init file's text, before the parser sees it. It
+//! refuses:
+//!
+//! * nesting deeper than [`MAX_DEPTH`]: the YAML parser spends time
 //! quadratic in the depth of flow collections (`[[[[...]]]]`) before its own
 //! recursion limit stops it (40 000 levels: 11 s), so the depth is measured
-//! first, in one pass.
+//!   first, in one pass;
+//! * integers written with a leading zero (`memory: 010`): PyYAML (YAML 1.1,
+//!   Lago) read them as octal (8), the YAML 1.2 parser here as decimal (10);
+//!   the parsed value no longer shows which was written, so the text is
+//!   checked. `0o10` and `0x10` mean the same in both and are accepted.
 //!
 //! The depth of a point is its block depth (the number of enclosing
 //! indentation levels, plus compact `- - x` items) plus its flow depth (open
@@ -13,9 +19,16 @@
 /// The deepest nesting an init file may have.
 pub const MAX_DEPTH: usize = 64;
 
-/// `Err((line, column))` (1-based) of the first point nested deeper than
-/// [`MAX_DEPTH`].
-pub fn check(text: &str) -> Result<(), (usize, usize)> {
+/// What the scan refused, at 1-based (line, column).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finding {
+    TooDeep(usize, usize),
+    LeadingZero(usize, usize, String),
+}
+
+/// The first point nested deeper than [`MAX_DEPTH`] or the first integer
+/// with a leading zero.
+pub fn check(text: &str) -> Result<(), Finding> {
     let mut indents: Vec<usize> = Vec::new();
     let mut flow = 0usize;
     // An open quoted scalar (its quote character) carries over lines.
@@ -41,7 +54,7 @@ pub fn check(text: &str) -> Result<(), (usize, usize)> {
         }
         let too_deep = |col: usize, block: usize, flow: usize| {
             if block + flow > MAX_DEPTH {
-                Err((n + 1, col + 1))
+                Err(Finding::TooDeep(n + 1, col + 1))
             } else {
                 Ok(())
             }
@@ -68,6 +81,10 @@ pub fn check(text: &str) -> Result<(), (usize, usize)> {
             let after_space = prev == ' ' || prev == '\t';
             match c {
                 '#' if after_space => break,
+                '0'..='9' | '-' | '+' if value_start && leading_zero(scalar_at(line, col, flow)) => {
+                    let token = scalar_at(line, col, flow).to_string();
+                    return Err(Finding::LeadingZero(n + 1, col + 1, token));
+                }
                 '"' | '\'' if value_start || flow > 0 && matches!(prev, '[' | '{' | ',' | ' ') => {
                     quote = Some(c);
                 }
@@ -107,6 +124,26 @@ pub fn check(text: &str) -> Result<(), (usize, usize)> {
     Ok(())
 }
 
+/// The plain scalar starting at `col`: to the end of the line or a comment,
+/// and in flow context also to a `,`, `]` or `}`.
+fn scalar_at(line: &str, col: usize, flow: usize) -> &str {
+    let rest = &line[col..];
+    let end = rest
+        .find(|d: char| matches!(d, ',' | ']' | '}' | '#'))
+        .filter(|_| flow > 0)
+        .or_else(|| rest.find(" #"))
+        .unwrap_or(rest.len());
+    rest[..end].trim_end()
+}
+
+/// `010`, `-007`, `0_10`: what YAML 1.1 read as octal.
+fn leading_zero(token: &str) -> bool {
+    let digits = token.strip_prefix(['-', '+']).unwrap_or(token);
+    digits.len() > 1
+        && digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,16 +152,27 @@ mod tests {
     fn flow_and_block_depth() {
         let deep = |n: usize| format!("a: {}1{}\n", "[".repeat(n), "]".repeat(n));
         assert!(check(&deep(MAX_DEPTH - 1)).is_ok());
-        assert_eq!(check(&deep(MAX_DEPTH)), Err((1, 4 + MAX_DEPTH - 1)));
-        assert_eq!(check(&deep(40_000)), Err((1, 4 + MAX_DEPTH - 1)));
+        assert_eq!(check(&deep(MAX_DEPTH)), Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1)));
+        assert_eq!(check(&deep(40_000)), Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1)));
         let dashes = format!("{}x\n", "- ".repeat(MAX_DEPTH + 1));
         // A list item counts its sequence and its content.
-        assert_eq!(check(&dashes), Err((1, 2 * MAX_DEPTH - 1)));
+        assert_eq!(check(&dashes), Err(Finding::TooDeep(1, 2 * MAX_DEPTH - 1)));
         let mut block = String::new();
         for i in 0..=MAX_DEPTH {
             block.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
         }
-        assert_eq!(check(&block), Err((MAX_DEPTH + 1, MAX_DEPTH + 1)));
+        assert_eq!(check(&block), Err(Finding::TooDeep(MAX_DEPTH + 1, MAX_DEPTH + 1)));
+    }
+
+    #[test]
+    fn leading_zero_integers() {
+        let lz = |l, c, t: &str| Err(Finding::LeadingZero(l, c, t.to_string()));
+        assert_eq!(check("a:\n  memory: 010\n"), lz(2, 11, "010"));
+        assert_eq!(check("a: {x: 1, y: -007}\n"), lz(1, 14, "-007"));
+        assert_eq!(check("a: [1, 2]\nb:\n  - 0_10 # c\n"), lz(3, 5, "0_10"));
+        assert_eq!(check("b: -010\n"), lz(1, 4, "-010"));
+        let fine = "a: 0\nb: 10\nc: 0o10\nd: 0x10\ne: \"010\"\nf: 0.5\ng: 1.0\nh: v010\ni: [0, 100]\nj: 010a\n";
+        assert_eq!(check(fine), Ok(()));
     }
 
     #[test]
