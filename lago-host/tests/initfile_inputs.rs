@@ -604,3 +604,34 @@ fn leading_zero_integers_refused() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(sb.env().domains["vm0"].memory, 256);
 }
+
+/// `lago export` never writes through an entry already at an output name (a
+/// planted symlink to a victim file), and the exported init file, which
+/// holds root passwords, is 0600.
+#[test]
+fn export_refuses_existing_outputs_and_keeps_init_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sb::new();
+    sb.write("LagoInitFile", BASE);
+    let out = sb.init("LagoInitFile");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let victim = sb.proj().join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    let trap = sb.proj().join("trap");
+    std::fs::create_dir(&trap).expect("trap");
+    std::os::unix::fs::symlink(&victim, trap.join("vm0_root.qcow2")).expect("symlink");
+    let out = sb.lago(&["export", "-d", "trap"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "export through a symlink: {err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious");
+
+    let out = sb.lago(&["export", "-d", "clean"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let init = sb.proj().join("clean/LagoInitFile");
+    let mode = std::fs::metadata(&init).expect("init file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let out = sb.lago(&["export", "-d", "clean"]);
+    assert!(!out.status.success(), "a second export over the first");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}

@@ -53,6 +53,14 @@ impl LibvirtSession {
         for disk in spec.disks.iter().filter(|d| d.format != "iso") {
             let Some(src) = &disk.path else { continue };
             let dst = dst_dir.join(export_name(spec, disk));
+            // qemu-img would write through a file or symlink already there
+            // (DIR/vm0_root.qcow2 -> /victim): refuse any existing entry.
+            if dst.symlink_metadata().is_ok() {
+                return Err(ProviderError::Spec(format!(
+                    "{} already exists: export into a folder without it",
+                    dst.display()
+                )));
+            }
             let size = std::fs::metadata(src).map(|m| m.len()).unwrap_or(0);
             tracing::info!(
                 "VM {vm}: exporting disk '{}' ({size} bytes) to {}",
