@@ -306,10 +306,22 @@ fn size_units_and_limit() {
         let sb = Sb::new();
         sb.write("LagoInitFile", &edit("size: 1G", &format!("size: {given}")));
         let out = sb.init("LagoInitFile");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some(stored));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            sb.env().domains["vm0"].disks[0].size.as_deref(),
+            Some(stored)
+        );
     }
-    for big in ["\"99999999T\"", "\"18446744073709551615\"", "2048T", "1048577"] {
+    for big in [
+        "\"99999999T\"",
+        "\"18446744073709551615\"",
+        "2048T",
+        "1048577",
+    ] {
         Sb::new().refused(
             big,
             "LagoInitFile",
@@ -584,7 +596,11 @@ fn deep_nesting_refused_before_parsing() {
     );
     sb.write("ok", &ok);
     let out = sb.init("ok");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `memory: 010` was octal 8 for Lago (PyYAML, YAML 1.1) and would be 10
@@ -601,7 +617,11 @@ fn leading_zero_integers_refused() {
     let sb = Sb::new();
     sb.write("LagoInitFile", &edit("memory: 256", "memory: 0o400"));
     let out = sb.init("LagoInitFile");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(sb.env().domains["vm0"].memory, 256);
 }
 
@@ -614,7 +634,11 @@ fn export_refuses_existing_outputs_and_keeps_init_file_private() {
     let sb = Sb::new();
     sb.write("LagoInitFile", BASE);
     let out = sb.init("LagoInitFile");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let victim = sb.proj().join("victim");
     std::fs::write(&victim, "precious").expect("victim");
     let trap = sb.proj().join("trap");
@@ -624,12 +648,22 @@ fn export_refuses_existing_outputs_and_keeps_init_file_private() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "export through a symlink: {err}");
     assert!(err.contains("already exists"), "{err}");
-    assert_eq!(std::fs::read_to_string(&victim).expect("victim"), "precious");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
 
     let out = sb.lago(&["export", "-d", "clean"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let init = sb.proj().join("clean/LagoInitFile");
-    let mode = std::fs::metadata(&init).expect("init file").permissions().mode();
+    let mode = std::fs::metadata(&init)
+        .expect("init file")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     let out = sb.lago(&["export", "-d", "clean"]);
     assert!(!out.status.success(), "a second export over the first");

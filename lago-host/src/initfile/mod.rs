@@ -11,8 +11,8 @@
 //! Keys the host does not know are kept in `extra` maps and end in the
 //! planned spec, where plugins read them.
 
-mod prescan;
 mod locate;
+mod prescan;
 mod read;
 pub mod rules;
 pub mod yaml;

@@ -2,8 +2,8 @@
 //! refuses:
 //!
 //! * nesting deeper than [`MAX_DEPTH`]: the YAML parser spends time
-//! quadratic in the depth of flow collections (`[[[[...]]]]`) before its own
-//! recursion limit stops it (40 000 levels: 11 s), so the depth is measured
+//!   quadratic in the depth of flow collections (`[[[[...]]]]`) before its own
+//!   recursion limit stops it (40 000 levels: 11 s), so the depth is measured
 //!   first, in one pass;
 //! * integers written with a leading zero (`memory: 010`): PyYAML (YAML 1.1,
 //!   Lago) read them as octal (8), the YAML 1.2 parser here as decimal (10);
@@ -81,7 +81,9 @@ pub fn check(text: &str) -> Result<(), Finding> {
             let after_space = prev == ' ' || prev == '\t';
             match c {
                 '#' if after_space => break,
-                '0'..='9' | '-' | '+' if value_start && leading_zero(scalar_at(line, col, flow)) => {
+                '0'..='9' | '-' | '+'
+                    if value_start && leading_zero(scalar_at(line, col, flow)) =>
+                {
                     let token = scalar_at(line, col, flow).to_string();
                     return Err(Finding::LeadingZero(n + 1, col + 1, token));
                 }
@@ -96,11 +98,11 @@ pub fn check(text: &str) -> Result<(), Finding> {
                     continue;
                 }
                 ']' | '}' if flow > 0 => flow -= 1,
-                '-' | '?' if value_start && flow == 0 => {
-                    if chars.peek().is_none_or(|&(_, d)| d == ' ') {
-                        block += 1;
-                        too_deep(col, block, flow)?;
-                    }
+                '-' | '?'
+                    if value_start && flow == 0 && chars.peek().is_none_or(|&(_, d)| d == ' ') =>
+                {
+                    block += 1;
+                    too_deep(col, block, flow)?;
                 }
                 '|' | '>' if value_start && flow == 0 => {
                     block_scalar = Some(indent);
@@ -129,7 +131,7 @@ pub fn check(text: &str) -> Result<(), Finding> {
 fn scalar_at(line: &str, col: usize, flow: usize) -> &str {
     let rest = &line[col..];
     let end = rest
-        .find(|d: char| matches!(d, ',' | ']' | '}' | '#'))
+        .find([',', ']', '}', '#'])
         .filter(|_| flow > 0)
         .or_else(|| rest.find(" #"))
         .unwrap_or(rest.len());
@@ -152,8 +154,14 @@ mod tests {
     fn flow_and_block_depth() {
         let deep = |n: usize| format!("a: {}1{}\n", "[".repeat(n), "]".repeat(n));
         assert!(check(&deep(MAX_DEPTH - 1)).is_ok());
-        assert_eq!(check(&deep(MAX_DEPTH)), Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1)));
-        assert_eq!(check(&deep(40_000)), Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1)));
+        assert_eq!(
+            check(&deep(MAX_DEPTH)),
+            Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1))
+        );
+        assert_eq!(
+            check(&deep(40_000)),
+            Err(Finding::TooDeep(1, 4 + MAX_DEPTH - 1))
+        );
         let dashes = format!("{}x\n", "- ".repeat(MAX_DEPTH + 1));
         // A list item counts its sequence and its content.
         assert_eq!(check(&dashes), Err(Finding::TooDeep(1, 2 * MAX_DEPTH - 1)));
@@ -161,7 +169,10 @@ mod tests {
         for i in 0..=MAX_DEPTH {
             block.push_str(&format!("{}k{i}:\n", " ".repeat(i)));
         }
-        assert_eq!(check(&block), Err(Finding::TooDeep(MAX_DEPTH + 1, MAX_DEPTH + 1)));
+        assert_eq!(
+            check(&block),
+            Err(Finding::TooDeep(MAX_DEPTH + 1, MAX_DEPTH + 1))
+        );
     }
 
     #[test]

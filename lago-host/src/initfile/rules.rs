@@ -335,7 +335,12 @@ mod tests {
             assert!(e.starts_with("malformed"), "{bad:?}: {e}");
         }
         assert!(normalise_size("0G").expect_err("0").contains("zero"));
-        for big in ["99999999T", "18446744073709551615", "99999999999999999999", "1025T"] {
+        for big in [
+            "99999999T",
+            "18446744073709551615",
+            "99999999999999999999",
+            "1025T",
+        ] {
             let e = normalise_size(big).expect_err(big);
             assert!(e.contains("more than the 1P"), "{big:?}: {e}");
         }
@@ -358,6 +363,9 @@ mod tests {
         assert!(no_control("x\u{202e}evil").is_err());
         assert!(no_control("a\u{85}b").is_err());
         assert!(no_control("caf\u{e9} \u{4e2d}").is_ok());
-        assert_eq!(escape_unsafe("a\nb\u{1b}[2J\u{202e}\u{e9}\\"), "a\\nb\\u{1b}[2J\\u{202e}\u{e9}\\");
+        assert_eq!(
+            escape_unsafe("a\nb\u{1b}[2J\u{202e}\u{e9}\\"),
+            "a\\nb\\u{1b}[2J\\u{202e}\u{e9}\\"
+        );
     }
 }
