@@ -298,6 +298,39 @@ fn size_is_normalised() {
     assert_eq!(sb.env().domains["vm0"].disks[0].size.as_deref(), Some("1M"));
 }
 
+/// A bare number is GiB whether written as a number or a string; a size
+/// too big is called too big, at init, not by qemu-img later.
+#[test]
+fn size_units_and_limit() {
+    for (given, stored) in [("\"1\"", "1G"), ("1", "1G"), ("4096b", "4096B")] {
+        let sb = Sb::new();
+        sb.write("LagoInitFile", &edit("size: 1G", &format!("size: {given}")));
+        let out = sb.init("LagoInitFile");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            sb.env().domains["vm0"].disks[0].size.as_deref(),
+            Some(stored)
+        );
+    }
+    for big in [
+        "\"99999999T\"",
+        "\"18446744073709551615\"",
+        "2048T",
+        "1048577",
+    ] {
+        Sb::new().refused(
+            big,
+            "LagoInitFile",
+            &edit("size: 1G", &format!("size: {big}")),
+            &["domains/vm0/disks/0/size", "more than the 1P lago accepts"],
+        );
+    }
+}
+
 /// Issue 11: a misspelt known key warns with the likely key and is kept.
 #[test]
 fn misspelt_key_warns() {
@@ -481,4 +514,158 @@ fn copied_workdir_uses_its_own_images() {
     assert!(disk.is_file(), "the copy's own image exists");
     let script = vm.metadata["deploy-scripts"][0].as_str().expect("script");
     assert!(script.starts_with(&copy.display().to_string()), "{script}");
+}
+
+/// Control characters and bidi controls are refused in every key and string
+/// of the file, free-form ones (`metadata`, `distro`) included, at the
+/// position of the key that holds them.
+#[test]
+fn control_and_bidi_refused_everywhere() {
+    let vm = |extra: &str| {
+        edit(
+            "    groups: [web]\n",
+            &format!("    groups: [web]\n{extra}"),
+        )
+    };
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        (
+            "metadata value newline",
+            vm("    metadata: {foo: \"a\\nVMs/vm1/status: up\"}\n"),
+            vec![":8:5:", "domains/vm0/metadata/foo", "U+000A"],
+        ),
+        (
+            "metadata escape sequence",
+            vm("    metadata: {bar: \"\\e]0;pwned\\a\\e[2J\"}\n"),
+            vec![":8:5:", "domains/vm0/metadata/bar", "U+001B"],
+        ),
+        (
+            "metadata key newline",
+            vm("    metadata: {\"k\\ney\": 1}\n"),
+            vec![":8:5:", "domains/vm0/metadata/k\\ney", "the key", "U+000A"],
+        ),
+        (
+            "distro bidi",
+            vm("    distro: \"x\\u202eevil\"\n"),
+            vec![":8:5:", "domains/vm0/distro", "bidirectional", "U+202E"],
+        ),
+        (
+            "group bidi",
+            edit("[web]", "[\"w\\u2066eb\"]"),
+            vec![":7:5:", "domains/vm0/groups/0", "U+2066"],
+        ),
+        (
+            "nested free-form C1",
+            vm("    my-plugin:\n      deep: [ok, \"a\\x85b\"]\n"),
+            vec![":9:7:", "domains/vm0/my-plugin/deep/1", "U+0085"],
+        ),
+        (
+            "top-level extra DEL",
+            format!("{BASE}note: \"a\\x7fb\"\n"),
+            vec![":12:1:", "note", "U+007F"],
+        ),
+    ];
+    for (what, text, wants) in &cases {
+        Sb::new().refused(what, "LagoInitFile", text, wants);
+    }
+}
+
+/// Deep nesting is refused by a linear pre-scan with the position of the
+/// bracket that goes too deep (the parser alone took minutes on 100 000
+/// levels before failing); moderate nesting in free-form keys is fine.
+#[test]
+fn deep_nesting_refused_before_parsing() {
+    let sb = Sb::new();
+    let n = 100_000;
+    let text = edit(
+        "    groups: [web]\n",
+        &format!(
+            "    groups: [web]\n    metadata: {{x: {}1{}}}\n",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+    );
+    sb.refused(
+        "deep flow",
+        "LagoInitFile",
+        &text,
+        &[":8:", "nested more than 64 levels"],
+    );
+    let ok = edit(
+        "    groups: [web]\n",
+        "    groups: [web]\n    metadata: {x: [[[[[[[[[[1]]]]]]]]]]}\n",
+    );
+    sb.write("ok", &ok);
+    let out = sb.init("ok");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `memory: 010` was octal 8 for Lago (PyYAML, YAML 1.1) and would be 10
+/// here: refused with its position; `0o10`, `0x10` and `"010"` mean the
+/// same in both and are read.
+#[test]
+fn leading_zero_integers_refused() {
+    Sb::new().refused(
+        "memory 010",
+        "LagoInitFile",
+        &edit("memory: 256", "memory: 0400"),
+        &[":3:13:", "0400", "leading zero", "octal"],
+    );
+    let sb = Sb::new();
+    sb.write("LagoInitFile", &edit("memory: 256", "memory: 0o400"));
+    let out = sb.init("LagoInitFile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sb.env().domains["vm0"].memory, 256);
+}
+
+/// `lago export` never writes through an entry already at an output name (a
+/// planted symlink to a victim file), and the exported init file, which
+/// holds root passwords, is 0600.
+#[test]
+fn export_refuses_existing_outputs_and_keeps_init_file_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sb::new();
+    sb.write("LagoInitFile", BASE);
+    let out = sb.init("LagoInitFile");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let victim = sb.proj().join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    let trap = sb.proj().join("trap");
+    std::fs::create_dir(&trap).expect("trap");
+    std::os::unix::fs::symlink(&victim, trap.join("vm0_root.qcow2")).expect("symlink");
+    let out = sb.lago(&["export", "-d", "trap"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "export through a symlink: {err}");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+
+    let out = sb.lago(&["export", "-d", "clean"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init = sb.proj().join("clean/LagoInitFile");
+    let mode = std::fs::metadata(&init)
+        .expect("init file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let out = sb.lago(&["export", "-d", "clean"]);
+    assert!(!out.status.success(), "a second export over the first");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }

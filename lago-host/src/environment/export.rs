@@ -200,6 +200,15 @@ impl Environment<'_> {
             ));
         }
         std::fs::create_dir_all(&opts.dst_dir)?;
+        let init_path = opts.dst_dir.join(&opts.init_file_name);
+        // Never write through a file (or a planted symlink) already there;
+        // checked before any disk is written.
+        if init_path.symlink_metadata().is_ok() {
+            return Err(Error::user(format!(
+                "export: {} already exists (expected a destination without it)",
+                init_path.display()
+            )));
+        }
         let dst = opts.dst_dir.to_string_lossy().into_owned();
         let written: Mutex<Map<String, Value>> = Mutex::new(Map::new());
         // Every file this export wrote, removed again if it fails.
@@ -273,7 +282,8 @@ impl Environment<'_> {
             }
         }
         let text = serde_json::to_string_pretty(&json!({"domains": domains, "nets": nets}))?;
-        crate::prefix::write_atomic(path, text.as_bytes(), None)?;
+        // It holds root passwords: 0600, as the prefix's own secrets.
+        crate::prefix::write_atomic(path, text.as_bytes(), Some(0o600))?;
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 //! planned spec, where plugins read them.
 
 mod locate;
+mod prescan;
 mod read;
 pub mod rules;
 pub mod yaml;
@@ -60,7 +61,8 @@ impl fmt::Display for KeyPath {
                 f.write_str("/")?;
             }
             match s {
-                Seg::Key(k) => f.write_str(k)?,
+                // A refused key may hold a newline: the path stays one line.
+                Seg::Key(k) => f.write_str(&rules::escape_unsafe(k))?,
                 Seg::Index(i) => write!(f, "{i}")?,
             }
         }
@@ -287,6 +289,33 @@ fn parse_document(
     format: Format,
 ) -> Result<(Value, Arc<SourceText>), InitError> {
     let text = read::strip_bom(text);
+    prescan::check(text).map_err(|f| {
+        let (line, column, message, expected) = match f {
+            prescan::Finding::TooDeep(l, c) => (
+                l,
+                c,
+                format!("nested more than {} levels deep", prescan::MAX_DEPTH),
+                format!(
+                    "at most {} levels of nested mappings and lists",
+                    prescan::MAX_DEPTH
+                ),
+            ),
+            prescan::Finding::LeadingZero(l, c, t) => (
+                l,
+                c,
+                format!("the integer {t} has a leading zero: Lago (YAML 1.1) read it as octal, YAML 1.2 as decimal"),
+                "the number without leading zeros (or 0o for octal)".to_string(),
+            ),
+        };
+        InitErrorData {
+            file: file.clone(),
+            line: Some(line),
+            column: Some(column),
+            path: KeyPath::root(),
+            message,
+            expected: Some(expected),
+        }
+    })?;
     let value = match format {
         Format::Json => read::json_no_duplicates(text).map_err(|e| InitErrorData {
             file: file.clone(),
@@ -320,6 +349,7 @@ pub fn from_value(value: Value, source: Arc<SourceText>) -> Result<InitFile, Ini
         src: &source,
         warnings: RefCell::new(Vec::new()),
     };
+    reader.check_text(&KeyPath::root(), &value)?;
     let init = reader.init_file(value)?;
     let init = InitFile {
         source: source.clone(),
@@ -377,22 +407,37 @@ impl Reader<'_> {
         }
     }
 
-    /// A string value. Every one is free of control characters: it may end
-    /// in a generated file or a hypervisor name ([`rules::no_control`]).
+    /// Every key and string of the document, free-form ones included, is
+    /// free of control and bidi characters ([`rules::no_control`]): any of
+    /// them may end in a generated file, a hypervisor name or on a terminal
+    /// (`lago status`, inventories), where a newline or an escape sequence
+    /// would forge lines. Checked once here so the readers below need not.
+    fn check_text(&self, path: &KeyPath, v: &Value) -> R<()> {
+        let expected = "text without control characters or bidirectional controls";
+        match v {
+            Value::String(s) => self.rule(path, s, rules::no_control, expected),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, it)| self.check_text(&path.idx(i), it)),
+            Value::Object(m) => m.iter().try_for_each(|(k, it)| {
+                let kp = path.key(k);
+                rules::no_control(k)
+                    .map_err(|why| self.err(kp.clone(), format!("the key {why}"), expected))?;
+                self.check_text(&kp, it)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A string value (control characters were refused by [`Self::check_text`]).
     fn string(&self, path: &KeyPath, v: Value) -> R<String> {
-        let s = match v {
-            Value::String(s) => s,
+        match v {
+            Value::String(s) => Ok(s),
             // YAML reads `name: 7` or `version: 1.0` as numbers: accept them as text.
-            Value::Number(n) => n.to_string(),
-            other => return Err(self.wrong(path.clone(), &other, "a string")),
-        };
-        self.rule(
-            path,
-            &s,
-            rules::no_control,
-            "text without control characters",
-        )?;
-        Ok(s)
+            Value::Number(n) => Ok(n.to_string()),
+            other => Err(self.wrong(path.clone(), &other, "a string")),
+        }
     }
 
     /// Apply a value rule, as an error at `path`.
@@ -719,14 +764,8 @@ impl Reader<'_> {
         match v {
             Value::Array(items) => {
                 for (i, it) in items.iter().enumerate() {
-                    match it {
-                        Value::String(s) => self.rule(
-                            &sp.idx(i),
-                            s,
-                            rules::no_control,
-                            "a path without control characters",
-                        )?,
-                        _ => return Err(self.wrong(sp.idx(i), it, "the path of a script")),
+                    if !it.is_string() {
+                        return Err(self.wrong(sp.idx(i), it, "the path of a script"));
                     }
                 }
                 Ok(())
@@ -799,22 +838,23 @@ impl Reader<'_> {
                 return Err(self.err(type_p, "a disk without `type`", "template, file or empty"))
             }
         };
+        let size_p = p.key("size");
         let size = match m.remove("size") {
             None | Some(Value::Null) => None,
-            // Stored in one spelling (` 1 m ` → `1M`): what is checked is
-            // what qemu-img gets.
-            Some(Value::String(s)) => match rules::normalise_size(&s) {
-                Some((text, _)) => Some(text),
-                None => {
-                    return Err(self.err(
-                        p.key("size"),
-                        format!("malformed size {s:?}"),
-                        "a size such as 10G, 512M or 1T",
-                    ))
-                }
-            },
-            Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n > 0) => Some(format!("{n}G")),
-            Some(v) => return Err(self.wrong(p.key("size"), &v, "a size such as 10G or 512M")),
+            // Stored in one spelling (` 1 m ` → `1M`, `"1"` → `1G`): what is
+            // checked is what qemu-img gets.
+            Some(Value::String(s)) => Some(s),
+            // An integer is GiB (Lago's examples write `size: 10` for 10G).
+            Some(Value::Number(n)) if n.as_u64().is_some() => Some(format!("{n}G")),
+            Some(v) => return Err(self.wrong(size_p, &v, rules::SIZE_RULE)),
+        };
+        let size = match size {
+            Some(s) => Some(
+                rules::normalise_size(&s)
+                    .map_err(|why| self.err(size_p, why, rules::SIZE_RULE))?
+                    .0,
+            ),
+            None => None,
         };
         let format = self.opt_string(&mut m, p, "format")?;
         if let Some(f) = &format {
@@ -1017,10 +1057,10 @@ fn valid_dev(d: &str) -> bool {
     matches!(rest, Some(r) if !r.is_empty() && r.len() <= 3 && r.chars().all(|c| c.is_ascii_lowercase()))
 }
 
-/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K` or `1073741824`
-/// (see [`rules::normalise_size`]).
+/// Bytes of a size such as `10G`, `512M`, `1T`, `4096K`, `4096B` or `10`
+/// (GiB) (see [`rules::normalise_size`]).
 pub fn parse_size(s: &str) -> Option<u64> {
-    rules::normalise_size(s).map(|(_, bytes)| bytes)
+    rules::normalise_size(s).ok().map(|(_, bytes)| bytes)
 }
 
 /// The subnets lago leases NAT networks from: 192.168.200.0/24 to

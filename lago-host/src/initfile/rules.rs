@@ -129,13 +129,46 @@ fn edit_distance(a: &str, b: &str) -> usize {
     d[a.len()][b.len()]
 }
 
-/// No control characters (newline, NUL, escape, DEL, C1): every string lago
-/// reads may end in a generated file (ssh_config, known_hosts, inventories,
-/// the bootstrap seed) or a hypervisor or DNS name, one entry per line.
+/// A character that can change what a terminal or a line-based file shows:
+/// a control character (C0 such as newline and escape, DEL, C1) or a Unicode
+/// bidirectional control (U+200E/U+200F, U+202A-U+202E, U+2066-U+2069),
+/// which can make text display in an order other than the one it has.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with each [`is_unsafe_char`] written as a Rust escape (`\n`,
+/// `\u{1b}`, `\u{202e}`), for text shown one entry per line: a value can
+/// then never forge a line or drive the terminal. Other text is unchanged.
+pub fn escape_unsafe(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// No control characters (newline, NUL, escape, DEL, C1) and no bidi
+/// controls ([`is_unsafe_char`]): every string lago reads may end in a
+/// generated file (ssh_config, known_hosts, inventories, the bootstrap seed),
+/// a hypervisor or DNS name, one entry per line, or on a terminal.
 pub fn no_control(s: &str) -> Result<(), String> {
-    match s.chars().find(|c| c.is_control()) {
+    match s.chars().find(|c| is_unsafe_char(*c)) {
         Some(c) => Err(format!(
-            "{s:?} contains the control character U+{:04X}",
+            "{s:?} contains the {} U+{:04X}",
+            if c.is_control() {
+                "control character"
+            } else {
+                "bidirectional control"
+            },
             u32::from(c)
         )),
         None => Ok(()),
@@ -221,36 +254,50 @@ pub const CPU_MODEL_RULE: &str =
 /// bytes as a signed 64-bit number (`virMemoryMaxValue`).
 pub const MAX_MEMORY_MIB: u64 = (i64::MAX as u64) >> 20;
 
+/// The largest disk size lago accepts: 1 PiB (qcow2 with its default
+/// 64 KiB clusters stops at 2 PiB; beyond that qemu-img fails late).
+pub const MAX_SIZE_BYTES: u64 = 1 << 50;
+pub const SIZE_RULE: &str = "a size such as 10G, 512M or 1T, at most 1P (a bare number is GiB)";
+
 /// A size such as `10G` in the one spelling lago passes on: digits and an
-/// upper-case unit (`" 1 m "` → `1M`), with its bytes. Units are K, M, G, T
-/// (powers of 1024) or B; no unit means bytes.
-pub fn normalise_size(s: &str) -> Option<(String, u64)> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().last()? {
-        (i, c) if c.is_ascii_alphabetic() => (s[..i].trim_end(), Some(c.to_ascii_uppercase())),
-        _ => (s, None),
+/// upper-case unit (`" 1 m "` → `1M`), with its bytes. Units are K, M, G, T,
+/// P (powers of 1024) or B (bytes); no unit means GiB, as an integer `size`
+/// does (so `"1"` and `1` agree). `Err(why)` tells a malformed size from one
+/// over [`MAX_SIZE_BYTES`].
+pub fn normalise_size(s: &str) -> Result<(String, u64), String> {
+    let malformed = || format!("malformed size {s:?}");
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            (t[..i].trim_end(), Some(c.to_ascii_uppercase()))
+        }
+        _ => (t, None),
     };
     if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        return Err(malformed());
     }
+    let unit = unit.unwrap_or('G');
     let mult: u64 = match unit {
-        None | Some('B') => 1,
-        Some('K') => 1 << 10,
-        Some('M') => 1 << 20,
-        Some('G') => 1 << 30,
-        Some('T') => 1 << 40,
-        Some(_) => return None,
+        'B' => 1,
+        'K' => 1 << 10,
+        'M' => 1 << 20,
+        'G' => 1 << 30,
+        'T' => 1 << 40,
+        'P' => 1 << 50,
+        _ => return Err(malformed()),
     };
-    let n: u64 = num.parse().ok()?;
+    let too_big = || format!("size {s:?} is more than the 1P lago accepts");
+    // Digits only: a parse failure is an overflow.
+    let n: u64 = num.parse().map_err(|_| too_big())?;
     if n == 0 {
-        return None;
+        return Err(format!("size {s:?} is zero"));
     }
-    let bytes = n.checked_mul(mult)?;
-    let text = match unit {
-        None | Some('B') => format!("{n}"),
-        Some(u) => format!("{n}{u}"),
-    };
-    Some((text, bytes))
+    let bytes = n.checked_mul(mult).ok_or_else(too_big)?;
+    if bytes > MAX_SIZE_BYTES {
+        return Err(too_big());
+    }
+    // Always with its unit, so the stored text reads back the same.
+    Ok((format!("{n}{unit}"), bytes))
 }
 
 /// A boolean as PyYAML (YAML 1.1) reads one, for files written for Lago:
@@ -278,11 +325,24 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(normalise_size(" 1 m "), Some(("1M".into(), 1 << 20)));
-        assert_eq!(normalise_size("10G"), Some(("10G".into(), 10 << 30)));
-        assert_eq!(normalise_size("4096"), Some(("4096".into(), 4096)));
-        for bad in ["", "G", "0G", "1 0G", "-1G", "1X", "99999999999T"] {
-            assert_eq!(normalise_size(bad), None, "{bad:?}");
+        assert_eq!(normalise_size(" 1 m "), Ok(("1M".into(), 1 << 20)));
+        assert_eq!(normalise_size("10G"), Ok(("10G".into(), 10 << 30)));
+        assert_eq!(normalise_size("4096b"), Ok(("4096B".into(), 4096)));
+        assert_eq!(normalise_size("1"), Ok(("1G".into(), 1 << 30)));
+        assert_eq!(normalise_size("1P"), Ok(("1P".into(), 1 << 50)));
+        for bad in ["", "G", "1 0G", "-1G", "1X"] {
+            let e = normalise_size(bad).expect_err(bad);
+            assert!(e.starts_with("malformed"), "{bad:?}: {e}");
+        }
+        assert!(normalise_size("0G").expect_err("0").contains("zero"));
+        for big in [
+            "99999999T",
+            "18446744073709551615",
+            "99999999999999999999",
+            "1025T",
+        ] {
+            let e = normalise_size(big).expect_err(big);
+            assert!(e.contains("more than the 1P"), "{big:?}: {e}");
         }
     }
 
@@ -300,5 +360,12 @@ mod tests {
         assert!(group_name("web").is_ok());
         assert!(group_name("web]\n[all:vars").is_err());
         assert!(no_control("a\u{1b}[2J").is_err());
+        assert!(no_control("x\u{202e}evil").is_err());
+        assert!(no_control("a\u{85}b").is_err());
+        assert!(no_control("caf\u{e9} \u{4e2d}").is_ok());
+        assert_eq!(
+            escape_unsafe("a\nb\u{1b}[2J\u{202e}\u{e9}\\"),
+            "a\\nb\\u{1b}[2J\\u{202e}\u{e9}\\"
+        );
     }
 }

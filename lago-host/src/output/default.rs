@@ -4,6 +4,7 @@ use lago_plugin_api::{OutFormatPlugin, PluginResult};
 use serde_json::Value;
 
 use super::py_str;
+use crate::initfile::rules::escape_unsafe;
 
 const INDENT_UNIT: &str = "    ";
 
@@ -16,7 +17,9 @@ impl OutFormatPlugin for DefaultFormat {
     }
 }
 
-/// A line-for-line port of Lago's `DefaultOutFormatPlugin.format`.
+/// A line-for-line port of Lago's `DefaultOutFormatPlugin.format`, except
+/// that control and bidi characters in keys and values are written as
+/// escapes (`\n`, `\u{1b}`): a value must never forge a line.
 pub fn render(obj: &Value, indent: &str) -> String {
     let mut lines: Vec<String> = Vec::new();
     match obj {
@@ -34,6 +37,7 @@ pub fn render(obj: &Value, indent: &str) -> String {
             let deeper = format!("{indent}{INDENT_UNIT}");
             for key in keys {
                 let value = &map[key];
+                let key = escape_unsafe(key);
                 match value {
                     Value::Object(inner) => {
                         if inner.is_empty() {
@@ -51,7 +55,7 @@ pub fn render(obj: &Value, indent: &str) -> String {
                 }
             }
         }
-        scalar => lines.push(py_str(scalar)),
+        scalar => lines.push(escape_unsafe(&py_str(scalar)).into_owned()),
     }
     lines.join("\n")
 }
@@ -72,6 +76,15 @@ mod tests {
         assert_eq!(
             render(&tree, ""),
             "a: text\n[b]:\n    x: 1\n    y: True\nempty: \nl: \n    one\n    two"
+        );
+    }
+
+    #[test]
+    fn newlines_cannot_forge_lines() {
+        let tree = json!({"vm0": {"foo": "a\n[vm1]:", "b\nar": ["\u{1b}]0;x\u{7}"]}});
+        assert_eq!(
+            render(&tree, ""),
+            "[vm0]:\n    b\\nar: \n        \\u{1b}]0;x\\u{7}\n    foo: a\\n[vm1]:"
         );
     }
 

@@ -4,6 +4,7 @@ use lago_plugin_api::{OutFormatPlugin, PluginResult};
 use serde_json::Value;
 
 use super::py_str;
+use crate::initfile::rules::escape_unsafe;
 
 /// The `flat` out-format.
 pub struct FlatFormat;
@@ -18,6 +19,9 @@ impl OutFormatPlugin for FlatFormat {
 /// whole. Keys are sorted, lists are flattened in place (each item under the
 /// list's key). Unlike Lago's code, the items of a list of scalars do not
 /// accumulate on one line (`k: a`, `k: a: b`): each gives its own `k: item`.
+/// Control and bidi characters in keys and values are written as escapes
+/// (`\n`, `\u{1b}`): values come from plugins and stored state too, and one
+/// must never forge a line or drive the terminal.
 pub fn render(tree: &Value, delimiter: &str) -> String {
     let root = match tree {
         Value::Object(m) if m.contains_key("Prefix") => &m["Prefix"],
@@ -45,14 +49,15 @@ fn dfs<'a>(node: &'a Value, path: &mut Vec<&'a str>, delimiter: &str, acc: &mut 
             }
         }
         leaf => {
-            let value = py_str(leaf);
+            let value = escape_unsafe(&py_str(leaf)).into_owned();
             match path.split_last() {
                 Some((last, init)) => {
+                    let init: Vec<_> = init.iter().map(|k| escape_unsafe(k)).collect();
                     let mut line = init.join(delimiter);
                     if !init.is_empty() {
                         line.push_str(delimiter);
                     }
-                    line.push_str(last);
+                    line.push_str(&escape_unsafe(last));
                     line.push_str(": ");
                     line.push_str(&value);
                     acc.push(line);
@@ -85,5 +90,14 @@ mod tests {
     fn without_prefix_and_scalars() {
         assert_eq!(render(&json!({"a": {"b": null}}), "/"), "a/b: None");
         assert_eq!(render(&json!(["x", "y"]), "/"), "x\ny");
+    }
+
+    #[test]
+    fn newlines_cannot_forge_lines() {
+        let tree = json!({"VMs": {"vm0": {"foo": "a\nVMs/vm1/status: up", "k\ney": "\u{1b}[2J"}}});
+        assert_eq!(
+            render(&tree, "/"),
+            "VMs/vm0/foo: a\\nVMs/vm1/status: up\nVMs/vm0/k\\ney: \\u{1b}[2J"
+        );
     }
 }

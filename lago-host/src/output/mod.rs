@@ -11,6 +11,11 @@
 //! * `flat` ([`flat::FlatFormat`]): one `path/to/key: value` line per leaf,
 //!   with a top-level `Prefix` key dropped.
 //!
+//! Unlike Lago, `default` and `flat` write control and bidi characters in
+//! keys and values as escapes (`\n`, `\t`, `\u{1b}`): a value (from an init
+//! file, a plugin or stored state) can never forge a line or drive the
+//! terminal.
+//!
 //! They are ordinary [`OutFormatPlugin`](lago_plugin_api::OutFormatPlugin)s
 //! registered through `inventory`, like any plugin the registry holds.
 

@@ -181,6 +181,17 @@ impl LibvirtSession {
         for disk in spec.disks.iter().filter(|d| d.format != "iso") {
             let Some(src) = &disk.path else { continue };
             let dst = dst_dir.join(export_name(spec, disk));
+            // Never replace or write through an entry already there (a user's
+            // file, or DIR/vm0_root.qcow2 -> /victim): refuse it.
+            if dst.symlink_metadata().is_ok() {
+                for done in &written {
+                    let _ = std::fs::remove_file(done);
+                }
+                return Err(ProviderError::Spec(format!(
+                    "{} already exists: export into a folder without it",
+                    dst.display()
+                )));
+            }
             if let Err(e) = export_disk(vm, src, disk, &dst, standalone) {
                 // Leave no part of this VM's export behind.
                 for done in &written {
