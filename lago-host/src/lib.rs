@@ -11,6 +11,7 @@ pub mod output;
 pub mod plugins;
 pub mod prefix;
 pub mod sanitize;
+pub mod sdk;
 pub mod ssh;
 pub mod templates;
 pub mod workflows;

@@ -74,10 +74,7 @@ fn init_writes_ssh_config_and_known_hosts() {
     std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
     std::fs::write(dir.join("proj/LagoInitFile"), INIT).expect("write");
     let repo = seeded_template_repo(&dir.join("repo"));
-    let out = lago(
-        dir,
-        &["init", "--template-repo-path", &repo],
-    );
+    let out = lago(dir, &["init", "--template-repo-path", &repo]);
     assert!(
         out.status.success(),
         "init failed: {}",
@@ -259,7 +256,10 @@ fn no_seed_no_pinned_host_key() {
     }
     for prefix in ["default", "p2"] {
         let path = dir.join("proj/.lago").join(prefix);
-        let env = Prefix::open(&path).expect("prefix").load_env().expect("env");
+        let env = Prefix::open(&path)
+            .expect("prefix")
+            .load_env()
+            .expect("env");
         for vm in env.domains.values() {
             assert!(vm.ssh_host_key.is_none(), "{prefix}/{}: pinned", vm.name);
         }
