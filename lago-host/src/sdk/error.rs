@@ -86,12 +86,17 @@ impl From<Error> for SdkError {
     }
 }
 
-/// A missing workdir, prefix or prefix folder is [`SdkError::NotFound`].
+/// A missing workdir, prefix or prefix folder (or a folder that is no
+/// workdir) is [`SdkError::NotFound`].
 impl From<crate::prefix::PrefixError> for SdkError {
     fn from(e: crate::prefix::PrefixError) -> Self {
         use crate::prefix::PrefixError as P;
         match e {
-            P::NoWorkdir { .. } | P::NoPrefix { .. } | P::NoCurrent { .. } | P::Missing { .. } => {
+            P::NoWorkdir { .. }
+            | P::NotAWorkdir { .. }
+            | P::NoPrefix { .. }
+            | P::NoCurrent { .. }
+            | P::Missing { .. } => {
                 SdkError::NotFound(e.to_string())
             }
             e => Error::from(e).into(),

@@ -218,6 +218,15 @@ impl<'e, 'r> Vm<'e, 'r> {
             .is_ok()
     }
 
+    /// The time [`Env::start`] gives this VM to answer SSH: its
+    /// `boot_time_sec`, else `ssh_tries` × `ssh_timeout` seconds.
+    pub fn ssh_budget(&self) -> Duration {
+        match crate::environment::SshSettings::from_config(self.env.config()) {
+            Ok(settings) => settings.deadline(self.spec),
+            Err(_) => Duration::from_secs(self.ssh_timeout().max(1) * 10),
+        }
+    }
+
     fn ssh_timeout(&self) -> u64 {
         self.env.config().ssh_timeout().unwrap_or(10)
     }
