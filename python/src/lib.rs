@@ -401,9 +401,17 @@ impl PyVm {
         command_status(py, &status)
     }
 
+    /// As Lago: a `CommandStatus` whose `out` and `err` are empty (the
+    /// session went to the terminal).
     #[pyo3(signature = (command=None))]
-    fn interactive_ssh(&self, py: Python<'_>, command: Option<Vec<String>>) -> PyResult<i32> {
-        self.with(py, |vm| vm.interactive_ssh(&command.unwrap_or_default()))
+    fn interactive_ssh(&self, py: Python<'_>, command: Option<Vec<String>>) -> PyResult<PyObject> {
+        let code = self.with(py, |vm| vm.interactive_ssh(&command.unwrap_or_default()))?;
+        let status = sdk::CommandStatus {
+            code,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        command_status(py, &status)
     }
 
     #[pyo3(signature = (timeout=None))]

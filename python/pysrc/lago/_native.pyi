@@ -106,8 +106,9 @@ class VM:
         a non-zero exit code is returned, not raised."""
     def ssh_script(self, path: _Path) -> CommandStatus:
         """Run a local script in the VM."""
-    def interactive_ssh(self, command: Optional[List[str]] = None) -> int:
-        """A session on this terminal; returns the remote exit code."""
+    def interactive_ssh(self, command: Optional[List[str]] = None) -> CommandStatus:
+        """A session on this terminal; ``code`` is the remote exit code
+        (``out`` and ``err`` are empty: they went to the terminal)."""
     def wait_for_ssh(self, timeout: Optional[float] = None) -> None:
         """Wait up to ``timeout`` seconds (default: the start budget) until
         the VM answers SSH; LagoSSHError when it does not."""
