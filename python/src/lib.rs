@@ -52,9 +52,9 @@ where
 {
     py.allow_threads(|| {
         let guard = shared.read().unwrap_or_else(|p| p.into_inner());
-        let env = guard.as_ref().ok_or_else(|| {
-            SdkError::BadInput("this environment was destroyed".to_string())
-        })?;
+        let env = guard
+            .as_ref()
+            .ok_or_else(|| SdkError::BadInput("this environment was destroyed".to_string()))?;
         f(env)
     })
     .map_err(to_py)
@@ -68,8 +68,8 @@ fn to_python(py: Python<'_>, value: &serde_json::Value) -> PyResult<PyObject> {
 
 /// Serializable data as a Python object (dicts, lists, str, int, ...).
 fn data<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
-    let value = serde_json::to_value(value)
-        .map_err(|e| to_py(SdkError::Internal(e.to_string())))?;
+    let value =
+        serde_json::to_value(value).map_err(|e| to_py(SdkError::Internal(e.to_string())))?;
     to_python(py, &value)
 }
 
@@ -87,7 +87,9 @@ fn names(vm_names: Option<Vec<String>>) -> Vec<String> {
 }
 
 /// `[(section, key, value)]` from `{section: {key: value}}`.
-fn overrides(config: Option<BTreeMap<String, BTreeMap<String, String>>>) -> Vec<(String, String, String)> {
+fn overrides(
+    config: Option<BTreeMap<String, BTreeMap<String, String>>>,
+) -> Vec<(String, String, String)> {
     config
         .unwrap_or_default()
         .into_iter()
@@ -171,7 +173,9 @@ impl PyEnv {
     }
 
     fn vm_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        run(py, &self.shared, |env| Ok(env.get_vms().into_keys().collect()))
+        run(py, &self.shared, |env| {
+            Ok(env.get_vms().into_keys().collect())
+        })
     }
 }
 
@@ -196,8 +200,15 @@ impl PyEnv {
     }
 
     #[pyo3(signature = (vm_names=None, reboot=false))]
-    fn shutdown(&self, py: Python<'_>, vm_names: Option<Vec<String>>, reboot: bool) -> PyResult<()> {
-        run(py, &self.shared, |env| env.shutdown(&names(vm_names), reboot))
+    fn shutdown(
+        &self,
+        py: Python<'_>,
+        vm_names: Option<Vec<String>>,
+        reboot: bool,
+    ) -> PyResult<()> {
+        run(py, &self.shared, |env| {
+            env.shutdown(&names(vm_names), reboot)
+        })
     }
 
     fn destroy(&self, py: Python<'_>) -> PyResult<()> {
@@ -242,7 +253,9 @@ impl PyEnv {
 
     fn get_nets(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
         let dict = PyDict::new(py);
-        let nets: Vec<String> = run(py, &self.shared, |env| Ok(env.get_nets().into_keys().collect()))?;
+        let nets: Vec<String> = run(py, &self.shared, |env| {
+            Ok(env.get_nets().into_keys().collect())
+        })?;
         for name in nets {
             let net = PyNet {
                 shared: self.shared.clone(),
@@ -270,14 +283,23 @@ impl PyEnv {
     }
 
     #[pyo3(signature = (output_dir, ignore_nopath=false))]
-    fn collect_artifacts(&self, py: Python<'_>, output_dir: PathBuf, ignore_nopath: bool) -> PyResult<PyObject> {
-        let report = run(py, &self.shared, |env| env.collect_artifacts(&output_dir, ignore_nopath))?;
+    fn collect_artifacts(
+        &self,
+        py: Python<'_>,
+        output_dir: PathBuf,
+        ignore_nopath: bool,
+    ) -> PyResult<PyObject> {
+        let report = run(py, &self.shared, |env| {
+            env.collect_artifacts(&output_dir, ignore_nopath)
+        })?;
         data(py, &report)
     }
 
     #[pyo3(signature = (keys=None))]
     fn ansible_inventory(&self, py: Python<'_>, keys: Option<Vec<String>>) -> PyResult<String> {
-        run(py, &self.shared, |env| env.ansible_inventory(&keys.unwrap_or_default()))
+        run(py, &self.shared, |env| {
+            env.ansible_inventory(&keys.unwrap_or_default())
+        })
     }
 }
 
@@ -318,12 +340,18 @@ impl PyVm {
     }
 
     fn all_ips(&self, py: Python<'_>) -> PyResult<Vec<String>> {
-        self.with(py, |vm| Ok(vm.all_ips().iter().map(ToString::to_string).collect()))
+        self.with(py, |vm| {
+            Ok(vm.all_ips().iter().map(ToString::to_string).collect())
+        })
     }
 
     fn ips_in_net(&self, py: Python<'_>, net_name: String) -> PyResult<Vec<String>> {
         self.with(py, |vm| {
-            Ok(vm.ips_in_net(&net_name).iter().map(ToString::to_string).collect())
+            Ok(vm
+                .ips_in_net(&net_name)
+                .iter()
+                .map(ToString::to_string)
+                .collect())
         })
     }
 
@@ -390,7 +418,12 @@ impl PyVm {
     }
 
     #[pyo3(signature = (command, data=None))]
-    fn ssh(&self, py: Python<'_>, command: Vec<String>, data: Option<&Bound<'_, PyAny>>) -> PyResult<PyObject> {
+    fn ssh(
+        &self,
+        py: Python<'_>,
+        command: Vec<String>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
         let input = input_bytes(data)?;
         let status = self.with(py, |vm| vm.ssh_with_input(&command, input.as_deref()))?;
         command_status(py, &status)
@@ -436,12 +469,24 @@ impl PyVm {
     }
 
     #[pyo3(signature = (local_path, remote_path, recursive=true))]
-    fn copy_to(&self, py: Python<'_>, local_path: PathBuf, remote_path: String, recursive: bool) -> PyResult<()> {
+    fn copy_to(
+        &self,
+        py: Python<'_>,
+        local_path: PathBuf,
+        remote_path: String,
+        recursive: bool,
+    ) -> PyResult<()> {
         self.with(py, |vm| vm.copy_to(&local_path, &remote_path, recursive))
     }
 
     #[pyo3(signature = (remote_path, local_path, recursive=true))]
-    fn copy_from(&self, py: Python<'_>, remote_path: String, local_path: PathBuf, recursive: bool) -> PyResult<()> {
+    fn copy_from(
+        &self,
+        py: Python<'_>,
+        remote_path: String,
+        local_path: PathBuf,
+        recursive: bool,
+    ) -> PyResult<()> {
         self.with(py, |vm| vm.copy_from(&remote_path, &local_path, recursive))
     }
 
@@ -530,7 +575,9 @@ impl PyNet {
         T: Send,
         F: FnOnce(sdk::Net<'_>) -> T + Send,
     {
-        run(py, &self.shared, |env| Ok(f(env.get_net(Some(&self.name))?)))
+        run(py, &self.shared, |env| {
+            Ok(f(env.get_net(Some(&self.name))?))
+        })
     }
 }
 

@@ -56,9 +56,7 @@ impl<S: Subscriber> Layer<S> for PythonLogging {
         // the record; the callers release it during their work.
         Python::with_gil(|py| {
             let logged = (|| -> PyResult<()> {
-                let logger = py
-                    .import("logging")?
-                    .call_method1("getLogger", ("lago",))?;
+                let logger = py.import("logging")?.call_method1("getLogger", ("lago",))?;
                 if logger.call_method1("isEnabledFor", (level,))?.is_truthy()? {
                     let mut msg = Message::default();
                     event.record(&mut msg);
@@ -76,5 +74,7 @@ impl<S: Subscriber> Layer<S> for PythonLogging {
 
 /// Sends every record to Python from now on (once per process).
 pub fn install() {
-    let _ = tracing_subscriber::registry().with(PythonLogging).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(PythonLogging)
+        .try_init();
 }

@@ -96,9 +96,7 @@ impl From<crate::prefix::PrefixError> for SdkError {
             | P::NotAWorkdir { .. }
             | P::NoPrefix { .. }
             | P::NoCurrent { .. }
-            | P::Missing { .. } => {
-                SdkError::NotFound(e.to_string())
-            }
+            | P::Missing { .. } => SdkError::NotFound(e.to_string()),
             e => Error::from(e).into(),
         }
     }

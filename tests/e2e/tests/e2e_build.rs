@@ -50,14 +50,18 @@ fn virt_customize_build_steps_boot_and_are_in_the_guest() {
 
 #[test]
 fn a_failing_build_step_fails_init_with_its_output_and_leaves_nothing() {
-    let env = Env::new(
-        &BUILT_VM.replace("copy-in: 'files:/root'", "copy-in: 'no-such-dir:/root'"),
-    );
+    let env = Env::new(&BUILT_VM.replace("copy-in: 'files:/root'", "copy-in: 'no-such-dir:/root'"));
     let out = env.lago(&["init", "--template-repo-name", "embedded"]);
-    assert!(!out.status.success(), "init with a failing build step succeeded");
+    assert!(
+        !out.status.success(),
+        "init with a failing build step succeeded"
+    );
     let err = text(&out.stderr);
     assert!(err.contains("virt-customize"), "{err}");
-    assert!(err.contains("no-such-dir"), "the builder's own words: {err}");
+    assert!(
+        err.contains("no-such-dir"),
+        "the builder's own words: {err}"
+    );
     assert!(
         !env.dir.path().join(".lago/default").exists(),
         "a failed init leaves no prefix"

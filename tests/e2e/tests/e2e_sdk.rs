@@ -90,7 +90,10 @@ fn sdk_two_vms_full_lifecycle() {
     let mgmt = lago.get_net(None).expect("management net");
     assert!(mgmt.is_management());
     assert_eq!(mgmt.name(), "mgmt");
-    assert_eq!(mgmt.resolve("vm01"), lago.get_vm("vm01").expect("vm01").ip());
+    assert_eq!(
+        mgmt.resolve("vm01"),
+        lago.get_vm("vm01").expect("vm01").ip()
+    );
     assert_eq!(lago.get_nets().len(), 2);
 
     // ---- A copy round trip keeps content and mode; a folder needs
@@ -98,19 +101,22 @@ fn sdk_two_vms_full_lifecycle() {
     let src = env.dir.path().join("payload.txt");
     std::fs::write(&src, "round trip\n").expect("write");
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o640)).expect("chmod");
-    vm.copy_to(&src, "/tmp/payload.txt", false).expect("copy_to");
+    vm.copy_to(&src, "/tmp/payload.txt", false)
+        .expect("copy_to");
     let back = env.dir.path().join("back.txt");
     vm.copy_from("/tmp/payload.txt", &back, false)
         .expect("copy_from");
-    assert_eq!(std::fs::read_to_string(&back).expect("read"), "round trip\n");
+    assert_eq!(
+        std::fs::read_to_string(&back).expect("read"),
+        "round trip\n"
+    );
     let mode = std::fs::metadata(&back).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o640);
-    let err = vm.copy_from("/tmp", &back, false).err().expect("a folder");
+    let err = vm.copy_from("/tmp", &back, false).expect_err("a folder");
     assert!(matches!(err, SdkError::BadInput(_)), "{err:?}");
     let err = vm
         .copy_from("/nonexistent/file", &back, false)
-        .err()
-        .expect("missing in the VM");
+        .expect_err("missing in the VM");
     assert!(matches!(err, SdkError::NotFound(_)), "{err:?}");
 
     // ---- A service through the vm-service plugins (a fake systemctl).
@@ -120,7 +126,11 @@ fn sdk_two_vms_full_lifecycle() {
     assert!(svc.exists().expect("exists") && !svc.alive().expect("alive"));
     svc.start().expect("service start");
     assert!(svc.alive().expect("alive"));
-    assert!(!vm.service("nosuch").expect("service").exists().expect("exists"));
+    assert!(!vm
+        .service("nosuch")
+        .expect("service")
+        .exists()
+        .expect("exists"));
 
     // ---- The inventory and the status are the CLI's, byte for byte.
     let cli_ini = env.ok(&["ansible_hosts"]);
@@ -130,10 +140,7 @@ fn sdk_two_vms_full_lifecycle() {
     let cli_status: serde_json::Value =
         serde_json::from_str(&env.ok(&["-f", "json", "status"])).expect("status json");
     assert_eq!(lago.status(), cli_status);
-    assert_eq!(
-        lago.status()["Prefix"]["VMs"]["vm01"]["status"],
-        "running"
-    );
+    assert_eq!(lago.status()["Prefix"]["VMs"]["vm01"]["status"], "running");
 
     // ---- load_env finds what this one started (as another process would).
     let again = sdk::load_env(&env.workdir(), None, &env.sdk_options()).expect("load_env");
@@ -151,16 +158,12 @@ fn sdk_two_vms_full_lifecycle() {
         .get_vm("vm01")
         .expect("vm01")
         .ssh(&["true"])
-        .err()
-        .expect("vm01 is stopped");
+        .expect_err("vm01 is stopped");
     assert!(
         matches!(&err, SdkError::NotRunning { vm, .. } if vm == "vm01"),
         "{err:?}"
     );
-    let err = lago
-        .stop(&["nope".to_string()])
-        .err()
-        .expect("unknown VM");
+    let err = lago.stop(&["nope".to_string()]).expect_err("unknown VM");
     assert!(matches!(err, SdkError::NotFound(_)), "{err:?}");
 
     // ---- destroy leaves nothing: no domain, network, lease or folder.

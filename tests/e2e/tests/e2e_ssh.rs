@@ -29,7 +29,6 @@ nets:
   mgmt: {type: nat, management: true}
 "#;
 
-
 fn prefix_path(env: &Env) -> PathBuf {
     env.dir.path().join(".lago/default")
 }
