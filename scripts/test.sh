@@ -16,7 +16,8 @@ sandbox=lago-e2e
 finish() {
   status=$?
   bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
-  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  # cargo's "test result:" lines and pytest's "== N passed, N failed in Ts ==".
+  awk '/^test result:/ || /^=+ .*(passed|failed).* in [0-9.]+s/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
        END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
   rm -f "$log"
   exit $status
@@ -24,6 +25,8 @@ finish() {
 trap finish EXIT
 
 cargo build --workspace --all-targets
+# The Python package (lago.sdk) into a venv of its own (target/venv).
+python=$(bash scripts/python-env.sh | tail -n 1)
 cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 
 # End-to-end: real VMs from the embedded template, in the sandbox.
@@ -37,4 +40,9 @@ for template in lago-tiny lago-tiny-firstboot; do
   bash scripts/sandbox/run.sh "$sandbox" \
     env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
     cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
+  # The Python SDK on the same VMs; pytest exits non-zero when a test fails
+  # or none was collected (5), which fails this script.
+  bash scripts/sandbox/run.sh "$sandbox" \
+    env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
+    "$python" -m pytest python/tests -p no:cacheprovider -rfE 2>&1 | tee -a "$log"
 done

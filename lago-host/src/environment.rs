@@ -446,13 +446,19 @@ impl<'r> Environment<'r> {
         Ok(())
     }
 
+    /// One VM's state as its provider reports it (`running`, `shut off`,
+    /// `down` when not defined, ...).
+    pub fn vm_state(&self, vm: &VmSpec) -> Result<String, Error> {
+        into_result(self.session(vm)?.state(vm.name.as_str().into()))
+            .map(RString::into_string)
+            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))
+    }
+
     /// Every VM's and network's state, as the providers report them.
     pub fn states(&self) -> Result<States, Error> {
         let mut states = States::default();
         for vm in self.env.domains.values() {
-            let state = into_result(self.session(vm)?.state(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-            states.vms.insert(vm.name.clone(), state.into_string());
+            states.vms.insert(vm.name.clone(), self.vm_state(vm)?);
         }
         for net in self.env.nets.values() {
             states.nets.insert(net.name.clone(), self.net_state(net)?);

@@ -12,6 +12,7 @@ pub mod plugins;
 pub mod prefix;
 pub mod progress;
 pub mod sanitize;
+pub mod sdk;
 pub mod ssh;
 pub mod templates;
 pub mod workflows;

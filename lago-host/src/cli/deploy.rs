@@ -6,14 +6,10 @@
 //! other format) the scripts run per VM, with their exit codes and times.
 
 use clap::{ArgMatches, Command};
-use lago_plugin_api::spec::VmSpec;
-use serde_json::{Map, Value};
 
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
-use crate::workflows::deploy::{deploy_vm, vm_scripts, DeployError, ScriptRun};
-use crate::workflows::{combine_errors, in_parallel, is_unreachable, not_running};
+use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("deploy")
@@ -29,45 +25,12 @@ pub fn command() -> Command {
 
 pub fn run(ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
     let structured = ctx.out_format() != "default";
-    let env = environment::from_context(ctx)?;
-    let mut work: Vec<(&VmSpec, Vec<std::path::PathBuf>)> = Vec::new();
-    for vm in env.env.domains.values() {
-        let scripts = vm_scripts(vm, &env.env.prefix)?;
-        if !scripts.is_empty() {
-            work.push((vm, scripts));
-        }
-    }
-    let results = in_parallel(&work, |(vm, scripts)| -> Result<Vec<ScriptRun>, Error> {
-        let target = env.ssh_ready(vm)?;
-        match deploy_vm(env.ssh(), &target, scripts, None) {
-            Ok(runs) => Ok(runs),
-            Err(DeployError::Ssh { source, .. }) if is_unreachable(&source) => {
-                Err(not_running(&env, vm).unwrap_or_else(|| {
-                    Error::internal(format!("VM `{}`: {}", vm.name, source.chain_string()))
-                }))
-            }
-            Err(e) => Err(e.into()),
-        }
-    });
-    let mut done = Map::new();
-    let mut errors = Vec::new();
-    for ((vm, _), result) in work.iter().zip(results) {
-        match result {
-            Ok(Ok(runs)) => {
-                done.insert(vm.name.clone(), serde_json::to_value(runs)?);
-            }
-            Ok(Err(e)) => errors.push(e),
-            Err(panic) => errors.push(Error::internal(format!(
-                "VM `{}`: deploy worker panicked: {panic}",
-                vm.name
-            ))),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(combine_errors(errors));
-    }
+    let prefix = ctx.prefix()?;
+    let config = ctx.config.clone();
+    let env = sdk::Env::open(prefix, config, ctx.plugins()?)?;
+    let runs = env.deploy()?;
     Ok(if structured {
-        Output::Data(Value::Object(done))
+        Output::Data(serde_json::to_value(runs)?)
     } else {
         Output::Nothing
     })

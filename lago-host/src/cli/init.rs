@@ -9,13 +9,11 @@
 use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use lago_plugin_api::spec::EnvSpec;
 
 use super::{Context, Output};
-use crate::environment::{normalize_domain, prepare_new_env, PrepareOptions, RepoChoice};
 use crate::error::Error;
-use crate::prefix::lifecycle::{init_env_with, InitRequest};
-use crate::prefix::{Prefix, DEFAULT_PREFIX, WORKDIR_NAME};
+use crate::prefix::WORKDIR_NAME;
+use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("init")
@@ -70,45 +68,19 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     if let Some(v) = s("template_repos") {
         ctx.config.set("init", "template_repos", v);
     }
-    let req = InitRequest {
-        init_file,
-        workdir,
-        // `-P current` is refused by the name rule: `current` is the link.
-        prefix_name: ctx
-            .globals
-            .prefix_name
-            .clone()
-            .unwrap_or_else(|| DEFAULT_PREFIX.to_string()),
+    let options = sdk::InitOptions {
+        prefix_name: ctx.globals.prefix_name.clone(),
         prefix_path: ctx.globals.prefix_path.clone(),
         set_current: args.get_flag("set_current"),
-        service_providers: Some(ctx.plugins()?.services.keys().cloned().collect()),
-    };
-    let repo = RepoChoice {
-        path: s("template_repo_path"),
-        name: s("template_repo_name"),
-    };
-    let options = PrepareOptions {
+        template_repo_path: s("template_repo_path"),
+        template_repo_name: s("template_repo_name"),
         skip_bootstrap: args.get_flag("skip_bootstrap"),
         skip_build: args.get_flag("skip_build"),
+        ..sdk::InitOptions::default()
     };
     let config = ctx.config.clone();
     let registry = ctx.plugins()?;
-    // Each domain as written goes through its vm-type before planning.
-    let mut normalize = |name: &str, domain| normalize_domain(registry, &config, name, domain);
-    // THE INIT HOOK: the provider work on the planned and stored environment
-    // (templates, disks, bootstrap). Runs before the `initialized` marker;
-    // when it fails, init removes the prefix and its leases.
-    let mut prepare = |prefix: &Prefix, env: &mut EnvSpec| {
-        // The prefix exists now: its log gets what init recorded so far.
-        let log = prefix.path().join("logs").join("lago.log");
-        if let Err(e) = crate::logging::attach_prefix_log(&log) {
-            tracing::warn!("cannot write the prefix log {}: {e}", log.display());
-        }
-        prepare_new_env(env, &config, registry, &repo, options)
-    };
-    crate::progress::task("Initialize and populate prefix", || {
-        init_env_with(&req, &config, &mut normalize, &mut prepare)
-    })?;
+    sdk::init_with(config, registry, &init_file, &workdir, &options)?;
     Ok(Output::Nothing)
 }
 

@@ -50,6 +50,16 @@ impl Service<'_> {
         .map_err(plugin_err(self.what()))
     }
 
+    /// Lago's `alive()`: whether the service is running.
+    pub fn alive(&self) -> Result<bool, Error> {
+        Ok(self.state()? == ServiceState::Active)
+    }
+
+    /// Lago's `exists()`: whether the VM has the service at all.
+    pub fn exists(&self) -> Result<bool, Error> {
+        Ok(self.state()? != ServiceState::Missing)
+    }
+
     /// Starts the service; an error when the VM's service manager refuses.
     pub fn start(&self) -> Result<(), Error> {
         into_result(

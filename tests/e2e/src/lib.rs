@@ -78,18 +78,55 @@ impl Env {
         }
     }
 
+    /// The configuration every run of the test gets `(section, key,
+    /// value)`: its own lease and template stores, the embedded repo, TCG.
+    pub fn settings(&self) -> Vec<(String, String, String)> {
+        let repos = embedded_repo().parent().expect("repos dir").to_path_buf();
+        [
+            ("lago", "lease_dir", self.lease_dir.clone()),
+            ("init", "template_store", self.store_dir.clone()),
+            ("init", "template_repos", repos),
+            ("lago", "domain_type", PathBuf::from("qemu")),
+        ]
+        .into_iter()
+        .map(|(s, k, v)| (s.to_string(), k.to_string(), v.display().to_string()))
+        .collect()
+    }
+
+    /// The settings as `LAGO__SECTION__KEY` variables (for `lago` and
+    /// Python processes).
+    pub fn settings_env(&self) -> Vec<(String, String)> {
+        self.settings()
+            .into_iter()
+            .map(|(s, k, v)| {
+                (
+                    format!("LAGO__{}__{}", s.to_uppercase(), k.to_uppercase()),
+                    v,
+                )
+            })
+            .collect()
+    }
+
+    /// The SDK's options giving what [`Env::lago`] gives the binary, with
+    /// the workspace's plugin libraries.
+    pub fn sdk_options(&self) -> lago::sdk::LoadOptions {
+        lago::sdk::LoadOptions {
+            config: self.settings(),
+            plugin_dir: Some(target_dir()),
+        }
+    }
+
+    /// The workdir `init` makes by default (`.lago` in the test folder).
+    pub fn workdir(&self) -> PathBuf {
+        self.dir.path().join(".lago")
+    }
+
     /// `lago ARGS` in the workdir; returns the finished process.
     pub fn lago(&self, args: &[&str]) -> Output {
         let out = Command::new(&self.lago)
             .args(args)
             .current_dir(self.dir.path())
-            .env("LAGO__LAGO__LEASE_DIR", &self.lease_dir)
-            .env("LAGO__INIT__TEMPLATE_STORE", &self.store_dir)
-            .env(
-                "LAGO__INIT__TEMPLATE_REPOS",
-                embedded_repo().parent().expect("repos dir"),
-            )
-            .env("LAGO__LAGO__DOMAIN_TYPE", "qemu")
+            .envs(self.settings_env())
             .output()
             .expect("run lago");
         eprintln!(
@@ -126,6 +163,13 @@ impl Env {
             Err(_) => Vec::new(),
         }
     }
+}
+
+/// A stand-in for systemctl (a shell script) that knows one unit,
+/// `fakesvc`, whose state is a file in the guest; answers `status` as
+/// systemctl does (0 active, 3 inactive, 4 unknown unit).
+pub fn fake_systemctl() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/fake-systemctl")
 }
 
 /// `virsh -c qemu:///system ARGS` stdout lines.

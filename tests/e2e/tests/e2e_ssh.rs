@@ -13,7 +13,7 @@ use lago::environment::{Environment, SshSettings};
 use lago::plugins::discovery::SearchPath;
 use lago::plugins::Registry;
 use lago::prefix::Prefix;
-use lago_e2e::{target_dir, text, Destroy, Env};
+use lago_e2e::{fake_systemctl, target_dir, text, Destroy, Env};
 use lago_plugin_api::spec::VmSpec;
 use lago_plugin_api::ServiceState;
 
@@ -27,29 +27,6 @@ domains:
     nics: [{net: mgmt}]
 nets:
   mgmt: {type: nat, management: true}
-"#;
-
-/// A stand-in for systemctl: knows one unit, `fakesvc`, whose state is a
-/// file; answers `status` as systemctl does (0 active, 3 inactive with a
-/// `Loaded: loaded` line, 4 unknown unit).
-const FAKE_SYSTEMCTL: &str = r#"#!/bin/sh
-flag=/tmp/fakesvc.active
-case "$1" in
-  status)
-    if [ "$2" != fakesvc ]; then echo "Unit $2.service could not be found." >&2; exit 4; fi
-    echo "* fakesvc.service - lago e2e fake service"
-    echo "     Loaded: loaded (/etc/systemd/system/fakesvc.service; enabled)"
-    if [ -e "$flag" ]; then echo "     Active: active (running)"; exit 0; fi
-    echo "     Active: inactive (dead)"
-    exit 3 ;;
-  start)
-    [ "$2" = fakesvc ] || { echo "Unit $2.service not found." >&2; exit 5; }
-    touch "$flag" ;;
-  stop)
-    [ "$2" = fakesvc ] || { echo "Unit $2.service not loaded." >&2; exit 5; }
-    rm -f "$flag" ;;
-  *) exit 1 ;;
-esac
 "#;
 
 fn prefix_path(env: &Env) -> PathBuf {
@@ -151,7 +128,7 @@ fn openssh_config_host_key_mismatch_and_services() {
 
     // Give the guest a systemctl (a shell script) and detect again.
     let fake = env.dir.path().join("systemctl");
-    std::fs::write(&fake, FAKE_SYSTEMCTL).expect("write fake systemctl");
+    std::fs::copy(fake_systemctl(), &fake).expect("copy fake systemctl");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     env.ok(&[
         "copy-to-vm",

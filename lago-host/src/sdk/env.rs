@@ -1,0 +1,415 @@
+//! [`Env`]: one initialized prefix and the plugins that drive it (Lago's
+//! `Prefix` as `sdk.init`/`sdk.load_env` return it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use lago_plugin_api::spec::{EnvSpec, VmSpec};
+use serde::Serialize;
+
+use super::{Net, SdkError, Vm};
+use crate::config::Config;
+use crate::environment::{Environment, SshSettings};
+use crate::plugins::Registry;
+use crate::prefix::lifecycle::{
+    cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store, status_tree, stored_states,
+};
+use crate::prefix::lock::LockMode;
+use crate::prefix::Prefix;
+use crate::workflows::collect::{collect_vm, plan, rotate_dir, CollectError, VmCollection};
+use crate::workflows::deploy::{deploy_vm, vm_scripts, DeployError, ScriptRun};
+use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
+
+/// An initialized environment: its prefix, its configuration and a session
+/// with each provider its VMs use. Cheap to query; VM work runs one thread
+/// per VM. `'r` is the plugin registry's lifetime (`'static` from
+/// [`super::init`] and [`super::load_env`]).
+pub struct Env<'r> {
+    prefix: Prefix,
+    config: Config,
+    env: Environment<'r>,
+}
+
+/// What [`Env::collect_artifacts`] did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Collection {
+    /// The (absolute) output folder: one sub-folder per VM.
+    pub output: PathBuf,
+    /// Where an output folder that existed before was renamed to.
+    pub rotated: Option<PathBuf>,
+    /// Per VM: what was collected, missing, or worth a warning.
+    pub vms: BTreeMap<String, VmCollection>,
+}
+
+impl<'r> Env<'r> {
+    /// The environment of an initialized `prefix`, with a session opened
+    /// with each provider its VMs use. Its log goes to the prefix's
+    /// `logs/lago.log` too.
+    pub fn open(prefix: Prefix, config: Config, registry: &'r Registry) -> Result<Self, SdkError> {
+        prefix.require_initialized()?;
+        let spec = prefix.load_env()?;
+        let log = prefix.path().join("logs").join("lago.log");
+        if let Err(e) = crate::logging::attach_prefix_log(&log) {
+            tracing::debug!("cannot open the prefix log {}: {e}", log.display());
+        }
+        let settings = SshSettings::from_config(&config)?;
+        let env = Environment::open(spec, registry, settings).map_err(SdkError::provider)?;
+        Ok(Env {
+            prefix,
+            config,
+            env,
+        })
+    }
+
+    /// The prefix folder on disk.
+    pub fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
+
+    /// The stored environment (as planned at init).
+    pub fn spec(&self) -> &EnvSpec {
+        &self.env.env
+    }
+
+    /// The provider sessions and SSH connections (for verbs the SDK does
+    /// not wrap yet: console, snapshots, export).
+    pub fn environment(&self) -> &Environment<'r> {
+        &self.env
+    }
+
+    /// The configuration the environment was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Lago's `start`: networks, then the VMs named (all when `vms` is
+    /// empty) in parallel; returns when each answers SSH (its
+    /// `boot_time_sec`, else `ssh_tries` × `ssh_timeout` seconds). VMs
+    /// already running are only waited for. Holds the prefix lock meanwhile.
+    pub fn start(&self, vms: &[String]) -> Result<(), SdkError> {
+        self.prefix.require_initialized()?;
+        let _lock = self.prefix.lock(LockMode::Exclusive, "start")?;
+        self.check_names(vms)?;
+        self.env.start(vms).map_err(SdkError::provider)
+    }
+
+    /// Lago's `stop`: power the VMs off at once (all when `vms` is empty);
+    /// networks no running VM uses any more are stopped too.
+    pub fn stop(&self, vms: &[String]) -> Result<(), SdkError> {
+        self.prefix.require_initialized()?;
+        self.check_names(vms)?;
+        self.env.stop(vms).map_err(SdkError::provider)
+    }
+
+    /// Lago's `shutdown`: ACPI shutdown (or `reboot`) of the VMs (all when
+    /// `vms` is empty); without `reboot`, idle networks are stopped.
+    pub fn shutdown(&self, vms: &[String], reboot: bool) -> Result<(), SdkError> {
+        self.prefix.require_initialized()?;
+        self.check_names(vms)?;
+        self.env.shutdown(vms, reboot).map_err(SdkError::provider)
+    }
+
+    /// Unknown names are [`SdkError::NotFound`].
+    fn check_names(&self, vms: &[String]) -> Result<(), SdkError> {
+        for name in vms {
+            self.vm_spec(name)?;
+        }
+        Ok(())
+    }
+
+    /// Lago's `destroy`: remove the VMs and networks, release the subnets,
+    /// remove the prefix folder (and its workdir when nothing else is left
+    /// in it). The environment is gone afterwards.
+    pub fn destroy(self) -> Result<(), SdkError> {
+        let store = lease_store(&self.config)?;
+        let env = &self.env;
+        let mut hook = |_: &Prefix, spec: Option<&EnvSpec>| match spec {
+            Some(_) => env.teardown(),
+            None => Ok(()),
+        };
+        match self.prefix.workdir() {
+            Some(wd) => {
+                let wd = crate::prefix::Workdir::at(wd);
+                let names = [self.prefix.name().to_string()];
+                destroy_in_workdir(&wd, Some(&names), &store, &mut hook)?;
+            }
+            None => destroy_prefix(&self.prefix, &store, &mut hook)?,
+        }
+        Ok(())
+    }
+
+    /// Lago's `cleanup`: remove the VMs and networks and release the
+    /// subnets; the prefix's files stay (it is no longer initialized).
+    pub fn cleanup(&self) -> Result<(), SdkError> {
+        let store = lease_store(&self.config)?;
+        let mut hook = |_: &Prefix, spec: Option<&EnvSpec>| match spec {
+            Some(_) => self.env.teardown(),
+            None => Ok(()),
+        };
+        cleanup_prefix(&self.prefix, &store, &mut hook)?;
+        Ok(())
+    }
+
+    /// The tree `lago status` prints (`lago -f json status` is exactly its
+    /// JSON): `{"Prefix": {"Base directory", "UUID", "Networks", "VMs"}}`.
+    /// When the providers cannot be asked, every state is `unknown`.
+    pub fn status(&self) -> serde_json::Value {
+        let states = match self.env.states() {
+            Ok(s) => s,
+            Err(e) => {
+                // The stored state is still worth showing; the states are not known.
+                tracing::warn!("cannot ask the providers for the states: {e}");
+                let mut s = stored_states(self.spec());
+                s.vms.values_mut().for_each(|v| *v = "unknown".into());
+                s.nets.values_mut().for_each(|v| *v = "unknown".into());
+                s
+            }
+        };
+        status_tree(self.spec(), &states)
+    }
+
+    pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {
+        self.spec().domains.get(name).ok_or_else(|| {
+            SdkError::NotFound(format!(
+                "no VM named `{name}` in this environment; it has: {}",
+                self.spec()
+                    .domains
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// Every VM, by name (Lago's `get_vms()`).
+    pub fn get_vms(&self) -> BTreeMap<String, Vm<'_, 'r>> {
+        self.spec()
+            .domains
+            .iter()
+            .map(|(name, spec)| (name.clone(), Vm::new(self, spec)))
+            .collect()
+    }
+
+    /// The VM named `name`, or [`SdkError::NotFound`].
+    pub fn get_vm(&self, name: &str) -> Result<Vm<'_, 'r>, SdkError> {
+        Ok(Vm::new(self, self.vm_spec(name)?))
+    }
+
+    /// The VM named `name`, or the one VM whose name ends with it (as
+    /// `lago shell` and `lago copy-to-vm` take names).
+    pub fn get_vm_by_suffix(&self, name: &str) -> Result<Vm<'_, 'r>, SdkError> {
+        if self.spec().domains.contains_key(name) {
+            return self.get_vm(name);
+        }
+        let matches: Vec<&VmSpec> = self
+            .spec()
+            .domains
+            .values()
+            .filter(|vm| vm.name.ends_with(name))
+            .collect();
+        match matches.as_slice() {
+            [vm] => Ok(Vm::new(self, vm)),
+            [] => self.get_vm(name),
+            many => Err(SdkError::BadInput(format!(
+                "`{name}` matches several VMs: {}; give more of the name",
+                many.iter()
+                    .map(|vm| vm.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Every network, by name (Lago's `get_nets()`).
+    pub fn get_nets(&self) -> BTreeMap<String, Net<'_>> {
+        self.spec()
+            .nets
+            .iter()
+            .map(|(name, spec)| (name.clone(), Net::new(self.spec(), spec)))
+            .collect()
+    }
+
+    /// The network named `name`; `None`: the management network (Lago's
+    /// `get_net()`). [`SdkError::NotFound`] when there is none.
+    pub fn get_net(&self, name: Option<&str>) -> Result<Net<'_>, SdkError> {
+        let spec = match name {
+            Some(n) => self.spec().nets.get(n),
+            None => self.spec().mgmt_net(),
+        };
+        spec.map(|s| Net::new(self.spec(), s)).ok_or_else(|| {
+            SdkError::NotFound(format!(
+                "no network named `{}` in this environment; it has: {}",
+                name.unwrap_or("(management)"),
+                self.spec()
+                    .nets
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    }
+
+    /// Lago's `ansible_inventory(keys)`: the INI text `lago ansible_hosts
+    /// -k KEYS` prints (`keys` empty: `vm-type`, `groups`, `vm-provider`).
+    pub fn ansible_inventory(&self, keys: &[String]) -> Result<String, SdkError> {
+        Ok(self.ansible_inventory_data(keys)?.to_ini())
+    }
+
+    /// The inventory as data (groups in order, each with its host lines).
+    pub fn ansible_inventory_data(&self, keys: &[String]) -> Result<ansible::Inventory, SdkError> {
+        let default: Vec<String> = ansible::DEFAULT_KEYS
+            .iter()
+            .map(|k| k.to_string())
+            .collect();
+        let keys = if keys.is_empty() { &default[..] } else { keys };
+        Ok(ansible::inventory(self.spec(), keys)?)
+    }
+
+    /// When SSH could not reach `vm`: [`SdkError::NotRunning`] if its
+    /// provider says it is not running, else the SSH error.
+    pub(crate) fn unreachable(&self, vm: &VmSpec, ssh: SdkError) -> SdkError {
+        match self.env.vm_state(vm) {
+            Ok(state) if state != "running" => SdkError::NotRunning {
+                message: format!(
+                    "VM `{}` is not running, but `{state}`; start it with `lago start {}`",
+                    vm.name, vm.name
+                ),
+                vm: vm.name.clone(),
+                state,
+            },
+            _ => ssh,
+        }
+    }
+
+    /// Lago's `deploy`: each VM's `metadata.deploy-scripts` over SSH, the
+    /// VMs in parallel, each VM's scripts in order. Returns each VM's runs
+    /// (exit code 0 each; a failing script is an error naming the VM, the
+    /// script, its exit code and its last lines of output).
+    pub fn deploy(&self) -> Result<BTreeMap<String, Vec<ScriptRun>>, SdkError> {
+        let spec = self.spec();
+        let mut work: Vec<(&VmSpec, Vec<PathBuf>)> = Vec::new();
+        for vm in spec.domains.values() {
+            let scripts = vm_scripts(vm, &spec.prefix).map_err(crate::error::Error::from)?;
+            if !scripts.is_empty() {
+                work.push((vm, scripts));
+            }
+        }
+        let results = in_parallel(&work, |(vm, scripts)| -> Result<Vec<ScriptRun>, SdkError> {
+            let target = self.env.ssh_ready(vm)?;
+            match deploy_vm(self.env.ssh(), &target, scripts, None) {
+                Ok(runs) => Ok(runs),
+                Err(DeployError::Ssh { source, .. }) if is_unreachable(&source) => {
+                    Err(self.unreachable(vm, SdkError::ssh(&vm.name, &source)))
+                }
+                Err(e) => Err(crate::error::Error::from(e).into()),
+            }
+        });
+        gather(work.iter().map(|(vm, _)| *vm), results, "deploy")
+    }
+
+    /// Lago's `collect_artifacts(output_dir, ignore_nopath)`: each VM's
+    /// artifacts (its vm-type's paths, else the init file's `artifacts`)
+    /// into `output_dir/<vm>/<path with / as _>`, modes kept; an existing
+    /// `output_dir` is first renamed aside. A path missing in a VM is
+    /// skipped when `ignore_nopath`, else an error. A VM that is not running
+    /// is read offline when its provider can.
+    pub fn collect_artifacts(
+        &self,
+        output_dir: &Path,
+        ignore_nopath: bool,
+    ) -> Result<Collection, SdkError> {
+        let output = std::path::absolute(output_dir).map_err(|e| {
+            SdkError::BadInput(format!("output folder {}: {e}", output_dir.display()))
+        })?;
+        let vms: Vec<&VmSpec> = self.spec().domains.values().collect();
+        let mut paths = Vec::with_capacity(vms.len());
+        for vm in &vms {
+            paths.push(self.env.artifact_paths(vm).map_err(SdkError::provider)?);
+        }
+        let states = self.env.states().map_err(SdkError::provider)?;
+        let rotated = rotate_dir(&output).map_err(crate::error::Error::from)?;
+        for vm in &vms {
+            let dir = output.join(&vm.name);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| SdkError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let work: Vec<(&VmSpec, &Vec<String>)> = vms.iter().copied().zip(paths.iter()).collect();
+        let results = in_parallel(&work, |(vm, paths)| {
+            let running = states.vms.get(&vm.name).map(String::as_str) == Some("running");
+            self.collect_one(vm, paths, &output.join(&vm.name), ignore_nopath, running)
+        });
+        let vms = gather(work.iter().map(|(vm, _)| *vm), results, "collect")?;
+        Ok(Collection {
+            output,
+            rotated,
+            vms,
+        })
+    }
+
+    /// One VM's artifacts into `vm_out`: over SSH when it runs, else through
+    /// its provider's offline extraction.
+    fn collect_one(
+        &self,
+        vm: &VmSpec,
+        paths: &[String],
+        vm_out: &Path,
+        ignore_nopath: bool,
+        running: bool,
+    ) -> Result<VmCollection, SdkError> {
+        if paths.is_empty() {
+            return Ok(VmCollection::default());
+        }
+        if !running {
+            let pairs: Vec<(String, String)> = plan(&vm.name, paths, vm_out)
+                .map_err(crate::error::Error::from)?
+                .into_iter()
+                .map(|a| (a.guest, a.dest.to_string_lossy().into_owned()))
+                .collect();
+            self.env
+                .extract_paths_dead(vm, &pairs, ignore_nopath)
+                .map_err(SdkError::provider)?;
+            return Ok(VmCollection {
+                collected: paths.to_vec(),
+                ..VmCollection::default()
+            });
+        }
+        let target = self.env.ssh_ready(vm)?;
+        match collect_vm(self.env.ssh(), &target, paths, vm_out, !ignore_nopath) {
+            Ok(report) => Ok(report),
+            Err(CollectError::Ssh(e)) if is_unreachable(&e) => {
+                Err(self.unreachable(vm, SdkError::ssh(&vm.name, &e)))
+            }
+            Err(e) => Err(crate::error::Error::from(e).into()),
+        }
+    }
+}
+
+/// Per-VM results of parallel work into one map, or one error naming every
+/// VM that failed (see [`combine_errors`]).
+fn gather<'a, T>(
+    vms: impl Iterator<Item = &'a VmSpec>,
+    results: Vec<Result<Result<T, SdkError>, String>>,
+    what: &str,
+) -> Result<BTreeMap<String, T>, SdkError> {
+    let mut done = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (vm, result) in vms.zip(results) {
+        match result {
+            Ok(Ok(v)) => {
+                done.insert(vm.name.clone(), v);
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(panic) => errors.push(SdkError::Internal(format!(
+                "VM `{}`: {what} worker panicked: {panic}",
+                vm.name
+            ))),
+        }
+    }
+    match errors.len() {
+        0 => Ok(done),
+        1 => Err(errors.remove(0)),
+        _ => Err(combine_errors(errors.into_iter().map(Into::into).collect()).into()),
+    }
+}

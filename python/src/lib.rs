@@ -1,0 +1,626 @@
+//! `lago._native`: the Python classes over [`lago::sdk`]. The pure-Python
+//! package around it (`pysrc/lago`) adds `lago.sdk` (Lago's `init`,
+//! `load_env`, `add_stream_logger`), the exception classes and the
+//! `CommandStatus` named tuple; this module raises and builds those.
+//!
+//! Every call that reaches a provider or a VM releases the GIL. Log records
+//! go to Python's `logging` (logger `lago`) as they happen.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use lago::sdk::{self, Env, InitOptions, LoadOptions, SdkError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyType};
+
+mod log;
+
+/// An environment shared by its Python `Env` and every `VM`/`Net` taken
+/// from it; `None` once destroyed.
+type Shared = Arc<RwLock<Option<Env<'static>>>>;
+
+/// The Python exception class of an [`SdkError`] kind (in `lago._core`),
+/// raised with the CLI's one-line message.
+fn to_py(e: SdkError) -> PyErr {
+    let class = match e {
+        SdkError::NotFound(_) => "LagoNotFoundError",
+        SdkError::BadInput(_) => "LagoBadInputError",
+        SdkError::NotRunning { .. } => "LagoVMNotRunningError",
+        SdkError::Ssh(_) => "LagoSSHError",
+        SdkError::Provider(_) => "LagoProviderError",
+        SdkError::Internal(_) => "LagoInternalError",
+    };
+    Python::with_gil(|py| {
+        let cls = py
+            .import("lago._core")
+            .and_then(|m| m.getattr(class))
+            .and_then(|c| c.downcast_into::<PyType>().map_err(PyErr::from));
+        match cls {
+            Ok(cls) => PyErr::from_type(cls, e.message().to_string()),
+            Err(err) => err,
+        }
+    })
+}
+
+/// Runs `f` on the environment with the GIL released.
+fn run<T, F>(py: Python<'_>, shared: &Shared, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Env<'static>) -> Result<T, SdkError> + Send,
+{
+    py.allow_threads(|| {
+        let guard = shared.read().unwrap_or_else(|p| p.into_inner());
+        let env = guard
+            .as_ref()
+            .ok_or_else(|| SdkError::BadInput("this environment was destroyed".to_string()))?;
+        f(env)
+    })
+    .map_err(to_py)
+}
+
+/// A JSON value as the Python object `json.loads` would give.
+fn to_python(py: Python<'_>, value: &serde_json::Value) -> PyResult<PyObject> {
+    let text = value.to_string();
+    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
+}
+
+/// Serializable data as a Python object (dicts, lists, str, int, ...).
+fn data<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
+    let value =
+        serde_json::to_value(value).map_err(|e| to_py(SdkError::Internal(e.to_string())))?;
+    to_python(py, &value)
+}
+
+/// `lago._core.CommandStatus(code, out, err)`, the output decoded as UTF-8
+/// (invalid bytes replaced), as Lago's `vm.ssh` returns it.
+fn command_status(py: Python<'_>, s: &sdk::CommandStatus) -> PyResult<PyObject> {
+    let cls = py.import("lago._core")?.getattr("CommandStatus")?;
+    let out = String::from_utf8_lossy(&s.out).into_owned();
+    let err = String::from_utf8_lossy(&s.err).into_owned();
+    Ok(cls.call1((s.code, out, err))?.unbind())
+}
+
+fn names(vm_names: Option<Vec<String>>) -> Vec<String> {
+    vm_names.unwrap_or_default()
+}
+
+/// `[(section, key, value)]` from `{section: {key: value}}`.
+fn overrides(
+    config: Option<BTreeMap<String, BTreeMap<String, String>>>,
+) -> Vec<(String, String, String)> {
+    config
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(s, keys)| keys.into_iter().map(move |(k, v)| (s.clone(), k, v)))
+        .collect()
+}
+
+/// Lago's `lago init`: see `lago.sdk.init` (the Python wrapper).
+#[pyfunction]
+#[pyo3(signature = (config, workdir, *, prefix_name=None, template_repo_path=None,
+    template_repo_name=None, template_store=None, template_repos=None, skip_bootstrap=false,
+    skip_build=false, set_current=false, settings=None, plugin_dir=None))]
+#[allow(clippy::too_many_arguments)]
+fn init(
+    py: Python<'_>,
+    config: PathBuf,
+    workdir: PathBuf,
+    prefix_name: Option<String>,
+    template_repo_path: Option<String>,
+    template_repo_name: Option<String>,
+    template_store: Option<PathBuf>,
+    template_repos: Option<PathBuf>,
+    skip_bootstrap: bool,
+    skip_build: bool,
+    set_current: bool,
+    settings: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    plugin_dir: Option<PathBuf>,
+) -> PyResult<PyEnv> {
+    let options = InitOptions {
+        prefix_name,
+        prefix_path: None,
+        set_current,
+        template_repo_path,
+        template_repo_name,
+        template_store,
+        template_repos,
+        skip_bootstrap,
+        skip_build,
+        load: LoadOptions {
+            config: overrides(settings),
+            plugin_dir,
+        },
+    };
+    let env = py
+        .allow_threads(|| sdk::init(&config, &workdir, &options))
+        .map_err(to_py)?;
+    Ok(PyEnv::new(env))
+}
+
+/// Lago's `sdk.load_env`: see `lago.sdk.load_env`.
+#[pyfunction]
+#[pyo3(signature = (workdir, prefix="current", *, settings=None, plugin_dir=None))]
+fn load_env(
+    py: Python<'_>,
+    workdir: PathBuf,
+    prefix: &str,
+    settings: Option<BTreeMap<String, BTreeMap<String, String>>>,
+    plugin_dir: Option<PathBuf>,
+) -> PyResult<PyEnv> {
+    let options = LoadOptions {
+        config: overrides(settings),
+        plugin_dir,
+    };
+    let env = py
+        .allow_threads(|| sdk::load_env(&workdir, Some(prefix), &options))
+        .map_err(to_py)?;
+    Ok(PyEnv::new(env))
+}
+
+/// An initialized environment (Lago's `Prefix` behind the SDK object).
+#[pyclass(name = "Env", module = "lago._native", frozen)]
+struct PyEnv {
+    shared: Shared,
+}
+
+impl PyEnv {
+    fn new(env: Env<'static>) -> Self {
+        PyEnv {
+            shared: Arc::new(RwLock::new(Some(env))),
+        }
+    }
+
+    fn vm_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        run(py, &self.shared, |env| {
+            Ok(env.get_vms().into_keys().collect())
+        })
+    }
+}
+
+#[pymethods]
+impl PyEnv {
+    /// The prefix folder (str).
+    #[getter]
+    fn prefix(&self, py: Python<'_>) -> PyResult<String> {
+        run(py, &self.shared, |env| {
+            Ok(env.prefix().path().display().to_string())
+        })
+    }
+
+    #[pyo3(signature = (vm_names=None))]
+    fn start(&self, py: Python<'_>, vm_names: Option<Vec<String>>) -> PyResult<()> {
+        run(py, &self.shared, |env| env.start(&names(vm_names)))
+    }
+
+    #[pyo3(signature = (vm_names=None))]
+    fn stop(&self, py: Python<'_>, vm_names: Option<Vec<String>>) -> PyResult<()> {
+        run(py, &self.shared, |env| env.stop(&names(vm_names)))
+    }
+
+    #[pyo3(signature = (vm_names=None, reboot=false))]
+    fn shutdown(
+        &self,
+        py: Python<'_>,
+        vm_names: Option<Vec<String>>,
+        reboot: bool,
+    ) -> PyResult<()> {
+        run(py, &self.shared, |env| {
+            env.shutdown(&names(vm_names), reboot)
+        })
+    }
+
+    fn destroy(&self, py: Python<'_>) -> PyResult<()> {
+        py.allow_threads(|| {
+            let mut guard = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            match guard.take() {
+                Some(env) => env.destroy(),
+                None => Ok(()),
+            }
+        })
+        .map_err(to_py)
+    }
+
+    fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
+        run(py, &self.shared, |env| env.cleanup())
+    }
+
+    fn status(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let tree = run(py, &self.shared, |env| Ok(env.status()))?;
+        to_python(py, &tree)
+    }
+
+    fn get_vms(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        let dict = PyDict::new(py);
+        for name in self.vm_names(py)? {
+            let vm = PyVm {
+                shared: self.shared.clone(),
+                name: name.clone(),
+            };
+            dict.set_item(name, Py::new(py, vm)?)?;
+        }
+        Ok(dict.unbind())
+    }
+
+    fn get_vm(&self, py: Python<'_>, name: String) -> PyResult<PyVm> {
+        run(py, &self.shared, |env| env.get_vm(&name).map(|_| ()))?;
+        Ok(PyVm {
+            shared: self.shared.clone(),
+            name,
+        })
+    }
+
+    fn get_nets(&self, py: Python<'_>) -> PyResult<Py<PyDict>> {
+        let dict = PyDict::new(py);
+        let nets: Vec<String> = run(py, &self.shared, |env| {
+            Ok(env.get_nets().into_keys().collect())
+        })?;
+        for name in nets {
+            let net = PyNet {
+                shared: self.shared.clone(),
+                name: name.clone(),
+            };
+            dict.set_item(name, Py::new(py, net)?)?;
+        }
+        Ok(dict.unbind())
+    }
+
+    #[pyo3(signature = (name=None))]
+    fn get_net(&self, py: Python<'_>, name: Option<String>) -> PyResult<PyNet> {
+        let name = run(py, &self.shared, |env| {
+            env.get_net(name.as_deref()).map(|n| n.name().to_string())
+        })?;
+        Ok(PyNet {
+            shared: self.shared.clone(),
+            name,
+        })
+    }
+
+    fn deploy(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let runs = run(py, &self.shared, |env| env.deploy())?;
+        data(py, &runs)
+    }
+
+    #[pyo3(signature = (output_dir, ignore_nopath=false))]
+    fn collect_artifacts(
+        &self,
+        py: Python<'_>,
+        output_dir: PathBuf,
+        ignore_nopath: bool,
+    ) -> PyResult<PyObject> {
+        let report = run(py, &self.shared, |env| {
+            env.collect_artifacts(&output_dir, ignore_nopath)
+        })?;
+        data(py, &report)
+    }
+
+    #[pyo3(signature = (keys=None))]
+    fn ansible_inventory(&self, py: Python<'_>, keys: Option<Vec<String>>) -> PyResult<String> {
+        run(py, &self.shared, |env| {
+            env.ansible_inventory(&keys.unwrap_or_default())
+        })
+    }
+}
+
+/// One VM of an environment (Lago's VM object).
+#[pyclass(name = "VM", module = "lago._native", frozen)]
+struct PyVm {
+    shared: Shared,
+    name: String,
+}
+
+impl PyVm {
+    fn with<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: FnOnce(sdk::Vm<'_, 'static>) -> Result<T, SdkError> + Send,
+    {
+        run(py, &self.shared, |env| f(env.get_vm(&self.name)?))
+    }
+}
+
+/// Command input as Lago takes it: `str` (UTF-8) or `bytes`.
+fn input_bytes(data: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    let Some(data) = data else { return Ok(None) };
+    if let Ok(b) = data.downcast::<PyBytes>() {
+        return Ok(Some(b.as_bytes().to_vec()));
+    }
+    Ok(Some(data.extract::<String>()?.into_bytes()))
+}
+
+#[pymethods]
+impl PyVm {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn ip(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |vm| Ok(vm.ip().map(|ip| ip.to_string())))
+    }
+
+    fn all_ips(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, |vm| {
+            Ok(vm.all_ips().iter().map(ToString::to_string).collect())
+        })
+    }
+
+    fn ips_in_net(&self, py: Python<'_>, net_name: String) -> PyResult<Vec<String>> {
+        self.with(py, |vm| {
+            Ok(vm
+                .ips_in_net(&net_name)
+                .iter()
+                .map(ToString::to_string)
+                .collect())
+        })
+    }
+
+    fn nics(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let nics = self.with(py, |vm| Ok(vm.nics().to_vec()))?;
+        data(py, &nics)
+    }
+
+    fn nets(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, |vm| Ok(vm.nets()))
+    }
+
+    #[getter]
+    fn mgmt_net(&self, py: Python<'_>) -> PyResult<PyNet> {
+        let name = self.with(py, |vm| Ok(vm.mgmt_net().to_string()))?;
+        Ok(PyNet {
+            shared: self.shared.clone(),
+            name,
+        })
+    }
+
+    fn state(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |vm| vm.state())
+    }
+
+    fn running(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |vm| vm.running())
+    }
+
+    fn root_password(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |vm| Ok(vm.root_password().map(str::to_string)))
+    }
+
+    fn distro(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |vm| Ok(vm.distro().to_string()))
+    }
+
+    #[getter]
+    fn metadata(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let meta = self.with(py, |vm| Ok(vm.metadata().clone()))?;
+        data(py, &meta)
+    }
+
+    #[getter]
+    fn vm_type(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |vm| Ok(vm.vm_type().to_string()))
+    }
+
+    #[getter]
+    fn groups(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.with(py, |vm| Ok(vm.groups().to_vec()))
+    }
+
+    #[getter]
+    fn disks(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let disks = self.with(py, |vm| Ok(vm.disks().to_vec()))?;
+        data(py, &disks)
+    }
+
+    #[getter]
+    fn spec(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let spec = self.with(py, |vm| Ok(vm.spec().clone()))?;
+        data(py, &spec)
+    }
+
+    #[pyo3(signature = (command, data=None))]
+    fn ssh(
+        &self,
+        py: Python<'_>,
+        command: Vec<String>,
+        data: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let input = input_bytes(data)?;
+        let status = self.with(py, |vm| vm.ssh_with_input(&command, input.as_deref()))?;
+        command_status(py, &status)
+    }
+
+    fn ssh_script(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
+        let status = self.with(py, |vm| vm.ssh_script(&path))?;
+        command_status(py, &status)
+    }
+
+    /// As Lago: a `CommandStatus` whose `out` and `err` are empty (the
+    /// session went to the terminal).
+    #[pyo3(signature = (command=None))]
+    fn interactive_ssh(&self, py: Python<'_>, command: Option<Vec<String>>) -> PyResult<PyObject> {
+        let code = self.with(py, |vm| vm.interactive_ssh(&command.unwrap_or_default()))?;
+        let status = sdk::CommandStatus {
+            code,
+            out: Vec::new(),
+            err: Vec::new(),
+        };
+        command_status(py, &status)
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn wait_for_ssh(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<()> {
+        self.with(py, |vm| {
+            let timeout = match timeout {
+                Some(t) if t.is_finite() && t > 0.0 => Duration::from_secs_f64(t),
+                Some(t) => {
+                    return Err(SdkError::BadInput(format!(
+                        "timeout must be a positive number of seconds, not {t}"
+                    )))
+                }
+                None => vm.ssh_budget(),
+            };
+            vm.wait_for_ssh(timeout)
+        })
+    }
+
+    #[pyo3(signature = (tries=None))]
+    fn ssh_reachable(&self, py: Python<'_>, tries: Option<u32>) -> PyResult<bool> {
+        self.with(py, |vm| Ok(vm.ssh_reachable(tries.unwrap_or(1))))
+    }
+
+    #[pyo3(signature = (local_path, remote_path, recursive=true))]
+    fn copy_to(
+        &self,
+        py: Python<'_>,
+        local_path: PathBuf,
+        remote_path: String,
+        recursive: bool,
+    ) -> PyResult<()> {
+        self.with(py, |vm| vm.copy_to(&local_path, &remote_path, recursive))
+    }
+
+    #[pyo3(signature = (remote_path, local_path, recursive=true))]
+    fn copy_from(
+        &self,
+        py: Python<'_>,
+        remote_path: String,
+        local_path: PathBuf,
+        recursive: bool,
+    ) -> PyResult<()> {
+        self.with(py, |vm| vm.copy_from(&remote_path, &local_path, recursive))
+    }
+
+    fn service(&self, py: Python<'_>, name: String) -> PyResult<PyService> {
+        // Detects (and stores) the VM's service manager on first use.
+        let provider = self.with(py, |vm| vm.service(&name).map(|s| s.provider().to_string()))?;
+        Ok(PyService {
+            shared: self.shared.clone(),
+            vm: self.name.clone(),
+            name,
+            provider,
+        })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<VM {}>", self.name)
+    }
+}
+
+/// One service of a VM (Lago's `vm.service(name)`).
+#[pyclass(name = "Service", module = "lago._native", frozen)]
+struct PyService {
+    shared: Shared,
+    vm: String,
+    name: String,
+    provider: String,
+}
+
+impl PyService {
+    fn with<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: FnOnce(&sdk::Service<'static>) -> Result<T, lago::error::Error> + Send,
+    {
+        run(py, &self.shared, |env| {
+            let svc = env.get_vm(&self.vm)?.service(&self.name)?;
+            f(&svc).map_err(SdkError::from)
+        })
+    }
+}
+
+#[pymethods]
+impl PyService {
+    #[getter]
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// The vm-service plugin in charge (`systemd`, `sysvinit`, ...).
+    #[getter]
+    fn provider(&self) -> String {
+        self.provider.clone()
+    }
+
+    fn state(&self, py: Python<'_>) -> PyResult<String> {
+        self.with(py, |s| s.state().map(|st| st.as_str().to_string()))
+    }
+
+    fn alive(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.alive())
+    }
+
+    fn exists(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |s| s.exists())
+    }
+
+    fn start(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |s| s.start())
+    }
+
+    fn stop(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |s| s.stop())
+    }
+}
+
+/// One network of an environment.
+#[pyclass(name = "Net", module = "lago._native", frozen)]
+struct PyNet {
+    shared: Shared,
+    name: String,
+}
+
+impl PyNet {
+    fn with<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: FnOnce(sdk::Net<'_>) -> T + Send,
+    {
+        run(py, &self.shared, |env| {
+            Ok(f(env.get_net(Some(&self.name))?))
+        })
+    }
+}
+
+#[pymethods]
+impl PyNet {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn gw(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        self.with(py, |n| n.gw().map(|g| g.to_string()))
+    }
+
+    fn is_management(&self, py: Python<'_>) -> PyResult<bool> {
+        self.with(py, |n| n.is_management())
+    }
+
+    fn mapping(&self, py: Python<'_>) -> PyResult<BTreeMap<String, String>> {
+        self.with(py, |n| {
+            n.mapping()
+                .into_iter()
+                .map(|(k, v)| (k, v.to_string()))
+                .collect()
+        })
+    }
+
+    fn resolve(&self, py: Python<'_>, name: String) -> PyResult<Option<String>> {
+        self.with(py, |n| n.resolve(&name).map(|ip| ip.to_string()))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Net {}>", self.name)
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    log::install();
+    m.add_function(wrap_pyfunction!(init, m)?)?;
+    m.add_function(wrap_pyfunction!(load_env, m)?)?;
+    m.add_class::<PyEnv>()?;
+    m.add_class::<PyVm>()?;
+    m.add_class::<PyNet>()?;
+    m.add_class::<PyService>()?;
+    Ok(())
+}

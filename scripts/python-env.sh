@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Makes the Python environment of the SDK: a venv (default target/venv, or
+# $LAGO_VENV) with maturin and pytest from PyPI, and the `lago` package built
+# from python/ installed into it (`maturin develop`). Never touches the
+# system Python. Prints the venv's python on its last line.
+#
+# Usage: scripts/python-env.sh        then: target/venv/bin/python -c 'from lago import sdk'
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+venv=${LAGO_VENV:-$PWD/target/venv}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7'
+VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop -q -m python/Cargo.toml >&2
+echo "$venv/bin/python"
