@@ -153,11 +153,28 @@ pub fn init(view: ViewSettings) {
 
 /// From now on write every record (debug and above) to `path`, appending,
 /// after the records kept so far.
-pub fn attach_prefix_log(path: &Path) -> Result<(), Error> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+pub fn attach_prefix_log(prefix: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Only a prefix lago made gets a log: a read-only verb pointed at some
+    // other folder must not write into it.
+    if !crate::prefix::owned::is_lago_prefix(prefix) {
+        return Err(std::io::Error::other("not a lago prefix").into());
     }
-    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    let dir = prefix.join("logs");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("lago.log");
+    // Never through a link planted at its name; the log may hold what
+    // plugins and guests said: the owner's only.
+    let f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(&path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("the prefix log is not a regular file").into());
+    }
+    let mut f = f;
     let mut sink = SINK.lock().unwrap_or_else(|p| p.into_inner());
     if let Sink::Buffer(kept) = &*sink {
         f.write_all(kept)?;

@@ -629,3 +629,37 @@ fn interrupted_big_init_is_undone_or_destroyable() {
         assert!(!sb.wd().exists() && sb.lease_files() == 0, "run {run}");
     }
 }
+
+/// The prefix log is lago's own file: a link planted at its name is never
+/// followed, it is private (0600), and a verb pointed at a folder lago did
+/// not make writes no log into it.
+#[test]
+fn the_prefix_log_is_not_followed_nor_written_into_foreign_folders() {
+    let sb = Sandbox::new();
+    let (p, _) = sb.init("default");
+    let log = p.path().join("logs/lago.log");
+    let _ = std::fs::remove_file(&log);
+    let victim = sb.dir.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    std::os::unix::fs::symlink(&victim, &log).expect("link");
+    let out = sb.lago(&["-l", "debug", "status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).expect("read"), "precious");
+    std::fs::remove_file(&log).expect("rm link");
+    let out = sb.lago(&["status"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mode = std::fs::metadata(&log).expect("log").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the prefix log is private");
+
+    // A folder that merely looks like a workdir/prefix gets no log.
+    let foreign = sb.dir.path().join("src/a");
+    std::fs::create_dir_all(&foreign).expect("mkdir");
+    let src = sb.dir.path().join("src");
+    let out = sb.lago(&["-w", &src.display().to_string(), "-P", "a", "status"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        !foreign.join("logs").exists(),
+        "no log written into {}",
+        foreign.display()
+    );
+}

@@ -340,9 +340,8 @@ impl Context {
                 wd.resolve(name.as_deref())?
             }
         };
-        let log = prefix.path().join("logs").join("lago.log");
-        if let Err(e) = crate::logging::attach_prefix_log(&log) {
-            tracing::debug!("cannot open the prefix log {}: {e}", log.display());
+        if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
+            tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
         crate::prefix::lifecycle::adopt_leases(&prefix, &self.config);
         Ok(prefix)
@@ -534,7 +533,20 @@ fn clap_exit(e: clap::Error) -> i32 {
 /// `argv` for the log, with the values of password options (`--ssh-password
 /// X`, `--libvirt-password=X`, and their prefixes) hidden.
 fn redact_passwords(argv: &[OsString]) -> Vec<String> {
-    let is_password = |a: &str| a.starts_with("--") && a.contains("-pas");
+    // Any unique prefix of a long option works, so `--ssh-p X` may be the
+    // password: hide the value of every option that could abbreviate one
+    // whose name holds `password`.
+    const SECRET_OPTIONS: &[&str] = &[
+        "--ssh-password",
+        "--libvirt-password",
+        "--default_root_password",
+        "--default-root-password",
+    ];
+    let is_password = |a: &str| {
+        a.starts_with("--")
+            && (a.contains("pass")
+                || (a.len() > 2 && SECRET_OPTIONS.iter().any(|o| o.starts_with(a))))
+    };
     let mut out = Vec::with_capacity(argv.len());
     let mut hide_next = false;
     for arg in argv.iter().map(|a| a.to_string_lossy().into_owned()) {
@@ -678,6 +690,13 @@ mod tests {
             "--libvirt-password=s2",
             "--libvirt-pas",
             "s3",
+            "--ssh-p",
+            "s4",
+            "--libvirt-p=s5",
+            "--default_root_password",
+            "s6",
+            "--ssh-user",
+            "root",
             "status",
         ]
         .iter()
@@ -686,7 +705,8 @@ mod tests {
         let shown = redact_passwords(&argv).join(" ");
         assert_eq!(
             shown,
-            "lago --ssh-password *** --libvirt-password=*** --libvirt-pas *** status"
+            "lago --ssh-password *** --libvirt-password=*** --libvirt-pas *** --ssh-p *** \
+             --libvirt-p=*** --default_root_password *** --ssh-user root status"
         );
     }
 

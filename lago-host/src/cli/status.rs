@@ -80,7 +80,11 @@ fn set_distros(registry: &Registry, env: &mut EnvSpec) {
             other => other,
         };
         match answer {
-            Some(Ok(distro)) => vm.distro = Some(distro.into_string()),
+            // `unknown` (the default vm-type's answer without a distro) is
+            // shown as Lago showed a VM without one: null, or left out.
+            Some(Ok(distro)) => {
+                vm.distro = Some(distro.into_string()).filter(|d| !d.is_empty() && d != "unknown")
+            }
             Some(Err(e)) => tracing::warn!(
                 "VM `{}`: vm-type `{}` cannot tell its distro: {e}",
                 vm.name,

@@ -48,9 +48,8 @@ impl<'r> Env<'r> {
     pub fn open(prefix: Prefix, config: Config, registry: &'r Registry) -> Result<Self, SdkError> {
         prefix.require_initialized()?;
         let spec = prefix.load_env()?;
-        let log = prefix.path().join("logs").join("lago.log");
-        if let Err(e) = crate::logging::attach_prefix_log(&log) {
-            tracing::debug!("cannot open the prefix log {}: {e}", log.display());
+        if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
+            tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
         let settings = SshSettings::from_config(&config)?;
         let env = Environment::open(spec, registry, settings).map_err(SdkError::provider)?;

@@ -190,9 +190,8 @@ pub fn init_with<'r>(
     // fails, init removes the prefix and its leases.
     let mut prepare = |prefix: &Prefix, env: &mut EnvSpec| {
         // The prefix exists now: its log gets what init recorded so far.
-        let log = prefix.path().join("logs").join("lago.log");
-        if let Err(e) = crate::logging::attach_prefix_log(&log) {
-            tracing::warn!("cannot write the prefix log {}: {e}", log.display());
+        if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
+            tracing::warn!("cannot write the log of {}: {e}", prefix.path().display());
         }
         prepare_new_env(env, &config, registry, &repo, prepare_options)
     };
