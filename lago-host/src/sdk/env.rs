@@ -27,7 +27,8 @@ use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
 pub struct Env<'r> {
     prefix: Prefix,
     config: Config,
-    env: Environment<'r>,
+    pub(super) registry: &'r Registry,
+    pub(super) env: Environment<'r>,
 }
 
 /// What [`Env::collect_artifacts`] did.
@@ -44,10 +45,17 @@ pub struct Collection {
 impl<'r> Env<'r> {
     /// The environment of an initialized `prefix`, with a session opened
     /// with each provider its VMs use. Its log goes to the prefix's
-    /// `logs/lago.log` too.
+    /// `logs/lago.log` too. `[lago] ssh_password` (`--ssh-password`,
+    /// `LAGO_SSH_PASSWORD`) is the password of the VMs whose init file entry
+    /// gives no `ssh-password`.
     pub fn open(prefix: Prefix, config: Config, registry: &'r Registry) -> Result<Self, SdkError> {
         prefix.require_initialized()?;
-        let spec = prefix.load_env()?;
+        let mut spec = prefix.load_env()?;
+        if let Some(password) = config.ssh_password() {
+            for vm in spec.domains.values_mut() {
+                vm.ssh_password.get_or_insert_with(|| password.to_string());
+            }
+        }
         let log = prefix.path().join("logs").join("lago.log");
         if let Err(e) = crate::logging::attach_prefix_log(&log) {
             tracing::debug!("cannot open the prefix log {}: {e}", log.display());
@@ -57,6 +65,7 @@ impl<'r> Env<'r> {
         Ok(Env {
             prefix,
             config,
+            registry,
             env,
         })
     }
@@ -71,8 +80,7 @@ impl<'r> Env<'r> {
         &self.env.env
     }
 
-    /// The provider sessions and SSH connections (for verbs the SDK does
-    /// not wrap yet: console, snapshots, export).
+    /// The provider sessions and SSH connections (the layer under this API).
     pub fn environment(&self) -> &Environment<'r> {
         &self.env
     }
@@ -107,6 +115,12 @@ impl<'r> Env<'r> {
         self.prefix.require_initialized()?;
         self.check_names(vms)?;
         self.env.shutdown(vms, reboot).map_err(SdkError::provider)
+    }
+
+    /// `lago console VM`: the VM's serial console on this terminal, through
+    /// its provider; returns the exit code of the console session.
+    pub fn console(&self, vm: &str) -> Result<i32, SdkError> {
+        Ok(self.env.console(vm)?)
     }
 
     /// Unknown names are [`SdkError::NotFound`].

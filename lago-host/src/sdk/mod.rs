@@ -26,6 +26,7 @@
 //! Every call returns [`SdkError`], whose kinds a caller can match and whose
 //! messages are the CLI's.
 
+mod disks;
 mod env;
 mod error;
 mod vm;
@@ -38,6 +39,7 @@ use lago_plugin_api::spec::EnvSpec;
 pub use crate::ssh::CommandStatus;
 pub use crate::workflows::collect::VmCollection;
 pub use crate::workflows::deploy::ScriptRun;
+pub use disks::ExportOptions;
 pub use env::{Collection, Env};
 pub use error::SdkError;
 pub use vm::{Net, Service, Vm};
