@@ -11,9 +11,7 @@ use super::{Net, SdkError, Vm};
 use crate::config::Config;
 use crate::environment::{Environment, SshSettings};
 use crate::plugins::Registry;
-use crate::prefix::lifecycle::{
-    cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store, status_tree, stored_states,
-};
+use crate::prefix::lifecycle::{cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store};
 use crate::prefix::lock::LockMode;
 use crate::prefix::Prefix;
 use crate::workflows::collect::{collect_vm, plan, rotate_dir, CollectError, VmCollection};
@@ -162,24 +160,6 @@ impl<'r> Env<'r> {
         };
         cleanup_prefix(&self.prefix, &store, &mut hook)?;
         Ok(())
-    }
-
-    /// The tree `lago status` prints (`lago -f json status` is exactly its
-    /// JSON): `{"Prefix": {"Base directory", "UUID", "Networks", "VMs"}}`.
-    /// When the providers cannot be asked, every state is `unknown`.
-    pub fn status(&self) -> serde_json::Value {
-        let states = match self.env.states() {
-            Ok(s) => s,
-            Err(e) => {
-                // The stored state is still worth showing; the states are not known.
-                tracing::warn!("cannot ask the providers for the states: {e}");
-                let mut s = stored_states(self.spec());
-                s.vms.values_mut().for_each(|v| *v = "unknown".into());
-                s.nets.values_mut().for_each(|v| *v = "unknown".into());
-                s
-            }
-        };
-        status_tree(self.spec(), &states)
     }
 
     pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {

@@ -29,6 +29,8 @@
 mod disks;
 mod env;
 mod error;
+mod prefix_ops;
+mod status;
 mod vm;
 
 use std::path::{Path, PathBuf};
@@ -42,6 +44,8 @@ pub use crate::workflows::deploy::ScriptRun;
 pub use disks::ExportOptions;
 pub use env::{Collection, Env};
 pub use error::SdkError;
+pub use prefix_ops::{ansible_inventory, cleanup, destroy, DestroyTarget};
+pub use status::prefix_status;
 pub use vm::{Net, Service, Vm};
 
 use crate::config::Config;
