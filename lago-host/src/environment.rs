@@ -679,31 +679,6 @@ impl SshExecutor for EnvSsh {
     }
 }
 
-/// The environment of the prefix a verb works on (`-w`, `-P`, `-p`), with
-/// every plugin loaded. The prefix must be initialized.
-pub fn from_context(ctx: &mut crate::cli::Context) -> Result<Environment<'_>, Error> {
-    let prefix = ctx.prefix()?;
-    prefix.require_initialized()?;
-    let mut env = prefix.load_env()?;
-    // `[lago] ssh_password` (`--ssh-password`, `LAGO_SSH_PASSWORD`) is the
-    // password of the VMs whose init file entry gives no `ssh-password`.
-    if let Some(password) = ctx.config.ssh_password() {
-        for vm in env.domains.values_mut() {
-            vm.ssh_password.get_or_insert_with(|| password.to_string());
-        }
-    }
-    let settings = SshSettings::from_config(&ctx.config)?;
-    let registry = ctx.plugins()?;
-    Environment::open(env, registry, settings)
-}
-
-/// The VM names given to a verb (`VM_NAME...`), none meaning all.
-pub fn vm_names(args: &clap::ArgMatches, id: &str) -> Vec<String> {
-    args.get_many::<String>(id)
-        .map(|v| v.cloned().collect())
-        .unwrap_or_default()
-}
-
 /// Which template repository `init` uses: `--template-repo-path` (a file or
 /// URL), else `--template-repo-name` (searched in `template_repos`), else the
 /// configuration's `[init] template_repo_path` / `template_repo_name`.

@@ -430,13 +430,14 @@ fn on_a_terminal_the_tree_is_coloured_and_live() {
 /// `ssh_password` (`--ssh-password`, `LAGO_SSH_PASSWORD`, lago.conf) is the
 /// password the verbs use for VMs whose init file entry gives none; a VM's
 /// own `ssh-password` stays. Checked on the environment the verbs open
-/// (`environment::from_context`) and the SSH target it gives: no VM here can
+/// (`cli::env::open_env`, i.e. `sdk::Env::open`) and the SSH target it gives: no VM here can
 /// take a password login (the embedded template has none).
 #[test]
 fn ssh_password_from_flag_environment_and_file() {
+    use lago::cli::env::open_env;
     use lago::cli::{Context, GlobalArgs};
     use lago::config::{Config, Sources};
-    use lago::environment::{from_context, ssh_target};
+    use lago::environment::ssh_target;
     use lago::plugins::SearchPath;
     use lago::ssh::Auth;
 
@@ -467,8 +468,8 @@ fn ssh_password_from_flag_environment_and_file() {
             .expect("config");
         let mut ctx = Context::new(globals, config, "lago".into());
         ctx.search_path = SearchPath::new(Some(&provider), None, None);
-        let env = from_context(&mut ctx).expect("environment");
-        let of = |vm: &str| match ssh_target(&env.env, &env.env.domains[vm])
+        let env = open_env(&mut ctx).expect("environment");
+        let of = |vm: &str| match ssh_target(env.spec(), &env.spec().domains[vm])
             .expect("target")
             .auth
         {

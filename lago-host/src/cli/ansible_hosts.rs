@@ -4,7 +4,7 @@ use clap::{Arg, ArgMatches, Command};
 
 use super::{Context, Output};
 use crate::error::Error;
-use crate::workflows::ansible;
+use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("ansible_hosts")
@@ -35,10 +35,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         .get_many::<String>("keys")
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
-    let prefix = ctx.prefix()?;
-    prefix.require_initialized()?;
-    let env = prefix.load_env()?;
-    let inventory = ansible::inventory(&env, &keys)?;
+    let inventory = sdk::ansible_inventory(&ctx.prefix()?, &keys)?;
     Ok(if ctx.out_format() == "default" {
         Output::Text(inventory.to_ini())
     } else {

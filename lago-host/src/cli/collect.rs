@@ -2,9 +2,9 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::env::open_env;
 use super::{Context, Output};
 use crate::error::Error;
-use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("collect")
@@ -40,9 +40,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let output =
         std::path::absolute(output).map_err(|e| Error::user(format!("--output {output}: {e}")))?;
     let no_skip = args.get_flag("no_skip");
-    let prefix = ctx.prefix()?;
-    let config = ctx.config.clone();
-    let env = sdk::Env::open(prefix, config, ctx.plugins()?)?;
+    let env = open_env(ctx)?;
     let collection = env.collect_artifacts(&output, !no_skip)?;
     Ok(if structured {
         Output::Data(serde_json::to_value(collection)?)

@@ -2,8 +2,8 @@
 
 use clap::{Arg, ArgMatches, Command};
 
+use super::env::open_env;
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -18,7 +18,7 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
+    let env = open_env(ctx)?;
     let name = args
         .get_one::<String>("host")
         .ok_or_else(|| Error::user("lago console needs the name of a VM"))?;

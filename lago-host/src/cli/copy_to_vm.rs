@@ -4,11 +4,9 @@ use std::path::Path;
 
 use clap::{Arg, ArgMatches, Command};
 
+use super::env::open_env;
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
-use crate::workflows::copy::{copy_to_vm, CopyError};
-use crate::workflows::{is_unreachable, not_running};
 
 pub fn command() -> Command {
     Command::new("copy-to-vm")
@@ -39,14 +37,10 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
             .ok_or_else(|| Error::user(format!("lago copy-to-vm needs {id}")))
     };
     let (host, local, remote) = (arg("host")?, arg("local_path")?, arg("remote_path")?);
-    let env = environment::from_context(ctx)?;
-    let vm = env.vm_by_suffix(host)?;
-    let target = env.ssh_ready(vm)?;
-    match copy_to_vm(env.ssh(), &target, Path::new(local), remote) {
-        Ok(()) => Ok(Output::Nothing),
-        Err(CopyError::Ssh(e)) if is_unreachable(&e) => {
-            Err(not_running(&env, vm).unwrap_or_else(|| CopyError::Ssh(e).into()))
-        }
-        Err(e) => Err(e.into()),
-    }
+    let env = open_env(ctx)?;
+    let vm = env.get_vm_by_suffix(host)?;
+    vm.ssh_ready()?;
+    // Folders too, as Lago's copy verbs (`recursive`).
+    vm.copy_to(Path::new(local), remote, true)?;
+    Ok(Output::Nothing)
 }

@@ -7,9 +7,9 @@
 
 use clap::{ArgMatches, Command};
 
+use super::env::open_env;
 use super::{Context, Output};
 use crate::error::Error;
-use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("deploy")
@@ -25,9 +25,7 @@ pub fn command() -> Command {
 
 pub fn run(ctx: &mut Context, _args: &ArgMatches) -> Result<Output, Error> {
     let structured = ctx.out_format() != "default";
-    let prefix = ctx.prefix()?;
-    let config = ctx.config.clone();
-    let env = sdk::Env::open(prefix, config, ctx.plugins()?)?;
+    let env = open_env(ctx)?;
     let runs = env.deploy()?;
     Ok(if structured {
         Output::Data(serde_json::to_value(runs)?)

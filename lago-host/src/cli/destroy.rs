@@ -11,13 +11,11 @@
 use std::io::{BufRead, Write};
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use lago_plugin_api::spec::EnvSpec;
 
 use super::{Context, Output};
-use crate::environment::teardown_env;
 use crate::error::Error;
-use crate::prefix::lifecycle::{destroy_in_workdir, destroy_prefix, lease_store};
 use crate::prefix::Prefix;
+use crate::sdk::{self, DestroyTarget};
 
 pub fn command() -> Command {
     Command::new("destroy")
@@ -69,93 +67,43 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let yes = args.get_flag("yes");
     let all = args.get_flag("all_prefixes");
     let force = args.get_flag("force");
-    let store = lease_store(&ctx.config)?;
-    if let Some(p) = ctx.globals.prefix_path.clone() {
-        let prefix = Prefix::open(&p)?;
-        prefix.require_lago()?;
-        if !yes && !confirm(&prefix.path().display().to_string())? {
-            return Ok(Output::Text("Aborting on user input".into()));
+    let (target, what) = match ctx.globals.prefix_path.clone() {
+        Some(p) => {
+            let prefix = Prefix::open(&p)?;
+            prefix.require_lago()?;
+            let what = prefix.path().display().to_string();
+            (DestroyTarget::Prefix(prefix), what)
         }
-        let mut hook =
-            |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
-        destroy_prefix(&prefix, &store, &mut hook)?;
-        return Ok(Output::Nothing);
-    }
-    let (wd, name) = ctx.workdir_and_prefix_name()?;
-    wd.require_lago()?;
-    let names: Option<Vec<String>> = if all {
-        None
-    } else {
-        let p = wd.resolve(name.as_deref())?;
-        p.require_lago()?;
-        Some(vec![p.name().to_string()])
-    };
-    let what = match &names {
-        None => format!("all the prefixes under {}", wd.path().display()),
-        Some(n) => wd.prefix_path(&n[0]).display().to_string(),
+        None => {
+            let (wd, name) = ctx.workdir_and_prefix_name()?;
+            wd.require_lago()?;
+            let names: Option<Vec<String>> = if all {
+                None
+            } else {
+                let p = wd.resolve(name.as_deref())?;
+                p.require_lago()?;
+                Some(vec![p.name().to_string()])
+            };
+            let what = match &names {
+                None => format!("all the prefixes under {}", wd.path().display()),
+                Some(n) => wd.prefix_path(&n[0]).display().to_string(),
+            };
+            let target = DestroyTarget::Workdir { workdir: wd, names };
+            (target, what)
+        }
     };
     if !yes && !confirm(&what)? {
         return Ok(Output::Text("Aborting on user input".into()));
     }
-    let mut hook =
-        |p: &Prefix, env: Option<&EnvSpec>| provider_teardown_for_destroy(ctx, p, env, force);
-    let only_link = destroy_in_workdir(&wd, names.as_deref(), &store, &mut hook)?;
+    let config = ctx.config.clone();
+    let only_link = sdk::destroy(&target, &config, force, || Ok(ctx.plugins()?))?;
     if only_link {
-        tracing::info!(
-            "{} is a symlink: removed the link only",
-            wd.path().display()
-        );
+        if let DestroyTarget::Workdir { workdir, .. } = &target {
+            tracing::info!(
+                "{} is a symlink: removed the link only",
+                workdir.path().display()
+            );
+        }
     }
     Ok(Output::Nothing)
-}
-
-/// The destroy hook: [`provider_teardown`]; when it fails, the error names
-/// `--force`, and with `--force` the failure becomes a warning naming what
-/// may remain in the hypervisor.
-fn provider_teardown_for_destroy(
-    ctx: &mut Context,
-    prefix: &Prefix,
-    env: Option<&EnvSpec>,
-    force: bool,
-) -> Result<(), Error> {
-    let Err(e) = provider_teardown(ctx, env) else {
-        return Ok(());
-    };
-    if force {
-        let names = |m: Option<Vec<String>>| m.filter(|v| !v.is_empty()).map(|v| v.join(", "));
-        let doms = names(env.map(|e| e.domains.values().map(|v| v.libvirt_name.clone()).collect()));
-        let nets = names(env.map(|e| e.nets.values().map(|n| n.libvirt_name.clone()).collect()));
-        tracing::warn!(
-            "--force: removing {} although its VMs and networks could not be removed ({e}); \
-             these may remain in libvirt: domains [{}], networks [{}] (virsh destroy/undefine, \
-             net-destroy/net-undefine)",
-            prefix.path().display(),
-            doms.unwrap_or_default(),
-            nets.unwrap_or_default(),
-        );
-        return Ok(());
-    }
-    let msg = format!(
-        "cannot remove the VMs and networks of the prefix {} through their provider: {}; \
-         nothing was removed. Fix that (is libvirtd running? is libvirt_url right?) and run \
-         destroy again, or pass --force to remove the prefix and release its leases anyway \
-         (its VMs and networks may then remain in libvirt)",
-        prefix.path().display(),
-        e.message()
-    );
-    Err(match e.class() {
-        crate::error::ErrorClass::User => Error::user(msg),
-        crate::error::ErrorClass::Internal => Error::internal(msg),
-    })
-}
-
-/// THE DESTROY/CLEANUP HOOK: remove the environment's domains and networks
-/// through the providers, BEFORE any file or lease of the prefix goes.
-pub(crate) fn provider_teardown(ctx: &mut Context, env: Option<&EnvSpec>) -> Result<(), Error> {
-    if env.is_none() {
-        return Ok(());
-    }
-    let config = ctx.config.clone();
-    let registry = ctx.plugins()?;
-    teardown_env(env, &config, registry)
 }

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment::{self, ExportOptions};
 use crate::error::Error;
+use crate::sdk;
 
 pub fn command() -> Command {
     Command::new("export")
@@ -69,7 +70,7 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
+    let env = open_env(ctx)?;
     let string = |id: &str| args.get_one::<String>(id).cloned().unwrap_or_default();
     let dst_dir = PathBuf::from(string("dst_dir"));
     let dst_dir = if dst_dir.is_absolute() {
@@ -77,8 +78,8 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     } else {
         std::env::current_dir()?.join(dst_dir)
     };
-    let opts = ExportOptions {
-        vms: environment::vm_names(args, "vm_names"),
+    let opts = sdk::ExportOptions {
+        vms: vm_names(args, "vm_names"),
         standalone: args.get_flag("standalone"),
         compress: args.get_flag("compress"),
         dst_dir,

@@ -37,6 +37,7 @@ pub mod copy_from_vm;
 pub mod copy_to_vm;
 pub mod deploy;
 pub mod destroy;
+pub mod env;
 pub mod export;
 pub mod generate_config;
 pub mod init;

@@ -2,8 +2,8 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -31,10 +31,10 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
+    let env = open_env(ctx)?;
     let name = args
         .get_one::<String>("snapshot_name")
         .ok_or_else(|| Error::user("revert: SNAPSHOT_NAME is missing"))?;
-    env.revert(name, &environment::vm_names(args, "vm_names"))?;
+    env.revert(name, &vm_names(args, "vm_names"))?;
     Ok(Output::Nothing)
 }

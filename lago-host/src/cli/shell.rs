@@ -5,8 +5,8 @@ use std::path::Path;
 
 use clap::{Arg, ArgMatches, Command};
 
+use super::env::open_env;
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -34,47 +34,26 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
+    let env = open_env(ctx)?;
     let host = args
         .get_one::<String>("host")
         .ok_or_else(|| Error::user("lago shell needs the name of a VM"))?;
-    let vm = env.vm_by_suffix(host)?;
-    let target = env.ssh_ready(vm)?;
+    let vm = env.get_vm_by_suffix(host)?;
+    vm.ssh_ready()?;
     let argv: Vec<String> = args
         .get_many::<String>("args")
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
-    let ssh_err =
-        |e: crate::ssh::SshError| Error::user(format!("VM `{}`: {}", vm.name, e.chain_string()));
-
     let status = match argv.as_slice() {
-        [] => {
-            return Ok(Output::Exit(
-                env.ssh()
-                    .interactive::<String>(&target, None)
-                    .map_err(ssh_err)?,
-            ))
-        }
+        [] => return Ok(Output::Exit(vm.interactive_ssh::<String>(&[])?)),
         // `-c COMMAND...`: a command line for the remote shell.
-        [flag, rest @ ..] if flag == "-c" => env
-            .ssh()
-            .exec_command(&target, &rest.join(" "), None, None)
-            .map_err(ssh_err)?,
+        [flag, rest @ ..] if flag == "-c" => vm.ssh_command(&rest.join(" "))?,
         // One argument naming a local file: run it as a script.
-        [one] if Path::new(one).is_file() => {
-            let script = std::fs::read(one)
-                .map_err(|e| Error::user(format!("reading script {one}: {e}")))?;
-            env.ssh()
-                .exec_script(&target, &script, None)
-                .map_err(ssh_err)?
-        }
+        [one] if Path::new(one).is_file() => vm.ssh_script(Path::new(one))?,
         // One argument: a command line, as `ssh host 'cmd | cmd'` takes it.
-        [one] => env
-            .ssh()
-            .exec_command(&target, one, None, None)
-            .map_err(ssh_err)?,
+        [one] => vm.ssh_command(one)?,
         // Several: the remote command's arguments, passed exactly.
-        many => env.ssh().exec(&target, many, None, None).map_err(ssh_err)?,
+        many => vm.ssh(many)?,
     };
     let mut stdout = std::io::stdout().lock();
     let mut stderr = std::io::stderr().lock();

@@ -2,8 +2,8 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -29,10 +29,6 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
-    env.shutdown(
-        &environment::vm_names(args, "vm_names"),
-        args.get_flag("reboot"),
-    )?;
+    open_env(ctx)?.shutdown(&vm_names(args, "vm_names"), args.get_flag("reboot"))?;
     Ok(Output::Nothing)
 }

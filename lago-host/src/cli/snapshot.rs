@@ -3,8 +3,8 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -39,8 +39,8 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let mut env = environment::from_context(ctx)?;
-    let vms = environment::vm_names(args, "vm_names");
+    let mut env = open_env(ctx)?;
+    let vms = vm_names(args, "vm_names");
     if args.get_flag("list_only") {
         return Ok(Output::Data(env.list_snapshots(&vms)?));
     }

@@ -2,10 +2,9 @@
 
 use clap::{Arg, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
-use crate::prefix::lock::LockMode;
 
 pub fn command() -> Command {
     Command::new("start")
@@ -19,13 +18,8 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    // One lago at a time on the prefix: a `destroy` meanwhile is refused.
-    let prefix = ctx.prefix()?;
-    prefix.require_initialized()?;
-    let _lock = prefix.lock(LockMode::Exclusive, "start")?;
-    let env = environment::from_context(ctx)?;
-    crate::progress::task("Start Prefix", || {
-        env.start(&environment::vm_names(args, "vm_names"))
-    })?;
+    // `Env::start` holds the prefix lock: a `destroy` meanwhile is refused.
+    let env = open_env(ctx)?;
+    crate::progress::task("Start Prefix", || env.start(&vm_names(args, "vm_names")))?;
     Ok(Output::Nothing)
 }

@@ -2,8 +2,8 @@
 
 use clap::{Arg, ArgMatches, Command};
 
+use super::env::{open_env, vm_names};
 use super::{Context, Output};
-use crate::environment;
 use crate::error::Error;
 
 pub fn command() -> Command {
@@ -18,7 +18,6 @@ pub fn command() -> Command {
 }
 
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
-    let env = environment::from_context(ctx)?;
-    env.stop(&environment::vm_names(args, "vm_names"))?;
+    open_env(ctx)?.stop(&vm_names(args, "vm_names"))?;
     Ok(Output::Nothing)
 }

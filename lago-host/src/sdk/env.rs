@@ -11,9 +11,7 @@ use super::{Net, SdkError, Vm};
 use crate::config::Config;
 use crate::environment::{Environment, SshSettings};
 use crate::plugins::Registry;
-use crate::prefix::lifecycle::{
-    cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store, status_tree, stored_states,
-};
+use crate::prefix::lifecycle::{cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store};
 use crate::prefix::lock::LockMode;
 use crate::prefix::Prefix;
 use crate::workflows::collect::{collect_vm, plan, rotate_dir, CollectError, VmCollection};
@@ -27,7 +25,8 @@ use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
 pub struct Env<'r> {
     prefix: Prefix,
     config: Config,
-    env: Environment<'r>,
+    pub(super) registry: &'r Registry,
+    pub(super) env: Environment<'r>,
 }
 
 /// What [`Env::collect_artifacts`] did.
@@ -44,10 +43,17 @@ pub struct Collection {
 impl<'r> Env<'r> {
     /// The environment of an initialized `prefix`, with a session opened
     /// with each provider its VMs use. Its log goes to the prefix's
-    /// `logs/lago.log` too.
+    /// `logs/lago.log` too. `[lago] ssh_password` (`--ssh-password`,
+    /// `LAGO_SSH_PASSWORD`) is the password of the VMs whose init file entry
+    /// gives no `ssh-password`.
     pub fn open(prefix: Prefix, config: Config, registry: &'r Registry) -> Result<Self, SdkError> {
         prefix.require_initialized()?;
-        let spec = prefix.load_env()?;
+        let mut spec = prefix.load_env()?;
+        if let Some(password) = config.ssh_password() {
+            for vm in spec.domains.values_mut() {
+                vm.ssh_password.get_or_insert_with(|| password.to_string());
+            }
+        }
         if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
             tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
@@ -56,6 +62,7 @@ impl<'r> Env<'r> {
         Ok(Env {
             prefix,
             config,
+            registry,
             env,
         })
     }
@@ -70,8 +77,7 @@ impl<'r> Env<'r> {
         &self.env.env
     }
 
-    /// The provider sessions and SSH connections (for verbs the SDK does
-    /// not wrap yet: console, snapshots, export).
+    /// The provider sessions and SSH connections (the layer under this API).
     pub fn environment(&self) -> &Environment<'r> {
         &self.env
     }
@@ -106,6 +112,12 @@ impl<'r> Env<'r> {
         self.prefix.require_initialized()?;
         self.check_names(vms)?;
         self.env.shutdown(vms, reboot).map_err(SdkError::provider)
+    }
+
+    /// `lago console VM`: the VM's serial console on this terminal, through
+    /// its provider; returns the exit code of the console session.
+    pub fn console(&self, vm: &str) -> Result<i32, SdkError> {
+        Ok(self.env.console(vm)?)
     }
 
     /// Unknown names are [`SdkError::NotFound`].
@@ -147,24 +159,6 @@ impl<'r> Env<'r> {
         };
         cleanup_prefix(&self.prefix, &store, &mut hook)?;
         Ok(())
-    }
-
-    /// The tree `lago status` prints (`lago -f json status` is exactly its
-    /// JSON): `{"Prefix": {"Base directory", "UUID", "Networks", "VMs"}}`.
-    /// When the providers cannot be asked, every state is `unknown`.
-    pub fn status(&self) -> serde_json::Value {
-        let states = match self.env.states() {
-            Ok(s) => s,
-            Err(e) => {
-                // The stored state is still worth showing; the states are not known.
-                tracing::warn!("cannot ask the providers for the states: {e}");
-                let mut s = stored_states(self.spec());
-                s.vms.values_mut().for_each(|v| *v = "unknown".into());
-                s.nets.values_mut().for_each(|v| *v = "unknown".into());
-                s
-            }
-        };
-        status_tree(self.spec(), &states)
     }
 
     pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {

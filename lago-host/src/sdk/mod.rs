@@ -26,8 +26,11 @@
 //! Every call returns [`SdkError`], whose kinds a caller can match and whose
 //! messages are the CLI's.
 
+mod disks;
 mod env;
 mod error;
+mod prefix_ops;
+mod status;
 mod vm;
 
 use std::path::{Path, PathBuf};
@@ -38,8 +41,11 @@ use lago_plugin_api::spec::EnvSpec;
 pub use crate::ssh::CommandStatus;
 pub use crate::workflows::collect::VmCollection;
 pub use crate::workflows::deploy::ScriptRun;
+pub use disks::ExportOptions;
 pub use env::{Collection, Env};
 pub use error::SdkError;
+pub use prefix_ops::{ansible_inventory, cleanup, destroy, DestroyTarget};
+pub use status::prefix_status;
 pub use vm::{Net, Service, Vm};
 
 use crate::config::Config;

@@ -146,6 +146,18 @@ impl<'e, 'r> Vm<'e, 'r> {
         self.ssh_with_input(argv, None)
     }
 
+    /// `lago shell VM 'cmd | cmd'`: runs the command line `line` through the
+    /// VM's shell (as `ssh host LINE` does) and returns its exit code and
+    /// output. A non-zero exit code is not an error.
+    pub fn ssh_command(&self, line: &str) -> Result<CommandStatus, SdkError> {
+        let target = self.target()?;
+        self.env
+            .environment()
+            .ssh()
+            .exec_command(&target, line, None, None)
+            .map_err(|e| self.ssh_err(e))
+    }
+
     /// [`Vm::ssh`] with `input` sent to the command's stdin.
     pub fn ssh_with_input<S: AsRef<str>>(
         &self,
@@ -201,6 +213,16 @@ impl<'e, 'r> Vm<'e, 'r> {
             )
             .map(|_| ())
             .map_err(|e| SdkError::ssh(&self.spec.name, &e))
+    }
+
+    /// What the CLI verbs that work inside a VM (shell, copy-to-vm,
+    /// copy-from-vm) do first, as Lago's did: wait until it answers SSH, for
+    /// up to `ssh_tries` attempts of `ssh_timeout` seconds (a VM that is
+    /// rebooting is waited for). [`SdkError::BadInput`] at once when its
+    /// provider says it is not running, or when it does not answer in time.
+    pub fn ssh_ready(&self) -> Result<(), SdkError> {
+        self.env.environment().ssh_ready(self.spec)?;
+        Ok(())
     }
 
     /// Lago's `vm.ssh_reachable(tries)`: whether the VM answers SSH within
