@@ -142,6 +142,25 @@ fn lexical_normal(abs: &Path) -> PathBuf {
     out
 }
 
+/// Where a deploy script is copied in the prefix: its path flattened
+/// (`/a/b/c.sh` -> `scripts/a_b_c.sh`, as Lago named the copies), with
+/// `-2`, `-3`, ... added when another script already has that name
+/// (`a_b/c.sh` and `a/b_c.sh` flatten alike: neither may replace the other).
+fn script_copy_name(src: &Path, dir: &Path, copied: &BTreeMap<PathBuf, PathBuf>) -> PathBuf {
+    let flat = src
+        .to_string_lossy()
+        .trim_start_matches('/')
+        .replace('/', "_");
+    let taken = |p: &PathBuf| copied.values().any(|d| d == p);
+    let mut dest = dir.join(&flat);
+    let mut n = 2;
+    while taken(&dest) {
+        dest = dir.join(format!("{flat}-{n}"));
+        n += 1;
+    }
+    dest
+}
+
 /// The MAC lago gives a nic with an address: `54:52:` and the four octets.
 pub fn mac_from_ip(ip: Ipv4Addr) -> String {
     let o = ip.octets();
@@ -238,7 +257,8 @@ pub fn plan(
     let mut macs: BTreeSet<String> = BTreeSet::new();
     let mut dns: BTreeMap<String, String> = BTreeMap::new();
     let mut copies: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut copied: BTreeSet<PathBuf> = BTreeSet::new();
+    // Each deploy script's copy in the prefix, by the source it copies.
+    let mut copied: BTreeMap<PathBuf, PathBuf> = BTreeMap::new();
 
     for (vm, d) in &init.domains {
         let vp = root.key("domains").key(vm);
@@ -448,14 +468,15 @@ pub fn plan(
                         Some("the path of an existing script file"),
                     ));
                 }
-                let flat = src
-                    .to_string_lossy()
-                    .trim_start_matches('/')
-                    .replace('/', "_");
-                let dest = prefix.scripts_dir().join(flat);
-                if copied.insert(dest.clone()) {
-                    copies.push((src, dest.clone()));
-                }
+                let dest = match copied.get(&src) {
+                    Some(dest) => dest.clone(),
+                    None => {
+                        let dest = script_copy_name(&src, &prefix.scripts_dir(), &copied);
+                        copied.insert(src.clone(), dest.clone());
+                        copies.push((src, dest.clone()));
+                        dest
+                    }
+                };
                 out.push(Value::String(dest.to_string_lossy().into_owned()));
             }
             metadata.insert("deploy-scripts".into(), Value::Array(out));

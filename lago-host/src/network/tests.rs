@@ -286,3 +286,29 @@ proptest! {
         }
     }
 }
+
+/// Two scripts whose paths flatten to one name (`a_b/c.sh`, `a/b_c.sh`) get
+/// two copies; one script named twice (two VMs) is copied once.
+#[test]
+fn deploy_script_copies_never_replace_each_other() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for rel in ["a_b/c.sh", "a/b_c.sh"] {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, rel).expect("write");
+    }
+    let d = dir.path().display();
+    let text = format!(
+        "domains:\n  vm0:\n    nics: [{{net: n}}]\n    disks: [{{template_name: t}}]\n    metadata:\n      \
+         deploy-scripts: [{d}/a_b/c.sh, {d}/a/b_c.sh]\n  vm1:\n    nics: [{{net: n}}]\n    \
+         disks: [{{template_name: t}}]\n    metadata:\n      deploy-scripts: [{d}/a/b_c.sh]\nnets:\n  n: {{}}\n"
+    );
+    let plan = plan_text(&text, &[("n", 200)]).expect("plan");
+    assert_eq!(plan.copies.len(), 2, "{:?}", plan.copies);
+    let dests: BTreeSet<&PathBuf> = plan.copies.iter().map(|(_, d)| d).collect();
+    assert_eq!(dests.len(), 2, "two distinct copies: {:?}", plan.copies);
+    let vm0 = &plan.env.domains["vm0"].metadata["deploy-scripts"];
+    let vm1 = &plan.env.domains["vm1"].metadata["deploy-scripts"];
+    assert_ne!(vm0[0], vm0[1]);
+    assert_eq!(vm0[1], vm1[0], "one script, one copy");
+}
