@@ -597,7 +597,9 @@ const CONSOLE_TAIL_BYTES: u64 = 64 * 1024;
 /// control removed ([`crate::sanitize::terminal_text`]): the guest wrote it.
 fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
     let path = env.prefix.console_log_path(&vm.name);
-    match read_end(&path, CONSOLE_TAIL_BYTES) {
+    let tail = std::fs::File::open(&path)
+        .and_then(|mut f| crate::sanitize::read_end(&mut f, CONSOLE_TAIL_BYTES));
+    match tail {
         Ok(bytes) => format!(
             "\n  last lines of its console ({}):\n{}",
             path.display(),
@@ -605,17 +607,6 @@ fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
         ),
         Err(_) => format!("\n  (no console log at {})", path.display()),
     }
-}
-
-/// The last `max` bytes of the file at `path` (all of it when shorter).
-fn read_end(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
-    let mut out = Vec::new();
-    f.take(max).read_to_end(&mut out)?;
-    Ok(out)
 }
 
 /// The host's SSH service for plugins (`Host::ssh_exec` and friends).

@@ -68,6 +68,18 @@ pub fn terminal_bytes(bytes: &[u8]) -> String {
     terminal_text(&String::from_utf8_lossy(bytes))
 }
 
+/// The last `max` bytes of an open file (all of it when shorter): a file a
+/// guest writes (its console log) can be of any size, so only its end is
+/// read.
+pub fn read_end(f: &mut std::fs::File, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.metadata()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut out = Vec::new();
+    f.take(max).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,19 +88,15 @@ const CONSOLE_TAIL_BYTES: u64 = 1024 * 1024;
 /// console log at `path` (`None` when there is no such block). The log is
 /// the guest's output: only lines that parse as OpenSSH public keys count.
 pub fn console_host_keys(path: &Path) -> std::io::Result<Option<Vec<PublicKey>>> {
-    use std::io::{Read, Seek, SeekFrom};
     let mut f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    let len = f.metadata()?.len();
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    f.seek(SeekFrom::Start(len.saturating_sub(CONSOLE_TAIL_BYTES)))?;
-    let mut bytes = Vec::new();
-    f.take(CONSOLE_TAIL_BYTES).read_to_end(&mut bytes)?;
+    let bytes = crate::sanitize::read_end(&mut f, CONSOLE_TAIL_BYTES)?;
     Ok(parse_console_keys(&String::from_utf8_lossy(&bytes)))
 }
 
