@@ -33,6 +33,9 @@ packages=(
   openssh-client
   # optional in the template: SFTP for the guest (dropbear runs /usr/lib/sftp-server)
   openssh-sftp-server
+  # scripts/sandbox/pair-up.sh: host B's sshd (qemu+ssh:// and plain SSH from
+  # host A; never started as a system service), ping to check the link
+  openssh-server iputils-ping
   "$@"
 )
 
@@ -40,7 +43,7 @@ packages=(
 commands=(
   pkg-config qemu-img qemu-system-x86_64 virsh libvirtd virtlogd dnsmasq ip
   iptables xorriso mkfs.ext4 parted partx losetup extlinux xz busybox
-  dropbear xmllint ssh unshare saslpasswd2 dot
+  dropbear xmllint ssh unshare saslpasswd2 dot sshd ssh-keygen nsenter ping
 )
 
 missing=()

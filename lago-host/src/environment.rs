@@ -570,8 +570,22 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
         Some(password) => Auth::KeyOrPassword { key, password },
         None => Auth::Key(key),
     };
+    let jump = match env.host_of(vm) {
+        Some((name, h)) => Some(h.ssh_dest().ok_or_else(|| {
+            Error::user(format!(
+                "VM `{}` runs on host {name}, which has no SSH destination (set its `ssh:`)",
+                vm.name
+            ))
+        })?),
+        None => None,
+    };
     let host_key = match &vm.ssh_host_key {
         Some(line) => HostKeyPolicy::Pinned(line.clone()),
+        // The console log of a VM on another host is a volume there: its
+        // first key seen is learned.
+        None if jump.is_some() => {
+            HostKeyPolicy::Learn(crate::prefix::ssh_client::known_hosts_path(&env.prefix))
+        }
         None => HostKeyPolicy::Console {
             known_hosts: crate::prefix::ssh_client::known_hosts_path(&env.prefix),
             console: env.prefix.console_log_path(&vm.name),
@@ -585,6 +599,7 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
         user: vm.ssh_user.clone(),
         auth,
         host_key,
+        jump,
     })
 }
 
@@ -814,6 +829,36 @@ pub fn prepare_new_env(
     let settings = SshSettings::from_config(config)?;
     let environment = Environment::open(env.clone(), registry, settings)?;
     environment.prepare(options.skip_bootstrap)
+}
+
+/// The IPv4 networks in use on the hypervisor hosts of `skeleton` (an
+/// environment with only its prefix and `hosts`), as the vm-providers
+/// `providers` see them (their `used_subnets`). A provider that cannot reach
+/// a host fails here, before anything is made on any host.
+pub fn subnets_in_use(
+    skeleton: &EnvSpec,
+    providers: &BTreeSet<String>,
+    registry: &Registry,
+) -> Result<Vec<(std::net::Ipv4Addr, u8, String)>, Error> {
+    let env_json = serde_json::to_string(skeleton)?;
+    let mut out = Vec::new();
+    for name in providers {
+        let Some(entry) = registry.providers.get(name) else {
+            continue;
+        };
+        let session = into_result(entry.plugin.open(env_json.as_str().into()))
+            .map_err(plugin_err(format_args!("vm-provider `{name}`")))?;
+        let json = into_result(session.used_subnets())
+            .map_err(plugin_err(format_args!("vm-provider `{name}`: the hosts' networks")))?;
+        let mut got: Vec<(std::net::Ipv4Addr, u8, String)> = serde_json::from_str(json.as_str())
+            .map_err(|e| {
+                Error::internal(format!(
+                    "vm-provider `{name}` listed the hosts' networks unreadably: {e}"
+                ))
+            })?;
+        out.append(&mut got);
+    }
+    Ok(out)
 }
 
 /// Destroy's and cleanup's provider work (the prefix teardown hook): remove

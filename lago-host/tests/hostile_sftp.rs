@@ -276,6 +276,7 @@ impl Server {
             user: "root".into(),
             auth: Auth::Key(self.client_key.clone()),
             host_key: HostKeyPolicy::Pinned(self.host_pub.clone()),
+            jump: None,
         }
     }
 }

@@ -31,6 +31,7 @@ fn child_entry() {
         user: "root".into(),
         auth: Auth::Key(parts[1].into()),
         host_key: HostKeyPolicy::Pinned(parts[2].into()),
+        jump: None,
     };
     let cmd: Option<Vec<String>> = if parts[3].is_empty() {
         None

@@ -99,6 +99,7 @@ impl NoTarServer {
             user: "root".into(),
             auth: Auth::Key(keys.client_key.clone()),
             host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+            jump: None,
         }
     }
 }

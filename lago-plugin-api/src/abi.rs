@@ -110,6 +110,15 @@ pub trait ProviderSession: Send + Sync {
         let _ = vm;
         RResult::ROk(true)
     }
+    /// The IPv4 networks in use on the hypervisor hosts of the environment
+    /// (all of them, not only the environment's), as JSON
+    /// `[[address, prefix length, description], ...]`: `init` leases no
+    /// subnet that overlaps one. Called for environments with `hosts:`.
+    /// Added after the prefix (interface 0.1.x): a library built before it
+    /// answers `[]`.
+    fn used_subnets(&self) -> RResult<RString, PluginError> {
+        RResult::ROk(RString::from("[]"))
+    }
 }
 
 /// A vm-provider (`vm-provider:` in the init file): a factory of sessions.

@@ -321,6 +321,10 @@ impl ProviderSession for SessionAdapter {
     fn needs_ssh(&self, vm: RStr<'_>) -> RResult<bool, PluginError> {
         self.on_vm(vm, |s, vm| s.needs_ssh(vm))
     }
+    fn used_subnets(&self) -> RResult<RString, PluginError> {
+        self.who
+            .guard(|| self.who.encode(&self.session.used_subnets()?))
+    }
 }
 
 /// Wrap a plain vm-provider as an FFI-safe object.

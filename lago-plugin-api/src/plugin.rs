@@ -133,6 +133,12 @@ pub trait ProviderSessionPlugin: Send + Sync + 'static {
     fn needs_ssh(&self, vm: &VmSpec) -> PluginResult<bool> {
         Ok(true)
     }
+    /// The IPv4 networks in use on the hypervisor hosts of the environment:
+    /// `(address, prefix length, description)`; `init` of an environment
+    /// with `hosts:` leases no subnet overlapping one. Default: none.
+    fn used_subnets(&self) -> PluginResult<Vec<(std::net::Ipv4Addr, u8, String)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// A vm-type (Lago's `VMPlugin`). Every method defaults to

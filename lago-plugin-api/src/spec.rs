@@ -28,12 +28,26 @@ pub struct EnvSpec {
     /// The VMs ("domains" in the init file), by name.
     #[serde(default)]
     pub domains: BTreeMap<String, VmSpec>,
+    /// The libvirt hosts besides the default one (init file `hosts:`), by
+    /// name; empty when the whole environment is on the default host. See
+    /// docs/multi-host.md.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, HostSpec>,
     /// Top-level keys of the init file that the host does not know.
     #[serde(flatten)]
     pub extra: Extra,
 }
 
+/// How the default host (VMs without `host:`) is named in output.
+pub const DEFAULT_HOST: &str = "default";
+
 impl EnvSpec {
+    /// The host a VM runs on, None for the default host.
+    pub fn host_of(&self, vm: &VmSpec) -> Option<(&str, &HostSpec)> {
+        let name = vm.host.as_deref()?;
+        self.hosts.get_key_value(name).map(|(k, h)| (k.as_str(), h))
+    }
+
     /// The management network of a VM: the net of its management nic.
     pub fn mgmt_net_of(&self, vm: &VmSpec) -> Option<&NetSpec> {
         self.nets.get(&vm.mgmt_net)
@@ -166,8 +180,178 @@ pub struct NetSpec {
     /// management net the DNS records.
     #[serde(default)]
     pub mappings: Vec<HostMapping>,
+    /// How the net reaches VMs on other hosts than the default one; None
+    /// when all of its VMs run on the default host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<NetSpan>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// One libvirt host of a multi-host environment (init file `hosts: NAME:`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostSpec {
+    /// libvirt's URL of the host: `qemu+ssh://root@hv2/system`,
+    /// `qemu+tcp://hv2/system`, `qemu+tls://...`.
+    pub libvirt_url: String,
+    /// Where the SSH jump to the host's VMs and the tunnel set-up go:
+    /// `[user@]host[:port]`, read by OpenSSH with the user's own
+    /// configuration and keys. Default: the user and host of `libvirt_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh: Option<String>,
+    /// The host's IPv4 address as the other hosts reach it (the far end of
+    /// the VXLAN tunnels). Default: the host name of `libvirt_url`, resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<Ipv4Addr>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl HostSpec {
+    /// The host name of `libvirt_url` (`hv2` in `qemu+ssh://root@hv2:2222/system`);
+    /// None for a local URL such as `qemu:///system`.
+    pub fn url_host(&self) -> Option<&str> {
+        url_host(&self.libvirt_url)
+    }
+
+    /// The OpenSSH destination of the host: `ssh`, else the user and host
+    /// of `libvirt_url` (and its port for a `qemu+ssh` URL). None when
+    /// neither names a host, or `ssh` does not read as `[user@]host[:port]`.
+    pub fn ssh_dest(&self) -> Option<SshDest> {
+        if let Some(s) = &self.ssh {
+            return SshDest::parse(s);
+        }
+        let rest = self.libvirt_url.split_once("://")?.1;
+        let authority = rest.split('/').next().unwrap_or("");
+        let user = authority.rsplit_once('@').map(|(u, _)| u.to_string());
+        let host = self.url_host()?.to_string();
+        let port = if self.libvirt_url.starts_with("qemu+ssh") {
+            let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            hostport
+                .rsplit_once(':')
+                .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+                .and_then(|(_, p)| p.parse().ok())
+        } else {
+            None
+        };
+        Some(SshDest { user, host, port })
+    }
+}
+
+/// An OpenSSH destination `[user@]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SshDest {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl SshDest {
+    /// Reads `[user@]host[:port]` (`[v6]:port` for IPv6). None when a part
+    /// is empty, the port is not a number, a part starts with `-` (it would
+    /// read as an option to `ssh`) or holds other characters than letters,
+    /// digits, `.`, `-`, `_` (and `:` in an IPv6 address).
+    pub fn parse(s: &str) -> Option<SshDest> {
+        let (user, hostport) = match s.rsplit_once('@') {
+            Some((u, h)) => (Some(u.to_string()), h),
+            None => (None, s),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, rest) = v6.split_once(']')?;
+            let port = match rest.strip_prefix(':') {
+                Some(p) => Some(p.parse().ok()?),
+                None if rest.is_empty() => None,
+                None => return None,
+            };
+            (h.to_string(), port)
+        } else {
+            match hostport.split_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p.parse().ok()?)),
+                None => (hostport.to_string(), None),
+            }
+        };
+        // Names and addresses only: nothing a shell or ssh_config reads
+        // specially.
+        let bad = |p: &str| {
+            p.is_empty()
+                || p.starts_with('-')
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'))
+        };
+        if bad(&host) || user.as_deref().is_some_and(bad) {
+            return None;
+        }
+        Some(SshDest { user, host, port })
+    }
+
+    /// `ssh` arguments that reach the destination: `[-p PORT] [USER@]HOST`
+    /// (the destination last, after `--`).
+    pub fn ssh_args(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(p) = self.port {
+            out.push("-p".to_string());
+            out.push(p.to_string());
+        }
+        out.push("--".to_string());
+        out.push(self.user_at_host());
+        out
+    }
+
+    /// `[user@]host`.
+    pub fn user_at_host(&self) -> String {
+        match &self.user {
+            Some(u) => format!("{u}@{}", self.host),
+            None => self.host.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for SshDest {
+    /// `[user@]host[:port]`, as OpenSSH's `ProxyJump` reads it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        match &self.user {
+            Some(u) => write!(f, "{u}@{host}")?,
+            None => write!(f, "{host}")?,
+        }
+        if let Some(p) = self.port {
+            write!(f, ":{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The host name of a libvirt URL, None when it names no host (local).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split('/').next().unwrap_or("");
+    let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = hostport.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        hostport.split(':').next().unwrap_or("")
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+/// A network whose VMs run on several hosts: one L2 segment joined by VXLAN
+/// between the hosts' bridges; DHCP, DNS and the gateway stay on the
+/// default host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetSpan {
+    /// The VXLAN network identifier (24 bits), unique per prefix and net.
+    pub vni: u32,
+    /// The hosts (besides the default one) the net reaches.
+    pub hosts: Vec<String>,
+    /// The address each of those hosts' bridges takes in the net's subnet,
+    /// so that the host can forward SSH to its VMs (NAT nets only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub host_addresses: BTreeMap<String, Ipv4Addr>,
 }
 
 impl NetSpec {
@@ -258,6 +442,10 @@ pub struct VmSpec {
     /// The VM's SSH host public key (one OpenSSH line), pinned at init.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssh_host_key: Option<String>,
+    /// The host the VM runs on (a key of [`EnvSpec::hosts`]); None for the
+    /// default host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -406,4 +594,53 @@ pub struct SnapshotDisk {
     /// The image holding the snapshot (absolute).
     pub path: PathBuf,
     pub format: String,
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    fn host(url: &str, ssh: Option<&str>) -> HostSpec {
+        HostSpec {
+            libvirt_url: url.into(),
+            ssh: ssh.map(Into::into),
+            address: None,
+            extra: Extra::new(),
+        }
+    }
+
+    #[test]
+    fn url_hosts() {
+        assert_eq!(url_host("qemu:///system"), None);
+        assert_eq!(url_host("qemu+ssh://root@hv2/system"), Some("hv2"));
+        assert_eq!(url_host("qemu+tcp://10.0.0.2:16509/system"), Some("10.0.0.2"));
+        assert_eq!(url_host("qemu+ssh://root@[fd00::2]:22/system"), Some("fd00::2"));
+        assert_eq!(url_host("no url"), None);
+    }
+
+    #[test]
+    fn ssh_destinations() {
+        let d = host("qemu+ssh://root@hv2:2222/system", None)
+            .ssh_dest()
+            .expect("dest");
+        assert_eq!(d.to_string(), "root@hv2:2222");
+        assert_eq!(d.ssh_args(), ["-p", "2222", "--", "root@hv2"]);
+        // qemu+tcp's port is libvirt's, not sshd's.
+        let d = host("qemu+tcp://10.0.0.2:16509/system", None)
+            .ssh_dest()
+            .expect("dest");
+        assert_eq!(d.to_string(), "10.0.0.2");
+        let d = host("qemu+tcp://10.0.0.2/system", Some("admin@10.0.0.9:22"))
+            .ssh_dest()
+            .expect("dest");
+        assert_eq!((d.user.as_deref(), d.port), (Some("admin"), Some(22)));
+        assert_eq!(host("qemu:///system", None).ssh_dest(), None);
+        for bad in ["-oProxyCommand=x", "root@-x", "a b", "h:port", "", "root@"] {
+            assert_eq!(SshDest::parse(bad), None, "{bad}");
+        }
+        assert_eq!(
+            SshDest::parse("[fd00::2]:22").map(|d| d.to_string()),
+            Some("[fd00::2]:22".into())
+        );
+    }
 }

@@ -1,4 +1,4 @@
-# Shared by up.sh, run.sh and down.sh (sourced, not run).
+# Shared by up.sh, run.sh, down.sh, pair-up.sh and pair-down.sh (sourced, not run).
 #
 # A sandbox NAME is:
 #   - network namespace NAME (ip netns): libvirtd, its bridges, dnsmasq and
@@ -66,4 +66,40 @@ export LAGO_SANDBOX_NETNS=$SB_NAME
 export LAGO_SANDBOX_STATE=$SB_STATE
 export LIBVIRT_DEFAULT_URI='$SB_URI_OUTSIDE'
 EOF
+}
+
+# ---- sandbox pairs (pair-up.sh, pair-down.sh) ---------------------------------
+# Two sandboxes A and B joined by a veth pair, B reachable from A over SSH
+# (see pair-up.sh for the addresses). The device names are constants: a
+# sandbox belongs to at most one pair and each pair has its own two network
+# namespaces, so pairs of different names never collide.
+SB_PAIR_A_DEV=lago-pa # veth end in netns A
+SB_PAIR_B_DEV=lago-pb # veth end in netns B
+# under $SB_STATE: "A B" in both sandboxes of pair A+B
+SB_PAIR_MARK=pair
+# under B's $SB_STATE: B's sshd (config, host key, authorized_keys, pid, log)
+SB_PAIR_SSHD=sshd
+# under A's $SB_STATE: bound onto /root/.ssh in A's libvirtd mount namespace
+SB_PAIR_DOT_SSH=dot-ssh
+SB_COMMON=${BASH_SOURCE[0]}
+
+# prints the pid of pair host B's sshd (B's $SB_STATE is $1) if it runs; a
+# zombie does not count (daemons are reaped late by this machine's pid 1)
+sb_pair_sshd_pid() {
+  local pid state
+  pid=$(sb_pid_alive "$1/$SB_PAIR_SSHD/sshd.pid") || return 1
+  state=$(awk '/^State:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] &&
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sshd ] && echo "$pid"
+}
+
+# runs CMD in a subshell with this file sourced for sandbox NAME (SB_NAME,
+# SB_STATE, sb_enter, ... of that sandbox): the pair scripts handle two
+sb_as() {
+  (
+    # shellcheck source=common.sh
+    . "$SB_COMMON" "$1"
+    shift
+    "$@"
+  )
 }

@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lago_plugin_api::spec::{DiskType, Extra, NetType};
+use lago_plugin_api::spec::{DiskType, Extra, HostSpec, NetType, SshDest, DEFAULT_HOST};
 use serde_json::{Map, Value};
 
 /// One step of a key path.
@@ -173,6 +173,8 @@ pub struct InitFile {
     pub source: Arc<SourceText>,
     pub domains: BTreeMap<String, DomainDef>,
     pub nets: BTreeMap<String, NetDef>,
+    /// The libvirt hosts besides the default one (`hosts:`), by name.
+    pub hosts: BTreeMap<String, HostSpec>,
     /// Unknown top-level keys.
     pub extra: Extra,
     /// Warnings about keys that were kept but look wrong (a misspelt known
@@ -200,6 +202,8 @@ pub struct DomainDef {
     pub metadata: Extra,
     pub boot_time_sec: Option<u64>,
     pub distro: Option<String>,
+    /// The host the VM runs on (a key of `hosts:`); None for the default.
+    pub host: Option<String>,
     pub extra: Extra,
 }
 
@@ -606,13 +610,91 @@ impl Reader<'_> {
                 }
             }
         }
+        let hosts = self.hosts(&root, top.remove("hosts"))?;
+        for (name, d) in &domains {
+            if let Some(h) = &d.host {
+                if !hosts.contains_key(h) {
+                    let known: Vec<&str> = hosts.keys().map(String::as_str).collect();
+                    return Err(self.err(
+                        dp.key(name).key("host"),
+                        format!("unknown host {h:?}"),
+                        &if known.is_empty() {
+                            "a host defined under the top-level `hosts:` (there is none)".to_string()
+                        } else {
+                            format!("one of the hosts defined under `hosts:`: {}", known.join(", "))
+                        },
+                    ));
+                }
+            }
+        }
         Ok(InitFile {
             source: self.src.clone(),
             domains,
             nets,
+            hosts,
             extra: self.finish(top, &root, rules::TOP_KEYS, rules::TOP_PLANNED)?,
             warnings: Vec::new(),
         })
+    }
+
+    /// The top-level `hosts:` map: `NAME: {libvirt_url, ssh, address}`.
+    fn hosts(&self, root: &KeyPath, v: Option<Value>) -> R<BTreeMap<String, HostSpec>> {
+        let hp = root.key("hosts");
+        let mut out = BTreeMap::new();
+        let m = match v {
+            None | Some(Value::Null) => return Ok(out),
+            Some(v) => self.object(&hp, v, "a mapping of host names to `{libvirt_url: ...}`")?,
+        };
+        for (name, h) in m {
+            let p = hp.key(&name);
+            check_name(&name).map_err(|why| self.err(p.clone(), why, NAME_RULE))?;
+            if name == DEFAULT_HOST {
+                return Err(self.err(
+                    p,
+                    format!("the host name `{DEFAULT_HOST}` is reserved for the VMs without `host:`"),
+                    "another name",
+                ));
+            }
+            let mut hm = self.object(&p, h, "a mapping with `libvirt_url`")?;
+            let libvirt_url = match self.opt_string(&mut hm, &p, "libvirt_url")? {
+                Some(u) => u,
+                None => {
+                    return Err(self.err(
+                        p.key("libvirt_url"),
+                        "the host has no `libvirt_url`",
+                        "libvirt's URL of the host, such as qemu+ssh://root@hv2/system",
+                    ))
+                }
+            };
+            self.rule(
+                &p.key("libvirt_url"),
+                &libvirt_url,
+                rules::remote_libvirt_url,
+                rules::REMOTE_URL_RULE,
+            )?;
+            let ssh = self.opt_string(&mut hm, &p, "ssh")?;
+            if let Some(s) = &ssh {
+                if SshDest::parse(s).is_none() {
+                    return Err(self.err(
+                        p.key("ssh"),
+                        format!("{s:?} is not an SSH destination"),
+                        "[user@]host[:port], such as root@hv2 or root@10.0.0.2:2222",
+                    ));
+                }
+            }
+            let address = self.opt_ip(&mut hm, &p, "address")?;
+            let extra = self.finish(hm, &p, rules::HOST_KEYS, &[])?;
+            out.insert(
+                name,
+                HostSpec {
+                    libvirt_url,
+                    ssh,
+                    address,
+                    extra,
+                },
+            );
+        }
+        Ok(out)
     }
 
     fn domain(&self, p: &KeyPath, v: Value) -> R<DomainDef> {
@@ -725,6 +807,7 @@ impl Reader<'_> {
             metadata,
             boot_time_sec: self.opt_u64(&mut m, p, "boot_time_sec", "a whole number of seconds")?,
             distro: self.opt_string(&mut m, p, "distro")?,
+            host: self.opt_string(&mut m, p, "host")?,
             extra: self.finish(m, p, rules::VM_KEYS, rules::VM_PLANNED)?,
         })
     }

@@ -26,7 +26,10 @@ pub const VM_KEYS: &[&str] = &[
     "metadata",
     "boot_time_sec",
     "distro",
+    "host",
 ];
+/// Keys of a host (`hosts: NAME:`) the reader takes.
+pub const HOST_KEYS: &[&str] = &["libvirt_url", "ssh", "address"];
 /// Keys of a nic the reader takes.
 pub const NIC_KEYS: &[&str] = &["net", "ip"];
 /// Keys of a disk the reader takes, and those the local-libvirt provider
@@ -60,7 +63,7 @@ pub const NET_KEYS: &[&str] = &[
     "mtu",
 ];
 /// Top-level keys the reader takes.
-pub const TOP_KEYS: &[&str] = &["domains", "nets"];
+pub const TOP_KEYS: &[&str] = &["domains", "nets", "hosts"];
 
 /// Keys of the stored state that lago fills in itself (the planned spec's
 /// fields that the init file cannot set, and keys lago writes later such as
@@ -310,6 +313,38 @@ pub fn yaml11_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// What a host's `libvirt_url` must look like.
+pub const REMOTE_URL_RULE: &str =
+    "a remote libvirt URL: qemu+ssh://[user@]host[:port]/system, qemu+tcp://host/system or qemu+tls://host/system";
+
+/// A host's `libvirt_url`: a QEMU driver URL that names a host, through one
+/// of libvirt's remote transports.
+pub fn remote_libvirt_url(url: &str) -> Result<(), String> {
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(format!("{url:?} is not a URL"));
+    };
+    const SCHEMES: &[&str] = &[
+        "qemu+ssh",
+        "qemu+libssh",
+        "qemu+libssh2",
+        "qemu+tcp",
+        "qemu+tls",
+        "qemu",
+    ];
+    if !SCHEMES.contains(&scheme) {
+        return Err(format!("scheme `{scheme}` is not one of libvirt's QEMU transports"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL holds blanks or control characters".into());
+    }
+    if lago_plugin_api::spec::url_host(url).is_none() {
+        return Err(format!(
+            "{url:?} names no host (the local libvirt is the default host: leave `host:` out)"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,3 +404,4 @@ mod tests {
         );
     }
 }
+

@@ -35,6 +35,8 @@ pub enum LeaseError {
     Full { dir: PathBuf },
     #[error("subnet {subnet}/24 is already leased by the prefix {holder}")]
     Taken { subnet: Ipv4Addr, holder: PathBuf },
+    #[error("subnet {subnet}/24 overlaps {user}")]
+    InUse { subnet: Ipv4Addr, user: String },
     #[error("{addr} is out of the range lago leases subnets from (192.168.{}.0/24 to 192.168.{}.0/24)", LEASE_RANGE.start(), LEASE_RANGE.end())]
     OutOfRange { addr: Ipv4Addr },
     #[error("malformed subnet address {0:?}: expected an IPv4 address such as 192.168.200.1")]
@@ -299,6 +301,28 @@ impl LeaseStore {
         uuid: &str,
         requests: &[Option<Ipv4Addr>],
     ) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        self.acquire_avoiding(prefix, uuid, requests, &[])
+    }
+
+    /// [`LeaseStore::acquire`], leasing no /24 that overlaps one of the
+    /// `in_use` networks (`(address, prefix length, what uses it)`, e.g.
+    /// the networks of the hypervisor hosts): a dynamic request skips it, an
+    /// exact one is refused with [`LeaseError::InUse`].
+    pub fn acquire_avoiding(
+        &self,
+        prefix: &Path,
+        uuid: &str,
+        requests: &[Option<Ipv4Addr>],
+        in_use: &[(Ipv4Addr, u8, String)],
+    ) -> Result<Vec<Ipv4Addr>, LeaseError> {
+        let overlap = |s: Ipv4Addr| {
+            in_use.iter().find(|(addr, len, _)| {
+                // Two networks overlap when the shorter prefix covers both.
+                let len = u32::from((*len).min(24));
+                let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+                u32::from(*addr) & mask == u32::from(s) & mask
+            })
+        };
         let wanted: Vec<Option<Ipv4Addr>> = requests
             .iter()
             .map(|r| r.map(subnet_of).transpose())
@@ -313,6 +337,12 @@ impl LeaseStore {
                 return Err(LeaseError::Taken {
                     subnet: s,
                     holder: prefix.to_path_buf(),
+                });
+            }
+            if let Some((_, _, user)) = overlap(s) {
+                return Err(LeaseError::InUse {
+                    subnet: s,
+                    user: user.clone(),
                 });
             }
             if let Some(l) = self.read(s)? {
@@ -333,7 +363,7 @@ impl LeaseStore {
                         dir: self.dir.clone(),
                     });
                 };
-                if used.contains(&s) {
+                if used.contains(&s) || overlap(s).is_some() {
                     continue;
                 }
                 match self.read(s)? {
@@ -463,6 +493,32 @@ mod tests {
         std::fs::create_dir_all(&p).expect("mkdir");
         std::fs::write(p.join("uuid"), uuid).expect("uuid");
         p
+    }
+
+    #[test]
+    fn networks_in_use_on_hosts_are_avoided() {
+        let t = tempfile::tempdir().expect("tmp");
+        let store = LeaseStore::new(t.path().join("leases"), Duration::from_secs(5));
+        let a = prefix(t.path(), "a", "aaaa");
+        let in_use = vec![
+            (Ipv4Addr::new(192, 168, 200, 1), 24, "network x on host hv2".to_string()),
+            // A /16 on the host covers every /24 of 192.168.202-203 too.
+            (Ipv4Addr::new(192, 168, 202, 1), 23, "network y on host default".to_string()),
+        ];
+        let got = store
+            .acquire_avoiding(&a, "aaaa", &[None, None], &in_use)
+            .expect("leased");
+        assert_eq!(
+            got,
+            vec![Ipv4Addr::new(192, 168, 201, 0), Ipv4Addr::new(192, 168, 204, 0)]
+        );
+        let e = store
+            .acquire_avoiding(&a, "aaaa", &[Some(Ipv4Addr::new(192, 168, 203, 9))], &in_use)
+            .expect_err("exact request on a used subnet");
+        assert_eq!(
+            e.to_string(),
+            "subnet 192.168.203.0/24 overlaps network y on host default"
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use lago_plugin_api::spec::{
-    DhcpRange, DiskSpec, DiskType, EnvSpec, HostMapping, NetSpec, NetType, NicSpec, PrefixInfo,
-    VmSpec,
+    DhcpRange, DiskSpec, DiskType, EnvSpec, HostMapping, NetSpan, NetSpec, NetType, NicSpec,
+    PrefixInfo, VmSpec,
 };
 use serde_json::Value;
 use sha1::{Digest, Sha1};
@@ -519,14 +519,52 @@ pub fn plan(
                 boot_time_sec: d.boot_time_sec,
                 distro: d.distro.clone(),
                 ssh_host_key: None,
+                host: d.host.clone(),
                 extra: d.extra.clone(),
             },
         );
     }
 
+    // Nets with VMs on other hosts than the default one span those hosts:
+    // each such host's bridge takes an address of the subnet (NAT nets), so
+    // that SSH can jump through the host to its VMs.
+    let mut spans: BTreeMap<&str, NetSpan> = BTreeMap::new();
+    for d in init.domains.values() {
+        let Some(h) = &d.host else { continue };
+        for nic in &d.nics {
+            let span = spans.entry(nic.net.as_str()).or_insert_with(|| NetSpan {
+                vni: vxlan_id(&prefix.uuid, &nic.net),
+                hosts: Vec::new(),
+                host_addresses: BTreeMap::new(),
+            });
+            if !span.hosts.contains(h) {
+                span.hosts.push(h.clone());
+            }
+        }
+    }
+    for (net, span) in spans.iter_mut() {
+        let Some(st) = states.get_mut(net) else { continue };
+        let (Some(b), true) = (st.base, init.nets[*net].net_type == NetType::Nat) else {
+            continue;
+        };
+        for h in &span.hosts {
+            let Some(o) = (2..=254u8).find(|o| !st.taken.contains(o)) else {
+                return Err(init.error(
+                    root.key("nets").key(net),
+                    format!("network {net} has no free address left for host {h}"),
+                    Some("fewer nics on the network, or a smaller DHCP pool"),
+                ));
+            };
+            st.taken.insert(o);
+            span.host_addresses
+                .insert(h.clone(), Ipv4Addr::new(b[0], b[1], b[2], o));
+        }
+    }
+
     let mut nets = BTreeMap::new();
     for (idx, (name, n)) in init.nets.iter().enumerate() {
         let st = &states[name.as_str()];
+        let span = spans.remove(name.as_str());
         let is_mgmt = mgmt_nets.contains(name.as_str());
         let dhcp = if n.net_type == NetType::Nat {
             let base = st.base.unwrap_or([192, 168, 200]);
@@ -567,8 +605,10 @@ pub fn plan(
                 } else {
                     None
                 },
-                mtu: n.mtu,
+                // VXLAN takes 50 bytes of a 1500-byte underlay frame.
+                mtu: n.mtu.or(span.as_ref().map(|_| SPAN_MTU)),
                 mappings: mappings.remove(name.as_str()).unwrap_or_default(),
+                span,
                 extra: net_extra(n),
             },
         );
@@ -579,10 +619,28 @@ pub fn plan(
             prefix: prefix.clone(),
             nets,
             domains,
+            hosts: init.hosts.clone(),
             extra: init.extra.clone(),
         },
         copies,
     })
+}
+
+/// The MTU of a net that spans hosts, unless the init file sets one: a
+/// 1500-byte underlay less VXLAN's 50 bytes of headers.
+pub const SPAN_MTU: u32 = 1450;
+
+/// The VXLAN network identifier of net `net` of prefix `uuid`: 24 bits of
+/// an FNV-1a hash, never 0. Stable, so that `start` after `stop` joins the
+/// same segment; a clash with another environment's tunnel on the same host
+/// is reported by the provider.
+pub fn vxlan_id(uuid: &str, net: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in uuid.bytes().chain([0]).chain(net.bytes()) {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    (((h >> 8) ^ (h & 0xff)) & 0x00ff_ffff).max(1)
 }
 
 /// A net's free-form keys, plus its `dns_records` (`{host: ip}`) for the

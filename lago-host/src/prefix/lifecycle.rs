@@ -17,12 +17,12 @@
 //! (`provider_prepare`), `cli/destroy.rs` (`provider_teardown`, also used by
 //! `cli/cleanup.rs`) and `cli/status.rs` (`provider_states`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
+use lago_plugin_api::spec::{EnvSpec, PrefixInfo, DEFAULT_HOST};
 use serde_json::{json, Map, Value};
 
 use super::interrupt::{self, InterruptGuard};
@@ -92,6 +92,13 @@ impl InitRequest {
 /// The normalize hook of [`init_env_with`]: `(domain name, the domain as
 /// written in the init file) -> the domain to plan` (a vm-type's defaults).
 pub type NormalizeHook<'a> = &'a mut dyn FnMut(&str, Value) -> Result<Value, Error>;
+
+/// The hook of [`init_env_with`] that lists the IPv4 networks in use on
+/// the hypervisor hosts of an environment with `hosts:`: `(the environment
+/// with only its prefix and hosts, the vm-providers its VMs use) ->
+/// [(address, prefix length, what uses it)]`. Leases avoid them.
+pub type SubnetsInUseHook<'a> =
+    &'a mut dyn FnMut(&EnvSpec, &BTreeSet<String>) -> Result<Vec<(Ipv4Addr, u8, String)>, Error>;
 
 /// The prepare hook of [`init_env`].
 pub type PrepareHook<'a> = &'a mut dyn FnMut(&Prefix, &mut EnvSpec) -> Result<(), Error>;
@@ -170,7 +177,13 @@ pub fn init_env(
     config: &Config,
     prepare: PrepareHook<'_>,
 ) -> Result<(Prefix, EnvSpec), Error> {
-    init_env_with(req, config, &mut |_, domain| Ok(domain), prepare)
+    init_env_with(
+        req,
+        config,
+        &mut |_, domain| Ok(domain),
+        &mut |_, _| Ok(Vec::new()),
+        prepare,
+    )
 }
 
 /// [`init_env`] with each domain of the init file passed through `normalize`
@@ -180,6 +193,7 @@ pub fn init_env_with(
     req: &InitRequest,
     config: &Config,
     normalize: NormalizeHook<'_>,
+    subnets_in_use: SubnetsInUseHook<'_>,
     prepare: PrepareHook<'_>,
 ) -> Result<(Prefix, EnvSpec), Error> {
     let (mut document, source) = initfile::read(&req.init_file)?;
@@ -306,7 +320,27 @@ pub fn init_env_with(
         lock_created(&created).leased = Some((store.clone(), info.uuid.clone()));
         let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
         stop_if_interrupted()?;
-        let got = store.acquire(prefix.path(), &info.uuid, &wanted)?;
+        // With several hosts, no subnet may clash with a network on any of
+        // them (asking a remote host costs a connection: only then).
+        let in_use = if init.hosts.is_empty() {
+            Vec::new()
+        } else {
+            let skeleton = EnvSpec {
+                prefix: info.clone(),
+                nets: BTreeMap::new(),
+                domains: BTreeMap::new(),
+                hosts: init.hosts.clone(),
+                extra: Default::default(),
+            };
+            let providers: BTreeSet<String> = init
+                .domains
+                .values()
+                .map(|d| d.vm_provider.clone().unwrap_or_else(|| defaults.vm_provider.clone()))
+                .collect();
+            subnets_in_use(&skeleton, &providers)?
+        };
+        stop_if_interrupted()?;
+        let got = store.acquire_avoiding(prefix.path(), &info.uuid, &wanted, &in_use)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
             requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
@@ -704,9 +738,7 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
             Some(Value::Object(m)) => m.keys().cloned().collect::<Vec<_>>().join(", "),
             _ => String::new(),
         };
-        vms.insert(
-            name.clone(),
-            json!({
+        let mut entry = json!({
                 // None (JSON null, left out by the default format) when
                 // neither the VM nor its template names one, as Lago's
                 // `VMPlugin.distro()`.
@@ -722,8 +754,12 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
                 // at init, the key the VM printed on its console, or the
                 // first key seen (each held from then on).
                 "ssh host key": host_key_status(env, vm),
-            }),
-        );
+            });
+        // Only in a multi-host environment (`hosts:`): where the VM runs.
+        if !env.hosts.is_empty() {
+            entry["host"] = json!(vm.host.as_deref().unwrap_or(DEFAULT_HOST));
+        }
+        vms.insert(name.clone(), entry);
     }
     json!({
         "Prefix": {

@@ -37,13 +37,13 @@ pub mod owned;
 pub mod paths;
 pub mod ssh_client;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use lago_plugin_api::spec::{EnvSpec, Extra, NetSpec, PrefixInfo, VmSpec};
+use lago_plugin_api::spec::{EnvSpec, Extra, HostSpec, NetSpec, PrefixInfo, VmSpec};
 use serde::{Deserialize, Serialize};
 
 /// Default name of a workdir folder.
@@ -577,6 +577,8 @@ struct EnvHeader {
     prefix: PrefixInfo,
     nets: Vec<String>,
     domains: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    hosts: BTreeMap<String, HostSpec>,
     #[serde(default)]
     extra: Extra,
 }
@@ -697,6 +699,7 @@ impl Prefix {
             prefix: env.prefix.clone(),
             nets: env.nets.keys().cloned().collect(),
             domains: env.domains.keys().cloned().collect(),
+            hosts: env.hosts.clone(),
             extra: env.extra.clone(),
         };
         self.write_json(&self.virt().join("env"), &header, how)?;
@@ -783,6 +786,7 @@ impl Prefix {
             prefix: header.prefix,
             nets: Default::default(),
             domains: Default::default(),
+            hosts: header.hosts,
             extra: header.extra,
         };
         // The prefix may have been reached through another path (a link).

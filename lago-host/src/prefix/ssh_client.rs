@@ -50,7 +50,14 @@ pub fn ssh_config_text(env: &EnvSpec) -> String {
             &vm.ssh_user,
             Some(&key),
             &known_hosts,
+            env.host_of(vm)
+                .and_then(|(_, h)| h.ssh_dest())
+                .map(|d| d.to_string())
+                .as_deref(),
         ));
+    }
+    if !env.hosts.is_empty() {
+        out.push_str(crate::ssh::INCLUDE_USER_CONFIG);
     }
     out
 }

@@ -201,8 +201,11 @@ pub fn init_with<'r>(
         }
         prepare_new_env(env, &config, registry, &repo, prepare_options)
     };
+    let mut in_use = |skeleton: &EnvSpec, providers: &std::collections::BTreeSet<String>| {
+        crate::environment::subnets_in_use(skeleton, providers, registry)
+    };
     let (prefix, _) = crate::progress::task("Initialize and populate prefix", || {
-        init_env_with(&req, &config, &mut normalize, &mut prepare)
+        init_env_with(&req, &config, &mut normalize, &mut in_use, &mut prepare)
     })?;
     Env::open(prefix, config, registry)
 }

@@ -8,7 +8,7 @@ use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 
 use super::hostkey;
 use super::keys::load_private_key;
-use super::{Auth, HostKeyPolicy, SshError, SshTarget};
+use super::{Auth, HostKeyPolicy, SshDest, SshError, SshTarget};
 
 /// The russh event handler of one connection: verifies the host key.
 pub(crate) struct Client {
@@ -69,29 +69,107 @@ pub(crate) async fn connect(
     config: Arc<client::Config>,
 ) -> Result<SshHandle, SshError> {
     let addr = target.addr();
-    let tcp = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|source| SshError::Connect {
-            vm: target.name.clone(),
-            addr,
-            source,
-        })?;
-    let _ = tcp.set_nodelay(true);
     let handler = Client {
         vm: target.name.clone(),
         host: target.host,
         port: target.port,
         policy: target.host_key.clone(),
     };
-    let mut handle = client::connect_stream(config, tcp, handler)
-        .await
-        .map_err(|e| match e {
-            ClientError::HostKey(e) => e,
-            ClientError::Russh(source) => session_error(target, source),
-        })?;
+    let handshake = match &target.jump {
+        None => {
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|source| SshError::Connect {
+                    vm: target.name.clone(),
+                    addr,
+                    source,
+                })?;
+            let _ = tcp.set_nodelay(true);
+            client::connect_stream(config, tcp, handler).await
+        }
+        Some(jump) => {
+            let stream = JumpStream::open(jump, addr).map_err(|source| SshError::Connect {
+                vm: target.name.clone(),
+                addr,
+                source,
+            })?;
+            client::connect_stream(config, stream, handler).await
+        }
+    };
+    let mut handle = handshake.map_err(|e| match e {
+        ClientError::HostKey(e) => e,
+        ClientError::Russh(source) => session_error(target, source),
+    })?;
     authenticate(&mut handle, target).await?;
     tracing::debug!(vm = %target.name, %addr, user = %target.user, "SSH connected");
     Ok(handle)
+}
+
+/// The byte stream of `ssh -W VM:PORT JUMP`: OpenSSH connects to the jump
+/// host with the user's configuration (keys, agent, known hosts; never a
+/// prompt) and forwards its stdin/stdout to the VM's SSH port, as
+/// `ProxyJump` does. The `ssh` process ends with the stream.
+struct JumpStream {
+    _child: tokio::process::Child,
+    rd: tokio::process::ChildStdout,
+    wr: tokio::process::ChildStdin,
+}
+
+impl JumpStream {
+    fn open(jump: &SshDest, to: std::net::SocketAddr) -> std::io::Result<JumpStream> {
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-W"])
+            .arg(match to {
+                std::net::SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
+                std::net::SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+            })
+            .args(jump.ssh_args())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let (Some(rd), Some(wr)) = (child.stdout.take(), child.stdin.take()) else {
+            return Err(std::io::Error::other("ssh -W without pipes"));
+        };
+        Ok(JumpStream {
+            _child: child,
+            rd,
+            wr,
+        })
+    }
+}
+
+impl tokio::io::AsyncRead for JumpStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.rd).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for JumpStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.wr).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.wr).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.wr).poll_shutdown(cx)
+    }
 }
 
 pub(crate) fn session_error(target: &SshTarget, source: russh::Error) -> SshError {

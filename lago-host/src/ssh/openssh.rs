@@ -38,6 +38,7 @@ pub fn ssh_config_block(
     user: &str,
     identity_file: Option<&Path>,
     known_hosts_file: &Path,
+    proxy_jump: Option<&str>,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Host {}", cfg_value(alias));
@@ -55,8 +56,17 @@ pub fn ssh_config_block(
     );
     let _ = writeln!(s, "    GlobalKnownHostsFile /dev/null");
     let _ = writeln!(s, "    StrictHostKeyChecking yes");
+    if let Some(j) = proxy_jump {
+        let _ = writeln!(s, "    ProxyJump {}", cfg_value(j));
+    }
     s
 }
+
+/// The end of a `ssh_config` whose blocks jump through hosts: with `-F`,
+/// OpenSSH reads only that file (and hands it to the jump's `ssh`), so the
+/// user's own settings for the jump hosts are included after lago's blocks.
+pub const INCLUDE_USER_CONFIG: &str =
+    "\n# The hosts VMs are reached through: your own settings for them.\nMatch all\n    Include ~/.ssh/config\n";
 
 #[cfg(test)]
 mod tests {
@@ -80,7 +90,9 @@ mod tests {
             "root",
             Some(Path::new("/p/id rsa")),
             Path::new("/p/known_hosts"),
+            Some("root@hv2:2222"),
         );
+        assert!(b.ends_with("    ProxyJump root@hv2:2222\n"), "{b}");
         assert!(
             b.starts_with("Host vm0\n    HostName 192.168.200.2\n"),
             "{b}"

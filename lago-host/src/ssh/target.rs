@@ -4,6 +4,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+pub use lago_plugin_api::spec::SshDest;
+
 /// One VM's SSH endpoint, credentials and host-key policy.
 ///
 /// Equal targets share one pooled connection in an [`SshPool`](super::SshPool).
@@ -16,6 +18,11 @@ pub struct SshTarget {
     pub user: String,
     pub auth: Auth,
     pub host_key: HostKeyPolicy,
+    /// The host to jump through (a VM on another libvirt host): the SSH
+    /// connection to the VM is carried by `ssh -W VM:PORT JUMP`, OpenSSH
+    /// with the user's own configuration, keys and known hosts, as
+    /// `ProxyJump` does. None: straight to the VM.
+    pub jump: Option<SshDest>,
 }
 
 impl SshTarget {

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use lago_plugin_api::spec::EnvSpec;
+use lago_plugin_api::spec::{EnvSpec, DEFAULT_HOST};
 use serde_json::Value;
 
 /// The keys used when none are given.
@@ -151,14 +151,27 @@ pub fn inventory(env: &EnvSpec, keys: &[String]) -> Result<Inventory, serde_json
                 vm.name
             );
         }
-        let spec = serde_json::to_value(vm)?;
-        vms.push((
-            vm.name.clone(),
-            spec,
-            host_entry(&vm.name, ip.as_deref(), &key),
-        ));
+        let mut spec = serde_json::to_value(vm)?;
+        let mut entry = host_entry(&vm.name, ip.as_deref(), &key);
+        if !env.hosts.is_empty() {
+            // Every VM of a multi-host environment names its host (`host`
+            // groups), and one on another host is reached through it.
+            if let Value::Object(m) = &mut spec {
+                m.entry("host")
+                    .or_insert_with(|| Value::String(DEFAULT_HOST.to_string()));
+            }
+            if let Some(jump) = env.host_of(vm).and_then(|(_, h)| h.ssh_dest()) {
+                entry.push_str(&format!(" ansible_ssh_common_args='-J {jump}'"));
+            }
+        }
+        vms.push((vm.name.clone(), spec, entry));
     }
-    Ok(inventory_of(&vms, keys))
+    let mut keys = keys.to_vec();
+    if keys.is_empty() && !env.hosts.is_empty() {
+        keys = DEFAULT_KEYS.iter().map(|k| k.to_string()).collect();
+        keys.push("host".to_string());
+    }
+    Ok(inventory_of(&vms, &keys))
 }
 
 /// The inventory grouped by `keys`, as a map (for callers that want the

@@ -220,6 +220,7 @@ impl Server {
             user: "root".into(),
             auth: Auth::Key(keys.client_key.clone()),
             host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+            jump: None,
         }
     }
 

@@ -30,6 +30,10 @@ pub struct DomainXmlOptions {
     /// The NoCloud seed image to attach, if any.
     pub seed: Option<PathBuf>,
     pub seed_bus: SeedBus,
+    /// Where the serial console is logged; None: the prefix's
+    /// `logs/<vm>.console.log` (a VM on another host logs into a volume
+    /// there).
+    pub console_log: Option<PathBuf>,
 }
 
 impl Default for DomainXmlOptions {
@@ -40,6 +44,7 @@ impl Default for DomainXmlOptions {
             tcg_cpu: "maximum".to_string(),
             seed: None,
             seed_bus: SeedBus::Sata,
+            console_log: None,
         }
     }
 }
@@ -452,7 +457,10 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
     }
 
     // Serial console to a pty and to the prefix's log file.
-    let log = env.prefix.console_log_path(&vm.name);
+    let log = opts
+        .console_log
+        .clone()
+        .unwrap_or_else(|| env.prefix.console_log_path(&vm.name));
     devices.push(
         Element::new("serial")
             .attr("type", "pty")

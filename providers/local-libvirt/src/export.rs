@@ -169,6 +169,7 @@ impl LibvirtSession {
     /// the written paths. The VM must be down.
     pub fn export_disks(&self, vm: &str, dst_dir: &str, standalone: bool) -> Result<Vec<String>> {
         let spec = self.vm(vm)?;
+        self.default_host_only(spec, "export")?;
         if self.state(vm)? != "down" {
             return Err(ProviderError::Spec(format!(
                 "VM {vm} is running: stop it before exporting its disks"

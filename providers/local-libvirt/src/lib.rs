@@ -14,10 +14,12 @@ pub mod error;
 pub mod export;
 pub mod net;
 pub mod options;
+pub mod remote;
 pub mod plugin;
 pub mod seed;
 pub mod session;
 pub mod snapshot;
+pub mod tunnel;
 pub mod tools;
 pub mod xml;
 

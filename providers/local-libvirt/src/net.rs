@@ -255,6 +255,54 @@ fn nat_xml(
     Ok(root.render())
 }
 
+/// The network of a spanned net on another host than the default one: a
+/// bridge of the same name with no forwarding (traffic leaves through the
+/// default host's gateway), no DHCP and no DNS (the default host's serve
+/// the whole net), and on a NAT net the host's own address in the subnet,
+/// so that SSH can jump through the host to its VMs.
+pub fn span_network_xml(net: &NetSpec, host_address: Option<Ipv4Addr>) -> String {
+    let mut root = Element::new("network")
+        .child(Element::new("name").text(&net.libvirt_name))
+        .child(
+            Element::new("bridge")
+                .attr("name", &net.bridge)
+                .attr("stp", "off")
+                .attr("delay", 0),
+        );
+    if let Some(mtu) = net.mtu {
+        root.push(Element::new("mtu").attr("size", mtu));
+    }
+    if let Some(addr) = host_address {
+        root.push(Element::new("dns").attr("enable", "no"));
+        root.push(
+            Element::new("ip")
+                .attr("address", addr)
+                .attr("prefix", net.prefix_len),
+        );
+    }
+    root.render()
+}
+
+/// The IPv4 `(address, prefix length)` pairs of a libvirt network XML
+/// (`<ip address=... prefix=...>` or `netmask=...`).
+pub fn ipv4_addresses(xml: &str) -> Vec<(Ipv4Addr, u8)> {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return Vec::new();
+    };
+    doc.descendants()
+        .filter(|n| n.has_tag_name("ip") && n.attribute("family").is_none_or(|f| f == "ipv4"))
+        .filter_map(|n| {
+            let addr: Ipv4Addr = n.attribute("address")?.parse().ok()?;
+            let len = match (n.attribute("prefix"), n.attribute("netmask")) {
+                (Some(p), _) => p.parse().ok()?,
+                (None, Some(m)) => u32::from(m.parse::<Ipv4Addr>().ok()?).count_ones() as u8,
+                (None, None) => 24,
+            };
+            Some((addr, len))
+        })
+        .collect()
+}
+
 fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
     let mask = if prefix_len == 0 {
         0
@@ -320,5 +368,31 @@ mod tests {
         // A planned name wins over the user's record of the same name.
         assert!(!r.contains_key(&Ipv4Addr::new(10, 0, 0, 9)));
         assert_eq!(r[&Ipv4Addr::new(192, 168, 200, 2)], vec!["vm0", "vm0-eth0"]);
+    }
+
+    #[test]
+    fn span_networks_and_addresses() {
+        let net: NetSpec = serde_json::from_value(serde_json::json!({
+            "name": "lago", "type": "nat", "libvirt_name": "t-lago", "bridge": "lgt-0",
+            "gw": "192.168.203.1", "mtu": 1450
+        }))
+        .expect("net");
+        let xml = span_network_xml(&net, Some(Ipv4Addr::new(192, 168, 203, 4)));
+        assert!(!xml.contains("<forward"), "{xml}");
+        assert!(!xml.contains("<dhcp"), "{xml}");
+        assert!(xml.contains(r#"<dns enable="no"/>"#) || xml.contains("<dns enable='no'/>"), "{xml}");
+        assert!(xml.contains("192.168.203.4"), "{xml}");
+        assert_eq!(
+            ipv4_addresses(&xml),
+            vec![(Ipv4Addr::new(192, 168, 203, 4), 24)]
+        );
+        let bare = span_network_xml(&net, None);
+        assert!(!bare.contains("<ip"), "{bare}");
+        assert_eq!(
+            ipv4_addresses(
+                "<network><ip address='10.1.2.1' netmask='255.255.0.0'/><ip family='ipv6' address='fd00::1' prefix='64'/></network>"
+            ),
+            vec![(Ipv4Addr::new(10, 1, 2, 1), 16)]
+        );
     }
 }

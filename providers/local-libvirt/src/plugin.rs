@@ -170,6 +170,10 @@ impl ProviderSessionPlugin for LibvirtSession {
         Ok(LibvirtSession::interactive_console(self, &vm.name)?)
     }
 
+    fn used_subnets(&self) -> PluginResult<Vec<(std::net::Ipv4Addr, u8, String)>> {
+        Ok(LibvirtSession::used_subnets(self)?)
+    }
+
     fn cleanup(&self) -> PluginResult<()> {
         let report = LibvirtSession::cleanup(self)?;
         self.remove_snapshots()?;

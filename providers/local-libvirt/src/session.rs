@@ -10,13 +10,14 @@
 //! Domains and networks are transient, as in Lago: a stopped VM disappears
 //! from libvirt and its state is `down`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{EnvSpec, HostSpec, NetSpan, NetSpec, VmSpec, DEFAULT_HOST};
 use lago_plugin_api::tracing;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
@@ -32,6 +33,7 @@ use crate::error::{ProviderError, Result};
 use crate::net::{network_xml, NetXmlOptions};
 use crate::options::{resolve_domain_type, DomainType, ProviderOptions};
 use crate::tools::{run, which};
+use crate::tunnel::HostShell;
 
 static QUIET_LIBVIRT: Once = Once::new();
 
@@ -56,7 +58,7 @@ pub fn state_name(state: DomainState) -> &'static str {
     }
 }
 
-fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
+pub(crate) fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
     e.code() == Enum::Known(code)
 }
 
@@ -64,7 +66,9 @@ fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
 pub struct LibvirtSession {
     env: EnvSpec,
     opts: ProviderOptions,
-    conn: Mutex<Option<Connect>>,
+    /// One connection per libvirt host: `None` is the default host, else a
+    /// key of the environment's `hosts`.
+    conns: Mutex<BTreeMap<Option<String>, Connect>>,
     host: OnceLock<Option<HostCpu>>,
     domain_type: OnceLock<DomainType>,
 }
@@ -79,7 +83,7 @@ impl LibvirtSession {
         LibvirtSession {
             env,
             opts,
-            conn: Mutex::new(None),
+            conns: Mutex::new(BTreeMap::new()),
             host: OnceLock::new(),
             domain_type: OnceLock::new(),
         }
@@ -93,22 +97,71 @@ impl LibvirtSession {
         &self.opts
     }
 
-    /// The shared connection, (re)opened when needed.
+    /// The shared connection to the default host, (re)opened when needed.
     pub fn connection(&self) -> Result<Connect> {
+        self.connection_to(None)
+    }
+
+    /// The shared connection to `host` (None: the default host), (re)opened
+    /// when needed. An unreachable host is an error that names it.
+    pub fn connection_to(&self, host: Option<&str>) -> Result<Connect> {
+        let key = host.map(str::to_string);
         let mut guard = self
-            .conn
+            .conns
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(c) = guard.as_ref() {
+        if let Some(c) = guard.get(&key) {
             if c.is_alive().unwrap_or(false) {
                 return Ok(c.clone());
             }
         }
-        let url = &self.opts.libvirt_url;
+        let (url, what) = match host {
+            None => (
+                self.opts.libvirt_url.as_str(),
+                format!("connecting to libvirt at {}", self.opts.libvirt_url),
+            ),
+            Some(h) => {
+                let spec = self.host_spec(h)?;
+                (
+                    spec.libvirt_url.as_str(),
+                    format!("connecting to host {h} at {}", spec.libvirt_url),
+                )
+            }
+        };
         let c = crate::auth::open(url, &self.opts.libvirt_auth)
-            .map_err(|e| ProviderError::libvirt(format!("connecting to libvirt at {url}"), e))?;
-        *guard = Some(c.clone());
+            .map_err(|e| ProviderError::libvirt(what, e))?;
+        guard.insert(key, c.clone());
         Ok(c)
+    }
+
+    /// The connection to the host `vm` runs on.
+    pub(crate) fn vm_connection(&self, vm: &VmSpec) -> Result<Connect> {
+        self.connection_to(vm.host.as_deref())
+    }
+
+    /// The libvirt URL of the host `vm` runs on.
+    fn libvirt_url_of(&self, vm: &VmSpec) -> Result<&str> {
+        match &vm.host {
+            None => Ok(&self.opts.libvirt_url),
+            Some(h) => Ok(&self.host_spec(h)?.libvirt_url),
+        }
+    }
+
+    fn host_spec(&self, name: &str) -> Result<&HostSpec> {
+        self.env.hosts.get(name).ok_or_else(|| {
+            ProviderError::Spec(format!("no host named '{name}' in this environment"))
+        })
+    }
+
+    /// Refuses `what` for a VM on another host than the default one.
+    pub(crate) fn default_host_only(&self, vm: &VmSpec, what: &str) -> Result<()> {
+        match &vm.host {
+            None => Ok(()),
+            Some(h) => Err(ProviderError::Spec(format!(
+                "VM {}: {what} works for VMs on the default host only; it runs on host {h}",
+                vm.name
+            ))),
+        }
     }
 
     pub(crate) fn vm(&self, name: &str) -> Result<&VmSpec> {
@@ -165,13 +218,60 @@ impl LibvirtSession {
             tcg_cpu: self.opts.tcg_cpu.clone(),
             seed: (vm.bootstrap && seed.exists()).then_some(seed),
             seed_bus: self.opts.seed_bus,
+            console_log: None,
         }
     }
 
     /// The domain XML `start` would create for the VM named `vm`.
     pub fn domain_xml(&self, vm: &str) -> Result<String> {
-        let spec = self.vm(vm)?;
-        domain_xml(&self.env, spec, &self.domain_xml_options(spec))
+        self.domain_xml_of(self.vm(vm)?)
+    }
+
+    /// The domain XML of `spec`; for a VM on another host, with the paths
+    /// of its volumes there and that host's domain type.
+    fn domain_xml_of(&self, spec: &VmSpec) -> Result<String> {
+        let Some(host) = &spec.host else {
+            return domain_xml(&self.env, spec, &self.domain_xml_options(spec));
+        };
+        let conn = self.vm_connection(spec)?;
+        let paths = crate::remote::vm_paths(&conn, host, &self.env, spec)?;
+        let mut there = spec.clone();
+        for d in &mut there.disks {
+            d.path = paths.get(&d.name).cloned();
+        }
+        let caps = conn
+            .capabilities()
+            .ok()
+            .and_then(|c| parse_capabilities(&c).ok());
+        let domain_type = match self.opts.domain_type {
+            crate::options::DomainTypeSetting::Kvm => DomainType::Kvm,
+            crate::options::DomainTypeSetting::Qemu => DomainType::Qemu,
+            crate::options::DomainTypeSetting::Auto => match caps.as_ref() {
+                Some(c) if c.kvm_offered => DomainType::Kvm,
+                _ => DomainType::Qemu,
+            },
+        };
+        let nested = match (&spec.cpu_model, domain_type, caps.as_ref()) {
+            (Some(model), DomainType::Kvm, Some(h)) => nested_feature(
+                h.vendor.as_deref(),
+                &h.features,
+                model_vendor(model).as_deref(),
+            ),
+            _ => None,
+        };
+        let opts = DomainXmlOptions {
+            domain_type,
+            nested_feature: nested,
+            tcg_cpu: self.opts.tcg_cpu.clone(),
+            seed: if spec.bootstrap {
+                paths.get("seed").cloned()
+            } else {
+                None
+            },
+            seed_bus: self.opts.seed_bus,
+            console_log: paths.get("console").cloned(),
+        };
+        domain_xml(&self.env, &there, &opts)
     }
 
     /// The network XML `start_networks` would create for the net named `net`.
@@ -250,6 +350,100 @@ impl LibvirtSession {
     }
 
     fn start_network(&self, conn: &Connect, net: &NetSpec) -> Result<()> {
+        self.start_network_here(conn, net)?;
+        match &net.span {
+            Some(span) => self.start_span(net, span),
+            None => Ok(()),
+        }
+    }
+
+    /// The shells and tunnel addresses of every host a spanned net reaches:
+    /// the default host first.
+    fn span_hosts(&self, span: &NetSpan) -> Result<Vec<(Option<String>, Ipv4Addr, HostShell)>> {
+        let mut out = Vec::new();
+        for h in &span.hosts {
+            let spec = self.host_spec(h)?;
+            out.push((
+                Some(h.clone()),
+                crate::tunnel::host_address(h, spec)?,
+                HostShell::of(spec)?,
+            ));
+        }
+        let shell = HostShell::of_url(&self.opts.libvirt_url)?;
+        let addr = match (&shell, out.first()) {
+            (HostShell::Local, Some((_, peer, _))) => crate::tunnel::local_address_towards(*peer)?,
+            _ => crate::tunnel::host_address(
+                "default",
+                &HostSpec {
+                    libvirt_url: self.opts.libvirt_url.clone(),
+                    ssh: None,
+                    address: None,
+                    extra: Default::default(),
+                },
+            )?,
+        };
+        out.insert(0, (None, addr, shell));
+        Ok(out)
+    }
+
+    /// A spanned net on its other hosts: a bridge network there (with the
+    /// host's address on NAT nets, no DHCP or DNS: those are the default
+    /// host's), and the VXLAN devices joining every host's bridge.
+    fn start_span(&self, net: &NetSpec, span: &NetSpan) -> Result<()> {
+        for h in &span.hosts {
+            let conn = self.connection_to(Some(h))?;
+            let xml = crate::net::span_network_xml(net, span.host_addresses.get(h).copied());
+            tracing::debug!("libvirt XML of network {} on host {h}:\n{xml}", net.name);
+            self.create_network(&conn, net, &xml)
+                .map_err(|e| ProviderError::Spec(format!("host {h}: {e}")))?;
+        }
+        let hosts = self.span_hosts(span)?;
+        for (i, (name, _, shell)) in hosts.iter().enumerate() {
+            let peers: Vec<Ipv4Addr> = hosts
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (_, a, _))| *a)
+                .collect();
+            crate::tunnel::attach(shell, net, span.vni, &peers).map_err(|e| {
+                ProviderError::Spec(format!(
+                    "joining network {} on host {}: {e}",
+                    net.name,
+                    name.as_deref().unwrap_or(DEFAULT_HOST)
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Removes a spanned net from its other hosts (where no running domain
+    /// uses it) and its VXLAN devices everywhere; returns the hosts where it
+    /// stays up.
+    fn stop_span(&self, net: &NetSpec, span: &NetSpan, default_kept: bool) -> Result<Vec<String>> {
+        let mut kept = Vec::new();
+        let mut results = Vec::new();
+        for h in &span.hosts {
+            let conn = self.connection_to(Some(h))?;
+            if self.networks_in_use(&conn)?.contains(&net.libvirt_name) {
+                kept.push(h.clone());
+                continue;
+            }
+            results.push(self.destroy_network(&conn, &net.libvirt_name));
+            let shell = HostShell::of(self.host_spec(h)?)?;
+            results.push(crate::tunnel::detach(&shell, net));
+        }
+        if !default_kept {
+            results.push(crate::tunnel::detach(
+                &HostShell::of_url(&self.opts.libvirt_url)?,
+                net,
+            ));
+        }
+        first_error(results)?;
+        Ok(kept)
+    }
+
+    /// Creates the network of `net` from `xml` on `conn` unless it is active.
+    fn create_network(&self, conn: &Connect, net: &NetSpec, xml: &str) -> Result<()> {
         let what = || format!("starting network {} ({})", net.name, net.libvirt_name);
         if let Some(existing) = self.lookup_network(conn, &net.libvirt_name)? {
             if existing
@@ -262,15 +456,7 @@ impl LibvirtSession {
                 .create()
                 .map_err(|e| ProviderError::libvirt(what(), e));
         }
-        let xml = network_xml(
-            &self.env,
-            net,
-            &NetXmlOptions {
-                ipv6: self.opts.ipv6,
-            },
-        )?;
-        tracing::debug!("libvirt XML of network {}:\n{xml}", net.name);
-        match conn.create_network_xml(&xml) {
+        match conn.create_network_xml(xml) {
             Ok(_) => Ok(()),
             Err(e) => {
                 // Another caller may have started it meanwhile.
@@ -280,6 +466,18 @@ impl LibvirtSession {
                 }
             }
         }
+    }
+
+    fn start_network_here(&self, conn: &Connect, net: &NetSpec) -> Result<()> {
+        let xml = network_xml(
+            &self.env,
+            net,
+            &NetXmlOptions {
+                ipv6: self.opts.ipv6,
+            },
+        )?;
+        tracing::debug!("libvirt XML of network {}:\n{xml}", net.name);
+        self.create_network(conn, net, &xml)
     }
 
     /// `up` when the network is active, else `down`.
@@ -310,7 +508,17 @@ impl LibvirtSession {
         let mut kept = Vec::new();
         let mut results = Vec::new();
         for net in specs {
-            if in_use.contains(&net.libvirt_name) {
+            let here_kept = in_use.contains(&net.libvirt_name);
+            if let Some(span) = &net.span {
+                match self.stop_span(net, span, here_kept) {
+                    Ok(hosts) if !hosts.is_empty() => {
+                        kept.push(format!("{} (on host {})", net.name, hosts.join(", ")))
+                    }
+                    Ok(_) => {}
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            if here_kept {
                 kept.push(net.name.clone());
                 continue;
             }
@@ -374,7 +582,14 @@ impl LibvirtSession {
     /// Prepares the VM's disks (overlays, empty images, copies) and runs
     /// their `build:` steps.
     pub fn prepare(&self, vm: &str) -> Result<()> {
-        crate::disks::prepare_vm_disks(&self.env, self.vm(vm)?)
+        let spec = self.vm(vm)?;
+        match &spec.host {
+            None => crate::disks::prepare_vm_disks(&self.env, spec),
+            Some(h) => {
+                let conn = self.vm_connection(spec)?;
+                crate::remote::prepare_vm_disks(&conn, h, &self.env, spec).map(|_| ())
+            }
+        }
     }
 
     /// Builds the VM's NoCloud seed (when its `bootstrap` is on); `start`
@@ -384,7 +599,12 @@ impl LibvirtSession {
         if !spec.bootstrap {
             return Ok(());
         }
-        crate::seed::build_seed(&self.env, spec).map(|_| ())
+        let iso = crate::seed::build_seed(&self.env, spec)?;
+        if let Some(h) = &spec.host {
+            let conn = self.vm_connection(spec)?;
+            crate::remote::upload_seed(&conn, h, &self.env, spec, &iso)?;
+        }
+        Ok(())
     }
 
     // ---- domains --------------------------------------------------------
@@ -394,7 +614,7 @@ impl LibvirtSession {
         let spec = self.vm(vm)?;
         let name = &spec.libvirt_name;
         let what = || format!("starting VM {vm} ({name})");
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         if let Some(dom) = self.lookup_domain(&conn, name)? {
             if dom
                 .is_active()
@@ -414,7 +634,7 @@ impl LibvirtSession {
         let logs = self.env.prefix.logs_dir();
         std::fs::create_dir_all(&logs)
             .map_err(|e| ProviderError::io("creating the logs folder", &logs, e))?;
-        let xml = domain_xml(&self.env, spec, &self.domain_xml_options(spec))?;
+        let xml = self.domain_xml_of(spec)?;
         tracing::debug!("libvirt XML of VM {vm}:\n{xml}");
         match conn.create_domain_xml(&xml, flags) {
             Ok(_) => Ok(()),
@@ -431,7 +651,7 @@ impl LibvirtSession {
     /// Stops the VM hard (destroy); a no-op when it is down.
     pub fn stop(&self, vm: &str) -> Result<()> {
         let spec = self.vm(vm)?;
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         self.destroy_domain(&conn, &spec.libvirt_name)
     }
 
@@ -462,7 +682,7 @@ impl LibvirtSession {
     pub fn shutdown(&self, vm: &str) -> Result<()> {
         let spec = self.vm(vm)?;
         let name = &spec.libvirt_name;
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         let Some(dom) = self.lookup_domain(&conn, name)? else {
             return Ok(());
         };
@@ -506,7 +726,7 @@ impl LibvirtSession {
     pub fn reboot(&self, vm: &str) -> Result<()> {
         let spec = self.vm(vm)?;
         let name = &spec.libvirt_name;
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         match self.lookup_domain(&conn, name)? {
             Some(dom) if dom.is_active().unwrap_or(false) => dom
                 .reboot(virt::sys::VIR_DOMAIN_REBOOT_DEFAULT)
@@ -522,7 +742,7 @@ impl LibvirtSession {
     /// `pmsuspended`, `blocked` or `no state`.
     pub fn state(&self, vm: &str) -> Result<String> {
         let spec = self.vm(vm)?;
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         let Some(dom) = self.lookup_domain(&conn, &spec.libvirt_name)? else {
             return Ok("down".to_string());
         };
@@ -542,7 +762,7 @@ impl LibvirtSession {
     /// Whether libvirt knows the domain (running, or defined).
     pub fn defined(&self, vm: &str) -> Result<bool> {
         let spec = self.vm(vm)?;
-        let conn = self.connection()?;
+        let conn = self.vm_connection(spec)?;
         Ok(self.lookup_domain(&conn, &spec.libvirt_name)?.is_some())
     }
 
@@ -559,7 +779,7 @@ impl LibvirtSession {
             ));
         }
         let status = std::process::Command::new("virsh")
-            .args(["-c", &self.opts.libvirt_url, "console", &spec.libvirt_name])
+            .args(["-c", self.libvirt_url_of(spec)?, "console", &spec.libvirt_name])
             .status()
             .map_err(|e| ProviderError::io("running virsh console", Path::new("virsh"), e))?;
         use std::os::unix::process::ExitStatusExt;
@@ -569,24 +789,41 @@ impl LibvirtSession {
     }
 
     /// Destroys (and undefines) every domain and network of this
-    /// environment: those named in the spec and every other whose name
-    /// starts with the prefix tag (left-overs of a failed or interrupted
-    /// `init`/`start`). Domains go first, then networks.
+    /// environment on every host it uses: those named in the spec and every
+    /// other whose name starts with the prefix tag (left-overs of a failed
+    /// or interrupted `init`/`start`). Domains go first, then networks; on
+    /// other hosts then the tunnels and the environment's storage pool. A
+    /// host that cannot be reached does not stop the others: its error is
+    /// returned after they are clean.
     pub fn cleanup(&self) -> Result<CleanupReport> {
-        let conn = self.connection()?;
+        let mut report = CleanupReport::default();
+        let mut results = vec![self.cleanup_host(None, &mut report)];
+        for h in self.env.hosts.keys() {
+            let r = self.cleanup_host(Some(h), &mut report);
+            if let Err(e) = &r {
+                tracing::warn!("cleaning host {h}: {e}");
+            }
+            results.push(r);
+        }
+        first_error(results)?;
+        Ok(report)
+    }
+
+    fn cleanup_host(&self, host: Option<&str>, report: &mut CleanupReport) -> Result<()> {
+        let conn = self.connection_to(host)?;
         let tag = self.env.prefix.tag();
-        let mut dom_names: BTreeSet<String> = self
-            .env
-            .domains
-            .values()
-            .map(|v| v.libvirt_name.clone())
-            .collect();
-        let mut net_names: BTreeSet<String> = self
-            .env
-            .nets
-            .values()
-            .map(|n| n.libvirt_name.clone())
-            .collect();
+        let here = |vm: &&VmSpec| vm.host.as_deref() == host;
+        let vms: Vec<&VmSpec> = self.env.domains.values().filter(here).collect();
+        let mut dom_names: BTreeSet<String> =
+            vms.iter().map(|v| v.libvirt_name.clone()).collect();
+        let spans_here = |n: &&NetSpec| match (&n.span, host) {
+            (_, None) => true,
+            (Some(span), Some(h)) => span.hosts.iter().any(|x| x == h),
+            (None, Some(_)) => false,
+        };
+        let nets: Vec<&NetSpec> = self.env.nets.values().filter(spans_here).collect();
+        let mut net_names: BTreeSet<String> =
+            nets.iter().map(|n| n.libvirt_name.clone()).collect();
         if !tag.is_empty() {
             let doms = conn
                 .list_all_domains(0)
@@ -596,16 +833,16 @@ impl LibvirtSession {
                     .filter_map(|d| d.name().ok())
                     .filter(|n| n.starts_with(tag)),
             );
-            let nets = conn
+            let all_nets = conn
                 .list_all_networks(0)
                 .map_err(|e| ProviderError::libvirt("listing networks", e))?;
             net_names.extend(
-                nets.iter()
+                all_nets
+                    .iter()
                     .filter_map(|n| n.name().ok())
                     .filter(|n| n.starts_with(tag)),
             );
         }
-        let mut report = CleanupReport::default();
         let mut results = Vec::new();
         for name in dom_names {
             if self.lookup_domain(&conn, &name)?.is_some() {
@@ -625,8 +862,47 @@ impl LibvirtSession {
                 results.push(r);
             }
         }
-        first_error(results)?;
-        Ok(report)
+        let any_span = self.env.nets.values().any(|n| n.span.is_some());
+        if any_span {
+            let shell = match host {
+                None => HostShell::of_url(&self.opts.libvirt_url)?,
+                Some(h) => HostShell::of(self.host_spec(h)?)?,
+            };
+            for net in nets.iter().filter(|n| n.span.is_some()) {
+                results.push(crate::tunnel::detach(&shell, net));
+            }
+        }
+        if let Some(h) = host {
+            results.push(crate::remote::remove_env_pool(&conn, h, &self.env, &vms).map(|_| ()));
+        }
+        first_error(results)
+    }
+
+    /// The IPv4 subnets of every network on every host of the environment,
+    /// each with a description (`network NAME on host HOST`): a lease must
+    /// avoid them.
+    pub fn used_subnets(&self) -> Result<Vec<(Ipv4Addr, u8, String)>> {
+        let mut out = Vec::new();
+        let hosts = std::iter::once(None).chain(self.env.hosts.keys().map(|h| Some(h.as_str())));
+        for host in hosts {
+            let conn = self.connection_to(host)?;
+            let nets = conn
+                .list_all_networks(0)
+                .map_err(|e| ProviderError::libvirt("listing networks", e))?;
+            for n in nets {
+                let (Ok(name), Ok(xml)) = (n.name(), n.xml_desc(0)) else {
+                    continue;
+                };
+                for (addr, len) in crate::net::ipv4_addresses(&xml) {
+                    out.push((
+                        addr,
+                        len,
+                        format!("network {name} on host {}", host.unwrap_or(DEFAULT_HOST)),
+                    ));
+                }
+            }
+        }
+        Ok(out)
     }
 
     // ---- not implemented yet ------------------------------------------
@@ -649,6 +925,7 @@ impl LibvirtSession {
         ignore_nopath: bool,
     ) -> Result<()> {
         let spec = self.vm(vm)?;
+        self.default_host_only(spec, "reading files from a stopped VM's disks")?;
         if which("virt-copy-out").is_none() {
             return Err(ProviderError::MissingTool(format!(
                 "reading files from a stopped VM's disks needs libguestfs's virt-copy-out, \

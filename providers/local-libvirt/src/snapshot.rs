@@ -119,6 +119,7 @@ impl LibvirtSession {
     pub fn create_snapshot(&self, vm: &str, name: &str) -> Result<SnapshotInfo> {
         check_name(name)?;
         let spec = self.vm(vm)?;
+        self.default_host_only(spec, "snapshots")?;
         let disks = snapshot_disks(spec)?;
         let conn = self.connection()?;
         let what = || format!("snapshot {name} of VM {vm}");
@@ -184,6 +185,7 @@ impl LibvirtSession {
     pub fn revert_snapshot(&self, vm: &str, name: &str) -> Result<()> {
         check_name(name)?;
         let spec = self.vm(vm)?;
+        self.default_host_only(spec, "snapshots")?;
         let disks = snapshot_disks(spec)?;
         let xml_path = self.snapshot_xml_path(vm, name);
         if xml_path.exists() {

@@ -1,0 +1,234 @@
+//! Networks that span hosts: the hosts' bridges of one net joined by kernel
+//! VXLAN devices (`ip link ... type vxlan`), one per net and host, with a
+//! flood entry (`bridge fdb append 00:00:00:00:00:00 ... dst PEER`) per
+//! other host. Set up with `ip`/`bridge` on each host: here directly, on
+//! another host over OpenSSH with the user's own configuration and keys
+//! (the access `qemu+ssh` uses). No tunnel of lago's own.
+//!
+//! Every command is an argument vector; over SSH each argument is quoted
+//! for the remote shell, and all of them are lago's own values (device
+//! names, numbers, addresses), never text from the init file or a guest.
+
+use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs, UdpSocket};
+use std::process::Command;
+
+use lago_plugin_api::spec::{HostSpec, NetSpec, SshDest};
+
+use crate::error::{ProviderError, Result};
+
+/// The UDP port of the tunnels (IANA's VXLAN port).
+pub const VXLAN_PORT: u16 = 4789;
+
+/// Where a host's commands run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostShell {
+    /// The machine lago runs on.
+    Local,
+    /// Another machine, through `ssh`.
+    Ssh(SshDest),
+}
+
+/// POSIX single quotes around `s`.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl HostShell {
+    /// The shell of a host: local when its libvirt URL names no host.
+    pub fn of(host: &HostSpec) -> Result<HostShell> {
+        if host.url_host().is_none() && host.ssh.is_none() {
+            return Ok(HostShell::Local);
+        }
+        host.ssh_dest().map(HostShell::Ssh).ok_or_else(|| {
+            ProviderError::Spec(format!(
+                "host {}: no SSH destination in its libvirt URL or `ssh:`",
+                host.libvirt_url
+            ))
+        })
+    }
+
+    /// The shell of the default host (libvirt URL `url`).
+    pub fn of_url(url: &str) -> Result<HostShell> {
+        HostShell::of(&HostSpec {
+            libvirt_url: url.to_string(),
+            ssh: None,
+            address: None,
+            extra: Default::default(),
+        })
+    }
+
+    fn command(&self, argv: &[&str]) -> Command {
+        match self {
+            HostShell::Local => {
+                let mut c = Command::new(argv[0]);
+                c.args(&argv[1..]);
+                c
+            }
+            HostShell::Ssh(dest) => {
+                let mut c = Command::new("ssh");
+                // Never a prompt: keys, agent and known hosts as the user
+                // set them up for qemu+ssh.
+                c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"])
+                    .args(dest.ssh_args())
+                    .arg(argv.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" "));
+                c
+            }
+        }
+    }
+
+    /// Runs `argv` on the host; its stdout on success, else an error with
+    /// its stderr.
+    pub fn run(&self, argv: &[&str]) -> Result<String> {
+        let out = crate::tools::run(&mut self.command(argv), &self.describe(argv))?;
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn describe(&self, argv: &[&str]) -> String {
+        match self {
+            HostShell::Local => format!("running {} here", argv[0]),
+            HostShell::Ssh(d) => format!("running {} on {d}", argv[0]),
+        }
+    }
+}
+
+/// The VXLAN device of a net on every host: its bridge name with `vx` for
+/// `lg` (15 characters at most, unique per prefix and net).
+pub fn vxlan_device(net: &NetSpec) -> String {
+    match net.bridge.strip_prefix("lg") {
+        Some(rest) => format!("vx{rest}"),
+        None => {
+            let mut s = format!("vx{}", net.bridge);
+            s.truncate(15);
+            s
+        }
+    }
+}
+
+/// The IPv4 address of a host as its peers reach it: `address:`, else its
+/// libvirt URL's host name resolved.
+pub fn host_address(name: &str, host: &HostSpec) -> Result<Ipv4Addr> {
+    if let Some(a) = host.address {
+        return Ok(a);
+    }
+    let h = host.url_host().ok_or_else(|| {
+        ProviderError::Spec(format!("host {name}: its libvirt URL names no host"))
+    })?;
+    let addrs = (h, VXLAN_PORT).to_socket_addrs().map_err(|e| {
+        ProviderError::Spec(format!("host {name}: cannot resolve {h}: {e} (set its `address:`)"))
+    })?;
+    addrs
+        .filter_map(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .next()
+        .ok_or_else(|| {
+            ProviderError::Spec(format!("host {name}: {h} has no IPv4 address (set its `address:`)"))
+        })
+}
+
+/// The address of this machine towards `peer`: the source address the
+/// kernel picks for it (a UDP socket's connect sends nothing).
+pub fn local_address_towards(peer: Ipv4Addr) -> Result<Ipv4Addr> {
+    let sock = UdpSocket::bind(("0.0.0.0", 0))
+        .and_then(|s| s.connect((peer, VXLAN_PORT)).map(|()| s))
+        .map_err(|e| ProviderError::Spec(format!("no route from this machine to {peer}: {e}")))?;
+    match sock.local_addr().map(|a| a.ip()) {
+        Ok(IpAddr::V4(a)) => Ok(a),
+        other => Err(ProviderError::Spec(format!(
+            "no IPv4 source address towards {peer}: {other:?}"
+        ))),
+    }
+}
+
+/// (Re)creates the net's VXLAN device on the host behind `shell`, attached
+/// to the net's bridge, flooding to `peers`.
+pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) -> Result<()> {
+    let dev = vxlan_device(net);
+    let vni = vni.to_string();
+    let port = VXLAN_PORT.to_string();
+    // A device of this name is lago's (named after the prefix): an older
+    // one, from a start that was cut short, is replaced.
+    let _ = shell.run(&["ip", "link", "del", &dev]);
+    shell.run(&[
+        "ip", "link", "add", &dev, "type", "vxlan", "id", &vni, "dstport", &port,
+    ])?;
+    let result = (|| {
+        for p in peers {
+            let p = p.to_string();
+            shell.run(&[
+                "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", &dev, "dst", &p,
+            ])?;
+        }
+        if let Some(mtu) = net.mtu {
+            shell.run(&["ip", "link", "set", &dev, "mtu", &mtu.to_string()])?;
+        }
+        shell.run(&["ip", "link", "set", &dev, "master", &net.bridge])?;
+        shell.run(&["ip", "link", "set", &dev, "up"]).map(|_| ())
+    })();
+    if result.is_err() {
+        let _ = shell.run(&["ip", "link", "del", &dev]);
+    }
+    result
+}
+
+/// Removes the net's VXLAN device from the host behind `shell`; a missing
+/// device is fine.
+pub fn detach(shell: &HostShell, net: &NetSpec) -> Result<()> {
+    let dev = vxlan_device(net);
+    match shell.run(&["ip", "link", "show", "dev", &dev]) {
+        Ok(_) => shell.run(&["ip", "link", "del", &dev]).map(|_| ()),
+        Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_and_commands() {
+        assert_eq!(sh_quote("a'b"), r"'a'\''b'");
+        let dest = SshDest::parse("root@hv2:2222").expect("dest");
+        let c = HostShell::Ssh(dest).command(&["ip", "link", "del", "vx1; rm -rf /"]);
+        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            args,
+            [
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=15",
+                "-p",
+                "2222",
+                "--",
+                "root@hv2",
+                "'ip' 'link' 'del' 'vx1; rm -rf /'"
+            ]
+        );
+    }
+
+    #[test]
+    fn device_names() {
+        let mut net: NetSpec = serde_json::from_value(serde_json::json!({
+            "name": "lago", "type": "nat", "libvirt_name": "x-lago", "bridge": "lgabcdef12-0"
+        }))
+        .expect("net");
+        assert_eq!(vxlan_device(&net), "vxabcdef12-0");
+        net.bridge = "virbr-some-long".into();
+        assert!(vxlan_device(&net).len() <= 15);
+    }
+
+    #[test]
+    fn shells() {
+        assert_eq!(HostShell::of_url("qemu:///system").expect("local"), HostShell::Local);
+        assert!(matches!(
+            HostShell::of_url("qemu+ssh://root@hv2/system").expect("ssh"),
+            HostShell::Ssh(_)
+        ));
+        assert_eq!(
+            local_address_towards(Ipv4Addr::LOCALHOST).expect("lo"),
+            Ipv4Addr::LOCALHOST
+        );
+    }
+}
