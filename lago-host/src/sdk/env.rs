@@ -245,18 +245,14 @@ impl<'r> Env<'r> {
     }
 
     /// Lago's `ansible_inventory(keys)`: the INI text `lago ansible_hosts
-    /// -k KEYS` prints (`keys` empty: `vm-type`, `groups`, `vm-provider`).
+    /// -k KEYS` prints (`keys` empty: `vm-type`, `groups`, `vm-provider`,
+    /// and `host` in an environment with `hosts:`).
     pub fn ansible_inventory(&self, keys: &[String]) -> Result<String, SdkError> {
         Ok(self.ansible_inventory_data(keys)?.to_ini())
     }
 
     /// The inventory as data (groups in order, each with its host lines).
     pub fn ansible_inventory_data(&self, keys: &[String]) -> Result<ansible::Inventory, SdkError> {
-        let default: Vec<String> = ansible::DEFAULT_KEYS
-            .iter()
-            .map(|k| k.to_string())
-            .collect();
-        let keys = if keys.is_empty() { &default[..] } else { keys };
         Ok(ansible::inventory(self.spec(), keys)?)
     }
 

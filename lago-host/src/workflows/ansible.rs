@@ -139,7 +139,9 @@ pub fn inventory_of(vms: &[(String, Value, String)], keys: &[String]) -> Invento
 }
 
 /// The inventory of a stored environment: each VM at its management
-/// address, with the prefix's private key.
+/// address, with the prefix's private key; a VM on another host jumps
+/// through it. Empty `keys`: [`DEFAULT_KEYS`], and `host` when `env` has
+/// `hosts:` (VMs without one are in `host=default`).
 pub fn inventory(env: &EnvSpec, keys: &[String]) -> Result<Inventory, serde_json::Error> {
     let key = env.prefix.ssh_key_path();
     let mut vms = Vec::with_capacity(env.domains.len());
@@ -167,9 +169,11 @@ pub fn inventory(env: &EnvSpec, keys: &[String]) -> Result<Inventory, serde_json
         vms.push((vm.name.clone(), spec, entry));
     }
     let mut keys = keys.to_vec();
-    if keys.is_empty() && !env.hosts.is_empty() {
+    if keys.is_empty() {
         keys = DEFAULT_KEYS.iter().map(|k| k.to_string()).collect();
-        keys.push("host".to_string());
+        if !env.hosts.is_empty() {
+            keys.push("host".to_string());
+        }
     }
     Ok(inventory_of(&vms, &keys))
 }

@@ -374,13 +374,15 @@ pub fn remove_env_pool(conn: &Connect, host: &str, env: &EnvSpec, vms: &[&VmSpec
             delete_vol_if_there(&pool, host, &v)?;
         }
     }
+    // libvirt removes the folder of an inactive pool only, and only when
+    // it is empty (a file lago did not make stays, with its folder).
+    let _ = pool.destroy();
     if let Err(e) = pool.delete(0) {
         tracing::warn!(
-            "storage pool {name} on host {host}: its folder {} is not empty, left in place: {e}",
+            "storage pool {name} on host {host}: its folder {} is left in place: {e}",
             env_pool_dir(env)
         );
     }
-    let _ = pool.destroy();
     pool.undefine()
         .map_err(lv(format!("undefining storage pool {name}"), host))?;
     Ok(true)

@@ -844,11 +844,15 @@ impl LibvirtSession {
             );
         }
         let mut results = Vec::new();
+        let reported = |name: String| match host {
+            None => name,
+            Some(h) => format!("{name} (host {h})"),
+        };
         for name in dom_names {
             if self.lookup_domain(&conn, &name)?.is_some() {
                 let r = self.destroy_domain(&conn, &name);
                 if r.is_ok() {
-                    report.domains.push(name);
+                    report.domains.push(reported(name));
                 }
                 results.push(r);
             }
@@ -857,7 +861,7 @@ impl LibvirtSession {
             if self.lookup_network(&conn, &name)?.is_some() {
                 let r = self.destroy_network(&conn, &name);
                 if r.is_ok() {
-                    report.networks.push(name);
+                    report.networks.push(reported(name));
                 }
                 results.push(r);
             }
