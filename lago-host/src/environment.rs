@@ -848,8 +848,9 @@ pub fn subnets_in_use(
         };
         let session = into_result(entry.plugin.open(env_json.as_str().into()))
             .map_err(plugin_err(format_args!("vm-provider `{name}`")))?;
-        let json = into_result(session.used_subnets())
-            .map_err(plugin_err(format_args!("vm-provider `{name}`: the hosts' networks")))?;
+        let json = into_result(session.used_subnets()).map_err(plugin_err(format_args!(
+            "vm-provider `{name}`: the hosts' networks"
+        )))?;
         let mut got: Vec<(std::net::Ipv4Addr, u8, String)> = serde_json::from_str(json.as_str())
             .map_err(|e| {
                 Error::internal(format!(

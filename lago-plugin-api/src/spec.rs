@@ -613,8 +613,14 @@ mod host_tests {
     fn url_hosts() {
         assert_eq!(url_host("qemu:///system"), None);
         assert_eq!(url_host("qemu+ssh://root@hv2/system"), Some("hv2"));
-        assert_eq!(url_host("qemu+tcp://10.0.0.2:16509/system"), Some("10.0.0.2"));
-        assert_eq!(url_host("qemu+ssh://root@[fd00::2]:22/system"), Some("fd00::2"));
+        assert_eq!(
+            url_host("qemu+tcp://10.0.0.2:16509/system"),
+            Some("10.0.0.2")
+        );
+        assert_eq!(
+            url_host("qemu+ssh://root@[fd00::2]:22/system"),
+            Some("fd00::2")
+        );
         assert_eq!(url_host("no url"), None);
     }
 

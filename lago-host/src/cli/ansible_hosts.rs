@@ -13,7 +13,8 @@ pub fn command() -> Command {
             "This method iterates through all the VMs and creates an Ansible host inventory. \
              For each vm it defines an IP address and a private key. The default groups are \
              based on the values which associated with the following keys: 'vm-type', \
-             'groups', 'vm-provider'. Nested keys can be used by specifying the path to the \
+             'groups', 'vm-provider' (and 'host' in an environment over several hosts). \
+             Nested keys can be used by specifying the path to the \
              key, for example 'disks/0/metadata/distro'. If the value associated with the key \
              is a list, a group will be created for every item in that list.",
         )
@@ -23,8 +24,10 @@ pub fn command() -> Command {
                 .long("keys")
                 .value_name("KEY")
                 .num_args(0..)
-                .default_values(["vm-type", "groups", "vm-provider"])
-                .help("Path to the keys that should be used as groups"),
+                .help(
+                    "Path to the keys that should be used as groups \
+                     [default: vm-type groups vm-provider]",
+                ),
         )
 }
 

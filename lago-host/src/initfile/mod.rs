@@ -619,9 +619,13 @@ impl Reader<'_> {
                         dp.key(name).key("host"),
                         format!("unknown host {h:?}"),
                         &if known.is_empty() {
-                            "a host defined under the top-level `hosts:` (there is none)".to_string()
+                            "a host defined under the top-level `hosts:` (there is none)"
+                                .to_string()
                         } else {
-                            format!("one of the hosts defined under `hosts:`: {}", known.join(", "))
+                            format!(
+                                "one of the hosts defined under `hosts:`: {}",
+                                known.join(", ")
+                            )
                         },
                     ));
                 }
@@ -651,7 +655,9 @@ impl Reader<'_> {
             if name == DEFAULT_HOST {
                 return Err(self.err(
                     p,
-                    format!("the host name `{DEFAULT_HOST}` is reserved for the VMs without `host:`"),
+                    format!(
+                        "the host name `{DEFAULT_HOST}` is reserved for the VMs without `host:`"
+                    ),
                     "another name",
                 ));
             }

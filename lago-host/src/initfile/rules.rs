@@ -332,7 +332,9 @@ pub fn remote_libvirt_url(url: &str) -> Result<(), String> {
         "qemu",
     ];
     if !SCHEMES.contains(&scheme) {
-        return Err(format!("scheme `{scheme}` is not one of libvirt's QEMU transports"));
+        return Err(format!(
+            "scheme `{scheme}` is not one of libvirt's QEMU transports"
+        ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the URL holds blanks or control characters".into());
@@ -404,4 +406,3 @@ mod tests {
         );
     }
 }
-

@@ -501,19 +501,35 @@ mod tests {
         let store = LeaseStore::new(t.path().join("leases"), Duration::from_secs(5));
         let a = prefix(t.path(), "a", "aaaa");
         let in_use = vec![
-            (Ipv4Addr::new(192, 168, 200, 1), 24, "network x on host hv2".to_string()),
+            (
+                Ipv4Addr::new(192, 168, 200, 1),
+                24,
+                "network x on host hv2".to_string(),
+            ),
             // A /16 on the host covers every /24 of 192.168.202-203 too.
-            (Ipv4Addr::new(192, 168, 202, 1), 23, "network y on host default".to_string()),
+            (
+                Ipv4Addr::new(192, 168, 202, 1),
+                23,
+                "network y on host default".to_string(),
+            ),
         ];
         let got = store
             .acquire_avoiding(&a, "aaaa", &[None, None], &in_use)
             .expect("leased");
         assert_eq!(
             got,
-            vec![Ipv4Addr::new(192, 168, 201, 0), Ipv4Addr::new(192, 168, 204, 0)]
+            vec![
+                Ipv4Addr::new(192, 168, 201, 0),
+                Ipv4Addr::new(192, 168, 204, 0)
+            ]
         );
         let e = store
-            .acquire_avoiding(&a, "aaaa", &[Some(Ipv4Addr::new(192, 168, 203, 9))], &in_use)
+            .acquire_avoiding(
+                &a,
+                "aaaa",
+                &[Some(Ipv4Addr::new(192, 168, 203, 9))],
+                &in_use,
+            )
             .expect_err("exact request on a used subnet");
         assert_eq!(
             e.to_string(),

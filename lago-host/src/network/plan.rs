@@ -543,7 +543,9 @@ pub fn plan(
         }
     }
     for (net, span) in spans.iter_mut() {
-        let Some(st) = states.get_mut(net) else { continue };
+        let Some(st) = states.get_mut(net) else {
+            continue;
+        };
         let (Some(b), true) = (st.base, init.nets[*net].net_type == NetType::Nat) else {
             continue;
         };

@@ -335,7 +335,11 @@ pub fn init_env_with(
             let providers: BTreeSet<String> = init
                 .domains
                 .values()
-                .map(|d| d.vm_provider.clone().unwrap_or_else(|| defaults.vm_provider.clone()))
+                .map(|d| {
+                    d.vm_provider
+                        .clone()
+                        .unwrap_or_else(|| defaults.vm_provider.clone())
+                })
                 .collect();
             subnets_in_use(&skeleton, &providers)?
         };
@@ -739,22 +743,22 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
             _ => String::new(),
         };
         let mut entry = json!({
-                // None (JSON null, left out by the default format) when
-                // neither the VM nor its template names one, as Lago's
-                // `VMPlugin.distro()`.
-                "distro": vm.distro,
-                "root password": vm.root_password,
-                "status": states.vms.get(name).map(String::as_str).unwrap_or("down"),
-                "snapshots": snapshots,
-                "metadata": vm.metadata,
-                "NICs": nics,
-                "vm-type": vm.vm_type,
-                "vm-provider": vm.vm_provider,
-                // How lago verifies the VM's SSH host key: the key generated
-                // at init, the key the VM printed on its console, or the
-                // first key seen (each held from then on).
-                "ssh host key": host_key_status(env, vm),
-            });
+            // None (JSON null, left out by the default format) when
+            // neither the VM nor its template names one, as Lago's
+            // `VMPlugin.distro()`.
+            "distro": vm.distro,
+            "root password": vm.root_password,
+            "status": states.vms.get(name).map(String::as_str).unwrap_or("down"),
+            "snapshots": snapshots,
+            "metadata": vm.metadata,
+            "NICs": nics,
+            "vm-type": vm.vm_type,
+            "vm-provider": vm.vm_provider,
+            // How lago verifies the VM's SSH host key: the key generated
+            // at init, the key the VM printed on its console, or the
+            // first key seen (each held from then on).
+            "ssh host key": host_key_status(env, vm),
+        });
         // Only in a multi-host environment (`hosts:`): where the VM runs.
         if !env.hosts.is_empty() {
             entry["host"] = json!(vm.host.as_deref().unwrap_or(DEFAULT_HOST));

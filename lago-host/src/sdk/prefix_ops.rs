@@ -149,7 +149,8 @@ pub fn cleanup<'r>(
 
 /// Lago's `ansible_inventory(keys)` from the stored environment of an
 /// initialized `prefix`, no provider asked (`keys` empty: `vm-type`,
-/// `groups`, `vm-provider`). See [`super::Env::ansible_inventory`].
+/// `groups`, `vm-provider`, and `host` with `hosts:`). See
+/// [`super::Env::ansible_inventory`].
 pub fn ansible_inventory(prefix: &Prefix, keys: &[String]) -> Result<ansible::Inventory, SdkError> {
     prefix.require_initialized()?;
     let env = prefix.load_env()?;

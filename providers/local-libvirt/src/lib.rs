@@ -14,13 +14,13 @@ pub mod error;
 pub mod export;
 pub mod net;
 pub mod options;
-pub mod remote;
 pub mod plugin;
+pub mod remote;
 pub mod seed;
 pub mod session;
 pub mod snapshot;
-pub mod tunnel;
 pub mod tools;
+pub mod tunnel;
 pub mod xml;
 
 lago_plugin_api::export_plugins! {

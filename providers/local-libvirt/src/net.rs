@@ -380,7 +380,10 @@ mod tests {
         let xml = span_network_xml(&net, Some(Ipv4Addr::new(192, 168, 203, 4)));
         assert!(!xml.contains("<forward"), "{xml}");
         assert!(!xml.contains("<dhcp"), "{xml}");
-        assert!(xml.contains(r#"<dns enable="no"/>"#) || xml.contains("<dns enable='no'/>"), "{xml}");
+        assert!(
+            xml.contains(r#"<dns enable="no"/>"#) || xml.contains("<dns enable='no'/>"),
+            "{xml}"
+        );
         assert!(xml.contains("192.168.203.4"), "{xml}");
         assert_eq!(
             ipv4_addresses(&xml),

@@ -25,8 +25,8 @@ use virt::stream::Stream;
 
 use crate::error::{ProviderError, Result};
 use crate::session::is_code;
-use lago_plugin_api::tracing;
 use crate::xml::Element;
+use lago_plugin_api::tracing;
 
 /// The pool of uploaded templates, shared by the environments on a host.
 pub const TEMPLATE_POOL: &str = "lago-templates";
@@ -84,7 +84,8 @@ pub fn ensure_pool(conn: &Connect, host: &str, name: &str, dir: &str) -> Result<
                 .child(Element::new("name").text(name))
                 .child(Element::new("target").child(Element::new("path").text(dir)))
                 .render();
-            let p = conn.define_storage_pool_xml(&xml, 0)
+            let p = conn
+                .define_storage_pool_xml(&xml, 0)
                 .map_err(lv(format!("defining storage pool {name}"), host))?;
             p.build(0)
                 .map_err(lv(format!("building storage pool {name} at {dir}"), host))?;
@@ -118,7 +119,11 @@ fn create_vol(pool: &StoragePool, host: &str, xml: &str, name: &str) -> Result<S
 fn vol_xml(name: &str, capacity: u64, format: &str) -> Element {
     Element::new("volume")
         .child(Element::new("name").text(name))
-        .child(Element::new("capacity").attr("unit", "bytes").text(capacity))
+        .child(
+            Element::new("capacity")
+                .attr("unit", "bytes")
+                .text(capacity),
+        )
         .child(Element::new("target").child(Element::new("format").attr("type", format)))
 }
 
@@ -163,9 +168,10 @@ pub fn upload_file(pool: &StoragePool, host: &str, name: &str, src: &Path) -> Re
                 sent += usize::try_from(k).unwrap_or(0).max(1).min(n - sent);
             }
         }
-        stream
-            .finish()
-            .map_err(lv(format!("finishing the upload of {}", src.display()), host))
+        stream.finish().map_err(lv(
+            format!("finishing the upload of {}", src.display()),
+            host,
+        ))
     })();
     if let Err(e) = uploaded {
         let _ = vol.delete(0);
@@ -186,8 +192,8 @@ pub fn template_sha1(base: &Path) -> Result<String> {
         }
     }
     use sha1::Digest;
-    let mut f =
-        std::fs::File::open(base).map_err(|e| ProviderError::io("opening the template", base, e))?;
+    let mut f = std::fs::File::open(base)
+        .map_err(|e| ProviderError::io("opening the template", base, e))?;
     let mut h = sha1::Sha1::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -235,7 +241,10 @@ fn virtual_size(image: &Path) -> Result<u64> {
     v.get("virtual-size")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| {
-            ProviderError::Spec(format!("qemu-img info of {}: no virtual size", image.display()))
+            ProviderError::Spec(format!(
+                "qemu-img info of {}: no virtual size",
+                image.display()
+            ))
         })
 }
 
@@ -299,7 +308,12 @@ pub fn prepare_vm_disks(
                         vm.name, disk.name
                     ))
                 })?;
-                let vol = create_vol(&pool, host, &vol_xml(&name, size, &disk.format).render(), &name)?;
+                let vol = create_vol(
+                    &pool,
+                    host,
+                    &vol_xml(&name, size, &disk.format).render(),
+                    &name,
+                )?;
                 vol_path(&vol, host, &name)?
             }
             _ => {
@@ -321,7 +335,13 @@ pub fn prepare_vm_disks(
 
 /// Uploads the VM's seed ISO (built locally) and returns its path on the
 /// host.
-pub fn upload_seed(conn: &Connect, host: &str, env: &EnvSpec, vm: &VmSpec, iso: &Path) -> Result<PathBuf> {
+pub fn upload_seed(
+    conn: &Connect,
+    host: &str,
+    env: &EnvSpec,
+    vm: &VmSpec,
+    iso: &Path,
+) -> Result<PathBuf> {
     let pool = ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))?;
     upload_file(&pool, host, &seed_volume_name(vm), iso)
 }
@@ -329,7 +349,12 @@ pub fn upload_seed(conn: &Connect, host: &str, env: &EnvSpec, vm: &VmSpec, iso: 
 /// Paths on the host of the VM's volumes that exist: disks by disk name,
 /// the seed under `seed`, and where the console log goes (`console`, made
 /// as an empty volume so `destroy` finds it).
-pub fn vm_paths(conn: &Connect, host: &str, env: &EnvSpec, vm: &VmSpec) -> Result<BTreeMap<String, PathBuf>> {
+pub fn vm_paths(
+    conn: &Connect,
+    host: &str,
+    env: &EnvSpec,
+    vm: &VmSpec,
+) -> Result<BTreeMap<String, PathBuf>> {
     let pool = ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))?;
     let _ = pool.refresh(0);
     let mut out = BTreeMap::new();

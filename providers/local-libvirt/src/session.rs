@@ -779,7 +779,12 @@ impl LibvirtSession {
             ));
         }
         let status = std::process::Command::new("virsh")
-            .args(["-c", self.libvirt_url_of(spec)?, "console", &spec.libvirt_name])
+            .args([
+                "-c",
+                self.libvirt_url_of(spec)?,
+                "console",
+                &spec.libvirt_name,
+            ])
             .status()
             .map_err(|e| ProviderError::io("running virsh console", Path::new("virsh"), e))?;
         use std::os::unix::process::ExitStatusExt;
@@ -814,16 +819,14 @@ impl LibvirtSession {
         let tag = self.env.prefix.tag();
         let here = |vm: &&VmSpec| vm.host.as_deref() == host;
         let vms: Vec<&VmSpec> = self.env.domains.values().filter(here).collect();
-        let mut dom_names: BTreeSet<String> =
-            vms.iter().map(|v| v.libvirt_name.clone()).collect();
+        let mut dom_names: BTreeSet<String> = vms.iter().map(|v| v.libvirt_name.clone()).collect();
         let spans_here = |n: &&NetSpec| match (&n.span, host) {
             (_, None) => true,
             (Some(span), Some(h)) => span.hosts.iter().any(|x| x == h),
             (None, Some(_)) => false,
         };
         let nets: Vec<&NetSpec> = self.env.nets.values().filter(spans_here).collect();
-        let mut net_names: BTreeSet<String> =
-            nets.iter().map(|n| n.libvirt_name.clone()).collect();
+        let mut net_names: BTreeSet<String> = nets.iter().map(|n| n.libvirt_name.clone()).collect();
         if !tag.is_empty() {
             let doms = conn
                 .list_all_domains(0)

@@ -70,7 +70,12 @@ impl HostShell {
                 // set them up for qemu+ssh.
                 c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"])
                     .args(dest.ssh_args())
-                    .arg(argv.iter().map(|a| sh_quote(a)).collect::<Vec<_>>().join(" "));
+                    .arg(
+                        argv.iter()
+                            .map(|a| sh_quote(a))
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
                 c
             }
         }
@@ -114,7 +119,9 @@ pub fn host_address(name: &str, host: &HostSpec) -> Result<Ipv4Addr> {
         ProviderError::Spec(format!("host {name}: its libvirt URL names no host"))
     })?;
     let addrs = (h, VXLAN_PORT).to_socket_addrs().map_err(|e| {
-        ProviderError::Spec(format!("host {name}: cannot resolve {h}: {e} (set its `address:`)"))
+        ProviderError::Spec(format!(
+            "host {name}: cannot resolve {h}: {e} (set its `address:`)"
+        ))
     })?;
     addrs
         .filter_map(|a| match a.ip() {
@@ -123,7 +130,9 @@ pub fn host_address(name: &str, host: &HostSpec) -> Result<Ipv4Addr> {
         })
         .next()
         .ok_or_else(|| {
-            ProviderError::Spec(format!("host {name}: {h} has no IPv4 address (set its `address:`)"))
+            ProviderError::Spec(format!(
+                "host {name}: {h} has no IPv4 address (set its `address:`)"
+            ))
         })
 }
 
@@ -157,7 +166,14 @@ pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) ->
         for p in peers {
             let p = p.to_string();
             shell.run(&[
-                "bridge", "fdb", "append", "00:00:00:00:00:00", "dev", &dev, "dst", &p,
+                "bridge",
+                "fdb",
+                "append",
+                "00:00:00:00:00:00",
+                "dev",
+                &dev,
+                "dst",
+                &p,
             ])?;
         }
         if let Some(mtu) = net.mtu {
@@ -191,7 +207,10 @@ mod tests {
         assert_eq!(sh_quote("a'b"), r"'a'\''b'");
         let dest = SshDest::parse("root@hv2:2222").expect("dest");
         let c = HostShell::Ssh(dest).command(&["ip", "link", "del", "vx1; rm -rf /"]);
-        let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<String> = c
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
         assert_eq!(
             args,
             [
@@ -221,7 +240,10 @@ mod tests {
 
     #[test]
     fn shells() {
-        assert_eq!(HostShell::of_url("qemu:///system").expect("local"), HostShell::Local);
+        assert_eq!(
+            HostShell::of_url("qemu:///system").expect("local"),
+            HostShell::Local
+        );
         assert!(matches!(
             HostShell::of_url("qemu+ssh://root@hv2/system").expect("ssh"),
             HostShell::Ssh(_)

@@ -174,9 +174,14 @@ pub fn fake_systemctl() -> PathBuf {
 
 /// `virsh -c qemu:///system ARGS` stdout lines.
 pub fn virsh(args: &[&str]) -> Vec<String> {
+    virsh_at("qemu:///system", args)
+}
+
+/// `virsh -c URI ARGS` stdout lines (a libvirt host of a multi-host test).
+pub fn virsh_at(uri: &str, args: &[&str]) -> Vec<String> {
     let out = Command::new("virsh")
         .arg("-c")
-        .arg("qemu:///system")
+        .arg(uri)
         .args(args)
         .output()
         .expect("run virsh");
