@@ -2,7 +2,9 @@
 # The test command: installs what the build and the VM tests need, builds the
 # workspace (the lago binary and every plugin .so), runs the unit and
 # integration tests, then the end-to-end tests that boot real VMs inside a
-# private sandbox (network namespace + own libvirtd), and tears it down.
+# private sandbox (network namespace + own libvirtd), and those of one
+# environment over two libvirt hosts in a sandbox pair (pair-up.sh), and
+# tears them down.
 # Ends with one line: "N passed, N failed" over every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,9 +15,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 log=$(mktemp /tmp/lago-test.XXXXXX)
 sandbox=lago-e2e
+# host A (lago's, the default host) and host B (qemu+ssh only, no shared files)
+pair_a=lago-mh-a pair_b=lago-mh-b
 finish() {
   status=$?
   bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
+  bash scripts/sandbox/pair-down.sh "$pair_a" "$pair_b" >/dev/null 2>&1 || true
   # cargo's "test result:" lines and pytest's "== N passed, N failed in Ts ==".
   awk '/^test result:/ || /^=+ .*(passed|failed).* in [0-9.]+s/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
        END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
@@ -33,13 +38,22 @@ cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 bash scripts/template/build.sh
 bash scripts/sandbox/down.sh "$sandbox" >/dev/null 2>&1 || true
 bash scripts/sandbox/up.sh "$sandbox"
+bash scripts/sandbox/pair-down.sh "$pair_a" "$pair_b" >/dev/null 2>&1 || true
+pair_env=$(bash scripts/sandbox/pair-up.sh "$pair_a" "$pair_b")
+pair_b_url=$(printf '%s\n' "$pair_env" | sed -n 's/.*LAGO_PAIR_B_URL=\([^ ]*\).*/\1/p')
+pair_b_addr=$(printf '%s\n' "$pair_env" | sed -n 's/.*LAGO_PAIR_B_ADDR=\([^ ]*\).*/\1/p')
 # Once on each template: lago-tiny (its host key pinned at init) and
 # lago-tiny-firstboot (makes its own at first boot: learned from its console).
 for template in lago-tiny lago-tiny-firstboot; do
   echo "== end-to-end tests on template $template"
   bash scripts/sandbox/run.sh "$sandbox" \
     env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
-    cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
+    cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 --skip multihost_ 2>&1 | tee -a "$log"
+  # One environment over the two hosts of the pair.
+  bash scripts/sandbox/run.sh "$pair_a" \
+    env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
+    LAGO_PAIR_B_URL="$pair_b_url" LAGO_PAIR_B_ADDR="$pair_b_addr" \
+    cargo test -p lago-e2e --test e2e_multihost --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
   # The Python SDK on the same VMs; pytest exits non-zero when a test fails
   # or none was collected (5), which fails this script.
   bash scripts/sandbox/run.sh "$sandbox" \

@@ -354,6 +354,11 @@ pub fn init_env_with(
         prefix.save_env_opt(&env, WriteMode::Fresh)?;
         let planned = env.clone();
         stop_if_interrupted()?;
+        if !env.hosts.is_empty() {
+            // Disks of VMs on other hosts are volumes there from now on:
+            // destroy must ask the provider even if start never runs.
+            prefix.mark_started()?;
+        }
         prepare(&prefix, &mut env)?;
         stop_if_interrupted()?;
         if env != planned {

@@ -199,7 +199,15 @@ pub fn init_with<'r>(
         if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
             tracing::warn!("cannot write the log of {}: {e}", prefix.path().display());
         }
-        prepare_new_env(env, &config, registry, &repo, prepare_options)
+        let prepared = prepare_new_env(env, &config, registry, &repo, prepare_options);
+        if prepared.is_err() && !env.hosts.is_empty() {
+            // Volumes and pools already made on other hosts go with the
+            // prefix that init now removes.
+            if let Err(e) = crate::environment::teardown_env(Some(env), &config, registry) {
+                tracing::warn!("cleaning the hosts after the failed init: {e}");
+            }
+        }
+        prepared
     };
     let mut in_use = |skeleton: &EnvSpec, providers: &std::collections::BTreeSet<String>| {
         crate::environment::subnets_in_use(skeleton, providers, registry)

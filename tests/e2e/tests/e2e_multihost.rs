@@ -111,7 +111,7 @@ fn shell(env: &Env, vm: &str, cmd: &[&str]) -> String {
 }
 
 #[test]
-fn three_vms_on_two_hosts() {
+fn multihost_three_vms_on_two_hosts() {
     let _hosts = hosts();
     assert!(
         a_objects().is_empty(),
@@ -204,13 +204,42 @@ fn three_vms_on_two_hosts() {
     assert!(a_objects().is_empty(), "left on host A: {:?}", a_objects());
     assert!(b_objects().is_empty(), "left on host B: {:?}", b_objects());
     assert!(env.leases().is_empty(), "leases left: {:?}", env.leases());
-    // Only the shared template stays on B: a template and its marker.
+    // Only the shared templates stay on B: each `<sha1>.<format>` with its
+    // `<sha1>.done` marker.
     let vols = virsh_at(&b_url(), &["vol-list", "lago-templates"]);
-    assert_eq!(vols.len(), 2 + 2, "header lines + 2 volumes: {vols:?}");
+    let names: Vec<&str> = vols
+        .iter()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    for n in &names {
+        let (sha, ext) = n.split_once('.').expect("name.ext");
+        assert_eq!(sha.len(), 40, "{names:?}");
+        let pair = if ext == "done" {
+            format!("{sha}.qcow2")
+        } else {
+            format!("{sha}.done")
+        };
+        assert!(
+            names.contains(&pair.as_str()),
+            "{n} without {pair}: {names:?}"
+        );
+    }
+
+    // A later environment finds the template on B and sends only its seed.
+    let again = Env::new(&initfile(&b_url()));
+    let _cleanup_again = Destroy(&again);
+    again.ok(&["init", "--template-repo-name", "embedded"]);
+    let log =
+        std::fs::read_to_string(again.workdir().join("default/logs/lago.log")).expect("prefix log");
+    assert!(log.contains("is on host hv2 already"), "{log}");
+    assert!(!log.contains("uploading template"), "{log}");
+    again.ok(&["destroy", "-y"]);
+    assert!(b_objects().is_empty(), "left on host B: {:?}", b_objects());
 }
 
 #[test]
-fn an_unreachable_host_fails_init_and_leaves_nothing() {
+fn multihost_unreachable_host_fails_init_and_leaves_nothing() {
     let _hosts = hosts();
     // An address on the link between the hosts that nobody has.
     let url = b_url().replace(&b_addr(), "10.250.7.9");
@@ -225,7 +254,7 @@ fn an_unreachable_host_fails_init_and_leaves_nothing() {
 }
 
 #[test]
-fn kill_during_start_then_destroy_leaves_nothing() {
+fn multihost_kill_during_start_then_destroy_leaves_nothing() {
     let _hosts = hosts();
     let env = Env::new(&initfile(&b_url()));
     let _cleanup = Destroy(&env);
