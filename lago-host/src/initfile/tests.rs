@@ -431,3 +431,83 @@ fn json_duplicate_keys_and_bom() {
     let f = parse_str(&format!("\u{feff}{}", one("", "")), None, Format::Yaml).expect("bom");
     assert_eq!(f.domains.len(), 1);
 }
+
+const HOSTS: &str = "\
+hosts:
+  hv2:
+    libvirt_url: qemu+ssh://root@hv2.example/system
+  hv3:
+    libvirt_url: qemu+tcp://10.0.0.3/system
+    ssh: admin@10.0.0.3:2222
+    address: 10.0.0.3
+domains:
+  vm0:
+    nics: [{net: lago}]
+  vm1:
+    host: hv2
+    nics: [{net: lago}]
+nets:
+  lago: {type: nat, management: true}
+";
+
+#[test]
+fn hosts_and_vm_hosts() {
+    let f = parse(HOSTS).expect("valid");
+    assert_eq!(f.hosts.len(), 2);
+    assert_eq!(f.hosts["hv3"].ssh.as_deref(), Some("admin@10.0.0.3:2222"));
+    assert_eq!(f.hosts["hv3"].address, Some(Ipv4Addr::new(10, 0, 0, 3)));
+    assert_eq!(f.domains["vm1"].host.as_deref(), Some("hv2"));
+    assert_eq!(f.domains["vm0"].host, None);
+    assert!(!f.extra.contains_key("hosts"));
+    // Without `hosts:`, nothing changes.
+    assert!(parse(GOOD).expect("valid").hosts.is_empty());
+}
+
+#[test]
+fn bad_hosts_are_refused_where_they_are() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("host: hv2", "host: hv9", "unknown host \"hv9\""),
+        (
+            "libvirt_url: qemu+ssh://root@hv2.example/system",
+            "libvirt_url: qemu:///system",
+            "names no host",
+        ),
+        (
+            "libvirt_url: qemu+ssh://root@hv2.example/system",
+            "libvirt_url: xen+ssh://root@hv2/system",
+            "not one of libvirt's QEMU transports",
+        ),
+        (
+            "libvirt_url: qemu+ssh://root@hv2.example/system",
+            "ssh: root@hv2",
+            "has no `libvirt_url`",
+        ),
+        (
+            "ssh: admin@10.0.0.3:2222",
+            "ssh: \"-oProxyCommand=sh\"",
+            "not an SSH destination",
+        ),
+        (
+            "ssh: admin@10.0.0.3:2222",
+            "ssh: \"root@h;reboot\"",
+            "not an SSH destination",
+        ),
+        (
+            "address: 10.0.0.3",
+            "address: hv3",
+            "malformed IPv4 address",
+        ),
+        ("  hv2:\n", "  default:\n", "reserved"),
+    ];
+    for (from, to, want) in cases {
+        let text = HOSTS.replacen(from, to, 1);
+        assert_ne!(text, HOSTS, "{from}");
+        let e = bad(&text);
+        let msg = e.to_string();
+        assert!(msg.contains(want), "{to}: {msg}");
+        assert!(msg.contains("LagoInitFile:"), "{to}: no position: {msg}");
+    }
+    // A VM's host with no `hosts:` at all.
+    let e = bad(&GOOD.replacen("    memory: 1024\n", "    memory: 1024\n    host: hv2\n", 1));
+    assert!(e.to_string().contains("there is none"), "{e}");
+}

@@ -312,3 +312,52 @@ fn deploy_script_copies_never_replace_each_other() {
     assert_ne!(vm0[0], vm0[1]);
     assert_eq!(vm0[1], vm1[0], "one script, one copy");
 }
+
+#[test]
+fn nets_span_the_hosts_of_their_vms() {
+    let text = "\
+hosts:
+  hv2: {libvirt_url: 'qemu+ssh://root@hv2/system'}
+domains:
+  vm0: {nics: [{net: lago}, {net: data}]}
+  vm1: {host: hv2, nics: [{net: lago}]}
+  vm2: {nics: [{net: lago}]}
+nets:
+  lago: {management: true}
+  data: {mtu: 9000}
+";
+    let plan = plan_text(text, &[("lago", 203), ("data", 201)]).expect("plan");
+    let env = &plan.env;
+    assert_eq!(env.hosts.len(), 1);
+    assert_eq!(env.domains["vm1"].host.as_deref(), Some("hv2"));
+    let lago = &env.nets["lago"];
+    let span = lago.span.as_ref().expect("lago spans hv2");
+    assert_eq!(span.hosts, vec!["hv2".to_string()]);
+    assert_eq!(
+        span.vni,
+        crate::network::plan::vxlan_id(&env.prefix.uuid, "lago")
+    );
+    assert!(span.vni > 0 && span.vni < 1 << 24);
+    // hv2's bridge takes an address no nic, gateway or DHCP pool has.
+    let hv2 = span.host_addresses["hv2"];
+    let taken: Vec<Ipv4Addr> = lago.mappings.iter().map(|m| m.ip).collect();
+    assert!(
+        !taken.contains(&hv2) && Some(hv2) != lago.gw,
+        "{hv2} {taken:?}"
+    );
+    let dhcp = lago.dhcp.as_ref().expect("pool");
+    assert!(hv2 < dhcp.start, "{hv2} in {dhcp:?}");
+    // Room for VXLAN's headers, unless the init file says otherwise.
+    assert_eq!(lago.mtu, Some(crate::network::plan::SPAN_MTU));
+    // `data` has no VM on hv2: it stays on the default host.
+    assert_eq!(env.nets["data"].span, None);
+    assert_eq!(env.nets["data"].mtu, Some(9000));
+    // Without hosts, no net spans and no MTU is set.
+    let plain = plan_text(TWO_NETS, &[("lago", 203), ("data", 201)]).expect("plan");
+    assert!(plain
+        .env
+        .nets
+        .values()
+        .all(|n| n.span.is_none() && n.mtu.is_none()));
+    assert!(plain.env.hosts.is_empty());
+}

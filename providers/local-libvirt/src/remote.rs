@@ -84,12 +84,17 @@ pub fn ensure_pool(conn: &Connect, host: &str, name: &str, dir: &str) -> Result<
                 .child(Element::new("name").text(name))
                 .child(Element::new("target").child(Element::new("path").text(dir)))
                 .render();
-            let p = conn
-                .define_storage_pool_xml(&xml, 0)
-                .map_err(lv(format!("defining storage pool {name}"), host))?;
-            p.build(0)
-                .map_err(lv(format!("building storage pool {name} at {dir}"), host))?;
-            p
+            match conn.define_storage_pool_xml(&xml, 0) {
+                Ok(p) => {
+                    p.build(0)
+                        .map_err(lv(format!("building storage pool {name} at {dir}"), host))?;
+                    p
+                }
+                // Defined meanwhile (another lago on the same host).
+                Err(e) => conn
+                    .lookup_storage_pool_by_name(name)
+                    .map_err(|_| lv(format!("defining storage pool {name}"), host)(e))?,
+            }
         }
         Err(e) => return Err(lv(format!("looking up storage pool {name}"), host)(e)),
     };

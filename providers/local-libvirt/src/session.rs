@@ -70,6 +70,10 @@ pub struct LibvirtSession {
     /// key of the environment's `hosts`.
     conns: Mutex<BTreeMap<Option<String>, Connect>>,
     host: OnceLock<Option<HostCpu>>,
+    /// Held while volumes go to another host: VMs are prepared in
+    /// parallel, and two of them must not make one pool or send one
+    /// template at once.
+    remote_volumes: Mutex<()>,
     domain_type: OnceLock<DomainType>,
 }
 
@@ -84,6 +88,7 @@ impl LibvirtSession {
             env,
             opts,
             conns: Mutex::new(BTreeMap::new()),
+            remote_volumes: Mutex::new(()),
             host: OnceLock::new(),
             domain_type: OnceLock::new(),
         }
@@ -145,6 +150,12 @@ impl LibvirtSession {
             None => Ok(&self.opts.libvirt_url),
             Some(h) => Ok(&self.host_spec(h)?.libvirt_url),
         }
+    }
+
+    fn remote_volumes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.remote_volumes
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn host_spec(&self, name: &str) -> Result<&HostSpec> {
@@ -587,6 +598,7 @@ impl LibvirtSession {
             None => crate::disks::prepare_vm_disks(&self.env, spec),
             Some(h) => {
                 let conn = self.vm_connection(spec)?;
+                let _one_at_a_time = self.remote_volumes();
                 crate::remote::prepare_vm_disks(&conn, h, &self.env, spec).map(|_| ())
             }
         }
@@ -602,6 +614,7 @@ impl LibvirtSession {
         let iso = crate::seed::build_seed(&self.env, spec)?;
         if let Some(h) = &spec.host {
             let conn = self.vm_connection(spec)?;
+            let _one_at_a_time = self.remote_volumes();
             crate::remote::upload_seed(&conn, h, &self.env, spec, &iso)?;
         }
         Ok(())

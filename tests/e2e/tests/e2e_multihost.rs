@@ -280,3 +280,22 @@ fn multihost_kill_during_start_then_destroy_leaves_nothing() {
     assert!(b_objects().is_empty(), "left on host B: {:?}", b_objects());
     assert!(env.leases().is_empty(), "{:?}", env.leases());
 }
+
+#[test]
+fn multihost_failed_init_removes_what_it_sent_to_host_b() {
+    let _hosts = hosts();
+    // vm2's disk goes to host B, then vm3's file disk cannot be read.
+    let init = initfile(&b_url()).replace(
+        "nets:\n",
+        "  vm3:\n    <<: *vm\n    host: hv2\n    nics: [{net: lago}]\n    disks:\n      - {type: file, name: data, path: /nonexistent/data.qcow2, dev: vda, format: qcow2}\nnets:\n",
+    );
+    let env = Env::new(&init);
+    let out = env.lago(&["init", "--template-repo-name", "embedded"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("/nonexistent/data.qcow2"), "{err}");
+    assert!(!env.workdir().exists(), "a prefix was left");
+    assert!(env.leases().is_empty(), "{:?}", env.leases());
+    assert!(b_objects().is_empty(), "left on host B: {:?}", b_objects());
+    assert!(a_objects().is_empty(), "left on host A: {:?}", a_objects());
+}
