@@ -6,6 +6,10 @@
 #                                && lago destroy, N VMs on one NAT network
 #   benches/bringup.sh floor N   the same with plain qemu-img + virsh + ssh
 #                                (tests/sandbox/floor.sh), the raw floor
+#   benches/bringup.sh hosts N   as `lago N`, with the last VM on a second
+#                                libvirt host: SANDBOX must be host A of a
+#                                sandbox pair (scripts/sandbox/pair-up.sh),
+#                                LAGO_PAIR_B_URL host B's URL
 #
 # Both run inside the VM sandbox SANDBOX (default lago-sb, must be up:
 # scripts/sandbox/up.sh) and use the same template, memory (256 MiB), vcpu
@@ -22,14 +26,20 @@ case "$kind" in
 floor)
   exec bash "$top/tests/sandbox/floor.sh" -s "$sandbox" -n "$n" -b sata
   ;;
-lago)
+lago | hosts)
   work=$(mktemp -d /tmp/lago-bench.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   {
+    if [ "$kind" = hosts ]; then
+      echo "hosts: {hv2: {libvirt_url: '${LAGO_PAIR_B_URL:?host B of the pair}'}}"
+    fi
     echo "domains:"
     for i in $(seq 0 $((n - 1))); do
+      host=
+      [ "$kind" != hosts ] || [ "$i" != $((n - 1)) ] || host="host: hv2"
       cat <<VM
   vm$i:
+    $host
     memory: 256
     vcpu: 1
     nics: [{net: lago}]

@@ -65,7 +65,8 @@ for tool in virsh qemu-img xorriso ssh ssh-keygen ssh-keyscan ip; do
   command -v "$tool" >/dev/null || { echo "floor: $tool missing: run scripts/install-deps.sh" >&2; exit 1; }
 done
 
-export LIBVIRT_DEFAULT_URI=qemu:///system
+# the sandbox's own libvirtd (each sandbox has its own /run/libvirt)
+export LIBVIRT_DEFAULT_URI="qemu:///system?socket=/run/lago-sandbox/$SB/run/libvirt-sock"
 NET=lago-floor
 BRIDGE=lagofloor0
 PREFIX=floor-vm

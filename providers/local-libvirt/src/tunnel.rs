@@ -64,19 +64,52 @@ impl HostShell {
                 c.args(&argv[1..]);
                 c
             }
+            HostShell::Ssh(dest) => Self::ssh(dest, &Self::quoted(argv)),
+        }
+    }
+
+    /// `ssh DEST REMOTE_COMMAND`: never a prompt; keys, agent and known
+    /// hosts as the user set them up for qemu+ssh.
+    fn ssh(dest: &SshDest, remote: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"])
+            .args(dest.ssh_args())
+            .arg(remote);
+        c
+    }
+
+    fn quoted(argv: &[&str]) -> String {
+        argv.iter()
+            .map(|a| sh_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Runs `first` (its failure ignored), then each of `steps` while they
+    /// succeed, on the host: over SSH as one remote command, so one
+    /// connection per call.
+    pub fn run_steps(&self, first: &[&str], steps: &[Vec<String>]) -> Result<()> {
+        let steps: Vec<Vec<&str>> = steps
+            .iter()
+            .map(|s| s.iter().map(String::as_str).collect())
+            .collect();
+        match self {
+            HostShell::Local => {
+                let _ = self.run(first);
+                for s in &steps {
+                    self.run(s)?;
+                }
+                Ok(())
+            }
             HostShell::Ssh(dest) => {
-                let mut c = Command::new("ssh");
-                // Never a prompt: keys, agent and known hosts as the user
-                // set them up for qemu+ssh.
-                c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=15"])
-                    .args(dest.ssh_args())
-                    .arg(
-                        argv.iter()
-                            .map(|a| sh_quote(a))
-                            .collect::<Vec<_>>()
-                            .join(" "),
-                    );
-                c
+                let strict: Vec<String> = steps.iter().map(|s| Self::quoted(s)).collect();
+                let remote = format!(
+                    "{} >/dev/null 2>&1; {}",
+                    Self::quoted(first),
+                    strict.join(" && ")
+                );
+                let what = format!("running ip and bridge on {dest}");
+                crate::tools::run(&mut Self::ssh(dest, &remote), &what).map(|_| ())
             }
         }
     }
@@ -154,34 +187,32 @@ pub fn local_address_towards(peer: Ipv4Addr) -> Result<Ipv4Addr> {
 /// to the net's bridge, flooding to `peers`.
 pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) -> Result<()> {
     let dev = vxlan_device(net);
-    let vni = vni.to_string();
-    let port = VXLAN_PORT.to_string();
-    // A device of this name is lago's (named after the prefix): an older
-    // one, from a start that was cut short, is replaced.
-    let _ = shell.run(&["ip", "link", "del", &dev]);
-    shell.run(&[
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+    let (vni, port) = (vni.to_string(), VXLAN_PORT.to_string());
+    let mut steps = vec![argv(&[
         "ip", "link", "add", &dev, "type", "vxlan", "id", &vni, "dstport", &port,
-    ])?;
-    let result = (|| {
-        for p in peers {
-            let p = p.to_string();
-            shell.run(&[
-                "bridge",
-                "fdb",
-                "append",
-                "00:00:00:00:00:00",
-                "dev",
-                &dev,
-                "dst",
-                &p,
-            ])?;
-        }
-        if let Some(mtu) = net.mtu {
-            shell.run(&["ip", "link", "set", &dev, "mtu", &mtu.to_string()])?;
-        }
-        shell.run(&["ip", "link", "set", &dev, "master", &net.bridge])?;
-        shell.run(&["ip", "link", "set", &dev, "up"]).map(|_| ())
-    })();
+    ])];
+    for p in peers {
+        let p = p.to_string();
+        steps.push(argv(&[
+            "bridge",
+            "fdb",
+            "append",
+            "00:00:00:00:00:00",
+            "dev",
+            &dev,
+            "dst",
+            &p,
+        ]));
+    }
+    if let Some(mtu) = net.mtu {
+        steps.push(argv(&["ip", "link", "set", &dev, "mtu", &mtu.to_string()]));
+    }
+    steps.push(argv(&["ip", "link", "set", &dev, "master", &net.bridge]));
+    steps.push(argv(&["ip", "link", "set", &dev, "up"]));
+    // A device of this name is lago's (named after the prefix): an older
+    // one, from a start that was cut short, is replaced first.
+    let result = shell.run_steps(&["ip", "link", "del", &dev], &steps);
     if result.is_err() {
         let _ = shell.run(&["ip", "link", "del", &dev]);
     }
@@ -192,9 +223,9 @@ pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) ->
 /// device is fine.
 pub fn detach(shell: &HostShell, net: &NetSpec) -> Result<()> {
     let dev = vxlan_device(net);
-    match shell.run(&["ip", "link", "show", "dev", &dev]) {
-        Ok(_) => shell.run(&["ip", "link", "del", &dev]).map(|_| ()),
-        Err(_) => Ok(()),
+    match shell.run(&["ip", "link", "del", &dev]) {
+        Err(e) if !e.to_string().contains("Cannot find device") => Err(e),
+        _ => Ok(()),
     }
 }
 
