@@ -341,3 +341,49 @@ fn start_failure_names_the_vm_and_libvirts_reason() {
     session.cleanup().expect("cleanup");
     assert_nothing_left(&session);
 }
+
+/// A second "host" on the test driver: `used_subnets` lists the networks of
+/// every host (the test driver's `default` is 192.168.122.0/24), a VM's
+/// verbs go to its host's connection, and a host that cannot be reached is
+/// an error naming it.
+#[test]
+fn hosts_have_their_own_connections_and_networks() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = sample_env(dir.path());
+    env.hosts.insert(
+        "hv2".into(),
+        serde_json::from_value(serde_json::json!({"libvirt_url": TEST_URI})).expect("host"),
+    );
+    let session = LibvirtSession::new(env.clone(), test_options());
+    let used = session.used_subnets().expect("subnets");
+    let hv2: Vec<_> = used
+        .iter()
+        .filter(|(_, _, d)| d.ends_with("on host hv2"))
+        .collect();
+    assert!(
+        hv2.iter()
+            .any(|(a, l, d)| a.to_string() == "192.168.122.1" && *l == 24 && d.contains("default")),
+        "{used:?}"
+    );
+    assert!(
+        used.iter().any(|(_, _, d)| d.ends_with("on host default")),
+        "{used:?}"
+    );
+
+    let vm = env.domains.keys().next().expect("a VM").clone();
+    env.domains.get_mut(&vm).expect("vm").host = Some("hv2".into());
+    env.hosts.insert(
+        "gone".into(),
+        serde_json::from_value(serde_json::json!({
+            "libvirt_url": "test+unix:///default?socket=/nonexistent/libvirt-sock"
+        }))
+        .expect("host"),
+    );
+    let session = LibvirtSession::new(env.clone(), test_options());
+    assert_eq!(session.state(&vm).expect("state on hv2"), "down");
+    let e = session.used_subnets().expect_err("host gone");
+    assert!(e.to_string().contains("host gone"), "{e}");
+    // Snapshots are the default host's only: a clear refusal, nothing made.
+    let e = session.create_snapshot(&vm, "s1").expect_err("refused");
+    assert!(e.to_string().contains("runs on host hv2"), "{e}");
+}
