@@ -97,22 +97,27 @@ fn with_user_records(
 /// DNS server VMs get from their management nic; another NAT net answers for
 /// its own mappings. Plain names are not forwarded upstream.
 pub fn network_xml(env: &EnvSpec, net: &NetSpec, opts: &NetXmlOptions) -> Result<String> {
-    let mut root = Element::new("network").child(Element::new("name").text(&net.libvirt_name));
     match net.net_type {
-        NetType::Bridge => {
-            root.push(
-                Element::new("bridge")
-                    .attr("name", &net.bridge)
-                    .attr("stp", "off")
-                    .attr("delay", 0),
-            );
-            if let Some(mtu) = net.mtu {
-                root.push(Element::new("mtu").attr("size", mtu));
-            }
-            Ok(root.render())
-        }
-        NetType::Nat => nat_xml(env, net, opts, root),
+        NetType::Bridge => Ok(bridge_only(net).render()),
+        NetType::Nat => nat_xml(env, net, opts, bridge_only(net)),
     }
+}
+
+/// A network's name, bridge and MTU: all of a `bridge` net, the start of
+/// the others.
+fn bridge_only(net: &NetSpec) -> Element {
+    let mut root = Element::new("network")
+        .child(Element::new("name").text(&net.libvirt_name))
+        .child(
+            Element::new("bridge")
+                .attr("name", &net.bridge)
+                .attr("stp", "off")
+                .attr("delay", 0),
+        );
+    if let Some(mtu) = net.mtu {
+        root.push(Element::new("mtu").attr("size", mtu));
+    }
+    root
 }
 
 fn nat_xml(
@@ -136,15 +141,6 @@ fn nat_xml(
     root.push(Element::new("forward").attr("mode", "nat").child(
         Element::new("nat").child(Element::new("port").attr("start", 1024).attr("end", 65535)),
     ));
-    root.push(
-        Element::new("bridge")
-            .attr("name", &net.bridge)
-            .attr("stp", "off")
-            .attr("delay", 0),
-    );
-    if let Some(mtu) = net.mtu {
-        root.push(Element::new("mtu").attr("size", mtu));
-    }
     if net.management {
         if let Some(domain) = &net.dns_domain_name {
             root.push(
@@ -261,17 +257,7 @@ fn nat_xml(
 /// the whole net), and on a NAT net the host's own address in the subnet,
 /// so that SSH can jump through the host to its VMs.
 pub fn span_network_xml(net: &NetSpec, host_address: Option<Ipv4Addr>) -> String {
-    let mut root = Element::new("network")
-        .child(Element::new("name").text(&net.libvirt_name))
-        .child(
-            Element::new("bridge")
-                .attr("name", &net.bridge)
-                .attr("stp", "off")
-                .attr("delay", 0),
-        );
-    if let Some(mtu) = net.mtu {
-        root.push(Element::new("mtu").attr("size", mtu));
-    }
+    let mut root = bridge_only(net);
     if let Some(addr) = host_address {
         root.push(Element::new("dns").attr("enable", "no"));
         root.push(

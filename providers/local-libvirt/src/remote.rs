@@ -157,22 +157,17 @@ pub fn upload_file(pool: &StoragePool, host: &str, name: &str, src: &Path) -> Re
         let stream = Stream::new(&conn, 0).map_err(lv("opening an upload stream", host))?;
         vol.upload(&stream, 0, len, 0)
             .map_err(lv(format!("uploading {}", src.display()), host))?;
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = file
-                .read(&mut buf)
-                .map_err(|e| ProviderError::io("reading for upload", src, e))?;
-            if n == 0 {
-                break;
-            }
+        each_chunk(&mut file, src, |chunk| {
             let mut sent = 0;
-            while sent < n {
+            while sent < chunk.len() {
                 let k = stream
-                    .send(&buf[sent..n])
+                    .send(&chunk[sent..])
                     .map_err(lv(format!("uploading {}", src.display()), host))?;
-                sent += usize::try_from(k).unwrap_or(0).max(1).min(n - sent);
+                // libvirt sends all or fails; never loop on a 0.
+                sent += usize::try_from(k).unwrap_or(0).max(1);
             }
-        }
+            Ok(())
+        })?;
         stream.finish().map_err(lv(
             format!("finishing the upload of {}", src.display()),
             host,
@@ -183,6 +178,25 @@ pub fn upload_file(pool: &StoragePool, host: &str, name: &str, src: &Path) -> Re
         return Err(e);
     }
     vol_path(&vol, host, name)
+}
+
+/// Calls `f` with each chunk ([`CHUNK`] bytes at most) of `file` (read
+/// from `path`, named in errors) until its end.
+fn each_chunk(
+    file: &mut std::fs::File,
+    path: &Path,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| ProviderError::io("reading", path, e))?;
+        if n == 0 {
+            return Ok(());
+        }
+        f(&buf[..n])?;
+    }
 }
 
 /// The sha1 of a template image: the template store's `<image>.hash` file
@@ -200,16 +214,10 @@ pub fn template_sha1(base: &Path) -> Result<String> {
     let mut f = std::fs::File::open(base)
         .map_err(|e| ProviderError::io("opening the template", base, e))?;
     let mut h = sha1::Sha1::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| ProviderError::io("reading the template", base, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
+    each_chunk(&mut f, base, |chunk| {
+        h.update(chunk);
+        Ok(())
+    })?;
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
