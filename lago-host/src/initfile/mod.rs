@@ -689,6 +689,31 @@ impl Reader<'_> {
                 }
             }
             let address = self.opt_ip(&mut hm, &p, "address")?;
+            // Two names for one machine would join its bridge to itself.
+            let machine = |h: &HostSpec| {
+                h.address
+                    .map(|a| a.to_string())
+                    .or_else(|| h.url_host().map(str::to_ascii_lowercase))
+            };
+            let this = HostSpec {
+                libvirt_url: libvirt_url.clone(),
+                ssh: None,
+                address,
+                extra: Extra::new(),
+            };
+            if let Some((other, _)) = out
+                .iter()
+                .find(|(_, h): &(&String, &HostSpec)| machine(h) == machine(&this))
+            {
+                return Err(self.err(
+                    p,
+                    format!(
+                        "host {name} is the same machine as host {other} ({})",
+                        machine(&this).unwrap_or_default()
+                    ),
+                    "one entry per libvirt host (VMs of both go on one host)",
+                ));
+            }
             let extra = self.finish(hm, &p, rules::HOST_KEYS, &[])?;
             out.insert(
                 name,

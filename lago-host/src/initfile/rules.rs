@@ -339,6 +339,14 @@ pub fn remote_libvirt_url(url: &str) -> Result<(), String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err("the URL holds blanks or control characters".into());
     }
+    // libvirt's URL parameters choose programs it runs (`command`,
+    // `netcat`), keys, sockets and whether host keys are checked: an init
+    // file does not get to set them.
+    if url.contains(['?', '#', '%']) {
+        return Err(format!(
+            "{url:?} has parameters (`?...`) or escapes; put transport settings in your ~/.ssh/config"
+        ));
+    }
     if lago_plugin_api::spec::url_host(url).is_none() {
         return Err(format!(
             "{url:?} names no host (the local libvirt is the default host: leave `host:` out)"

@@ -511,3 +511,23 @@ fn bad_hosts_are_refused_where_they_are() {
     let e = bad(&GOOD.replacen("    memory: 1024\n", "    memory: 1024\n    host: hv2\n", 1));
     assert!(e.to_string().contains("there is none"), "{e}");
 }
+
+#[test]
+fn host_urls_without_parameters_and_hosts_once() {
+    for url in [
+        "qemu+ssh://root@hv2/system?command=/tmp/evil.sh",
+        "qemu+libssh2://root@hv2/system?known_hosts_verify=ignore",
+        "qemu+ssh://root@hv2/system%3Fcommand=x",
+    ] {
+        let text = HOSTS.replacen("qemu+ssh://root@hv2.example/system", url, 1);
+        let e = bad(&text);
+        assert!(e.to_string().contains("parameters"), "{url}: {e}");
+    }
+    let text = HOSTS.replacen(
+        "qemu+tcp://10.0.0.3/system",
+        "qemu+ssh://root@HV2.example:22/system",
+        1,
+    );
+    let e = bad(&text.replacen("    address: 10.0.0.3\n", "", 1));
+    assert!(e.to_string().contains("same machine as host hv2"), "{e}");
+}

@@ -240,18 +240,23 @@ pub fn ensure_template(conn: &Connect, host: &str, base: &Path, fmt: &str) -> Re
     Ok(path)
 }
 
-/// `qemu-img info`'s virtual size of a local image, in bytes.
-fn virtual_size(image: &Path) -> Result<u64> {
+/// `qemu-img info --output=json` of a local image.
+pub fn image_info(image: &Path) -> Result<serde_json::Value> {
     let mut cmd = std::process::Command::new("qemu-img");
     cmd.args(["info", "--output=json", "-U", "--"]).arg(image);
     let out = crate::tools::run(&mut cmd, &format!("reading {}", image.display()))?;
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+    serde_json::from_slice(&out.stdout).map_err(|e| {
         ProviderError::Spec(format!(
             "qemu-img info of {}: unreadable output: {e}",
             image.display()
         ))
-    })?;
-    v.get("virtual-size")
+    })
+}
+
+/// `qemu-img info`'s virtual size of a local image, in bytes.
+fn virtual_size(image: &Path) -> Result<u64> {
+    image_info(image)?
+        .get("virtual-size")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| {
             ProviderError::Spec(format!(
@@ -259,6 +264,22 @@ fn virtual_size(image: &Path) -> Result<u64> {
                 image.display()
             ))
         })
+}
+
+/// Refuses a `file` disk image that names a backing file: QEMU would open
+/// that path on the VM's host and show its bytes to the guest (any file of
+/// that host, e.g. a private key).
+pub fn refuse_backing_file(vm: &VmSpec, disk: &DiskSpec, image: &Path) -> Result<()> {
+    match image_info(image)?.get("backing-filename") {
+        Some(b) => Err(ProviderError::Spec(format!(
+            "VM {}: disk '{}': {} has a backing file ({b}); a file disk must be a \
+             whole image (qemu-img convert it, or use it as a template)",
+            vm.name,
+            disk.name,
+            image.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `10G`, `512M`, `1024` (bytes), `1.5T`: a size in bytes (binary units).
@@ -305,6 +326,9 @@ pub fn prepare_vm_disks(
         delete_vol_if_there(&pool, host, &name)?;
         let path = match (disk.disk_type, disk.template_image()) {
             (DiskType::Template, Some((base, fmt))) => {
+                // A layered template (an export's overlay) would point at a
+                // path of lago's machine on the host.
+                refuse_backing_file(vm, disk, &base)?;
                 let tmpl = ensure_template(conn, host, &base, &fmt)?;
                 let xml = vol_xml(&name, virtual_size(&base)?, "qcow2").child(
                     Element::new("backingStore")
@@ -338,6 +362,17 @@ pub fn prepare_vm_disks(
                         vm.name, disk.name
                     ))
                 })?;
+                if !src.is_file() {
+                    return Err(ProviderError::Spec(format!(
+                        "VM {}: disk '{}': {} does not exist",
+                        vm.name,
+                        disk.name,
+                        src.display()
+                    )));
+                }
+                if disk.format != "iso" && disk.format != "raw" {
+                    refuse_backing_file(vm, disk, src)?;
+                }
                 upload_file(&pool, host, &name, src)?
             }
         };

@@ -409,14 +409,24 @@ impl LibvirtSession {
                 .map_err(|e| ProviderError::Spec(format!("host {h}: {e}")))?;
         }
         let hosts = self.span_hosts(span)?;
-        for (i, (name, _, shell)) in hosts.iter().enumerate() {
+        for (i, (a, _, _)) in hosts.iter().enumerate() {
+            if let Some((b, _, _)) = hosts[..i].iter().find(|(_, x, _)| *x == hosts[i].1) {
+                return Err(ProviderError::Spec(format!(
+                    "hosts {} and {} are the same machine ({}): one entry per libvirt host",
+                    b.as_deref().unwrap_or(DEFAULT_HOST),
+                    a.as_deref().unwrap_or(DEFAULT_HOST),
+                    hosts[i].1
+                )));
+            }
+        }
+        for (i, (name, local, shell)) in hosts.iter().enumerate() {
             let peers: Vec<Ipv4Addr> = hosts
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
                 .map(|(_, (_, a, _))| *a)
                 .collect();
-            crate::tunnel::attach(shell, net, span.vni, &peers).map_err(|e| {
+            crate::tunnel::attach(shell, net, span.vni, *local, &peers).map_err(|e| {
                 ProviderError::Spec(format!(
                     "joining network {} on host {}: {e}",
                     net.name,

@@ -28,6 +28,13 @@ pub enum HostShell {
     Ssh(SshDest),
 }
 
+/// The argument vectors as `&str`s.
+fn borrowed(v: &[Vec<String>]) -> Vec<Vec<&str>> {
+    v.iter()
+        .map(|s| s.iter().map(String::as_str).collect())
+        .collect()
+}
+
 /// POSIX single quotes around `s`.
 fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -85,30 +92,33 @@ impl HostShell {
             .join(" ")
     }
 
-    /// Runs `first` (its failure ignored), then each of `steps` while they
-    /// succeed, on the host: over SSH as one remote command, so one
-    /// connection per call.
-    pub fn run_steps(&self, first: &[&str], steps: &[Vec<String>]) -> Result<()> {
-        let steps: Vec<Vec<&str>> = steps
-            .iter()
-            .map(|s| s.iter().map(String::as_str).collect())
-            .collect();
+    /// Runs each of `tolerant` (failures ignored), then each of `steps`
+    /// while they succeed, on the host: over SSH as one remote command, so
+    /// one connection per call.
+    pub fn run_steps(&self, tolerant: &[Vec<String>], steps: &[Vec<String>]) -> Result<()> {
+        let (tolerant, steps) = (borrowed(tolerant), borrowed(steps));
         match self {
             HostShell::Local => {
-                let _ = self.run(first);
+                for t in &tolerant {
+                    let _ = self.run(t);
+                }
                 for s in &steps {
                     self.run(s)?;
                 }
                 Ok(())
             }
             HostShell::Ssh(dest) => {
+                let mut remote = String::new();
+                for t in &tolerant {
+                    remote.push_str(&Self::quoted(t));
+                    remote.push_str(" >/dev/null 2>&1; ");
+                }
                 let strict: Vec<String> = steps.iter().map(|s| Self::quoted(s)).collect();
-                let remote = format!(
-                    "{} >/dev/null 2>&1; {}",
-                    Self::quoted(first),
-                    strict.join(" && ")
-                );
-                let what = format!("running ip and bridge on {dest}");
+                // With no strict step, the call succeeds (not the last
+                // tolerant command's status).
+                remote.push_str(if strict.is_empty() { "true" } else { "" });
+                remote.push_str(&strict.join(" && "));
+                let what = format!("running ip, bridge and iptables on {dest}");
                 crate::tools::run(&mut Self::ssh(dest, &remote), &what).map(|_| ())
             }
         }
@@ -183,15 +193,68 @@ pub fn local_address_towards(peer: Ipv4Addr) -> Result<Ipv4Addr> {
     }
 }
 
-/// (Re)creates the net's VXLAN device on the host behind `shell`, attached
-/// to the net's bridge, flooding to `peers`.
-pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) -> Result<()> {
+/// The firewall rules that keep guests away from the tunnels: VXLAN
+/// between hosts is the hosts' own traffic (INPUT/OUTPUT), so a datagram to
+/// UDP 4789 that comes from a lago bridge (`lg+`), to this host or routed
+/// (NAT) to another, is a guest forging frames into some net: dropped.
+/// Tagged with the device, so each environment removes its own.
+fn guard_rules(dev: &str) -> Vec<Vec<String>> {
+    let port = VXLAN_PORT.to_string();
+    let tag = format!("lago:{dev}");
+    ["INPUT", "FORWARD"]
+        .iter()
+        .map(|chain| {
+            [
+                chain,
+                "-i",
+                "lg+",
+                "-p",
+                "udp",
+                "--dport",
+                &port,
+                "-m",
+                "comment",
+                "--comment",
+                &tag,
+                "-j",
+                "DROP",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        })
+        .collect()
+}
+
+fn iptables(op: &str, rule: &[String]) -> Vec<String> {
+    let mut v = vec!["iptables".to_string(), "-w".to_string(), op.to_string()];
+    v.extend(rule.iter().cloned());
+    v
+}
+
+/// (Re)creates the net's VXLAN device on the host behind `shell`, bound to
+/// the host's address `local`, attached to the net's bridge, flooding to
+/// `peers`, with [`guard_rules`] in place first.
+pub fn attach(
+    shell: &HostShell,
+    net: &NetSpec,
+    vni: u32,
+    local: Ipv4Addr,
+    peers: &[Ipv4Addr],
+) -> Result<()> {
     let dev = vxlan_device(net);
     let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
-    let (vni, port) = (vni.to_string(), VXLAN_PORT.to_string());
-    let mut steps = vec![argv(&[
-        "ip", "link", "add", &dev, "type", "vxlan", "id", &vni, "dstport", &port,
-    ])];
+    let (vni, port, local) = (vni.to_string(), VXLAN_PORT.to_string(), local.to_string());
+    let rules = guard_rules(&dev);
+    // A device of this name is lago's (named after the prefix): an older
+    // one, from a start that was cut short, is replaced, and so are its
+    // rules.
+    let mut tolerant = vec![argv(&["ip", "link", "del", &dev])];
+    tolerant.extend(rules.iter().map(|r| iptables("-D", r)));
+    let mut steps: Vec<Vec<String>> = rules.iter().map(|r| iptables("-I", r)).collect();
+    steps.push(argv(&[
+        "ip", "link", "add", &dev, "type", "vxlan", "id", &vni, "dstport", &port, "local", &local,
+    ]));
     for p in peers {
         let p = p.to_string();
         steps.push(argv(&[
@@ -210,23 +273,23 @@ pub fn attach(shell: &HostShell, net: &NetSpec, vni: u32, peers: &[Ipv4Addr]) ->
     }
     steps.push(argv(&["ip", "link", "set", &dev, "master", &net.bridge]));
     steps.push(argv(&["ip", "link", "set", &dev, "up"]));
-    // A device of this name is lago's (named after the prefix): an older
-    // one, from a start that was cut short, is replaced first.
-    let result = shell.run_steps(&["ip", "link", "del", &dev], &steps);
+    let result = shell.run_steps(&tolerant, &steps);
     if result.is_err() {
-        let _ = shell.run(&["ip", "link", "del", &dev]);
+        let _ = shell.run_steps(&tolerant, &[]);
     }
     result
 }
 
-/// Removes the net's VXLAN device from the host behind `shell`; a missing
-/// device is fine.
+/// Removes the net's VXLAN device and its [`guard_rules`] from the host
+/// behind `shell`; missing ones are fine.
 pub fn detach(shell: &HostShell, net: &NetSpec) -> Result<()> {
     let dev = vxlan_device(net);
-    match shell.run(&["ip", "link", "del", &dev]) {
-        Err(e) if !e.to_string().contains("Cannot find device") => Err(e),
-        _ => Ok(()),
-    }
+    let mut tolerant: Vec<Vec<String>> = guard_rules(&dev)
+        .iter()
+        .map(|r| iptables("-D", r))
+        .collect();
+    tolerant.push(vec!["ip".into(), "link".into(), "del".into(), dev]);
+    shell.run_steps(&tolerant, &[])
 }
 
 #[cfg(test)]

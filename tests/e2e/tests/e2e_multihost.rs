@@ -82,7 +82,40 @@ fn b_objects() -> Vec<String> {
         "-br",
         "link",
     ]));
+    out.extend(guard_rules(&[
+        "ssh",
+        &format!("root@{}", b_addr()),
+        "iptables",
+        "-w",
+        "-S",
+    ]));
     out
+}
+
+/// lago's firewall rules (`lago:vx...` comments) in `iptables -S` output.
+fn guard_rules(argv: &[&str]) -> Vec<String> {
+    let out = Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("iptables -S");
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("lago:vx"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Packets the `lago:vx...` rule of `chain` dropped on host A.
+fn dropped_on_a(chain: &str) -> u64 {
+    let out = Command::new("iptables")
+        .args(["-w", "-L", chain, "-v", "-n", "-x"])
+        .output()
+        .expect("iptables -L");
+    text(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("lago:vx"))
+        .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn vxlan_devices(argv: &[&str]) -> Vec<String> {
@@ -101,6 +134,7 @@ fn vxlan_devices(argv: &[&str]) -> Vec<String> {
 fn a_objects() -> Vec<String> {
     let mut out = libvirt_objects();
     out.extend(vxlan_devices(&["ip", "-br", "link"]));
+    out.extend(guard_rules(&["iptables", "-w", "-S"]));
     out
 }
 
@@ -160,6 +194,31 @@ fn multihost_three_vms_on_two_hosts() {
     for (from, to) in [("vm0", "vm2"), ("vm2", "vm1"), ("vm2", "vm0.lago.local")] {
         shell(&env, from, &["ping", "-c", "2", "-W", "5", to]);
     }
+    // Guests cannot reach the tunnels: a datagram forged by vm0 to the
+    // VXLAN port of host B (through A's NAT) and of its own gateway is
+    // dropped on A.
+    assert!(!guard_rules(&["iptables", "-w", "-S"]).is_empty());
+    let (fwd, input) = (dropped_on_a("FORWARD"), dropped_on_a("INPUT"));
+    for to in [b_addr(), "192.168.200.1".to_string()] {
+        // (bash's /dev/udp: the template's busybox nc speaks TCP only)
+        env.ok(&[
+            "shell",
+            "vm0",
+            "--",
+            "bash",
+            "-c",
+            &format!("echo forged > /dev/udp/{to}/4789"),
+        ]);
+    }
+    assert!(
+        dropped_on_a("FORWARD") > fwd,
+        "nothing dropped on its way to B"
+    );
+    assert!(
+        dropped_on_a("INPUT") > input,
+        "nothing dropped on its way to A"
+    );
+
     // Full-size frames across the tunnel (the net's MTU leaves room for
     // VXLAN's headers): a 4 MB file copied to vm2 and back is intact.
     let big = env.dir.path().join("big.bin");
