@@ -611,6 +611,13 @@ const CONSOLE_TAIL_BYTES: u64 = 64 * 1024;
 /// read from at most its last [`CONSOLE_TAIL_BYTES`] and with terminal
 /// control removed ([`crate::sanitize::terminal_text`]): the guest wrote it.
 fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
+    if let Some(host) = &vm.host {
+        return format!(
+            "\n  (its console log is on host {host}: volume {}.console.log of storage pool {}-images)",
+            vm.name,
+            env.prefix.tag()
+        );
+    }
     let path = env.prefix.console_log_path(&vm.name);
     let tail = std::fs::File::open(&path)
         .and_then(|mut f| crate::sanitize::read_end(&mut f, CONSOLE_TAIL_BYTES));
@@ -829,6 +836,24 @@ pub fn prepare_new_env(
     let settings = SshSettings::from_config(config)?;
     let environment = Environment::open(env.clone(), registry, settings)?;
     environment.prepare(options.skip_bootstrap)
+}
+
+/// Refuses `what` (snapshots, export) before anything is done when one of
+/// `vms` runs on another host than the default one: the local-libvirt
+/// provider keeps their disks as volumes there (docs/multi-host.md).
+pub(crate) fn default_host_only(vms: &[&VmSpec], what: &str) -> Result<(), Error> {
+    let remote: Vec<String> = vms
+        .iter()
+        .filter_map(|vm| vm.host.as_ref().map(|h| format!("{} (host {h})", vm.name)))
+        .collect();
+    if remote.is_empty() {
+        return Ok(());
+    }
+    Err(Error::user(format!(
+        "{what}: VMs on other hosts than the default one are not supported yet: {}; \
+         name the others with -n",
+        remote.join(", ")
+    )))
 }
 
 /// The IPv4 networks in use on the hypervisor hosts of `skeleton` (an

@@ -174,6 +174,7 @@ impl Environment<'_> {
     /// `{VM: [exported path, ...]}`.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value, Error> {
         let vms = self.select(&opts.vms)?;
+        super::default_host_only(&vms, "export")?;
         let states = self.states()?;
         let running: Vec<&str> = vms
             .iter()

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use lago_plugin_api::spec::{valid_snapshot_name, SnapshotInfo, VmSpec};
 use serde_json::{json, Map, Value};
 
-use super::{plugin_err, ssh_target, Environment};
+use super::{default_host_only, plugin_err, ssh_target, Environment};
 use crate::error::Error;
 use crate::plugins::into_result;
 use crate::prefix::Prefix;
@@ -91,6 +91,7 @@ impl Environment<'_> {
             )));
         }
         let vms = self.select(names)?;
+        default_host_only(&vms, "snapshots")?;
         let taken: Vec<&str> = vms
             .iter()
             .filter(|vm| vm_snapshots(vm).contains_key(name))

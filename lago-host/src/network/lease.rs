@@ -37,6 +37,8 @@ pub enum LeaseError {
     Taken { subnet: Ipv4Addr, holder: PathBuf },
     #[error("subnet {subnet}/24 overlaps {user}")]
     InUse { subnet: Ipv4Addr, user: String },
+    #[error("no free subnet: of the subnets from 192.168.{}.0/24 to 192.168.{}.0/24 that are not leased, {overlapping} overlap networks on the hypervisor hosts (such as {example})", LEASE_RANGE.start(), LEASE_RANGE.end())]
+    FullOnHosts { overlapping: usize, example: String },
     #[error("{addr} is out of the range lago leases subnets from (192.168.{}.0/24 to 192.168.{}.0/24)", LEASE_RANGE.start(), LEASE_RANGE.end())]
     OutOfRange { addr: Ipv4Addr },
     #[error("malformed subnet address {0:?}: expected an IPv4 address such as 192.168.200.1")]
@@ -356,14 +358,25 @@ impl LeaseStore {
             chosen[i] = Some(s);
         }
         let mut candidates = LEASE_RANGE.map(|n| Ipv4Addr::new(192, 168, n, 0));
+        let mut overlapping: Vec<&str> = Vec::new();
         for slot in chosen.iter_mut().filter(|c| c.is_none()) {
             let found = loop {
                 let Some(s) = candidates.next() else {
+                    if let Some(first) = overlapping.first() {
+                        return Err(LeaseError::FullOnHosts {
+                            overlapping: overlapping.len(),
+                            example: first.to_string(),
+                        });
+                    }
                     return Err(LeaseError::Full {
                         dir: self.dir.clone(),
                     });
                 };
-                if used.contains(&s) || overlap(s).is_some() {
+                if used.contains(&s) {
+                    continue;
+                }
+                if let Some((_, _, user)) = overlap(s) {
+                    overlapping.push(user);
                     continue;
                 }
                 match self.read(s)? {
@@ -534,6 +547,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "subnet 192.168.203.0/24 overlaps network y on host default"
+        );
+        // A /16 on a host covers the whole range: said so, not "all leased".
+        let wide = vec![(
+            Ipv4Addr::new(192, 168, 0, 1),
+            16,
+            "network big on host hv2".to_string(),
+        )];
+        let e = store
+            .acquire_avoiding(&a, "aaaa", &[None], &wide)
+            .expect_err("nothing free");
+        assert!(
+            e.to_string().contains(
+                "56 overlap networks on the hypervisor hosts (such as network big on host hv2)"
+            ),
+            "{e}"
         );
     }
 

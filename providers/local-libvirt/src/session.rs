@@ -169,7 +169,7 @@ impl LibvirtSession {
         match &vm.host {
             None => Ok(()),
             Some(h) => Err(ProviderError::Spec(format!(
-                "VM {}: {what} works for VMs on the default host only; it runs on host {h}",
+                "VM {}: {what}: available for VMs on the default host only; it runs on host {h}",
                 vm.name
             ))),
         }
