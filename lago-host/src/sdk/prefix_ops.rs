@@ -107,10 +107,30 @@ fn forced(
         let names = |m: Option<Vec<String>>| m.filter(|v| !v.is_empty()).map(|v| v.join(", "));
         let doms = names(env.map(|e| e.domains.values().map(|v| v.libvirt_name.clone()).collect()));
         let nets = names(env.map(|e| e.nets.values().map(|n| n.libvirt_name.clone()).collect()));
+        // On other hosts (`hosts:`) there are also the storage pool and the
+        // tunnels, and virsh needs the host's URL.
+        let hosts = env
+            .filter(|e| !e.hosts.is_empty())
+            .map(|e| {
+                let urls: Vec<String> = e
+                    .hosts
+                    .iter()
+                    .map(|(n, h)| format!("{n}: virsh -c {}", h.libvirt_url))
+                    .collect();
+                format!(
+                    "; on the other hosts ({}) also storage pool {}-images with its volumes \
+                     and the tunnels vx{}-* with their iptables rules (lago:vx{}-*)",
+                    urls.join(", "),
+                    e.prefix.tag(),
+                    e.prefix.tag(),
+                    e.prefix.tag()
+                )
+            })
+            .unwrap_or_default();
         tracing::warn!(
-            "--force: removing {} although its VMs and networks could not be removed ({e}); \
+            "--force: removing {} although its VMs and networks could not all be removed ({e}); \
              these may remain in libvirt: domains [{}], networks [{}] (virsh destroy/undefine, \
-             net-destroy/net-undefine)",
+             net-destroy/net-undefine){hosts}",
             prefix.path().display(),
             doms.unwrap_or_default(),
             nets.unwrap_or_default(),
@@ -119,7 +139,7 @@ fn forced(
     }
     let msg = format!(
         "cannot remove the VMs and networks of the prefix {} through their provider: {}; \
-         nothing was removed. Fix that (is libvirtd running? is libvirt_url right?) and run \
+         the prefix and its leases were kept. Fix that (is libvirtd running? is libvirt_url right?) and run \
          destroy again, or pass --force to remove the prefix and release its leases anyway \
          (its VMs and networks may then remain in libvirt)",
         prefix.path().display(),
