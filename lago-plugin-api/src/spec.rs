@@ -215,26 +215,20 @@ impl HostSpec {
     }
 
     /// The OpenSSH destination of the host: `ssh`, else the user and host
-    /// of `libvirt_url` (and its port for a `qemu+ssh` URL). None when
-    /// neither names a host, or `ssh` does not read as `[user@]host[:port]`.
+    /// of `libvirt_url` (and its port for a `qemu+ssh` URL), as
+    /// [`SshDest::parse`] reads them. None when neither names a host or
+    /// the destination does not read as `[user@]host[:port]`.
     pub fn ssh_dest(&self) -> Option<SshDest> {
         if let Some(s) = &self.ssh {
             return SshDest::parse(s);
         }
         let rest = self.libvirt_url.split_once("://")?.1;
-        let authority = rest.split('/').next().unwrap_or("");
-        let user = authority.rsplit_once('@').map(|(u, _)| u.to_string());
-        let host = self.url_host()?.to_string();
-        let port = if self.libvirt_url.starts_with("qemu+ssh") {
-            let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            hostport
-                .rsplit_once(':')
-                .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
-                .and_then(|(_, p)| p.parse().ok())
-        } else {
-            None
-        };
-        Some(SshDest { user, host, port })
+        let dest = SshDest::parse(rest.split('/').next().unwrap_or(""))?;
+        if self.libvirt_url.starts_with("qemu+ssh") {
+            return Some(dest);
+        }
+        // Another transport's port is libvirt's, not sshd's.
+        Some(SshDest { port: None, ..dest })
     }
 }
 

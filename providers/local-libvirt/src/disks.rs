@@ -18,7 +18,7 @@ use serde_json::Value;
 use crate::error::{ProviderError, Result};
 use crate::tools::{run, run_logged, which};
 
-fn planned_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Path> {
+pub(crate) fn planned_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Path> {
     disk.path.as_deref().ok_or_else(|| {
         ProviderError::Spec(format!(
             "VM {}: disk '{}' has no planned path",

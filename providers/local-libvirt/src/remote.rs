@@ -44,6 +44,11 @@ fn env_pool_dir(env: &EnvSpec) -> String {
     format!("/var/lib/libvirt/images/lago-{}", env.prefix.uuid)
 }
 
+/// The environment's pool on `host`, made when missing.
+fn ensure_env_pool(conn: &Connect, host: &str, env: &EnvSpec) -> Result<StoragePool> {
+    ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))
+}
+
 /// The volume name of one disk of a VM.
 pub fn disk_volume_name(vm: &VmSpec, disk: &DiskSpec) -> String {
     format!("{}-{}.{}", vm.name, disk.name, disk.format)
@@ -253,10 +258,9 @@ pub fn image_info(image: &Path) -> Result<serde_json::Value> {
     })
 }
 
-/// `qemu-img info`'s virtual size of a local image, in bytes.
-fn virtual_size(image: &Path) -> Result<u64> {
-    image_info(image)?
-        .get("virtual-size")
+/// The virtual size, in bytes, in `info` ([`image_info`] of `image`).
+fn virtual_size(image: &Path, info: &serde_json::Value) -> Result<u64> {
+    info.get("virtual-size")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| {
             ProviderError::Spec(format!(
@@ -266,11 +270,16 @@ fn virtual_size(image: &Path) -> Result<u64> {
         })
 }
 
-/// Refuses a `file` disk image that names a backing file: QEMU would open
-/// that path on the VM's host and show its bytes to the guest (any file of
-/// that host, e.g. a private key).
-pub fn refuse_backing_file(vm: &VmSpec, disk: &DiskSpec, image: &Path) -> Result<()> {
-    match image_info(image)?.get("backing-filename") {
+/// Refuses an image that names a backing file (`info`: its
+/// [`image_info`]): QEMU would open that path on the VM's host and show its
+/// bytes to the guest (any file of that host, e.g. a private key).
+pub fn refuse_backing_file(
+    vm: &VmSpec,
+    disk: &DiskSpec,
+    image: &Path,
+    info: &serde_json::Value,
+) -> Result<()> {
+    match info.get("backing-filename") {
         Some(b) => Err(ProviderError::Spec(format!(
             "VM {}: disk '{}': {} has a backing file ({b}); a file disk must be a \
              whole image (qemu-img convert it, or use it as a template)",
@@ -303,17 +312,11 @@ pub fn parse_size(s: &str) -> Option<u64> {
 }
 
 /// Makes the volumes of every disk of `vm` in the environment's pool on
-/// `host` and returns their paths there, by disk name. Templates go to the
+/// `host` ([`vm_paths`] finds them at start). Templates go to the
 /// host's template pool first. `build:` steps are refused (they edit the
 /// image with libguestfs on lago's host).
-pub fn prepare_vm_disks(
-    conn: &Connect,
-    host: &str,
-    env: &EnvSpec,
-    vm: &VmSpec,
-) -> Result<BTreeMap<String, PathBuf>> {
-    let pool = ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))?;
-    let mut out = BTreeMap::new();
+pub fn prepare_vm_disks(conn: &Connect, host: &str, env: &EnvSpec, vm: &VmSpec) -> Result<()> {
+    let pool = ensure_env_pool(conn, host, env)?;
     for disk in &vm.disks {
         if disk.build.is_some() {
             return Err(ProviderError::Spec(format!(
@@ -324,19 +327,19 @@ pub fn prepare_vm_disks(
         }
         let name = disk_volume_name(vm, disk);
         delete_vol_if_there(&pool, host, &name)?;
-        let path = match (disk.disk_type, disk.template_image()) {
+        match (disk.disk_type, disk.template_image()) {
             (DiskType::Template, Some((base, fmt))) => {
                 // A layered template (an export's overlay) would point at a
                 // path of lago's machine on the host.
-                refuse_backing_file(vm, disk, &base)?;
+                let info = image_info(&base)?;
+                refuse_backing_file(vm, disk, &base, &info)?;
                 let tmpl = ensure_template(conn, host, &base, &fmt)?;
-                let xml = vol_xml(&name, virtual_size(&base)?, "qcow2").child(
+                let xml = vol_xml(&name, virtual_size(&base, &info)?, "qcow2").child(
                     Element::new("backingStore")
                         .child(Element::new("path").text(tmpl.display()))
                         .child(Element::new("format").attr("type", &fmt)),
                 );
-                let vol = create_vol(&pool, host, &xml.render(), &name)?;
-                vol_path(&vol, host, &name)?
+                create_vol(&pool, host, &xml.render(), &name)?;
             }
             (DiskType::Empty, _) => {
                 let size = disk.size.as_deref().and_then(parse_size).ok_or_else(|| {
@@ -345,23 +348,17 @@ pub fn prepare_vm_disks(
                         vm.name, disk.name
                     ))
                 })?;
-                let vol = create_vol(
+                create_vol(
                     &pool,
                     host,
                     &vol_xml(&name, size, &disk.format).render(),
                     &name,
                 )?;
-                vol_path(&vol, host, &name)?
             }
             _ => {
                 // A file (or a template used as it is): its local image,
                 // uploaded whole.
-                let src = disk.path.as_deref().ok_or_else(|| {
-                    ProviderError::Spec(format!(
-                        "VM {}: disk '{}' has no planned path",
-                        vm.name, disk.name
-                    ))
-                })?;
+                let src = crate::disks::planned_path(vm, disk)?;
                 if !src.is_file() {
                     return Err(ProviderError::Spec(format!(
                         "VM {}: disk '{}': {} does not exist",
@@ -371,14 +368,13 @@ pub fn prepare_vm_disks(
                     )));
                 }
                 if disk.format != "iso" && disk.format != "raw" {
-                    refuse_backing_file(vm, disk, src)?;
+                    refuse_backing_file(vm, disk, src, &image_info(src)?)?;
                 }
-                upload_file(&pool, host, &name, src)?
+                upload_file(&pool, host, &name, src)?;
             }
-        };
-        out.insert(disk.name.clone(), path);
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Uploads the VM's seed ISO (built locally) and returns its path on the
@@ -390,7 +386,7 @@ pub fn upload_seed(
     vm: &VmSpec,
     iso: &Path,
 ) -> Result<PathBuf> {
-    let pool = ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))?;
+    let pool = ensure_env_pool(conn, host, env)?;
     upload_file(&pool, host, &seed_volume_name(vm), iso)
 }
 
@@ -403,7 +399,7 @@ pub fn vm_paths(
     env: &EnvSpec,
     vm: &VmSpec,
 ) -> Result<BTreeMap<String, PathBuf>> {
-    let pool = ensure_pool(conn, host, &env_pool_name(env), &env_pool_dir(env))?;
+    let pool = ensure_env_pool(conn, host, env)?;
     let _ = pool.refresh(0);
     let mut out = BTreeMap::new();
     for disk in &vm.disks {

@@ -609,7 +609,7 @@ impl LibvirtSession {
             Some(h) => {
                 let conn = self.vm_connection(spec)?;
                 let _one_at_a_time = self.remote_volumes();
-                crate::remote::prepare_vm_disks(&conn, h, &self.env, spec).map(|_| ())
+                crate::remote::prepare_vm_disks(&conn, h, &self.env, spec)
             }
         }
     }
