@@ -27,6 +27,16 @@ pub(crate) fn planned_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Pa
     })
 }
 
+/// The error for a disk image that is not there.
+pub(crate) fn missing_image(vm: &VmSpec, disk: &DiskSpec, path: &Path) -> ProviderError {
+    ProviderError::Spec(format!(
+        "VM {}: disk '{}': {} does not exist",
+        vm.name,
+        disk.name,
+        path.display()
+    ))
+}
+
 fn ensure_parent(path: &Path) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
@@ -133,12 +143,7 @@ pub fn prepare_vm_disks(env: &EnvSpec, vm: &VmSpec) -> Result<()> {
                 if disk.disk_type == DiskType::File {
                     let src = copy_source(vm, disk)?;
                     if !src.exists() {
-                        return Err(ProviderError::Spec(format!(
-                            "VM {}: disk '{}': {} does not exist",
-                            vm.name,
-                            disk.name,
-                            src.display()
-                        )));
+                        return Err(missing_image(vm, disk, &src));
                     }
                 } else if path.exists() {
                     // A left-over of an earlier, failed init: start fresh.
@@ -152,12 +157,7 @@ pub fn prepare_vm_disks(env: &EnvSpec, vm: &VmSpec) -> Result<()> {
             }
             None => {
                 if !path.exists() {
-                    return Err(ProviderError::Spec(format!(
-                        "VM {}: disk '{}': {} does not exist",
-                        vm.name,
-                        disk.name,
-                        path.display()
-                    )));
+                    return Err(missing_image(vm, disk, path));
                 }
             }
         }

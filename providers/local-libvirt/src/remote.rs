@@ -360,12 +360,7 @@ pub fn prepare_vm_disks(conn: &Connect, host: &str, env: &EnvSpec, vm: &VmSpec) 
                 // uploaded whole.
                 let src = crate::disks::planned_path(vm, disk)?;
                 if !src.is_file() {
-                    return Err(ProviderError::Spec(format!(
-                        "VM {}: disk '{}': {} does not exist",
-                        vm.name,
-                        disk.name,
-                        src.display()
-                    )));
+                    return Err(crate::disks::missing_image(vm, disk, src));
                 }
                 if disk.format != "iso" && disk.format != "raw" {
                     refuse_backing_file(vm, disk, src, &image_info(src)?)?;
