@@ -663,3 +663,88 @@ fn the_prefix_log_is_not_followed_nor_written_into_foreign_folders() {
         foreign.display()
     );
 }
+
+/// Set by `concurrent_state_updates_are_all_kept` when it runs this test
+/// binary again as one of its worker processes: the prefix path and the
+/// worker's number.
+const STATE_WORKER_VAR: &str = "LAGO_TEST_STATE_WORKER";
+const STATE_WORKERS: usize = 4;
+const STATE_UPDATES: usize = 25;
+
+/// Worker half of `concurrent_state_updates_are_all_kept` (does nothing
+/// unless that test started it): records snapshots on the stored `vm0` the
+/// way `lago snapshot` does, and worker 0 also records a detected service
+/// provider the way service detection does, both through
+/// `Prefix::update_vm`, the one path those verbs write a VM by.
+#[test]
+#[ignore = "a worker process of concurrent_state_updates_are_all_kept"]
+fn state_update_worker() {
+    let Ok(arg) = std::env::var(STATE_WORKER_VAR) else {
+        return;
+    };
+    let (id, path) = arg.split_once(':').expect("id:path");
+    let prefix = Prefix::open(Path::new(path)).expect("open prefix");
+    for i in 0..STATE_UPDATES {
+        if id == "0" && i == STATE_UPDATES / 2 {
+            prefix
+                .update_vm("vm0", |vm| vm.service_provider = Some("systemd".into()))
+                .expect("record service provider");
+        }
+        prefix
+            .update_vm("vm0", |vm| {
+                let snaps = vm
+                    .extra
+                    .entry("snapshots".to_string())
+                    .or_insert_with(|| serde_json::json!({}));
+                if let Some(map) = snaps.as_object_mut() {
+                    map.insert(
+                        format!("w{id}-{i}"),
+                        serde_json::json!({"state": "running"}),
+                    );
+                }
+            })
+            .expect("record snapshot");
+    }
+}
+
+/// Issue 17: every write of prefix state happens under the prefix's state
+/// lock, so that processes recording snapshots and a detected service
+/// provider on one VM at once keep every record (before, each wrote back the
+/// whole spec it had loaded and the last writer won).
+#[test]
+fn concurrent_state_updates_are_all_kept() {
+    let sb = Sandbox::new();
+    let (prefix, _env) = sb.init("default");
+    let exe = std::env::current_exe().expect("test binary");
+    let workers: Vec<Child> = (0..STATE_WORKERS)
+        .map(|id| {
+            Command::new(&exe)
+                .args(["state_update_worker", "--exact", "--ignored", "--quiet"])
+                .env(
+                    STATE_WORKER_VAR,
+                    format!("{id}:{}", prefix.path().display()),
+                )
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("spawn worker")
+        })
+        .collect();
+    for mut w in workers {
+        assert!(w.wait().expect("wait worker").success(), "a worker failed");
+    }
+    let env = prefix.load_env().expect("stored state is readable");
+    let vm = &env.domains["vm0"];
+    assert_eq!(vm.service_provider.as_deref(), Some("systemd"));
+    let snaps = vm.extra["snapshots"].as_object().expect("snapshots map");
+    let mut missing = Vec::new();
+    for id in 0..STATE_WORKERS {
+        for i in 0..STATE_UPDATES {
+            if !snaps.contains_key(&format!("w{id}-{i}")) {
+                missing.push(format!("w{id}-{i}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "records lost: {missing:?}");
+    // The spec as written by init is still there beside the records.
+    assert_eq!(vm.memory, 256);
+}

@@ -145,9 +145,12 @@ impl<'r> Environment<'r> {
                 self.service_plugin_names()
             )));
         };
-        let mut stored = spec.clone();
-        stored.service_provider = Some(found.clone());
-        Prefix::open(&self.env.prefix.path)?.save_vm(&stored)?;
+        // Only this field changes, on the stored spec under the state lock:
+        // writing back the whole spec loaded earlier would undo what another
+        // process stored meanwhile (a snapshot's record).
+        Prefix::open(&self.env.prefix.path)?.update_vm(&spec.name, |stored| {
+            stored.service_provider = Some(found.clone());
+        })?;
         tracing::info!(
             "VM `{}`: detected service provider `{found}` (stored)",
             spec.name

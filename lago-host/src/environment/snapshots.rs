@@ -136,12 +136,19 @@ impl Environment<'_> {
         let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
         let prefix = Prefix::open(&self.env.prefix.path)?;
         for (vm_name, info) in made {
-            if let Some(vm) = self.env.domains.get_mut(&vm_name) {
+            if !self.env.domains.contains_key(&vm_name) {
+                continue;
+            }
+            // Recorded on the stored spec under the state lock: another
+            // process may have changed this VM since it was loaded.
+            let stored = prefix.update_vm(&vm_name, |vm| {
                 let mut snaps = vm_snapshots(vm);
                 snaps.insert(name.to_string(), record(&info));
                 vm.extra
                     .insert(SNAPSHOTS_KEY.to_string(), Value::Object(snaps));
-                prefix.save_vm(vm)?;
+            })?;
+            if let Some(vm) = self.env.domains.get_mut(&vm_name) {
+                vm.extra = stored.extra;
             }
         }
         result

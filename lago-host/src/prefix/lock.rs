@@ -19,6 +19,14 @@
 //!
 //! A lock that is taken is refused at once with [`PrefixError::Busy`]
 //! (never waited for: a verb such as `start` can run for minutes).
+//!
+//! Beside it, every write of the prefix's stored state (`virt/`, the
+//! markers) happens under the prefix's *state lock* `<prefix>/.state.lock`
+//! ([`StateLock`]): an exclusive `flock` held only for the write (or a
+//! read-modify-write such as recording a snapshot), and waited for. Verbs
+//! that do not hold the verb lock (`snapshot`, `revert`, service detection,
+//! SDK calls) can run beside each other and beside `start`; the state lock
+//! keeps their updates of one VM's spec from overwriting each other.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -29,6 +37,8 @@ use super::PrefixError;
 
 /// The lock file's name in a prefix or workdir.
 pub const LOCK_FILE: &str = ".lock";
+/// The state lock file's name in a prefix (see [`StateLock`]).
+pub const STATE_LOCK_FILE: &str = ".state.lock";
 
 /// A held lock; dropping it releases it.
 #[derive(Debug)]
@@ -122,6 +132,26 @@ impl Lock {
             Err(TryLockError::WouldBlock) => Ok(false),
             Err(TryLockError::Error(e)) => Err(PrefixError::io(&self.path, e)),
         }
+    }
+}
+
+/// The state lock of a prefix, held while its stored state is written;
+/// dropping it releases it (the kernel does too when the process ends).
+#[derive(Debug)]
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Wait for and take the state lock of the prefix folder `dir`
+    /// (`<dir>/.state.lock`, created if absent). Holders keep it for one
+    /// write, so the wait is short. A `.state.lock` that is a symlink or not
+    /// a regular file is refused ([`PrefixError::BadLockFile`]).
+    pub fn take(dir: &Path) -> Result<StateLock, PrefixError> {
+        let path = dir.join(STATE_LOCK_FILE);
+        let file = open_lock_file(&path)?;
+        file.lock().map_err(|e| PrefixError::io(&path, e))?;
+        Ok(StateLock { _file: file })
     }
 }
 

@@ -21,13 +21,18 @@
 //!                      start before any provider work: nothing of this
 //!                      prefix can be in the hypervisor
 //! .lock                the prefix lock (see [`lock`])
+//! .state.lock          held while any state file above is written
 //! ```
 //!
 //! The `uuid` file is also the mark that lago made the folder: nothing else
 //! is ever deleted (see [`owned`]). The VM specs (`virt/vms/*.json`) can hold
 //! passwords and are 0600.
 //!
-//! Every state file is written atomically (temp file, fsync, rename).
+//! Every state file is written atomically (temp file, fsync, rename), under
+//! the prefix's state lock ([`lock::StateLock`]); a change of one stored VM
+//! re-reads it under that lock ([`Prefix::update_vm`]), so that two
+//! processes changing one VM (a snapshot recorded, a service provider
+//! detected) do not lose each other's change.
 
 pub mod interrupt;
 pub mod keys;
@@ -682,6 +687,7 @@ impl Prefix {
     /// As [`Prefix::save_env`] without an fsync per file: the caller makes
     /// the batch durable (init does with [`sync_filesystem`] before the marker).
     pub(crate) fn save_env_opt(&self, env: &EnvSpec, how: WriteMode) -> R<()> {
+        let _state = self.state_lock()?;
         let nets_dir = self.virt().join("nets");
         let vms_dir = self.virt().join("vms");
         for d in [&nets_dir, &vms_dir] {
@@ -708,17 +714,47 @@ impl Prefix {
         Ok(())
     }
 
-    /// Store one VM (it must already be in the environment).
+    /// Wait for and take the prefix's state lock ([`lock::StateLock`]).
+    fn state_lock(&self) -> R<lock::StateLock> {
+        lock::StateLock::take(&self.path)
+    }
+
+    fn vm_file(&self, name: &str) -> PathBuf {
+        self.virt().join("vms").join(format!("{name}.json"))
+    }
+
+    /// Store one VM (it must already be in the environment), replacing what
+    /// is stored. To change part of a stored VM use [`Prefix::update_vm`].
     pub fn save_vm(&self, vm: &VmSpec) -> R<()> {
+        let _state = self.state_lock()?;
+        self.write_vm(vm)
+    }
+
+    fn write_vm(&self, vm: &VmSpec) -> R<()> {
         self.write_secret_json(
-            &self.virt().join("vms").join(format!("{}.json", vm.name)),
+            &self.vm_file(&vm.name),
             &paths::to_stored(vm, &self.path),
             WriteMode::Durable,
         )
     }
 
+    /// Change the stored VM `name` with `change`, under the state lock: the
+    /// spec is read from disk after the lock is taken, so changes made
+    /// meanwhile by other processes are kept. Returns the VM as stored.
+    /// Errors: the VM file missing or unreadable ([`PrefixError::Corrupt`],
+    /// [`PrefixError::NotInitialized`]), or the write failing.
+    pub fn update_vm(&self, name: &str, change: impl FnOnce(&mut VmSpec)) -> R<VmSpec> {
+        let _state = self.state_lock()?;
+        let mut vm: VmSpec = self.read_json(&self.vm_file(name))?;
+        paths::from_stored(&mut vm, &self.path);
+        change(&mut vm);
+        self.write_vm(&vm)?;
+        Ok(vm)
+    }
+
     /// Store one network (it must already be in the environment).
     pub fn save_net(&self, net: &NetSpec) -> R<()> {
+        let _state = self.state_lock()?;
         self.write_json(
             &self.virt().join("nets").join(format!("{}.json", net.name)),
             net,
@@ -811,6 +847,7 @@ impl Prefix {
     /// Write the `initialized` marker (after a `syncfs`, so everything
     /// written before it is durable).
     pub fn mark_initialized(&self) -> R<()> {
+        let _state = self.state_lock()?;
         sync_filesystem(&self.path).map_err(|e| PrefixError::io(&self.path, e))?;
         write_atomic(&self.path.join(INITIALIZED), b"", None)
             .map_err(|e| PrefixError::io(&self.path, e))
@@ -818,6 +855,7 @@ impl Prefix {
 
     /// Remove the `initialized` marker.
     pub fn unmark_initialized(&self) -> R<()> {
+        let _state = self.state_lock()?;
         let p = self.path.join(INITIALIZED);
         match fs::remove_file(&p) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(PrefixError::io(&p, e)),
@@ -852,6 +890,7 @@ impl Prefix {
     /// Write the `not-started` marker (init, and a cleanup that removed
     /// everything from the hypervisor).
     pub fn mark_not_started(&self) -> R<()> {
+        let _state = self.state_lock()?;
         let p = self.path.join(NOT_STARTED);
         write_atomic(&p, b"", None).map_err(|e| PrefixError::io(&p, e))
     }
@@ -860,6 +899,7 @@ impl Prefix {
     /// create anything (start), so a prefix with the marker never needs its
     /// provider to be destroyed.
     pub fn mark_started(&self) -> R<()> {
+        let _state = self.state_lock()?;
         let p = self.path.join(NOT_STARTED);
         match fs::remove_file(&p) {
             Err(e) if e.kind() != ErrorKind::NotFound => Err(PrefixError::io(&p, e)),
