@@ -14,5 +14,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check 'maturin>=1.5,<2' 'pytest>=7'
+# PyYAML: lago-host/tests/yaml_pyyaml.rs compares lago's YAML reader with it.
+"$venv/bin/python" -m pip install -q --disable-pip-version-check 'pyyaml>=5.1'
 VIRTUAL_ENV="$venv" "$venv/bin/maturin" develop -q -m python/Cargo.toml >&2
 echo "$venv/bin/python"
