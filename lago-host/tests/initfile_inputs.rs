@@ -759,3 +759,56 @@ fn ssh_key_option() {
     let body = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     assert_eq!(body(&public), body(&user_pub));
 }
+
+/// Issue 18: an export re-inits alone. Its init file points at nothing in
+/// the source prefix: the deploy scripts are copied beside the images
+/// (`scripts/`), so after the source is destroyed and the export folder
+/// moved, a new init finds them (here on libvirt's test driver; the disks'
+/// data is checked on real VMs by the e2e export tests).
+#[test]
+fn export_reinits_alone_with_its_scripts() {
+    let sb = Sb::new();
+    sb.write("setup.sh", "#!/bin/sh\necho configured > /root/setup-ran\n");
+    sb.write(
+        "LagoInitFile",
+        &edit(
+            "    groups: [web]\n",
+            "    groups: [web]\n    metadata:\n      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]\n",
+        ),
+    );
+    let ok = |out: Output, what: &str| {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(sb.init("LagoInitFile"), "init");
+    ok(sb.lago(&["export", "-d", "out"]), "export");
+    let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
+    assert!(!text.contains(".lago"), "points into the source: {text}");
+    assert!(text.contains("$LAGO_INITFILE_PATH/scripts/"), "{text}");
+    ok(sb.lago(&["destroy", "--yes"]), "destroy");
+    assert!(!sb.proj().join(".lago/default").exists());
+    std::fs::rename(sb.proj().join("out"), sb.proj().join("moved")).expect("move");
+
+    ok(
+        sb.lago(&["init", "--skip-bootstrap", "again", "moved/LagoInitFile"]),
+        "re-init",
+    );
+    let env = Prefix::open(&sb.proj().join("again/default"))
+        .expect("prefix")
+        .load_env()
+        .expect("env");
+    let scripts = env.domains["vm0"].metadata["deploy-scripts"]
+        .as_array()
+        .expect("scripts")
+        .clone();
+    assert_eq!(scripts.len(), 1);
+    let script = PathBuf::from(scripts[0].as_str().expect("path"));
+    assert!(script.starts_with(env.prefix.scripts_dir()), "{script:?}");
+    assert_eq!(
+        std::fs::read_to_string(&script).expect("script"),
+        "#!/bin/sh\necho configured > /root/setup-ran\n"
+    );
+}
