@@ -4,6 +4,12 @@
 //! disks) must give the same data from `yaml.safe_load` and from
 //! `lago::initfile::yaml::parse`.
 //!
+//! The reference is PyYAML up to 6.0.3 (the merge semantics of every
+//! release Lago ran on; scripts/python-env.sh pins it): 6.0.4 de-duplicates
+//! merged keys by the identity of the key's Python string, so there a
+//! one-letter key of `<<: [*a, *b]` comes from `*a` and a longer one from
+//! `*b`; lago keeps the documented rule (the first listed wins).
+//!
 //! PyYAML is found through `$LAGO_TEST_PYTHON` (set by scripts/test.sh to the
 //! venv of scripts/python-env.sh), else `python3`. Without it the test fails
 //! under `CI=true` and says it was skipped otherwise.
