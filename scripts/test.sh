@@ -32,6 +32,9 @@ trap finish EXIT
 cargo build --workspace --all-targets
 # The Python package (lago.sdk) into a venv of its own (target/venv).
 python=$(bash scripts/python-env.sh | tail -n 1)
+# The YAML differential test (lago-host/tests/yaml_pyyaml.rs) reads with this
+# python's PyYAML; under CI=true it fails when it finds none.
+export LAGO_TEST_PYTHON="$python"
 cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 
 # End-to-end: real VMs from the embedded template, in the sandbox.

@@ -205,6 +205,36 @@ fn refused_with_position_and_nothing_left() {
             vm("    cpu_model: qemu64\n    cpu_custom: {'@mode': custom}\n"),
             vec!["domains/vm0/cpu_custom", "both set"],
         ),
+        // Issue 18: Lago's OVA domains are refused, not planned without
+        // their disks and memory.
+        (
+            "ova domain",
+            vm("    type: ova\n    url: file:///srv/appliance.ova\n"),
+            vec![":8:", "domains/vm0/type", "type `ova`", "not supported"],
+        ),
+        // Issue 18: typos Lago tolerated (it used the last octet) are
+        // refused, naming that rule.
+        (
+            "static IP with a comma",
+            edit(
+                "nics: [{net: mgmt}]",
+                "nics:\n      - net: mgmt\n        ip: 192,168.200.3",
+            ),
+            vec![
+                ":6:",
+                "domains/vm0/nics/0/ip",
+                "\"192,168.200.3\"",
+                "Lago used only its last octet, 3",
+            ],
+        ),
+        (
+            "static IP out of range",
+            edit(
+                "nics: [{net: mgmt}]",
+                "nics:\n      - net: mgmt\n        ip: 999.999.999.150",
+            ),
+            vec!["domains/vm0/nics/0/ip", "last octet, 150"],
+        ),
         (
             "memory",
             edit("memory: 256", "memory: 9999999999999999"),
@@ -668,4 +698,117 @@ fn export_refuses_existing_outputs_and_keeps_init_file_private() {
     let out = sb.lago(&["export", "-d", "clean"]);
     assert!(!out.status.success(), "a second export over the first");
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+/// Issue 18: `init --ssh-key PATH` copies the user's private key into the
+/// prefix (0600, its public half beside it) instead of generating one; a
+/// file that is not a readable private key is refused before anything is
+/// made.
+#[test]
+fn ssh_key_option() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sb::new();
+    sb.write("LagoInitFile", BASE);
+    let key = sb.proj().join("my_key");
+    let status = Command::new("ssh-keygen")
+        .args([
+            "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "me@ci", "-f",
+        ])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+
+    for (what, path, want) in [
+        ("missing", "nothing-here", "cannot read the SSH key"),
+        ("not a key", "LagoInitFile", "is not a readable private key"),
+    ] {
+        let out = sb.lago(&["init", "--ssh-key", path, "LagoInitFile"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+        assert!(
+            err.contains("--ssh-key: ") && err.contains(want),
+            "{what}: {err}"
+        );
+        sb.assert_clean(what);
+    }
+
+    let out = sb.lago(&["init", "--ssh-key", "my_key", "LagoInitFile"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env = sb.env();
+    let copied = env.prefix.ssh_key_path();
+    assert_eq!(
+        std::fs::read(&copied).expect("prefix key"),
+        std::fs::read(&key).expect("user key")
+    );
+    let mode = std::fs::metadata(&copied)
+        .expect("meta")
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600);
+    let public = std::fs::read_to_string(env.prefix.ssh_pubkey_path()).expect("pub");
+    let mut user_pub = key.as_os_str().to_owned();
+    user_pub.push(".pub");
+    let user_pub = std::fs::read_to_string(&user_pub).expect("user pub");
+    // Same key (the comment may differ).
+    let body = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(body(&public), body(&user_pub));
+}
+
+/// Issue 18: an export re-inits alone. Its init file points at nothing in
+/// the source prefix: the deploy scripts are copied beside the images
+/// (`scripts/`), so after the source is destroyed and the export folder
+/// moved, a new init finds them (here on libvirt's test driver; the disks'
+/// data is checked on real VMs by the e2e export tests).
+#[test]
+fn export_reinits_alone_with_its_scripts() {
+    let sb = Sb::new();
+    sb.write("setup.sh", "#!/bin/sh\necho configured > /root/setup-ran\n");
+    sb.write(
+        "LagoInitFile",
+        &edit(
+            "    groups: [web]\n",
+            "    groups: [web]\n    metadata:\n      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]\n",
+        ),
+    );
+    let ok = |out: Output, what: &str| {
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ok(sb.init("LagoInitFile"), "init");
+    ok(sb.lago(&["export", "-d", "out"]), "export");
+    let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
+    assert!(!text.contains(".lago"), "points into the source: {text}");
+    assert!(text.contains("$LAGO_INITFILE_PATH/scripts/"), "{text}");
+    ok(sb.lago(&["destroy", "--yes"]), "destroy");
+    assert!(!sb.proj().join(".lago/default").exists());
+    std::fs::rename(sb.proj().join("out"), sb.proj().join("moved")).expect("move");
+
+    ok(
+        sb.lago(&["init", "--skip-bootstrap", "again", "moved/LagoInitFile"]),
+        "re-init",
+    );
+    let env = Prefix::open(&sb.proj().join("again/default"))
+        .expect("prefix")
+        .load_env()
+        .expect("env");
+    let scripts = env.domains["vm0"].metadata["deploy-scripts"]
+        .as_array()
+        .expect("scripts")
+        .clone();
+    assert_eq!(scripts.len(), 1);
+    let script = PathBuf::from(scripts[0].as_str().expect("path"));
+    assert!(script.starts_with(env.prefix.scripts_dir()), "{script:?}");
+    assert_eq!(
+        std::fs::read_to_string(&script).expect("script"),
+        "#!/bin/sh\necho configured > /root/setup-ran\n"
+    );
 }

@@ -95,6 +95,16 @@ fn run_case(name: &str) {
         "expected.status.json",
         &normalise(&status, &proj, uuid.trim()),
     );
+    // Issue 18: every out format shows each network's `libvirt_name`
+    // (Lago's key, read by the oVirt system tests).
+    let tag = &uuid.trim()[..8];
+    for format in ["default", "yaml", "flat"] {
+        let out = ok(&lago(root, &["status", "-f", format]), format);
+        assert!(
+            out.contains("libvirt_name") && out.contains(&format!("{tag}-")),
+            "{name}: status -f {format} has no libvirt_name: {out}"
+        );
+    }
     let hosts = ok(&lago(root, &["ansible_hosts"]), "ansible_hosts");
     check(
         &case,

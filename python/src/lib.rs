@@ -128,6 +128,7 @@ fn init(
         template_repos,
         skip_bootstrap,
         skip_build,
+        ssh_key: None,
         load: LoadOptions {
             config: overrides(settings),
             plugin_dir,

@@ -35,6 +35,7 @@ pub fn command() -> Command {
         .arg(Arg::new("template_repos").long("template-repos").help("Location to store repos"))
         .arg(Arg::new("set_current").long("set-current").action(ArgAction::SetTrue).help("If passed, it will set the newly created prefix as the current one"))
         .arg(Arg::new("skip_bootstrap").long("skip-bootstrap").action(ArgAction::SetTrue).help("If passed, will skip bootstrapping the images"))
+        .arg(Arg::new("ssh_key").long("ssh-key").value_name("PATH").value_parser(clap::value_parser!(PathBuf)).help("Private key the images already accept: used for the prefix instead of a generated one (copied, 0600), and the VMs are not bootstrapped"))
         .arg(Arg::new("skip_build").long("skip-build").action(ArgAction::SetTrue).help("If passed, will skip the build commands specified in the build section of all the disks"))
 }
 
@@ -76,6 +77,7 @@ pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
         template_repo_name: s("template_repo_name"),
         skip_bootstrap: args.get_flag("skip_bootstrap"),
         skip_build: args.get_flag("skip_build"),
+        ssh_key: args.get_one::<PathBuf>("ssh_key").cloned(),
         ..sdk::InitOptions::default()
     };
     let config = ctx.config.clone();

@@ -166,6 +166,74 @@ pub fn vm_entry(vm: &VmSpec, standalone: bool, compress: bool) -> Result<Value, 
     Ok(v)
 }
 
+/// The folder of the export that holds the VMs' deploy scripts.
+pub const EXPORTED_SCRIPTS_DIR: &str = "scripts";
+
+/// The deploy scripts of a VM entry that live in the source prefix (init
+/// copied every script there) are copied into `dst_dir/scripts/` and the
+/// entry points at the copies (`$LAGO_INITFILE_PATH/scripts/NAME`), so the
+/// export re-inits without its source prefix. (Lago's `generate_init`
+/// dropped `deploy-scripts`; keeping them keeps what the VMs were set up
+/// with.) A copy never replaces a file already there; each copy is added
+/// to `files` (removed again if the export fails).
+fn export_scripts(
+    entry: &mut Value,
+    prefix_scripts: &Path,
+    dst_dir: &Path,
+    files: &Mutex<Vec<PathBuf>>,
+) -> Result<(), Error> {
+    let Some(list) = entry
+        .pointer_mut("/metadata/deploy-scripts")
+        .and_then(Value::as_array_mut)
+    else {
+        return Ok(());
+    };
+    let dest_dir = dst_dir.join(EXPORTED_SCRIPTS_DIR);
+    for item in list.iter_mut() {
+        let Some(src) = item.as_str().map(PathBuf::from) else {
+            continue;
+        };
+        let (true, Some(name)) = (src.starts_with(prefix_scripts), src.file_name()) else {
+            continue;
+        };
+        let name = name.to_string_lossy().into_owned();
+        let dest = dest_dir.join(&name);
+        // Two VMs may share one script: copied once.
+        if !lock(files).contains(&dest) {
+            std::fs::create_dir_all(&dest_dir)?;
+            copy_new(&src, &dest)?;
+            lock(files).push(dest);
+        }
+        *item = json!(format!("$LAGO_INITFILE_PATH/{EXPORTED_SCRIPTS_DIR}/{name}"));
+    }
+    Ok(())
+}
+
+/// Copy `src` to `dest`, which must not exist yet, with `src`'s permission
+/// bits (no setuid, setgid or sticky bit).
+fn copy_new(src: &Path, dest: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut from = std::fs::File::open(src)?;
+    let mode = std::fs::Permissions::from_mode(from.metadata()?.permissions().mode() & 0o777);
+    let mut to = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Error::user(format!(
+                "export: {} already exists (expected a destination without it)",
+                dest.display()
+            )))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::io::copy(&mut from, &mut to)?;
+    to.set_permissions(mode)?;
+    Ok(())
+}
+
 impl Environment<'_> {
     /// `lago export`: refuses running VMs (naming them); with
     /// `collect_only` returns `{VM: [disk path, ...]}` and writes nothing;
@@ -248,7 +316,7 @@ impl Environment<'_> {
         }
         .and_then(|()| {
             let path = opts.dst_dir.join(&opts.init_file_name);
-            self.write_init_file(&vms, opts, &path)
+            self.write_init_file(&vms, opts, &path, &files)
         });
         if let Err(e) = result {
             for file in lock(&files).iter() {
@@ -268,14 +336,15 @@ impl Environment<'_> {
         vms: &[&VmSpec],
         opts: &ExportOptions,
         path: &Path,
+        files: &Mutex<Vec<PathBuf>>,
     ) -> Result<(), Error> {
         let mut domains = Map::new();
         let mut nets = Map::new();
+        let scripts = self.env.prefix.scripts_dir();
         for vm in vms {
-            domains.insert(
-                vm.name.clone(),
-                vm_entry(vm, opts.standalone, opts.compress)?,
-            );
+            let mut entry = vm_entry(vm, opts.standalone, opts.compress)?;
+            export_scripts(&mut entry, &scripts, &opts.dst_dir, files)?;
+            domains.insert(vm.name.clone(), entry);
             for nic in &vm.nics {
                 if let Some(net) = self.env.nets.get(&nic.net) {
                     nets.insert(net.name.clone(), net_entry(net));

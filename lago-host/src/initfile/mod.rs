@@ -382,6 +382,19 @@ fn type_name(v: &Value) -> String {
     }
 }
 
+/// The rule a malformed address such as `192,168.200.3` or
+/// `999.999.999.150` breaks when Lago accepted it: Lago kept only the text
+/// after the last dot as the host's octet. lago refuses it rather than guess
+/// the rest (the same address rule for every IP in the file).
+fn lago_last_octet_note(text: &str) -> String {
+    match text.trim().rsplit_once('.') {
+        Some((_, last)) if last.parse::<u8>().is_ok() => format!(
+            " (Lago used only its last octet, {last}, and ignored the rest; lago reads the whole address and refuses a malformed one)"
+        ),
+        _ => String::new(),
+    }
+}
+
 /// Converts the parsed document into the model, checking each value's type.
 struct Reader<'a> {
     src: &'a Arc<SourceText>,
@@ -535,7 +548,7 @@ impl Reader<'_> {
             Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| {
                 self.err(
                     path.key(key),
-                    format!("malformed IPv4 address {s:?}"),
+                    format!("malformed IPv4 address {s:?}{}", lago_last_octet_note(&s)),
                     "an IPv4 address such as 192.168.200.10",
                 )
             }),
@@ -730,6 +743,16 @@ impl Reader<'_> {
 
     fn domain(&self, p: &KeyPath, v: Value) -> R<DomainDef> {
         let mut m = self.object(p, v, "a mapping of the VM's keys")?;
+        // Lago's `type: ova` domain (with `url`): Lago unpacked the OVA and
+        // took memory, vcpus and disks from its OVF. lago does not, and
+        // must not plan a VM without them, so it refuses the domain.
+        if m.get("type").and_then(Value::as_str) == Some("ova") {
+            return Err(self.err(
+                p.key("type"),
+                "a domain of type `ova` (Lago unpacked the OVA at `url` and took memory, vcpus and disks from its OVF) is not supported by lago",
+                "the VM written out: `memory`, `vcpu` and its disks (the OVA's disk converted with `qemu-img convert -O qcow2` as a `type: file` disk)",
+            ));
+        }
         let vcpu = match self.opt_u64(&mut m, p, "vcpu", "a whole number of virtual CPUs")? {
             Some(n) if n == 0 || n > 4096 => {
                 return Err(self.err(

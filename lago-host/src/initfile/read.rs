@@ -81,68 +81,181 @@ fn kind(t: &std::fs::FileType) -> &'static str {
 /// alone keeps the last one silently).
 pub fn json_no_duplicates(text: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let v = Checked::deserialize(&mut de)?;
+    let node = Node::deserialize(&mut de)?;
     de.end()?;
-    Ok(v.0)
+    // JSON has no merge keys: a repeated `<<` is a repeated key like any other.
+    node.into_value(false).map_err(de::Error::custom)
 }
 
-struct Checked(Value);
+/// The merge key of YAML 1.1 (`<<: *anchor`), as PyYAML reads it.
+pub const MERGE_KEY: &str = "<<";
 
-impl<'de> Deserialize<'de> for Checked {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Checked, D::Error> {
-        d.deserialize_any(CheckedVisitor).map(Checked)
+/// A parsed document before merge keys are applied: mappings keep their
+/// pairs in written order, and a mapping may repeat [`MERGE_KEY`] (PyYAML
+/// merges every one of them). Any other repeated key is refused while
+/// parsing, so the parser's error carries its position. Keys that are
+/// numbers, booleans or null become their text.
+#[derive(Debug)]
+pub enum Node {
+    Scalar(Value),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+impl Node {
+    /// The value, with merge keys applied as PyYAML's `flatten_mapping`
+    /// does when `merges` is set (see [`flatten`]).
+    pub fn into_value(self, merges: bool) -> Result<Value, String> {
+        Ok(match self {
+            Node::Scalar(v) => v,
+            Node::Seq(items) => Value::Array(
+                items
+                    .into_iter()
+                    .map(|n| n.into_value(merges))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Map(pairs) => {
+                let pairs = if merges { flatten(pairs)? } else { pairs };
+                let mut out = Map::new();
+                for (k, v) in pairs {
+                    if !merges && out.contains_key(&k) {
+                        return Err(format!("duplicate key {k:?}"));
+                    }
+                    // Later pairs win: merged ones come first, so the
+                    // mapping's own keys override them.
+                    out.insert(k, v.into_value(merges)?);
+                }
+                Value::Object(out)
+            }
+        })
     }
 }
 
-struct CheckedVisitor;
+/// PyYAML's `SafeConstructor.flatten_mapping`: every `<<` pair is removed;
+/// a mapping value is flattened itself and its pairs merged; a list of
+/// mappings is flattened item by item and merged last item first (so the
+/// first item wins); the merged pairs of all `<<` keys, in written order,
+/// go before the mapping's own pairs, and a later pair wins.
+fn flatten(pairs: Vec<(String, Node)>) -> Result<Vec<(String, Node)>, String> {
+    let mut merged = Vec::new();
+    let mut own = Vec::new();
+    for (k, v) in pairs {
+        if k != MERGE_KEY {
+            own.push((k, v));
+            continue;
+        }
+        match v {
+            Node::Map(inner) => merged.extend(flatten(inner)?),
+            Node::Seq(items) => {
+                let mut each = Vec::with_capacity(items.len());
+                for item in items {
+                    match item {
+                        Node::Map(inner) => each.push(flatten(inner)?),
+                        _ => return Err(merge_refused("a list holding something else")),
+                    }
+                }
+                each.into_iter().rev().for_each(|p| merged.extend(p));
+            }
+            Node::Scalar(s) => return Err(merge_refused(&format!("{s}"))),
+        }
+    }
+    merged.extend(own);
+    Ok(merged)
+}
 
-impl<'de> Visitor<'de> for CheckedVisitor {
-    type Value = Value;
+fn merge_refused(found: &str) -> String {
+    format!(
+        "the merge key `<<` takes a mapping or a list of mappings (an anchor such as *base), found {found}"
+    )
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = Node;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
+        f.write_str("a value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, v: bool) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, v: i64) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::from(v)))
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::from(v)))
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
+        Ok(Node::Scalar(
+            serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+    fn visit_str<E>(self, v: &str) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::String(v.to_string())))
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_string<E>(self, v: String) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::String(v)))
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_unit<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Null))
     }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_none<E>(self) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::Null))
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        Node::deserialize(d)
+    }
+    /// A tagged value (`!tag value`): the tag is dropped, the value kept.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+        let (_tag, variant) = data.variant::<de::IgnoredAny>()?;
+        de::VariantAccess::newtype_variant::<Node>(variant)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
         let mut out = Vec::new();
-        while let Some(Checked(v)) = seq.next_element()? {
+        while let Some(v) = seq.next_element()? {
             out.push(v);
         }
-        Ok(Value::Array(out))
+        Ok(Node::Seq(out))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some(k) = map.next_key::<String>()? {
-            if out.contains_key(&k) {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        let mut out: Vec<(String, Node)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        while let Some(Key(k)) = map.next_key()? {
+            if k != MERGE_KEY && !seen.insert(k.clone()) {
                 return Err(de::Error::custom(format!("duplicate key {k:?}")));
             }
-            let Checked(v) = map.next_value()?;
-            out.insert(k, v);
+            out.push((k, map.next_value()?));
         }
-        Ok(Value::Object(out))
+        Ok(Node::Map(out))
+    }
+}
+
+/// A mapping key: text, or a scalar read as its text.
+struct Key(String);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        match Node::deserialize(d)? {
+            Node::Scalar(Value::String(s)) => Ok(Key(s)),
+            Node::Scalar(Value::Null) => Ok(Key("null".to_string())),
+            Node::Scalar(v) => Ok(Key(v.to_string())),
+            Node::Seq(_) => Err(de::Error::custom(
+                "a mapping key must be a string, found a list",
+            )),
+            Node::Map(_) => Err(de::Error::custom(
+                "a mapping key must be a string, found a mapping",
+            )),
+        }
     }
 }
 

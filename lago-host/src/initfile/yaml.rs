@@ -1,8 +1,11 @@
 //! The only place that names the YAML crate: swap `serde_yaml` for a
 //! maintained fork here and nowhere else.
 
-use serde_json::{Map, Number, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use serde_yaml as yaml;
+
+use super::read::Node;
 
 /// A syntax error with its 1-based position when the parser knows it.
 #[derive(Debug)]
@@ -12,10 +15,13 @@ pub struct SyntaxError {
     pub message: String,
 }
 
-/// Parse YAML (anchors, aliases and `<<` merge keys applied) into a JSON
-/// value. Mapping keys that are numbers or booleans become strings.
+/// Parse YAML into a JSON value: anchors and aliases expanded, and `<<`
+/// merge keys applied as PyYAML (which Lago used) applies them, nested
+/// merges, repeated `<<` keys and `<<: [*a, *b]` included (see
+/// [`Node::into_value`]). Mapping keys that are numbers or booleans become
+/// strings. A repeated key other than `<<` is an error at its mapping.
 pub fn parse(text: &str) -> Result<Value, SyntaxError> {
-    let mut v: yaml::Value = yaml::from_str(text).map_err(|e| {
+    let node = Node::deserialize(yaml::Deserializer::from_str(text)).map_err(|e| {
         let loc = e.location();
         SyntaxError {
             line: loc.as_ref().map(|l| l.line()),
@@ -23,12 +29,11 @@ pub fn parse(text: &str) -> Result<Value, SyntaxError> {
             message: strip_position(&e.to_string()),
         }
     })?;
-    v.apply_merge().map_err(|e| SyntaxError {
+    node.into_value(true).map_err(|message| SyntaxError {
         line: None,
         column: None,
-        message: e.to_string(),
-    })?;
-    to_json(v)
+        message,
+    })
 }
 
 /// Render a value as YAML (used by the yaml out-format and tests).
@@ -41,61 +46,6 @@ fn strip_position(msg: &str) -> String {
     match msg.find(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
-    }
-}
-
-fn to_json(v: yaml::Value) -> Result<Value, SyntaxError> {
-    Ok(match v {
-        yaml::Value::Null => Value::Null,
-        yaml::Value::Bool(b) => Value::Bool(b),
-        yaml::Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::Number(i.into())
-            } else if let Some(u) = n.as_u64() {
-                Value::Number(u.into())
-            } else {
-                n.as_f64()
-                    .and_then(Number::from_f64)
-                    .map(Value::Number)
-                    .unwrap_or(Value::Null)
-            }
-        }
-        yaml::Value::String(s) => Value::String(s),
-        yaml::Value::Sequence(seq) => {
-            Value::Array(seq.into_iter().map(to_json).collect::<Result<_, _>>()?)
-        }
-        yaml::Value::Mapping(m) => {
-            let mut out = Map::new();
-            for (k, v) in m {
-                let key = match k {
-                    yaml::Value::String(s) => s,
-                    yaml::Value::Number(n) => n.to_string(),
-                    yaml::Value::Bool(b) => b.to_string(),
-                    yaml::Value::Null => "null".to_string(),
-                    other => {
-                        return Err(SyntaxError {
-                            line: None,
-                            column: None,
-                            message: format!(
-                                "a mapping key must be a string, found {}",
-                                kind(&other)
-                            ),
-                        })
-                    }
-                };
-                out.insert(key, to_json(v)?);
-            }
-            Value::Object(out)
-        }
-        yaml::Value::Tagged(t) => to_json(t.value)?,
-    })
-}
-
-fn kind(v: &yaml::Value) -> &'static str {
-    match v {
-        yaml::Value::Sequence(_) => "a list",
-        yaml::Value::Mapping(_) => "a mapping",
-        _ => "a tagged value",
     }
 }
 

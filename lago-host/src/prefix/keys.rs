@@ -36,6 +36,28 @@ pub fn generate(comment: &str) -> Result<KeyPair, String> {
     })
 }
 
+/// The user's own private key at `path` (`lago init --ssh-key`, Lago's
+/// `ssh_key`): its text as written, checked to be an unencrypted OpenSSH
+/// or PEM private key, and its public half. Errors say which and where.
+pub fn from_file(path: &Path) -> Result<KeyPair, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the SSH key {}: {e}", path.display()))?;
+    let key = russh::keys::decode_secret_key(&text, None).map_err(|e| {
+        format!(
+            "{} is not a readable private key ({e}); expected an unencrypted OpenSSH or PEM private key",
+            path.display()
+        )
+    })?;
+    let public_openssh = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| format!("cannot encode the public half of {}: {e}", path.display()))?;
+    Ok(KeyPair {
+        private_openssh: text,
+        public_openssh,
+    })
+}
+
 /// Write a key pair: `path` (0600) and `path.pub` (0644), atomically and
 /// durably.
 pub fn write(path: &Path, kp: &KeyPair) -> std::io::Result<()> {

@@ -74,6 +74,10 @@ pub struct InitRequest {
     /// The vm-service plugins there are: a VM's `service_provider` must name
     /// one (checked with the init file). `None` skips the check.
     pub service_providers: Option<Vec<String>>,
+    /// `--ssh-key`: the prefix's SSH key is a copy of this one (read and
+    /// checked by [`keys::from_file`] before anything is made) instead of a
+    /// generated one.
+    pub ssh_key: Option<PathBuf>,
 }
 
 impl InitRequest {
@@ -85,6 +89,7 @@ impl InitRequest {
             prefix_path: None,
             set_current: false,
             service_providers: None,
+            ssh_key: None,
         }
     }
 }
@@ -209,6 +214,11 @@ pub fn init_env_with(
     if let Some(known) = &req.service_providers {
         init.check_service_providers(known)?;
     }
+    // The user's key is checked before anything exists on disk.
+    let user_key = match &req.ssh_key {
+        Some(path) => Some(keys::from_file(path).map_err(PrefixError::BadSshKey)?),
+        None => None,
+    };
     let abs = |p: &Path| Workdir::at(p).path().to_path_buf();
     let (prefix, workdir) = match &req.prefix_path {
         Some(p) => {
@@ -350,7 +360,7 @@ pub fn init_env_with(
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
         stop_if_interrupted()?;
-        write_layout(&prefix, &info, &mut env, &plan.copies)?;
+        write_layout(&prefix, &info, &mut env, &plan.copies, user_key.as_ref())?;
         prefix.save_env_opt(&env, WriteMode::Fresh)?;
         let planned = env.clone();
         stop_if_interrupted()?;
@@ -439,12 +449,14 @@ fn interrupted_outcome(prefix: &Prefix) -> String {
     }
 }
 
-/// Folders, keys, metadata and copies of a new prefix.
+/// Folders, keys, metadata and copies of a new prefix. The prefix's SSH key
+/// is a copy of `user_key` (`--ssh-key`, 0600) when given, else generated.
 fn write_layout(
     prefix: &Prefix,
     info: &PrefixInfo,
     env: &mut EnvSpec,
     copies: &[(PathBuf, PathBuf)],
+    user_key: Option<&keys::KeyPair>,
 ) -> Result<(), Error> {
     let mk = |p: PathBuf| std::fs::create_dir_all(&p).map_err(|e| PrefixError::io(&p, e));
     mk(info.images_dir())?;
@@ -452,8 +464,16 @@ fn write_layout(
     mk(info.host_keys_dir())?;
     mk(info.virt_dir())?;
     std::fs::File::create(info.log_path()).map_err(|e| PrefixError::io(&info.log_path(), e))?;
-    let kp = keys::generate(&format!("lago@{}", info.tag())).map_err(PrefixError::Keygen)?;
-    keys::write(&info.ssh_key_path(), &kp).map_err(|e| PrefixError::io(&info.ssh_key_path(), e))?;
+    let generated;
+    let kp = match user_key {
+        Some(k) => k,
+        None => {
+            generated =
+                keys::generate(&format!("lago@{}", info.tag())).map_err(PrefixError::Keygen)?;
+            &generated
+        }
+    };
+    keys::write(&info.ssh_key_path(), kp).map_err(|e| PrefixError::io(&info.ssh_key_path(), e))?;
     for vm in env.domains.values_mut() {
         stop_if_interrupted()?;
         let hk = keys::generate(&format!("root@{}", vm.name)).map_err(PrefixError::Keygen)?;
@@ -716,7 +736,7 @@ pub fn stored_states(env: &EnvSpec) -> States {
 
 /// `lago status` in Lago's shape:
 /// `{Prefix: {Base directory, UUID, Networks: {NET: {gateway, status,
-/// management}}, VMs: {VM: {distro, root password, status, snapshots,
+/// management, libvirt_name}}, VMs: {VM: {distro, root password, status, snapshots,
 /// metadata, NICs: {eth0: {network, ip}}}}}}`, plus a few keys beside
 /// (`vm-type`, `vm-provider`, `ssh host key`: `pinned` or `learned`).
 pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
@@ -728,6 +748,9 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
                 "gateway": n.gw.map(|g| g.to_string()),
                 "status": states.nets.get(name).map(String::as_str).unwrap_or("down"),
                 "management": n.management,
+                // The libvirt network's name (Lago's key: the oVirt system
+                // tests read `Prefix.Networks.<net>.libvirt_name`).
+                "libvirt_name": n.libvirt_name,
             }),
         );
     }

@@ -118,6 +118,9 @@ pub enum PrefixError {
     },
     #[error("cannot generate an SSH key: {0}")]
     Keygen(String),
+    /// `--ssh-key` names no usable private key (the text says why).
+    #[error("--ssh-key: {0}")]
+    BadSshKey(String),
 }
 
 fn candidates_hint(c: &[PathBuf]) -> String {

@@ -77,6 +77,11 @@ pub struct InitOptions {
     pub skip_bootstrap: bool,
     /// `--skip-build`: the disks' `build` sections are dropped.
     pub skip_build: bool,
+    /// `--ssh-key`: a private key (unencrypted, OpenSSH or PEM) the VMs
+    /// already accept; the prefix uses a 0600 copy of it instead of a
+    /// generated key, and no VM is bootstrapped (as with `skip_bootstrap`:
+    /// the key is already installed in the images, Lago's use of it).
+    pub ssh_key: Option<PathBuf>,
     /// Where to find the configuration and the plugins.
     pub load: LoadOptions,
 }
@@ -180,13 +185,14 @@ pub fn init_with<'r>(
         prefix_path: options.prefix_path.clone(),
         set_current: options.set_current,
         service_providers: Some(registry.services.keys().cloned().collect()),
+        ssh_key: options.ssh_key.clone(),
     };
     let repo = RepoChoice {
         path: options.template_repo_path.clone(),
         name: options.template_repo_name.clone(),
     };
     let prepare_options = PrepareOptions {
-        skip_bootstrap: options.skip_bootstrap,
+        skip_bootstrap: options.skip_bootstrap || options.ssh_key.is_some(),
         skip_build: options.skip_build,
     };
     // Each domain as written goes through its vm-type before planning.

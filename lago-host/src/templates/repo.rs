@@ -42,8 +42,11 @@ pub struct TemplateSpec {
 pub struct VersionSpec {
     pub source: String,
     pub handle: String,
+    /// When the version was made, in seconds since the epoch (Lago's
+    /// `timestamp`). An integer or a fraction: lago-images wrote file mtimes
+    /// as floats, and Lago compared them as numbers. Absent means 0.
     #[serde(default)]
-    pub timestamp: i64,
+    pub timestamp: f64,
 }
 
 /// A template version chosen from a repository, with its source ready to fetch.
@@ -150,7 +153,9 @@ impl TemplateRepo {
                 None => spec
                     .versions
                     .iter()
-                    .max_by_key(|(name, v)| (v.timestamp, name.as_str()))
+                    .max_by(|(an, a), (bn, b)| {
+                        a.timestamp.total_cmp(&b.timestamp).then_with(|| an.cmp(bn))
+                    })
                     .ok_or_else(|| TemplateError::VersionNotFound {
                         template: template.to_string(),
                         version: "(newest)".to_string(),
@@ -265,6 +270,25 @@ mod tests {
         assert_eq!(v.version, "v2");
         assert_eq!(v.handle, "el-v2");
         assert_eq!(v.store_name(), "r:el:v2");
+    }
+
+    /// Issue 18: lago-images and the public Lago template server wrote
+    /// fractional timestamps; the largest one is the newest.
+    #[test]
+    fn fractional_timestamps() {
+        let text = r#"{
+            "name": "r",
+            "sources": {"local": {"type": "file", "args": {"root": "/srv/t"}}},
+            "templates": {"el": {"versions": {
+                "v1": {"source": "local", "handle": "el-v1", "timestamp": 1536249262.123},
+                "v2": {"source": "local", "handle": "el-v2", "timestamp": 1536249262.9},
+                "v3": {"source": "local", "handle": "el-v3", "timestamp": 1536249262}}}}
+        }"#;
+        let repo = TemplateRepo::parse(text, "/x/repo.json").expect("parse");
+        assert_eq!(repo.resolve("el", None).expect("resolve").version, "v2");
+        let text = text.replace("1536249262.9", "\"soon\"");
+        let e = TemplateRepo::parse(&text, "/x/repo.json").expect_err("a string");
+        assert!(e.to_string().contains("invalid type"), "{e}");
     }
 
     #[test]

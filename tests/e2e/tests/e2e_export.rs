@@ -161,3 +161,71 @@ fn export_layered_standalone_compressed_and_init_from_each() {
         "the layer in the export folder is unchanged"
     );
 }
+
+const DATA_DISK_AND_SCRIPT: &str = r#"
+domains:
+  vm0:
+    memory: 256
+    vcpu: 1
+    nics: [{net: mgmt}]
+    disks:
+      - {template_name: lago-tiny, type: template, name: root, dev: vda, format: qcow2}
+      - {type: empty, name: data, size: 8M, dev: vdb, format: qcow2}
+    metadata:
+      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]
+nets:
+  mgmt: {type: nat, management: true}
+"#;
+
+/// Issue 18: an export re-inits alone. Data written on a blank data disk
+/// before the export is there after the source prefix is destroyed, the
+/// export folder moved elsewhere and a new environment initialised and
+/// started from it; the exported init file points at nothing in the source
+/// prefix (the deploy scripts are copied beside the images).
+#[test]
+fn export_with_data_disk_reinits_after_source_destroyed_and_moved() {
+    let env = Env::new(DATA_DISK_AND_SCRIPT);
+    let _destroy = Destroy(&env);
+    std::fs::write(env.dir.path().join("setup.sh"), "#!/bin/sh\necho set-up\n").expect("script");
+    env.ok(&["init", "--template-repo-name", "embedded"]);
+    env.ok(&["start"]);
+    env.ok(&[
+        "shell",
+        "vm0",
+        "sh",
+        "-c",
+        "printf data-before-export | dd of=/dev/vdb bs=512 count=1 conv=sync 2>/dev/null && sync",
+    ]);
+    env.ok(&["stop"]);
+    let out = env.dir.path().join("out");
+    env.ok(&["export", "-d", out.to_str().expect("utf-8 path")]);
+    let init_text = std::fs::read_to_string(out.join("LagoInitFile")).expect("init file");
+    assert!(
+        !init_text.contains(".lago"),
+        "the export points into its source: {init_text}"
+    );
+    assert!(out.join("scripts").is_dir(), "{init_text}");
+    env.ok(&["destroy", "-y"]);
+
+    // Elsewhere: a folder the source never knew.
+    let elsewhere = tempfile::Builder::new()
+        .prefix("lago-e2e-moved.")
+        .tempdir()
+        .expect("temp dir");
+    let moved = elsewhere.path().join("moved");
+    std::fs::rename(&out, &moved).expect("move the export");
+    let again = Env::new("");
+    let _destroy_again = Destroy(&again);
+    let initfile = moved.join("LagoInitFile");
+    again.ok(&[
+        "init",
+        "--template-repo-name",
+        "embedded",
+        ".",
+        initfile.to_str().expect("utf-8 path"),
+    ]);
+    again.ok(&["start"]);
+    let data = again.ok(&["shell", "vm0", "head", "-c", "18", "/dev/vdb"]);
+    assert_eq!(data.trim(), "data-before-export");
+    again.ok(&["destroy", "-y"]);
+}
