@@ -173,7 +173,8 @@ impl<'e, 'r> Vm<'e, 'r> {
     }
 
     /// Lago's `vm.ssh_script(path)`: runs the local script at `path` in the
-    /// VM (by its `#!` interpreter, `sh` without one).
+    /// VM (by its `#!` interpreter; without one by `bash` when the guest
+    /// has it, else `sh`).
     pub fn ssh_script(&self, path: &Path) -> Result<CommandStatus, SdkError> {
         let script = std::fs::read(path)
             .map_err(|e| SdkError::BadInput(format!("reading script {}: {e}", path.display())))?;
