@@ -346,9 +346,14 @@ impl<'r> Environment<'r> {
     /// The watch over `vm`'s console while its SSH is waited for
     /// ([`crate::boot_watch`]): it ends the wait when the console shows that
     /// the VM cannot boot or stalls, and shows the console's last line on
-    /// the VM's live line after `waiting`. `None` for a VM on another host
-    /// (its console log is not here).
-    fn boot_watch(&self, vm: &VmSpec, stage: &progress::Stage, waiting: &str) -> Option<WaitWatch> {
+    /// the VM's live line (`stage`, if any) after `waiting`. `None` for a
+    /// VM on another host (its console log is not here).
+    pub(crate) fn boot_watch(
+        &self,
+        vm: &VmSpec,
+        stage: Option<&progress::Stage>,
+        waiting: &str,
+    ) -> Option<WaitWatch> {
         if vm.host.is_some() {
             return None;
         }
@@ -356,14 +361,14 @@ impl<'r> Environment<'r> {
             self.env.prefix.console_log_path(&vm.name),
             self.settings.stall_limit(),
         );
-        let stage = stage.share();
+        let stage = stage.map(progress::Stage::share);
         let waiting = waiting.to_string();
         let mut shown: Option<String> = None;
         Some(Box::new(move || {
             let res = watch.check();
             if watch.last_line() != shown.as_deref() {
                 shown = watch.last_line().map(str::to_string);
-                if let Some(line) = &shown {
+                if let (Some(stage), Some(line)) = (&stage, &shown) {
                     stage.set(&format!("{waiting}; console: {line}"));
                 }
             }
@@ -388,7 +393,7 @@ impl<'r> Environment<'r> {
         let target = ssh_target(&self.env, vm)?;
         let deadline = self.settings.deadline(vm);
         let per_try = Duration::from_secs(self.settings.timeout.max(1));
-        let watch = self.boot_watch(vm, stage, waiting);
+        let watch = self.boot_watch(vm, Some(stage), waiting);
         match self
             .ssh
             .wait_for_ssh_watched(&target, 0, per_try, deadline, watch)
@@ -426,7 +431,7 @@ impl<'r> Environment<'r> {
             return Err(e);
         }
         let stage = progress::stage(&vm.name, "waiting for SSH");
-        let watch = self.boot_watch(vm, &stage, "waiting for SSH");
+        let watch = self.boot_watch(vm, Some(&stage), "waiting for SSH");
         // The budget is Lago's: tries x timeout. Refused connections (a VM
         // rebooting) come back at once and are retried every 50 ms, so they
         // are bounded by the time, not counted as tries.

@@ -199,18 +199,21 @@ impl<'e, 'r> Vm<'e, 'r> {
     }
 
     /// Lago's `vm.wait_for_ssh()`: waits up to `timeout` until the VM
-    /// answers SSH; [`SdkError::Ssh`] when it does not.
+    /// answers SSH; [`SdkError::Ssh`] when it does not, at once when its
+    /// console shows it cannot boot ([`crate::boot_watch`]).
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<(), SdkError> {
         let target = self.target()?;
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
-        self.env
-            .environment()
+        let environment = self.env.environment();
+        let watch = environment.boot_watch(self.spec, None, "waiting for SSH");
+        environment
             .ssh()
-            .wait_for_ssh(
+            .wait_for_ssh_watched(
                 &target,
                 0,
                 per_try.min(timeout.max(Duration::from_secs(1))),
                 timeout,
+                watch,
             )
             .map(|_| ())
             .map_err(|e| SdkError::ssh(&self.spec.name, &e))
