@@ -342,14 +342,14 @@ fn one_vm_shell_copy_deploy_collect() {
         "g2\n"
     );
     assert!(!dir.join("pwned").exists() && !vm_out.join("pwned").exists());
-    let out = env.lago(&[
+    let ran = env.lago(&[
         "shell",
         "vm0",
         "-c",
         "test -e /pwned || test -e /root/pwned || test -e /tmp/pwned",
     ]);
     assert_eq!(
-        out.status.code(),
+        ran.status.code(),
         Some(1),
         "nothing ran a guest's file name"
     );
