@@ -16,13 +16,14 @@ use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
 use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
 use serde_json::Value;
 
+use crate::boot_watch::ConsoleWatch;
 use crate::config::Config;
 use crate::error::Error;
 use crate::plugins::host::{set_ssh_executor, SshExecutor};
 use crate::plugins::{into_result, Registry};
 use crate::prefix::lifecycle::States;
 use crate::progress;
-use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshPool, SshTarget};
+use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshError, SshPool, SshTarget, WaitWatch};
 use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
 mod export;
@@ -39,6 +40,10 @@ pub struct SshSettings {
     pub tries: u64,
     /// `--ssh-timeout` (`[lago] ssh_timeout`), seconds per attempt.
     pub timeout: u64,
+    /// `[lago] console_stall_timeout`: seconds a booting VM's console may
+    /// print nothing new before waiting for its SSH fails (0: no limit; see
+    /// [`crate::boot_watch`]).
+    pub console_stall: u64,
 }
 
 impl SshSettings {
@@ -46,7 +51,15 @@ impl SshSettings {
         Ok(SshSettings {
             tries: config.ssh_tries().map_err(|e| Error::user_from(&e))?,
             timeout: config.ssh_timeout().map_err(|e| Error::user_from(&e))?,
+            console_stall: config
+                .console_stall_timeout()
+                .map_err(|e| Error::user_from(&e))?,
         })
+    }
+
+    /// The console stall limit, `None` when off.
+    pub fn stall_limit(&self) -> Option<Duration> {
+        (self.console_stall > 0).then(|| Duration::from_secs(self.console_stall))
     }
 
     /// The time a VM gets to answer SSH after its start: its `boot_time_sec`
@@ -295,8 +308,9 @@ impl<'r> Environment<'r> {
             .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
         if needs_ssh {
             let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
-            stage.set(&format!("booting, waiting for SSH at {address}"));
-            self.wait_for_ssh(vm, &json)?;
+            let waiting = format!("booting, waiting for SSH at {address}");
+            stage.set(&waiting);
+            self.wait_for_ssh(vm, &json, &stage, &waiting)?;
             stage.set("SSH answers");
         } else {
             tracing::info!(
@@ -329,9 +343,48 @@ impl<'r> Environment<'r> {
         Ok(())
     }
 
+    /// The watch over `vm`'s console while its SSH is waited for
+    /// ([`crate::boot_watch`]): it ends the wait when the console shows that
+    /// the VM cannot boot or stalls, and shows the console's last line on
+    /// the VM's live line (`stage`, if any) after `waiting`. `None` for a
+    /// VM on another host (its console log is not here).
+    pub(crate) fn boot_watch(
+        &self,
+        vm: &VmSpec,
+        stage: Option<&progress::Stage>,
+        waiting: &str,
+    ) -> Option<WaitWatch> {
+        if vm.host.is_some() {
+            return None;
+        }
+        let mut watch = ConsoleWatch::new(
+            self.env.prefix.console_log_path(&vm.name),
+            self.settings.stall_limit(),
+        );
+        let stage = stage.map(progress::Stage::share);
+        let waiting = waiting.to_string();
+        let mut shown: Option<String> = None;
+        Some(Box::new(move || {
+            let res = watch.check();
+            if watch.last_line() != shown.as_deref() {
+                shown = watch.last_line().map(str::to_string);
+                if let (Some(stage), Some(line)) = (&stage, &shown) {
+                    stage.set(&format!("{waiting}; console: {line}"));
+                }
+            }
+            res.map_err(|e| e.to_string())
+        }))
+    }
+
     /// Waits until the VM answers SSH: its vm-type's own wait when it has
-    /// one, else the host's.
-    fn wait_for_ssh(&self, vm: &VmSpec, json: &str) -> Result<(), Error> {
+    /// one, else the host's (watching its console, see [`Self::boot_watch`]).
+    fn wait_for_ssh(
+        &self,
+        vm: &VmSpec,
+        json: &str,
+        stage: &progress::Stage,
+        waiting: &str,
+    ) -> Result<(), Error> {
         match into_result(self.vm_type(vm)?.wait_for_ssh(json.into())) {
             Ok(()) => return Ok(()),
             Err(e) if matches!(e.kind, ErrorKind::Delegate | ErrorKind::NotImplemented) => {}
@@ -340,7 +393,11 @@ impl<'r> Environment<'r> {
         let target = ssh_target(&self.env, vm)?;
         let deadline = self.settings.deadline(vm);
         let per_try = Duration::from_secs(self.settings.timeout.max(1));
-        match self.ssh.wait_for_ssh(&target, 0, per_try, deadline) {
+        let watch = self.boot_watch(vm, Some(stage), waiting);
+        match self
+            .ssh
+            .wait_for_ssh_watched(&target, 0, per_try, deadline, watch)
+        {
             Ok(ready) => {
                 tracing::info!(
                     "VM `{}` answers SSH after {:?} ({} tries)",
@@ -352,12 +409,10 @@ impl<'r> Environment<'r> {
             }
             Err(e) => {
                 let tail = console_tail(&self.env, vm, 15);
-                Err(Error::user(format!(
-                    "VM `{}` did not come up: {}{}",
-                    vm.name,
-                    e.chain_string(),
-                    tail
-                )))
+                let why = ssh_wait_failure(vm, &e).unwrap_or_else(|| {
+                    format!("VM `{}` did not come up: {}", vm.name, e.chain_string())
+                });
+                Err(Error::user(format!("{why}{tail}")))
             }
         }
     }
@@ -376,23 +431,29 @@ impl<'r> Environment<'r> {
             return Err(e);
         }
         let stage = progress::stage(&vm.name, "waiting for SSH");
+        let watch = self.boot_watch(vm, Some(&stage), "waiting for SSH");
         // The budget is Lago's: tries x timeout. Refused connections (a VM
         // rebooting) come back at once and are retried every 50 ms, so they
         // are bounded by the time, not counted as tries.
-        match self.ssh.wait_for_ssh(&target, 0, per_try, overall) {
+        match self
+            .ssh
+            .wait_for_ssh_watched(&target, 0, per_try, overall, watch)
+        {
             Ok(ready) => {
                 stage.set("SSH answers");
                 tracing::debug!("VM `{}` answers SSH after {} tries", vm.name, ready.tries);
                 Ok(target)
             }
-            Err(e) => Err(Error::user(format!(
-                "VM `{}` did not answer SSH within {}s ({tries} tries of {}s, \
-                 --ssh-tries/--ssh-timeout): {}",
-                vm.name,
-                overall.as_secs(),
-                per_try.as_secs(),
-                e.chain_string()
-            ))),
+            Err(e) => Err(Error::user(ssh_wait_failure(vm, &e).unwrap_or_else(|| {
+                format!(
+                    "VM `{}` did not answer SSH within {}s ({tries} tries of {}s, \
+                     --ssh-tries/--ssh-timeout): {}",
+                    vm.name,
+                    overall.as_secs(),
+                    per_try.as_secs(),
+                    e.chain_string()
+                )
+            }))),
         }
     }
 
@@ -601,6 +662,24 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
         host_key,
         jump,
     })
+}
+
+/// The message of a wait for SSH that ended before its budget: the VM's
+/// console shows it cannot boot (or stalled), or it refused every
+/// authentication method lago tried. `None` for the other failures.
+fn ssh_wait_failure(vm: &VmSpec, e: &SshError) -> Option<String> {
+    match e {
+        SshError::Abandoned { why, .. } => {
+            Some(format!("VM `{}` will not come up: {why}", vm.name))
+        }
+        SshError::Auth { .. } => Some(format!(
+            "VM `{}` answers SSH but refused to log in: {} (is the prefix's key \
+             installed in the VM, or its `ssh-user`/`ssh-password` right?)",
+            vm.name,
+            e.chain_string()
+        )),
+        _ => None,
+    }
 }
 
 /// How much of the end of a console log is read for [`console_tail`]: the

@@ -1,5 +1,6 @@
 //! lago's host library: everything the `lago` binary does, usable from Rust test suites.
 
+pub mod boot_watch;
 pub mod cli;
 pub mod config;
 pub mod environment;

@@ -326,6 +326,9 @@ fn add_bar(bar: ProgressBar) -> Option<ProgressBar> {
 pub struct Stage {
     what: String,
     bar: Option<ProgressBar>,
+    /// Whether dropping it takes the line off the view (not for a
+    /// [`Stage::share`]).
+    owner: bool,
 }
 
 /// A live stage line for `what` (a VM name), starting at `first`.
@@ -339,12 +342,26 @@ pub fn stage(what: impl Display, first: &str) -> Stage {
         b.set_prefix(what.clone());
         b.enable_steady_tick(Duration::from_millis(200));
     });
-    let s = Stage { what, bar };
+    let s = Stage {
+        what,
+        bar,
+        owner: true,
+    };
     s.set(first);
     s
 }
 
 impl Stage {
+    /// A second handle on the same line (for a watcher on another thread);
+    /// dropping it leaves the line to this one.
+    pub fn share(&self) -> Stage {
+        Stage {
+            what: self.what.clone(),
+            bar: self.bar.clone(),
+            owner: false,
+        }
+    }
+
     /// Moves to the next stage.
     pub fn set(&self, stage: &str) {
         tracing::debug!(target: "lago::stage", "{}: {stage}", self.what);
@@ -366,6 +383,9 @@ fn clear_bar(bar: Option<ProgressBar>) {
 
 impl Drop for Stage {
     fn drop(&mut self) {
+        if !self.owner {
+            return;
+        }
         clear_bar(self.bar.take());
     }
 }

@@ -126,6 +126,7 @@ fn init(dir: &std::path::Path) -> (Prefix, EnvSpec) {
 const SETTINGS: SshSettings = SshSettings {
     tries: 1,
     timeout: 1,
+    console_stall: 300,
 };
 
 #[test]

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use lago::ssh::{
-    fingerprint_of_line, generate_ed25519_key, Auth, HostKeyPolicy, SshError, SshPool,
+    fingerprint_of_line, generate_ed25519_key, Auth, HostKeyPolicy, PoolOptions, SshError, SshPool,
 };
 use ssh_support::{new_host_key, Keys, Server, ServerOptions, PASSWORD};
 
@@ -124,6 +124,74 @@ fn unknown_client_key_is_an_auth_error() {
             assert!(tried.contains(&other.display().to_string()), "{tried}");
         }
         other => panic!("expected Auth, got {}", other.chain_string()),
+    }
+}
+
+#[test]
+fn waiting_ends_with_the_auth_error_when_every_method_keeps_being_refused() {
+    require_dropbear!();
+    let keys = Keys::new();
+    let server = Server::start(&keys);
+    let other = keys.dir.path().join("other_id");
+    generate_ed25519_key(&other, "stranger").unwrap();
+    let mut t = server.target(&keys);
+    t.auth = Auth::Key(other.clone());
+    let pool = SshPool::with_options(PoolOptions {
+        auth_refused_grace: Duration::from_millis(600),
+        ..PoolOptions::default()
+    });
+    // A budget far longer than the grace: the refusal, not the budget, ends
+    // the wait, and it says what was refused (not NotReachable/timed out).
+    let err = pool
+        .wait_for_ssh(&t, 0, Duration::from_secs(5), Duration::from_secs(600))
+        .unwrap_err();
+    match &err {
+        SshError::Auth { user, tried, .. } => {
+            assert_eq!(user, "root");
+            assert!(tried.contains(&other.display().to_string()), "{tried}");
+        }
+        other => panic!("expected Auth, got {}", other.chain_string()),
+    }
+}
+
+#[test]
+fn a_watch_that_objects_ends_the_wait_at_once() {
+    // Nothing listens on this port: without the watch the wait would retry
+    // for its whole budget.
+    let keys = Keys::new();
+    let t = lago::ssh::SshTarget {
+        name: "vm9".into(),
+        host: std::net::IpAddr::from([127, 0, 0, 1]),
+        port: ssh_support::free_port(),
+        user: "root".into(),
+        auth: Auth::Key(keys.client_key.clone()),
+        host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+        jump: None,
+    };
+    let mut looks = 0;
+    let watch: lago::ssh::WaitWatch = Box::new(move || {
+        looks += 1;
+        if looks < 3 {
+            Ok(())
+        } else {
+            Err("its console shows \"Kernel panic\"".into())
+        }
+    });
+    let err = SshPool::new()
+        .wait_for_ssh_watched(
+            &t,
+            0,
+            Duration::from_secs(5),
+            Duration::from_secs(600),
+            Some(watch),
+        )
+        .unwrap_err();
+    match &err {
+        SshError::Abandoned { vm, why } => {
+            assert_eq!(vm, "vm9");
+            assert!(why.contains("Kernel panic"), "{why}");
+        }
+        other => panic!("expected Abandoned, got {}", other.chain_string()),
     }
 }
 

@@ -46,7 +46,10 @@ CMDLINE="$CMDLINE acpi=noirq edd=off"
 #   a seed that is not on a virtio disk, all of them once sshd runs.
 EARLY_MODULES=(virtio_pci virtio_net virtio_blk virtio_rng e1000 ext4
   isofs vfat nls_cp437 nls_iso8859_1 nls_utf8 button evdev)
-LATE_MODULES=(sr_mod virtio_scsi ahci ata_piix)
+LATE_MODULES=(sr_mod sd_mod virtio_scsi ahci ata_piix)
+# STORAGE: also in the initramfs, loaded by /init only when the root file
+#   system is not on a virtio disk (a root on sd*: virtio-scsi, SATA, IDE).
+STORAGE_MODULES=(sd_mod virtio_scsi ahci ata_piix)
 # accelerated variants that need CPU features TCG does not offer, and
 # (crc32c_generic stays: ext4 always loads a crc32c driver)
 SKIP_MODULES=(crc32c-intel crct10dif-pclmul)
@@ -298,6 +301,9 @@ copy_modules() {
   log "$dir: ${#order[@]} modules"
 }
 copy_modules "$INITRD/lib/modules" "${EARLY_MODULES[@]}"
+# ---- root on sd*: the storage drivers in the initramfs too (a subshell: the
+# root's late copy below still gets them)
+(copy_modules "$INITRD/lib/modules/storage" "${STORAGE_MODULES[@]}")
 copy_modules "$ROOT/lib/modules/lago" "${LATE_MODULES[@]}"
 (cd "$INITRD" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -9n >"$ROOT/boot/initrd.img"
 log "initramfs: $(du -k "$ROOT/boot/initrd.img" | cut -f 1) KiB"

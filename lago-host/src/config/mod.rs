@@ -91,6 +91,12 @@ pub const KEYS: &[KeyDef] = &[
     ),
     k(
         ROOT,
+        "console_stall_timeout",
+        Some("300"),
+        "Seconds a booting VM's console may print nothing new before waiting for its SSH fails (0: no limit)",
+    ),
+    k(
+        ROOT,
         "libvirt_url",
         Some("qemu:///system"),
         "libvirt connection URI of the local-libvirt provider",
@@ -479,6 +485,12 @@ impl Config {
     }
     pub fn ssh_timeout(&self) -> Result<u64, ConfigError> {
         Ok(self.get_u64(ROOT, "ssh_timeout")?.unwrap_or(10))
+    }
+    /// `[lago] console_stall_timeout`, seconds (see [`crate::boot_watch`]).
+    pub fn console_stall_timeout(&self) -> Result<u64, ConfigError> {
+        Ok(self
+            .get_u64(ROOT, "console_stall_timeout")?
+            .unwrap_or(crate::boot_watch::DEFAULT_STALL_SECS))
     }
     pub fn libvirt_url(&self) -> &str {
         self.get(ROOT, "libvirt_url").unwrap_or("qemu:///system")

@@ -17,6 +17,7 @@ use super::{default_host_only, plugin_err, ssh_target, Environment};
 use crate::error::Error;
 use crate::plugins::into_result;
 use crate::prefix::Prefix;
+use crate::progress;
 
 /// The key of a VM's spec that holds its snapshots.
 pub const SNAPSHOTS_KEY: &str = "snapshots";
@@ -210,7 +211,9 @@ impl Environment<'_> {
                 into_result(session.start(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
             }
-            self.wait_for_ssh(vm, &serde_json::to_string(vm)?)
+            let waiting = "reverted, waiting for SSH";
+            let stage = progress::stage(&vm.name, waiting);
+            self.wait_for_ssh(vm, &serde_json::to_string(vm)?, &stage, waiting)
         })?;
         let down: Vec<&VmSpec> = vms.iter().copied().filter(|vm| !runs(vm)).collect();
         self.stop_idle_networks(&down)

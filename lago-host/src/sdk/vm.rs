@@ -173,7 +173,8 @@ impl<'e, 'r> Vm<'e, 'r> {
     }
 
     /// Lago's `vm.ssh_script(path)`: runs the local script at `path` in the
-    /// VM (by its `#!` interpreter, `sh` without one).
+    /// VM (by its `#!` interpreter; without one by `bash` when the guest
+    /// has it, else `sh`).
     pub fn ssh_script(&self, path: &Path) -> Result<CommandStatus, SdkError> {
         let script = std::fs::read(path)
             .map_err(|e| SdkError::BadInput(format!("reading script {}: {e}", path.display())))?;
@@ -198,18 +199,21 @@ impl<'e, 'r> Vm<'e, 'r> {
     }
 
     /// Lago's `vm.wait_for_ssh()`: waits up to `timeout` until the VM
-    /// answers SSH; [`SdkError::Ssh`] when it does not.
+    /// answers SSH; [`SdkError::Ssh`] when it does not, at once when its
+    /// console shows it cannot boot ([`crate::boot_watch`]).
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<(), SdkError> {
         let target = self.target()?;
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
-        self.env
-            .environment()
+        let environment = self.env.environment();
+        let watch = environment.boot_watch(self.spec, None, "waiting for SSH");
+        environment
             .ssh()
-            .wait_for_ssh(
+            .wait_for_ssh_watched(
                 &target,
                 0,
                 per_try.min(timeout.max(Duration::from_secs(1))),
                 timeout,
+                watch,
             )
             .map(|_| ())
             .map_err(|e| SdkError::ssh(&self.spec.name, &e))

@@ -154,6 +154,11 @@ pub enum SshError {
         last: Box<SshError>,
     },
 
+    /// `wait_for_ssh` stopped early: what it watched (the VM's console)
+    /// says the VM will not come up.
+    #[error("stopped waiting for SSH on VM {vm}: {why}")]
+    Abandoned { vm: String, why: String },
+
     /// The remote side answered with something lago cannot use.
     #[error("VM {vm}: {what}")]
     Remote { vm: String, what: String },
@@ -172,6 +177,7 @@ impl SshError {
                 | SshError::Key { .. }
                 | SshError::KeyPermissions { .. }
                 | SshError::Io { .. }
+                | SshError::Abandoned { .. }
         )
     }
 

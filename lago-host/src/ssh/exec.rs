@@ -312,7 +312,13 @@ async fn read_until_close<S: OutputSink>(
 
 /// The remote command of `exec_script`: receive the script into a temporary
 /// file, run it with stdin from /dev/null by the interpreter of its `#!`
-/// line (or `sh`), remove it, exit with its status.
+/// line, remove it, exit with its status. A script without `#!` runs under
+/// `bash` when the guest has it, else `sh`: Lago ran every deploy script as
+/// `bash -s`, so scripts written for it use bash syntax without saying so.
+/// The interpreter of a script without `#!`: bash when the guest has it.
+const NO_SHEBANG_SHELL: &str =
+    "$(if command -v bash >/dev/null 2>&1; then echo bash; else echo sh; fi)";
+
 pub(crate) fn script_command(script: &[u8]) -> String {
     let interp = script
         .strip_prefix(b"#!")
@@ -331,7 +337,7 @@ pub(crate) fn script_command(script: &[u8]) -> String {
             Some((path, _)) => super::shell_quote(path).into_owned(),
             None => super::shell_quote(&line).into_owned(),
         })
-        .unwrap_or_else(|| "sh".to_string());
+        .unwrap_or_else(|| NO_SHEBANG_SHELL.to_string());
     let inner = format!(
         "f=$(mktemp) || exit 127; \
          cat >\"$f\" || {{ rm -f \"$f\"; exit 127; }}; \
@@ -380,7 +386,7 @@ mod tests {
 
     #[test]
     fn script_interpreters() {
-        assert!(script_command(b"echo hi\n").contains(" sh \"$f\""));
+        assert!(script_command(b"echo hi\n").contains(&format!(" {NO_SHEBANG_SHELL} \"$f\"")));
         assert!(script_command(b"#!/bin/bash\necho").contains("/bin/bash \"$f\""));
         let c = script_command(b"#!/usr/bin/env python3 -u\n");
         assert!(

@@ -31,6 +31,8 @@ pub use exec::{CommandStatus, OutputStream, MAX_OUTPUT};
 pub use hostkey::{console_host_keys, fingerprint, fingerprint_of_line, learned_source};
 pub use keys::generate_ed25519_key;
 pub use openssh::{known_hosts_line, ssh_config_block, INCLUDE_USER_CONFIG};
-pub use pool::{ExecReader, ExecStream, PoolOptions, SshPool, SshReady, StreamEvent};
+pub use pool::{
+    ExecReader, ExecStream, PoolOptions, SshPool, SshReady, StreamEvent, WaitWatch, WATCH_INTERVAL,
+};
 pub use quote::{join_argv, shell_quote};
 pub use target::{Auth, HostKeyPolicy, SshDest, SshTarget};

@@ -37,6 +37,12 @@ pub struct PoolOptions {
     /// TCP connect (handshake, authentication, `true` failing): each such
     /// attempt costs the still-booting VM a key exchange. Default 250 ms.
     pub handshake_retry_delay: Duration,
+    /// How long `wait_for_ssh` keeps trying while the VM refuses every
+    /// authentication method (the guest may still be installing the key, as
+    /// cloud-init does right before sshd starts); past it the wait fails
+    /// with [`SshError::Auth`] instead of spending its whole budget.
+    /// Default 20 s.
+    pub auth_refused_grace: Duration,
     /// Limit for each SFTP request. Default 30 s.
     pub sftp_request_timeout: Duration,
     /// The most entries (files, folders, links, and empty replies of the
@@ -55,6 +61,7 @@ impl Default for PoolOptions {
             keepalive_interval: Some(Duration::from_secs(15)),
             retry_delay: Duration::from_millis(50),
             handshake_retry_delay: Duration::from_millis(250),
+            auth_refused_grace: Duration::from_secs(20),
             sftp_request_timeout: Duration::from_secs(30),
             sftp_max_entries: 1_000_000,
         }
@@ -69,6 +76,14 @@ pub struct SshReady {
     /// Time from the call until `true` ran successfully.
     pub elapsed: Duration,
 }
+
+/// Looked at every [`WATCH_INTERVAL`] while [`SshPool::wait_for_ssh_watched`]
+/// waits: an `Err` ends the wait at once with [`SshError::Abandoned`]
+/// holding it (e.g. the VM's console shows it cannot boot).
+pub type WaitWatch = Box<dyn FnMut() -> Result<(), String> + Send>;
+
+/// How often a [`WaitWatch`] is looked at.
+pub const WATCH_INTERVAL: Duration = Duration::from_millis(500);
 
 /// SSH connections to VMs, reused across calls.
 ///
@@ -253,6 +268,10 @@ impl SshPool {
     /// last error as its source. A host-key mismatch or an unusable key
     /// fails at once. On success the connection stays pooled for what
     /// follows.
+    ///
+    /// Authentication refused for every method, for
+    /// [`PoolOptions::auth_refused_grace`] in a row, ends the wait with
+    /// [`SshError::Auth`] (the user and the methods tried).
     pub fn wait_for_ssh(
         &self,
         target: &SshTarget,
@@ -260,11 +279,25 @@ impl SshPool {
         per_try_timeout: Duration,
         overall: Duration,
     ) -> Result<SshReady, SshError> {
+        self.wait_for_ssh_watched(target, tries, per_try_timeout, overall, None)
+    }
+
+    /// [`Self::wait_for_ssh`], also looking at `watch` every
+    /// [`WATCH_INTERVAL`] (during an attempt too): when it returns an error
+    /// the wait ends at once with [`SshError::Abandoned`].
+    pub fn wait_for_ssh_watched(
+        &self,
+        target: &SshTarget,
+        tries: u32,
+        per_try_timeout: Duration,
+        overall: Duration,
+        watch: Option<WaitWatch>,
+    ) -> Result<SshReady, SshError> {
         let inner = self.inner.clone();
         let target = target.clone();
         block_on(async move {
             inner
-                .wait_for_ssh(&target, tries, per_try_timeout, overall)
+                .wait_for_ssh(&target, tries, per_try_timeout, overall, watch)
                 .await
         })
     }
@@ -565,27 +598,61 @@ impl Inner {
         tries: u32,
         per_try_timeout: Duration,
         overall: Duration,
+        mut watch: Option<WaitWatch>,
     ) -> Result<SshReady, SshError> {
         let start = Instant::now();
         let deadline = start + overall;
         let mut attempts = 0u32;
         let mut last: Option<SshError> = None;
+        let mut refused_since: Option<Instant> = None;
+        let abandoned = |why: String| SshError::Abandoned {
+            vm: target.name.clone(),
+            why,
+        };
         loop {
             let now = Instant::now();
             if (tries != 0 && attempts >= tries) || now >= deadline {
                 break;
             }
+            if let Some(w) = watch.as_mut() {
+                w().map_err(abandoned)?;
+            }
             attempts += 1;
             let budget = per_try_timeout.min(deadline - now);
-            let res =
-                match tokio::time::timeout(budget, self.exec(target, "true", None, None)).await {
-                    Ok(r) => r,
-                    Err(_) => Err(SshError::Timeout {
-                        vm: target.name.clone(),
-                        what: "connecting and running `true`".into(),
-                        after: budget,
-                    }),
-                };
+            let attempt = tokio::time::timeout(budget, self.exec(target, "true", None, None));
+            tokio::pin!(attempt);
+            let res = loop {
+                tokio::select! {
+                    r = &mut attempt => break r,
+                    _ = tokio::time::sleep(WATCH_INTERVAL), if watch.is_some() => {
+                        if let Some(w) = watch.as_mut() {
+                            w().map_err(abandoned)?;
+                        }
+                    }
+                }
+            };
+            let res = match res {
+                Ok(r) => r,
+                Err(_) => Err(SshError::Timeout {
+                    vm: target.name.clone(),
+                    what: "connecting and running `true`".into(),
+                    after: budget,
+                }),
+            };
+            // Refused authentication, again and again: the key is wrong.
+            let res = match res {
+                Err(e @ SshError::Auth { .. }) => {
+                    let since = *refused_since.get_or_insert(now);
+                    if since.elapsed() >= self.opts.auth_refused_grace {
+                        return Err(e);
+                    }
+                    Err(e)
+                }
+                other => {
+                    refused_since = None;
+                    other
+                }
+            };
             match res {
                 Ok(status) if status.code == 0 => {
                     let ready = SshReady {

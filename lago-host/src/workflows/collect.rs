@@ -37,8 +37,9 @@ pub enum CollectError {
         why: &'static str,
     },
 
-    /// Paths missing in the VM, with `--no-skip`.
-    #[error("VM {vm}: artifact path{} missing (--no-skip): {}", if paths.len() == 1 { " is" } else { "s are" }, paths.join(", "))]
+    /// Paths missing in the VM (or patterns that matched nothing), with
+    /// `--no-skip`.
+    #[error("VM {vm}: artifact path{} missing (--no-skip): {}", if paths.len() == 1 { " is" } else { "s are" }, missing_list(paths))]
     Missing { vm: String, paths: Vec<String> },
 
     /// `tar` in the VM failed, with `--no-skip`.
@@ -105,6 +106,22 @@ impl From<CollectError> for crate::error::Error {
     }
 }
 
+/// `paths` joined for a message, a pattern marked as one that matched
+/// nothing.
+fn missing_list(paths: &[String]) -> String {
+    paths
+        .iter()
+        .map(|p| {
+            if is_pattern(p) {
+                format!("{p} (matched nothing)")
+            } else {
+                p.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn local<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CollectError + 'a {
     move |source| CollectError::Local {
         what,
@@ -119,6 +136,12 @@ fn local<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Co
 /// every `/` replaced by `_` (`/var/log/messages` → `_var_log_messages`).
 pub fn artifact_name(guest_path: &str) -> String {
     guest_path.replace('/', "_")
+}
+
+/// Whether an artifact path is a shell pattern (`*`, `?` or `[`), expanded
+/// in the VM as Lago's did (its paths went through the guest's shell).
+pub fn is_pattern(guest_path: &str) -> bool {
+    guest_path.contains(['*', '?', '['])
 }
 
 /// One path to collect.
@@ -632,21 +655,44 @@ pub struct VmCollection {
     pub warnings: Vec<String>,
 }
 
-/// Asks the VM, in one command, what each path is: `d` a folder (links
-/// followed), `l` a link to a non-folder, `f` anything else that exists,
-/// `m` missing. The paths are arguments of a fixed script, never part of it.
-const PROBE: &str = "i=0; for p do \
-    if [ -d \"$p\" ]; then t=d; \
-    elif [ -L \"$p\" ] && [ -e \"$p\" ]; then t=l; \
-    elif [ -e \"$p\" ] || [ -L \"$p\" ]; then t=f; \
-    else t=m; fi; \
-    echo \"$i $t\"; i=$((i+1)); done";
+/// What a path is in the VM: `d` a folder (links followed), `l` a link to
+/// a non-folder, `f` anything else that exists, `m` missing.
+type Kind = char;
+
+/// What the VM said about one artifact path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Probed {
+    /// A plain path, and what it is.
+    Path(Kind),
+    /// A pattern: the paths it matched in the VM (none: it matched nothing).
+    Matches(Vec<(Kind, String)>),
+}
+
+/// Asks the VM, in one command, what each path is (see [`Kind`]) and
+/// expands the patterns ([`is_pattern`]) with the VM's own shell, as Lago's
+/// did. The paths are arguments of a fixed script, never part of it;
+/// `IFS=` leaves only pathname expansion to an unquoted pattern. Records
+/// end with NUL (a guest's file name may hold newlines): `I K` for a plain
+/// path, `I g K PATH` per match of a pattern, `I n` for a pattern that
+/// matched nothing.
+const PROBE: &str = "kind() { if [ -d \"$1\" ]; then t=d; \
+    elif [ -L \"$1\" ] && [ -e \"$1\" ]; then t=l; \
+    elif [ -e \"$1\" ] || [ -L \"$1\" ]; then t=f; \
+    else t=m; fi; }; \
+    i=0; IFS=; for p do \
+    case \"$p\" in \
+    *'*'* | *'?'* | *'['*) n=0; \
+      for m in $p; do kind \"$m\"; [ $t = m ] && continue; \
+        printf '%s g %s %s\\000' \"$i\" \"$t\" \"$m\"; n=1; done; \
+      [ $n = 1 ] || printf '%s n\\000' \"$i\" ;; \
+    *) kind \"$p\"; printf '%s %s\\000' \"$i\" \"$t\" ;; \
+    esac; i=$((i+1)); done";
 
 fn probe(
     pool: &SshPool,
     target: &SshTarget,
     artifacts: &[Artifact],
-) -> Result<Vec<char>, CollectError> {
+) -> Result<Vec<Probed>, CollectError> {
     let mut argv: Vec<String> = vec!["sh".into(), "-c".into(), PROBE.into(), "sh".into()];
     argv.extend(artifacts.iter().map(Artifact::absolute));
     let status = pool.exec(target, &argv, None, None)?;
@@ -658,25 +704,92 @@ fn probe(
     if status.code != 0 {
         return Err(probe_err(&status));
     }
-    let mut kinds = vec!['m'; artifacts.len()];
-    let mut seen = 0;
-    for line in status.out_str().lines() {
-        let mut parts = line.split_whitespace();
+    parse_probe(&status.out, artifacts).ok_or_else(|| probe_err(&status))
+}
+
+/// The records of [`PROBE`]'s output, one [`Probed`] per artifact; `None`
+/// when an artifact got no answer. Records that do not parse are ignored
+/// (the guest wrote them).
+fn parse_probe(out: &[u8], artifacts: &[Artifact]) -> Option<Vec<Probed>> {
+    let mut probed: Vec<Option<Probed>> = vec![None; artifacts.len()];
+    for record in out.split(|b| *b == 0) {
+        let record = String::from_utf8_lossy(record);
+        let mut parts = record.splitn(4, ' ');
         let (Some(i), Some(k)) = (parts.next(), parts.next()) else {
             continue;
         };
-        let (Ok(i), Some(k)) = (i.parse::<usize>(), k.chars().next()) else {
+        let Some((slot, a)) = i
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| probed.get_mut(i).zip(artifacts.get(i)))
+        else {
             continue;
         };
-        if let Some(slot) = kinds.get_mut(i) {
-            *slot = k;
-            seen += 1;
+        match (k, is_pattern(&a.guest)) {
+            ("n", true) => *slot = Some(Probed::Matches(Vec::new())),
+            ("g", true) => {
+                let (Some(kind), Some(path)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let Some(kind @ ('d' | 'l' | 'f')) = kind.chars().next() else {
+                    continue;
+                };
+                let found = (kind, path.to_string());
+                match slot {
+                    Some(Probed::Matches(m)) => m.push(found),
+                    _ => *slot = Some(Probed::Matches(vec![found])),
+                }
+            }
+            (k, false) => {
+                if let Some(kind @ ('d' | 'l' | 'f' | 'm')) = k.chars().next() {
+                    *slot = Some(Probed::Path(kind));
+                }
+            }
+            _ => {}
         }
     }
-    if seen != artifacts.len() {
-        return Err(probe_err(&status));
+    probed.into_iter().collect()
+}
+
+/// The artifacts to copy with their kinds, each pattern replaced by the
+/// paths it matched (each landing under its own name, as a path given
+/// alone would), and the paths missing or patterns that matched nothing.
+/// A match that cannot be collected (the guest named it) is left out with a
+/// warning.
+fn expand(
+    vm: &str,
+    artifacts: &[Artifact],
+    probed: Vec<Probed>,
+    vm_out: &Path,
+    report: &mut VmCollection,
+) -> Vec<(Artifact, Kind)> {
+    let mut out: Vec<(Artifact, Kind)> = Vec::new();
+    for (a, p) in artifacts.iter().zip(probed) {
+        match p {
+            Probed::Path('m') => report.missing.push(a.guest.clone()),
+            Probed::Path(k) => out.push((a.clone(), k)),
+            Probed::Matches(m) if m.is_empty() => report.missing.push(a.guest.clone()),
+            Probed::Matches(matches) => {
+                for (k, path) in matches {
+                    match plan(vm, std::slice::from_ref(&path), vm_out) {
+                        Ok(mut one) => {
+                            if let Some(found) = one.pop() {
+                                out.push((found, k));
+                            }
+                        }
+                        Err(e) => {
+                            let w = format!("{} matched {e}; left out", a.guest);
+                            tracing::warn!("VM {vm}: {w}");
+                            report.warnings.push(w);
+                        }
+                    }
+                }
+            }
+        }
     }
-    Ok(kinds)
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(a, _)| seen.insert(a.guest.clone()));
+    out
 }
 
 /// Collects `paths` from the running VM into `vm_out` (created when
@@ -697,21 +810,26 @@ pub fn collect_vm(
     if artifacts.is_empty() {
         return Ok(report);
     }
-    let kinds = probe(pool, target, &artifacts)?;
+    let probed = probe(pool, target, &artifacts)?;
+    let found = expand(vm, &artifacts, probed, vm_out, &mut report);
+    for missing in &report.missing {
+        let what = if is_pattern(missing) {
+            "matched nothing"
+        } else {
+            "does not exist"
+        };
+        if no_skip {
+            tracing::debug!("VM {vm}: {missing} {what}");
+        } else {
+            tracing::warn!("VM {vm}: {missing} {what}; skipped");
+        }
+    }
     let mut by_tar: Vec<(&Artifact, char)> = Vec::new();
     let mut by_sftp: Vec<&Artifact> = Vec::new();
-    for (a, k) in artifacts.iter().zip(kinds) {
+    for (a, k) in &found {
         match k {
-            'm' => {
-                if no_skip {
-                    tracing::debug!("VM {vm}: {} does not exist", a.guest);
-                } else {
-                    tracing::warn!("VM {vm}: {} does not exist; skipped", a.guest);
-                }
-                report.missing.push(a.guest.clone());
-            }
             'l' => by_sftp.push(a),
-            k => by_tar.push((a, k)),
+            k => by_tar.push((a, *k)),
         }
     }
     if !by_tar.is_empty() {
@@ -769,10 +887,10 @@ pub fn collect_vm(
         pool.download(target, &a.absolute(), &a.dest)?;
         report.collected.push(a.guest.clone());
     }
-    // Keep the order the paths were given in.
+    // Keep the order the paths were given (and matched) in.
     report
         .collected
-        .sort_by_key(|g| artifacts.iter().position(|a| a.guest == *g));
+        .sort_by_key(|g| found.iter().position(|(a, _)| a.guest == *g));
     if no_skip && !report.missing.is_empty() {
         return Err(CollectError::Missing {
             vm: vm.to_string(),
@@ -976,6 +1094,81 @@ mod tests {
             "hello\n"
         );
         assert_eq!(mode(&root.join("_var_log_messages"))?, 0o640);
+        Ok(())
+    }
+
+    #[test]
+    fn the_probe_expands_patterns_in_the_shell_and_keeps_names_as_data() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        std::fs::write(d.join("otopi-1.log"), "1")?;
+        std::fs::write(d.join("otopi-2\n$(touch pwned).log"), "2")?;
+        std::fs::create_dir(d.join("otopi-dir"))?;
+        let paths: Vec<String> = ["otopi*", "none-*", "otopi-1.log", "gone", "x[1]"]
+            .iter()
+            .map(|p| format!("{}/{p}", d.display()))
+            .collect();
+        let out = d.join("out");
+        let artifacts = plan("vm0", &paths, &out)?;
+        let ran = std::process::Command::new("sh")
+            .args(["-c", PROBE, "sh"])
+            .args(artifacts.iter().map(Artifact::absolute))
+            .current_dir(d)
+            .output()?;
+        assert!(ran.status.success());
+        let probed = parse_probe(&ran.stdout, &artifacts).ok_or("an answer per path")?;
+        let mut report = VmCollection::default();
+        let found = expand("vm0", &artifacts, probed, &out, &mut report);
+        let got: Vec<(String, char)> = found
+            .iter()
+            .map(|(a, k)| {
+                (
+                    a.guest
+                        .trim_start_matches(&*d.to_string_lossy())
+                        .to_string(),
+                    *k,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/otopi-1.log".into(), 'f'),
+                ("/otopi-2\n$(touch pwned).log".into(), 'f'),
+                ("/otopi-dir".into(), 'd'),
+            ]
+        );
+        assert_eq!(
+            report.missing,
+            vec![paths[1].clone(), paths[3].clone(), paths[4].clone()]
+        );
+        assert!(!d.join("pwned").exists());
+        let e = CollectError::Missing {
+            vm: "vm0".into(),
+            paths: vec!["/tmp/otopi*".into(), "/gone".into()],
+        };
+        assert!(
+            e.to_string()
+                .ends_with("/tmp/otopi* (matched nothing), /gone"),
+            "{e}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn probe_records_a_guest_forged_are_checked() -> TestResult {
+        let out = Path::new("/out");
+        let artifacts = plan("vm0", &["/tmp/a*".into(), "/etc/x".into()], out)?;
+        // A plain path cannot get matches, a pattern's match cannot escape.
+        let forged = b"1 g f /etc/shadow\x000 g f /tmp/../../root\x000 g f /tmp/ab\x001 f\x00";
+        let probed = parse_probe(forged, &artifacts).ok_or("parsed")?;
+        let mut report = VmCollection::default();
+        let found = expand("vm0", &artifacts, probed, out, &mut report);
+        let guests: Vec<&str> = found.iter().map(|(a, _)| a.guest.as_str()).collect();
+        assert_eq!(guests, vec!["/tmp/ab", "/etc/x"]);
+        assert!(found.iter().all(|(a, _)| a.dest.parent() == Some(out)));
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(parse_probe(b"0 g f /tmp/ab\x00", &artifacts).is_none());
         Ok(())
     }
 

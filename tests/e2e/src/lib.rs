@@ -81,7 +81,9 @@ impl Env {
     /// The configuration every run of the test gets `(section, key,
     /// value)`: its own lease and template stores, the embedded repo, TCG.
     pub fn settings(&self) -> Vec<(String, String, String)> {
-        let repos = embedded_repo().parent().expect("repos dir").to_path_buf();
+        // The repository's own folder, not the folder of all repositories:
+        // engineers' variants beside it are named `embedded` too.
+        let repos = embedded_repo();
         [
             ("lago", "lease_dir", self.lease_dir.clone()),
             ("init", "template_store", self.store_dir.clone()),

@@ -51,6 +51,7 @@ fn registry() -> Registry {
 const SETTINGS: SshSettings = SshSettings {
     tries: 10,
     timeout: 10,
+    console_stall: 300,
 };
 
 /// `ssh -F <prefix>/ssh_config ARGS`, non-interactive.

@@ -20,6 +20,8 @@ domains:
       - /tmp/art/file.txt
       - /tmp/art/dir
       - /nonexistent/lago-artifact
+      - /tmp/art/glob-*.log
+      - /tmp/art/nomatch-*
     metadata:
       deploy-scripts:
         - $LAGO_INITFILE_PATH/deploy/first.sh
@@ -163,7 +165,13 @@ fn one_vm_shell_copy_deploy_collect() {
            exit 7\n\
          fi\n",
     );
-    write_script(&deploy, "third.sh", "echo three >> /tmp/deploy.log\n");
+    // No `#!` and bash syntax (an array, `[[`): Lago ran scripts with
+    // `bash -s`, so this runs under bash (the guest has it), not sh.
+    write_script(
+        &deploy,
+        "third.sh",
+        "words=(three); [[ ${#words[@]} == 1 ]] && echo \"${words[0]}\" >> /tmp/deploy.log\n",
+    );
     env.ok(&["init", "--template-repo-name", "embedded"]);
     let _destroy = Destroy(&env);
     env.ok(&["start"]);
@@ -299,7 +307,8 @@ fn one_vm_shell_copy_deploy_collect() {
         "vm0",
         "-c",
         "mkdir -p /tmp/art/dir/sub && echo collected > /tmp/art/file.txt && \
-         chmod 640 /tmp/art/file.txt && echo deep > /tmp/art/dir/sub/f && chmod 750 /tmp/art/dir/sub",
+         chmod 640 /tmp/art/file.txt && echo deep > /tmp/art/dir/sub/f && chmod 750 /tmp/art/dir/sub && \
+         echo g1 > /tmp/art/glob-1.log && echo g2 > '/tmp/art/glob-2 $(touch pwned).log'",
     ]);
     let out_dir = dir.join("out");
     let out = env.lago(&["collect", "--output", out_dir.to_str().expect("utf-8")]);
@@ -322,6 +331,33 @@ fn one_vm_shell_copy_deploy_collect() {
     );
     assert_eq!(mode(&vm_out.join("_tmp_art_dir/sub")), 0o750);
     assert!(!vm_out.join("_nonexistent_lago-artifact").exists());
+    // A pattern is expanded in the VM, each match under its own name; the
+    // names are data.
+    assert_eq!(
+        std::fs::read_to_string(vm_out.join("_tmp_art_glob-1.log")).expect("glob-1"),
+        "g1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(vm_out.join("_tmp_art_glob-2 $(touch pwned).log")).expect("glob-2"),
+        "g2\n"
+    );
+    assert!(!dir.join("pwned").exists() && !vm_out.join("pwned").exists());
+    let ran = env.lago(&[
+        "shell",
+        "vm0",
+        "-c",
+        "test -e /pwned || test -e /root/pwned || test -e /tmp/pwned",
+    ]);
+    assert_eq!(
+        ran.status.code(),
+        Some(1),
+        "nothing ran a guest's file name"
+    );
+    assert!(
+        text(&out.stderr).contains("/tmp/art/nomatch-* matched nothing"),
+        "{}",
+        text(&out.stderr)
+    );
 
     // Again into the same folder: the first one is moved aside.
     env.ok(&["shell", "vm0", "-c", "echo second > /tmp/art/file.txt"]);
@@ -355,6 +391,10 @@ fn one_vm_shell_copy_deploy_collect() {
     let err = text(&out.stderr);
     assert!(
         err.contains("/nonexistent/lago-artifact") && err.contains("--no-skip"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/tmp/art/nomatch-* (matched nothing)"),
         "{err}"
     );
 

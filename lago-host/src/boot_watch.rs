@@ -1,0 +1,301 @@
+//! Watching a booting VM's serial console while lago waits for its SSH.
+//!
+//! Lago waited the whole SSH budget for a VM that could never come up (over
+//! 15 minutes with its defaults). lago reads the end of the VM's console
+//! log (`PREFIX/logs/<vm>.console.log`, which libvirt starts anew at each
+//! domain start) every half second while it waits and gives up at once
+//! when the console shows that the VM cannot boot:
+//! - the kernel could not mount its root file system or panicked
+//!   (`VFS: Unable to mount root fs`, `Kernel panic - not syncing`, ...);
+//! - an initramfs or init gave up and opened a shell (`Dropping to a shell`,
+//!   `You are in emergency mode`, `Give root password for maintenance`,
+//!   dracut's `Entering emergency mode`, lago-tiny's `dropping to a shell`);
+//! - the boot loader failed (`grub rescue>`, `Entering rescue mode`,
+//!   `No bootable device`, and a GRUB `error: ...` line that stays the
+//!   console's last line for [`BOOT_LOADER_GRACE`]: GRUB also prints
+//!   errors it recovers from).
+//!
+//! Only what follows the last kernel start (`Linux version`) counts for the
+//! kernel and init patterns, so a VM that panicked and rebooted (`panic=N`)
+//! is judged by its new boot.
+//!
+//! A console that printed something and then made no progress for the
+//! stall limit (`[lago] console_stall_timeout`, 300 s by default, 0: off)
+//! fails the wait too, quoting its last line. A console that never printed
+//! anything is not judged (some images write only to the screen).
+//!
+//! The guest writes that file: it is read from its last
+//! [`CONSOLE_WINDOW`] bytes, and what is quoted is sanitized
+//! ([`crate::sanitize::terminal_text`]) and cut to [`QUOTE_CHARS`]
+//! characters.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// How much of the end of the console log each look reads.
+pub const CONSOLE_WINDOW: u64 = 64 * 1024;
+
+/// The most characters of a console line quoted in a message or shown in
+/// the live view.
+pub const QUOTE_CHARS: usize = 160;
+
+/// How long a GRUB `error:` line must stay the console's last line to count
+/// as a failed boot.
+pub const BOOT_LOADER_GRACE: Duration = Duration::from_secs(10);
+
+/// The default stall limit (`[lago] console_stall_timeout`), in seconds.
+pub const DEFAULT_STALL_SECS: u64 = 300;
+
+/// Lines that mean the kernel or init cannot go on (matched anywhere in a
+/// line, ignoring case).
+const FATAL: &[&str] = &[
+    "kernel panic - not syncing",
+    "vfs: unable to mount root fs",
+    "vfs: cannot open root device",
+    "no filesystem could mount root",
+    "gave up waiting for root file system device",
+    "dropping to a shell",
+    "you are in emergency mode",
+    "entering emergency mode",
+    "you are in rescue mode",
+    "give root password for maintenance",
+    "cannot open access to console, the root account is locked",
+];
+
+/// Boot loader failures (before any kernel runs).
+const BOOT_LOADER_FATAL: &[&str] = &[
+    "grub rescue>",
+    "entering rescue mode",
+    "no bootable device",
+    "boot failed: not a bootable disk",
+    "no operating system found",
+];
+
+/// The line that marks a kernel start.
+const KERNEL_START: &str = "linux version ";
+
+/// Why waiting for a VM stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootFailure {
+    /// The console shows a line that means the VM cannot boot.
+    #[error("it cannot boot: its console shows {line:?} ({})", console.display())]
+    CannotBoot { line: String, console: PathBuf },
+
+    /// The console printed nothing new for the stall limit.
+    #[error(
+        "its console made no progress for {}s (the limit is [lago] console_stall_timeout); \
+         its last line is {line:?} ({})",
+        stalled.as_secs(),
+        console.display()
+    )]
+    Stalled {
+        line: String,
+        stalled: Duration,
+        console: PathBuf,
+    },
+}
+
+/// The watch over one VM's console log (see the module documentation).
+#[derive(Debug)]
+pub struct ConsoleWatch {
+    path: PathBuf,
+    stall: Option<Duration>,
+    last_len: Option<u64>,
+    last_change: Instant,
+    last_line: Option<String>,
+}
+
+impl ConsoleWatch {
+    /// A watch over the console log at `path`; `stall` is the stall limit
+    /// (`None`: no limit).
+    pub fn new(path: PathBuf, stall: Option<Duration>) -> Self {
+        ConsoleWatch {
+            path,
+            stall,
+            last_len: None,
+            last_change: Instant::now(),
+            last_line: None,
+        }
+    }
+
+    /// The console's last non-empty line as of the last [`Self::check`],
+    /// sanitized and cut to [`QUOTE_CHARS`].
+    pub fn last_line(&self) -> Option<&str> {
+        self.last_line.as_deref()
+    }
+
+    /// Looks at the console log once. A log that cannot be read (not
+    /// created yet) is no news.
+    pub fn check(&mut self) -> Result<(), BootFailure> {
+        let now = Instant::now();
+        let len = std::fs::metadata(&self.path).map(|m| m.len()).ok();
+        if len.is_some() && len != self.last_len {
+            self.last_len = len;
+            self.last_change = now;
+            let text = std::fs::File::open(&self.path)
+                .and_then(|mut f| crate::sanitize::read_end(&mut f, CONSOLE_WINDOW))
+                .map(|b| crate::sanitize::terminal_bytes(&b))
+                .unwrap_or_default();
+            self.last_line = last_line(&text);
+            if let Some(line) = fatal_line(&text) {
+                return Err(BootFailure::CannotBoot {
+                    line,
+                    console: self.path.clone(),
+                });
+            }
+            return Ok(());
+        }
+        let Some(line) = &self.last_line else {
+            return Ok(());
+        };
+        let quiet = now.duration_since(self.last_change);
+        if quiet >= BOOT_LOADER_GRACE && is_boot_loader_error(line) {
+            return Err(BootFailure::CannotBoot {
+                line: line.clone(),
+                console: self.path.clone(),
+            });
+        }
+        match self.stall {
+            Some(limit) if quiet >= limit => Err(BootFailure::Stalled {
+                line: line.clone(),
+                stalled: quiet,
+                console: self.path.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `line` cut to [`QUOTE_CHARS`] characters (with `...` when cut), spaces
+/// at both ends trimmed.
+fn quote(line: &str) -> String {
+    let line = line.trim();
+    match line.char_indices().nth(QUOTE_CHARS) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
+/// The last line with something printable on it.
+fn last_line(text: &str) -> Option<String> {
+    text.lines().rev().find(|l| !l.trim().is_empty()).map(quote)
+}
+
+/// The first line of `text` showing that the VM cannot boot: a boot loader
+/// failure anywhere, a kernel or init failure after the last kernel start.
+fn fatal_line(text: &str) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
+    let boot = lower
+        .iter()
+        .rposition(|l| l.contains(KERNEL_START))
+        .unwrap_or(0);
+    if let Some(i) = lower
+        .iter()
+        .position(|l| BOOT_LOADER_FATAL.iter().any(|p| l.contains(p)))
+    {
+        // A boot loader failure after a kernel start is an earlier boot's.
+        if !lower[i..].iter().any(|l| l.contains(KERNEL_START)) {
+            return Some(quote(lines[i]));
+        }
+    }
+    lower[boot..]
+        .iter()
+        .position(|l| FATAL.iter().any(|p| l.contains(p)))
+        .map(|i| quote(lines[boot + i]))
+}
+
+/// A GRUB error line (`error: file '/vmlinuz' not found.`).
+fn is_boot_loader_error(line: &str) -> bool {
+    line.trim_start().to_lowercase().starts_with("error: ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_and_init_failures_are_found() {
+        let t = "[    0.000000] Linux version 6.1.0\n[  3.1] VFS: Cannot open root device \"sda1\"\n\
+                 [  3.2] Kernel panic - not syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n";
+        assert_eq!(
+            fatal_line(t).as_deref(),
+            Some("[  3.1] VFS: Cannot open root device \"sda1\"")
+        );
+        let t = "Linux version 6.1\nlago-tiny: ERROR: root file system LABEL=x not found\n\
+                 lago-tiny: dropping to a shell on the console\n/ # ";
+        assert_eq!(
+            fatal_line(t).as_deref(),
+            Some("lago-tiny: dropping to a shell on the console")
+        );
+        assert!(
+            fatal_line("Linux version 6.1\nYou are in emergency mode. After logging in").is_some()
+        );
+        assert!(fatal_line("Gave up waiting for root file system device.").is_some());
+    }
+
+    #[test]
+    fn a_new_boot_after_a_panic_is_judged_by_itself() {
+        let t = "Linux version 6.1\nKernel panic - not syncing: x\nRebooting in 10 seconds..\n\
+                 Linux version 6.1\n[ 1.0] ok\n";
+        assert_eq!(fatal_line(t), None);
+    }
+
+    #[test]
+    fn boot_loader_failures() {
+        assert!(fatal_line("SeaBIOS\nBooting from Hard Disk...\nNo bootable device.\n").is_some());
+        assert!(
+            fatal_line("error: unknown filesystem.\nEntering rescue mode...\ngrub rescue> ")
+                .is_some()
+        );
+        assert_eq!(
+            fatal_line("No bootable device.\nLinux version 6.1\n[ 1.0] fine\n"),
+            None
+        );
+        assert!(is_boot_loader_error(
+            "error: file `/boot/vmlinuz' not found."
+        ));
+        assert!(!is_boot_loader_error("[ 2.0] ata1: error: nothing"));
+    }
+
+    #[test]
+    fn ordinary_boots_pass() {
+        let t = "Linux version 6.1\n[ 1.0] EXT4-fs (vda1): mounted filesystem\nWelcome to Debian\n\
+                 [  OK  ] Reached target emergency.target? no: Reached target Multi-User System.\nlogin: ";
+        // `emergency.target` alone is not a failure line.
+        assert_eq!(fatal_line(t), None);
+    }
+
+    #[test]
+    fn quotes_are_bounded() {
+        let long = "x".repeat(1000);
+        let q = quote(&long);
+        assert_eq!(q.chars().count(), QUOTE_CHARS + 3);
+        assert_eq!(last_line("a\n  b  \n\n \n").as_deref(), Some("b"));
+    }
+
+    #[test]
+    fn the_watch_reads_the_log_and_stalls() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("vm0.console.log");
+        let mut w = ConsoleWatch::new(log.clone(), Some(Duration::ZERO));
+        // No log yet, nothing printed: not judged.
+        assert_eq!(w.check(), Ok(()));
+        std::fs::write(&log, "Linux version 6.1\n\x1b[31mstarting\x1b[0m sshd\n")?;
+        assert_eq!(w.check(), Ok(()));
+        assert_eq!(w.last_line(), Some("starting sshd"));
+        // Unchanged since, with a zero stall limit: stalled.
+        match w.check() {
+            Err(BootFailure::Stalled { line, .. }) => assert_eq!(line, "starting sshd"),
+            other => return Err(format!("expected a stall, got {other:?}").into()),
+        }
+        std::fs::write(&log, "Linux version 6.1\nKernel panic - not syncing: x\n")?;
+        let mut w = ConsoleWatch::new(log, None);
+        let e = w.check().err().ok_or("a panic")?;
+        assert!(
+            e.to_string().contains("Kernel panic - not syncing: x"),
+            "{e}"
+        );
+        Ok(())
+    }
+}
