@@ -22,6 +22,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 export PATH="$HOME/.cargo/bin:$PATH"
+# the embedded template (scripts/template/build.sh; LAGO_EMBEDDED_REPO as in tests/e2e)
+repo=${LAGO_EMBEDDED_REPO:-/var/lib/lago/repos/embedded}/repo.json
+[ -f "$repo" ] || { echo "test-package.sh: no template repository $repo (run scripts/template/build.sh)" >&2; exit 1; }
 
 sb=lago-deb
 sb_sys=lago-deb-sys
@@ -75,7 +78,7 @@ done
 check "lago.conf is a conffile" grep -qx ' */etc/lago/lago.conf' <(dpkg-query -W -f='${Conffiles}\n' lago | awk '{ print $1 }')
 check "group lago exists" getent group lago
 check "man page is roff naming the verbs" bash -c 'zcat /usr/share/man/man1/lago.1.gz | grep -q "^\.TH" &&
-  zcat /usr/share/man/man1/lago.1.gz | grep -q "generate-config"'
+  zcat /usr/share/man/man1/lago.1.gz | grep -qF "generate\-config"'
 check "bash completion loads" bash -c '. /usr/share/bash-completion/completions/lago && complete -p lago'
 # the installed template script builds the same template as the source tree's
 check "lago-build-template is the source tree's build.sh" \
@@ -142,7 +145,11 @@ add_user() { # add_user NAME UID GROUPS...: in the sandbox's passwd and group on
   shift 2
   echo "$name:x:$uid:$uid:lago test user:/home/$name:/bin/bash" >>"$state/passwd"
   echo "$name:x:$uid:" >>"$state/group"
-  for g in "$@"; do sed -i -E "s/^($g:[^:]*:[0-9]+:.*)$/\1,$name/; s/^($g:[^:]*:[0-9]+:),/\1/" "$state/group"; done
+  # rewritten in place, not replaced (sed -i): the sandbox sees this inode
+  for g in "$@"; do
+    groups=$(sed -E "s/^($g:[^:]*:[0-9]+:.*)$/\1,$name/; s/^($g:[^:]*:[0-9]+:),/\1/" "$state/group")
+    printf '%s\n' "$groups" >"$state/group"
+  done
   mkdir -p "$state/home/$name"
   chown "$uid:$uid" "$state/home/$name"
   chmod 755 "$state/home/$name" # Debian 12's adduser default
@@ -152,6 +159,7 @@ add_user "$outsider" 64101
 as() { # as USER CMD...: in the sandbox, as USER (its groups), in its home
   local who=$1
   shift
+  cd / # run.sh enters the current folder: one the user may enter
   bash "$root/scripts/sandbox/run.sh" "$sb_sys" setpriv --reuid="$who" --regid="$who" --init-groups \
     env -i PATH=/usr/bin:/bin HOME="/home/$who" USER="$who" LAGO__LAGO__DOMAIN_TYPE=qemu \
     bash -c 'cd "$HOME/env" && exec "$@"' as "$@"
