@@ -95,6 +95,9 @@ grep -qE '^[[:space:]]*[A-Za-z_]+[[:space:]]*=' "$out/lago.conf" && {
 }
 
 mkdir -p target/debian
-cargo deb -p lago-host --no-build --profile "$profile" -o target/debian/ >&2
+# a CI build (not release) is compressed fast: it is installed once and dropped
+fast=()
+[ "$profile" = release ] || fast=(--fast)
+cargo deb -p lago-host --no-build --profile "$profile" "${fast[@]}" -o target/debian/ >&2
 deb=$(ls -t target/debian/lago_*.deb | head -n 1)
 echo "$deb"

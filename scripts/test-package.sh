@@ -14,7 +14,8 @@
 #    their home with the package's default folders; the error when QEMU
 #    cannot reach the images (a home of mode 0700) names the file and
 #    QEMU's user; a user outside group libvirt gets the socket error.
-# 3. Removes the package; the workdirs stay.
+# 3. Removes, then purges the package; the workdirs stay. (Group `lago`
+#    stays, as Debian leaves system groups.)
 #
 # Prints "test result: ok. N passed; M failed" (scripts/test.sh counts it);
 # exits non-zero when a check failed.
@@ -202,3 +203,6 @@ installed=""
 check "removed: /usr/bin/lago is gone" test ! -e /usr/bin/lago
 check "removed: the workdirs stay" test -f "$work/root/env/LagoInitFile" -a -d "$work/kept/.lago"
 check "removed: the conffile stays until purge" test -f /etc/lago/lago.conf
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq lago >/dev/null
+check "purged: the conffile is gone, the workdirs stay" \
+  test ! -e /etc/lago/lago.conf -a -f "$work/root/env/LagoInitFile"

@@ -55,33 +55,47 @@ pub fn start_error(conn: &Connect, what: String, e: virt::error::Error) -> Provi
     let Some(path) = denied_path(msg) else {
         return ProviderError::libvirt(what, e);
     };
-    let qemu_user = conn
-        .capabilities()
-        .ok()
-        .and_then(|caps| dac_uid(&caps))
-        .map_or_else(
-            || "libvirt's QEMU user (qemu.conf `user`)".to_string(),
-            |uid| format!("{} (uid {uid}, qemu.conf `user`)", user_name(uid)),
-        );
+    let uid = conn.capabilities().ok().and_then(|caps| dac_uid(&caps));
+    let (qemu_user, acl_user) = match uid {
+        Some(uid) => {
+            let name = user_name(uid);
+            // setfacl takes a numeric uid when the name is unknown here
+            let acl = if name == format!("uid {uid}") {
+                uid.to_string()
+            } else {
+                name.clone()
+            };
+            (format!("{name} (uid {uid}, qemu.conf `user`)"), acl)
+        }
+        None => (
+            "libvirt's QEMU user (qemu.conf `user`)".to_string(),
+            "libvirt-qemu".to_string(),
+        ),
+    };
     ProviderError::Setup {
         what,
         hint: format!(
             "QEMU runs as {qemu_user} and cannot open {path}: every folder above it must let \
              that user through, e.g. `chmod o+x` on your home folder or \
-             `setfacl -m u:libvirt-qemu:x ~` (see /usr/share/doc/lago/install.md)"
+             `setfacl -m u:{acl_user}:x ~` (see /usr/share/doc/lago/install.md)"
         ),
         source: e,
     }
 }
 
-/// The file of "Could not open 'PATH': Permission denied" (QEMU's message,
-/// passed on by libvirt).
+/// The file of libvirt's "Cannot access storage file 'PATH' (as uid:U,
+/// gid:G): Permission denied" (its check before starting QEMU) or QEMU's
+/// "Could not open 'PATH': Permission denied" (passed on by libvirt).
 fn denied_path(msg: &str) -> Option<&str> {
     if !msg.contains("Permission denied") {
         return None;
     }
-    let rest = &msg[msg.find("Could not open '")? + "Could not open '".len()..];
-    Some(&rest[..rest.find('\'')?])
+    ["Cannot access storage file '", "Could not open '"]
+        .iter()
+        .find_map(|lead| {
+            let rest = &msg[msg.find(lead)? + lead.len()..];
+            Some(&rest[..rest.find('\'')?])
+        })
 }
 
 /// The uid of the DAC label libvirt gives QEMU: `<baselabel ...>+UID:+GID`
@@ -128,6 +142,12 @@ mod tests {
         assert_eq!(
             denied_path(msg),
             Some("/home/u/w/.lago/default/images/vm0.qcow2")
+        );
+        let libvirt = "Cannot access storage file '/home/u/w/.lago/default/images/vm0_root.qcow2' \
+                       (as uid:64055, gid:107): Permission denied";
+        assert_eq!(
+            denied_path(libvirt),
+            Some("/home/u/w/.lago/default/images/vm0_root.qcow2")
         );
         assert_eq!(denied_path("Could not open '/x': No such file"), None);
         assert_eq!(denied_path("Permission denied"), None);
