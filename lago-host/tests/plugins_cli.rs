@@ -171,7 +171,7 @@ fn example_out_format_and_verb_load_and_work() -> TestResult {
     let o = lago(&path, &["-f", "toml", "plugins"])?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("[out-format.toml]\nsource = "),
+        stdout(&o).contains("[out-format.toml]\norigin = \"LAGO_PLUGIN_PATH\"\nsource = "),
         "{}",
         stdout(&o)
     );
