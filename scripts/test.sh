@@ -63,3 +63,8 @@ for template in lago-tiny lago-tiny-firstboot; do
     env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
     "$python" -m pytest python/tests -p no:cacheprovider -rfE 2>&1 | tee -a "$log"
 done
+
+# The Debian package (issue 20): built from the debug build above, installed
+# with apt, an end-to-end run of the installed /usr/bin/lago outside the
+# source tree, a normal user against a system-like libvirtd, then removed.
+bash scripts/test-package.sh 2>&1 | tee -a "$log"

@@ -125,9 +125,11 @@ fn shipped_plugins_and_builtin_formats_are_listed() -> TestResult {
     for (kind, name, file) in shipped {
         let src = v[kind][name]["source"].as_str().unwrap_or_default();
         assert_eq!(Path::new(src), bin_dir().join(file), "{kind} {name}: {v}");
+        assert_eq!(v[kind][name]["origin"], "beside the executable", "{v}");
         assert_eq!(v[kind][name]["version"], lago_plugin_api::INTERFACE_VERSION);
     }
     assert_eq!(v["vm-type"]["default"]["source"], "built-in");
+    assert_eq!(v["vm-type"]["default"]["origin"], "built-in");
     // The test plugins beside the binary are not loaded from there.
     assert!(v.get("cli").is_none(), "{v}");
     Ok(())
@@ -169,7 +171,7 @@ fn example_out_format_and_verb_load_and_work() -> TestResult {
     let o = lago(&path, &["-f", "toml", "plugins"])?;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
-        stdout(&o).contains("[out-format.toml]\nsource = "),
+        stdout(&o).contains("[out-format.toml]\norigin = \"LAGO_PLUGIN_PATH\"\nsource = "),
         "{}",
         stdout(&o)
     );
@@ -567,9 +569,11 @@ fn two_plugins_of_one_name_are_listed_and_refused_where_needed() -> TestResult {
     let v = json(&o)?;
     let toml_entry = &v["out-format"]["toml"];
     assert_eq!(toml_entry["source"], first.display().to_string(), "{v}");
+    assert_eq!(toml_entry["origin"], "LAGO_PLUGIN_PATH", "{v}");
     assert_eq!(
         toml_entry["conflicts"],
         serde_json::json!([{"source": second.display().to_string(),
+                            "origin": "LAGO_PLUGIN_PATH",
                             "version": lago_plugin_api::INTERFACE_VERSION}]),
         "{v}"
     );

@@ -61,8 +61,33 @@ for u in libvirt-qemu:64055 libvirt-dnsmasq:64056; do
   grep -q "^$n:" "$SB_STATE/passwd" || echo "$n:x:$id:$id:lago sandbox:/var/lib/libvirt:/usr/sbin/nologin" >>"$SB_STATE/passwd"
   grep -q "^$n:" "$SB_STATE/group" || echo "$n:x:$id:" >>"$SB_STATE/group"
 done
+if [ -e "$SB_STATE/system" ]; then
+  # system-like (up.sh with LAGO_SB_SYSTEM=1): QEMU's group kvm (with
+  # libvirt-qemu in it), the socket's group libvirt, lago's group lago
+  for g in kvm:64057 libvirt:64058 lago:64059; do
+    n=${g%%:*} id=${g##*:}
+    grep -q "^$n:" "$SB_STATE/group" || echo "$n:x:$id:" >>"$SB_STATE/group"
+  done
+  sed -i -E 's/^(kvm:[^:]*:[0-9]+:)$/\1libvirt-qemu/' "$SB_STATE/group"
+fi
 mount --bind "$SB_STATE/passwd" /etc/passwd
 mount --bind "$SB_STATE/group" /etc/group
+if [ -e "$SB_STATE/system" ]; then
+  # the package's shared folders (as its postinst makes them), the host's
+  # template repos read-only, and an empty /home for the users a test adds
+  lib=$SB_STATE/var-lib-lago
+  mkdir -p "$lib/subnets" "$lib/store" "$lib/repos" "$SB_STATE/home"
+  chown root:lago "$lib" "$lib/subnets" "$lib/store" "$lib/repos"
+  chmod 2775 "$lib" "$lib/subnets" "$lib/store" "$lib/repos"
+  chmod 755 "$SB_STATE/home"
+  if [ -d /var/lib/lago/repos ]; then
+    mount --bind /var/lib/lago/repos "$lib/repos"
+    mount -o remount,bind,ro "$lib/repos"
+  fi
+  mkdir -p /var/lib/lago
+  mount --rbind "$lib" /var/lib/lago
+  mount --bind "$SB_STATE/home" /home
+fi
 
 # ---- per-sandbox libvirt configuration, state and logs ------------------------
 mount --bind "$SB_STATE/etc" /etc/libvirt

@@ -5,7 +5,13 @@
 # a qemu.conf with namespaces = [] (see docs/template.md and
 # ARCHITECTURE.md, "Facts about these machines").
 #
-# Usage: scripts/sandbox/up.sh [NAME]
+# Usage: [LAGO_SB_SYSTEM=1] scripts/sandbox/up.sh [NAME]
+#   LAGO_SB_SYSTEM=1: libvirtd configured as Debian's libvirt-daemon-system
+#   configures it (docs/install.md): QEMU runs as user libvirt-qemu, group
+#   kvm, with dynamic ownership; the socket belongs to group libvirt, mode
+#   0770. Inside it, the users and groups exist (libvirt-qemu, kvm, libvirt,
+#   lago), /var/lib/lago is the sandbox's own (root:lago 2775, as the package
+#   makes it, with the host's repos read-only) and so is /home (empty).
 #   Idempotent: on a running sandbox it only prints the environment.
 #   Prints, on stdout, shell lines for the caller: eval "$(up.sh NAME)".
 #   Run commands in it with scripts/sandbox/run.sh NAME CMD...; remove it
@@ -54,24 +60,41 @@ strip_keys() { # drops our keys from a host config file, if it exists
   [ -f "$1" ] || return 0
   grep -v -E "^[[:space:]]*($2)[[:space:]]*=" "$1" || true
 }
+# Default: QEMU shares libvirtd's mount namespace (whose /dev has no kvm),
+# runs as root, with no security driver, no ownership changes and no cgroups
+# (no systemd here). System-like (LAGO_SB_SYSTEM=1): libvirt-daemon-system's
+# settings instead: QEMU as libvirt-qemu:kvm, libvirt changes the owner of
+# the images QEMU opens (dynamic_ownership) and restores it after; the
+# socket belongs to group libvirt, 0770; no polkit here, so the socket's
+# permissions are the access check (auth_unix_rw = "none"), as Debian's
+# polkit rule for group libvirt is.
+qemu_user=root qemu_group=root ownership=0 socket_conf=""
+if [ -n "${LAGO_SB_SYSTEM:-}" ]; then
+  touch "$SB_STATE/system"
+  qemu_user=libvirt-qemu qemu_group=kvm ownership=1
+  socket_conf='unix_sock_group = "libvirt"
+unix_sock_ro_perms = "0777"
+unix_sock_rw_perms = "0770"
+auth_unix_ro = "none"
+auth_unix_rw = "none"'
+fi
 {
   strip_keys /etc/libvirt/qemu.conf 'namespaces|security_driver|user|group|dynamic_ownership|remember_owner|cgroup_controllers'
-  cat <<'EOF'
-# lago sandbox: QEMU shares libvirtd's mount namespace (whose /dev has no
-# kvm), runs as root, with no security driver, no ownership changes and no
-# cgroups (no systemd here).
+  cat <<EOF
+# lago sandbox (see up.sh)
 namespaces = []
 security_driver = "none"
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
+user = "$qemu_user"
+group = "$qemu_group"
+dynamic_ownership = $ownership
+remember_owner = $ownership
 cgroup_controllers = []
 EOF
 } >"$SB_STATE/etc/qemu.conf"
 {
-  strip_keys /etc/libvirt/libvirtd.conf 'log_outputs|log_filters'
+  strip_keys /etc/libvirt/libvirtd.conf 'log_outputs|log_filters|unix_sock_group|unix_sock_ro_perms|unix_sock_rw_perms|auth_unix_ro|auth_unix_rw'
   echo "log_outputs = \"3:file:$SB_STATE/libvirtd.log\""
+  [ -z "$socket_conf" ] || printf '%s\n' "$socket_conf"
 } >"$SB_STATE/etc/libvirtd.conf"
 {
   strip_keys /etc/libvirt/virtlogd.conf 'log_outputs'

@@ -43,7 +43,7 @@ pub enum LeaseError {
     OutOfRange { addr: Ipv4Addr },
     #[error("malformed subnet address {0:?}: expected an IPv4 address such as 192.168.200.1")]
     Malformed(String),
-    #[error("no permission to use the lease store {dir}: {source} (set `lease_dir` in lago.conf or LAGO_LEASE_DIR to a folder you can write)")]
+    #[error("no permission to use the lease store {dir}: {source} (join group `lago`, which shares the package's /var/lib/lago/subnets, or set `lease_dir` in lago.conf or LAGO_LEASE_DIR to a folder you can write)")]
     Permission {
         dir: PathBuf,
         source: std::io::Error,
@@ -196,14 +196,23 @@ impl LeaseStore {
         let path = self.dir.join(".lock");
         let file = {
             use std::os::unix::fs::OpenOptionsExt;
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-                .open(&path)
-                .map_err(|e| LeaseError::io(&path, e, &self.dir))?
+            let open = |write: bool| {
+                OpenOptions::new()
+                    .create(write)
+                    .truncate(false)
+                    .read(true)
+                    .write(write)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+                    .open(&path)
+            };
+            // A store shared by the users of group `lago` (docs/install.md):
+            // another user's lock file may be read-only to us, and a lock
+            // needs only an open file.
+            match open(true) {
+                Err(e) if e.kind() == ErrorKind::PermissionDenied && path.is_file() => open(false),
+                other => other,
+            }
+            .map_err(|e| LeaseError::io(&path, e, &self.dir))?
         };
         let is_file = file
             .metadata()

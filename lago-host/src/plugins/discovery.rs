@@ -3,12 +3,16 @@
 //! In order:
 //! 1. `$LAGO_PLUGIN_PATH`, colon-separated (folders, or `.so` files);
 //! 2. `~/.local/lib/lago/plugins`;
-//! 3. `/usr/lib/lago/plugins`;
+//! 3. `/usr/lib/lago/plugins` ([`SYSTEM_PLUGIN_DIR`]), where the Debian
+//!    package installs the default plugins (`lago plugins` shows them as
+//!    `packaged`);
 //! 4. the folder holding the running `lago` executable, so that the `.so`
 //!    files `cargo build` writes beside `target/debug/lago` load with no
 //!    install step. Only `liblago_*.so` files are taken from this folder: a
 //!    build folder also holds every other cdylib of the workspace (test
-//!    plugins among them).
+//!    plugins among them). A build's `liblago_X.so` shadows the packaged
+//!    file of the same name (a build-tree lago on a machine with the package
+//!    installed runs its own default plugins, not two of each).
 //!
 //! In the other folders every `lib*.so` file is a candidate, and so is any
 //! file named in `$LAGO_PLUGIN_PATH`. A candidate the loader cannot open (not
@@ -24,6 +28,42 @@ use std::path::{Path, PathBuf};
 
 /// The environment variable that prepends folders to the search path.
 pub const PLUGIN_PATH_VAR: &str = "LAGO_PLUGIN_PATH";
+
+/// The folder of the packaged plugins (the Debian package's default plugins,
+/// and the system-wide place for others).
+pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/lago/plugins";
+
+/// A user's own plugin folder, under their home.
+const USER_PLUGIN_DIR: &str = ".local/lib/lago/plugins";
+
+/// The prefix of the default plugins' file names (taken from beside the
+/// executable).
+const DEFAULT_PLUGIN_PREFIX: &str = "liblago_";
+
+/// How a plugin library was found, as `lago plugins` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Named by `$LAGO_PLUGIN_PATH`.
+    PluginPath,
+    /// `~/.local/lib/lago/plugins`.
+    User,
+    /// [`SYSTEM_PLUGIN_DIR`]: installed by a package.
+    Packaged,
+    /// Beside the running executable (a build tree).
+    BesideExecutable,
+}
+
+impl Origin {
+    /// The name `lago plugins` prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::PluginPath => "LAGO_PLUGIN_PATH",
+            Origin::User => "user",
+            Origin::Packaged => "packaged",
+            Origin::BesideExecutable => "beside the executable",
+        }
+    }
+}
 
 /// One place to look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,24 +108,64 @@ impl SearchPath {
         }
         if let Some(home) = home {
             dirs.push(SearchDir {
-                path: home.join(".local/lib/lago/plugins"),
+                path: home.join(USER_PLUGIN_DIR),
                 file_prefix: "lib",
                 named: false,
             });
         }
         dirs.push(SearchDir {
-            path: PathBuf::from("/usr/lib/lago/plugins"),
+            path: PathBuf::from(SYSTEM_PLUGIN_DIR),
             file_prefix: "lib",
             named: false,
         });
         if let Some(exe) = exe_dir {
             dirs.push(SearchDir {
                 path: exe.to_path_buf(),
-                file_prefix: "liblago_",
+                file_prefix: DEFAULT_PLUGIN_PREFIX,
                 named: false,
             });
         }
         SearchPath { dirs }
+    }
+
+    /// How `file` (a candidate of this path) was found: by the first search
+    /// folder holding it (or naming it); `None` for a file of none of them.
+    pub fn origin(&self, file: &Path) -> Option<Origin> {
+        let dir = self
+            .dirs
+            .iter()
+            .find(|d| d.path == file || Some(d.path.as_path()) == file.parent())?;
+        Some(if dir.named {
+            Origin::PluginPath
+        } else if dir.path == Path::new(SYSTEM_PLUGIN_DIR) {
+            Origin::Packaged
+        } else if dir.path.ends_with(USER_PLUGIN_DIR) {
+            Origin::User
+        } else {
+            Origin::BesideExecutable
+        })
+    }
+
+    /// The default plugins' file names in the executable's folder (a build
+    /// tree): they shadow the packaged files of the same name.
+    fn build_plugin_names(&self) -> HashSet<std::ffi::OsString> {
+        let Some(exe_dir) = self
+            .dirs
+            .iter()
+            .find(|d| !d.named && d.file_prefix == DEFAULT_PLUGIN_PREFIX)
+        else {
+            return HashSet::new();
+        };
+        let Ok(rd) = std::fs::read_dir(&exe_dir.path) else {
+            return HashSet::new();
+        };
+        rd.flatten()
+            .map(|e| e.file_name())
+            .filter(|n| {
+                n.to_str()
+                    .is_some_and(|n| n.starts_with(DEFAULT_PLUGIN_PREFIX) && n.ends_with(".so"))
+            })
+            .collect()
     }
 
     /// Every candidate library file, in search order (within a folder by
@@ -93,6 +173,7 @@ impl SearchPath {
     pub fn candidates(&self) -> Vec<PathBuf> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
+        let shadowing = self.build_plugin_names();
         for dir in &self.dirs {
             let mut files = Vec::new();
             if dir.path.is_file() {
@@ -118,6 +199,15 @@ impl SearchPath {
                 tracing::trace!("plugin folder {} is absent", dir.path.display());
             }
             for f in files {
+                if dir.path == Path::new(SYSTEM_PLUGIN_DIR)
+                    && f.file_name().is_some_and(|n| shadowing.contains(n))
+                {
+                    tracing::debug!(
+                        "{}: shadowed by the build beside the executable",
+                        f.display()
+                    );
+                    continue;
+                }
                 let canon = std::fs::canonicalize(&f).unwrap_or_else(|_| f.clone());
                 if seen.insert(canon) {
                     out.push(f);
@@ -154,6 +244,32 @@ mod tests {
                 ("/opt/lago/bin", "liblago_"),
             ]
         );
+    }
+
+    #[test]
+    fn origin_names_the_folder_that_holds_the_file() {
+        let sp = SearchPath::new(
+            Some(OsStr::new("/a:/named/libx.so")),
+            Some(Path::new("/home/u")),
+            Some(Path::new("/opt/lago/bin")),
+        );
+        let o = |p: &str| sp.origin(Path::new(p));
+        assert_eq!(o("/a/liby.so"), Some(Origin::PluginPath));
+        assert_eq!(o("/named/libx.so"), Some(Origin::PluginPath));
+        assert_eq!(
+            o("/home/u/.local/lib/lago/plugins/libz.so"),
+            Some(Origin::User)
+        );
+        assert_eq!(
+            o("/usr/lib/lago/plugins/liblago_provider_ssh.so"),
+            Some(Origin::Packaged)
+        );
+        assert_eq!(
+            o("/opt/lago/bin/liblago_out_dot.so"),
+            Some(Origin::BesideExecutable)
+        );
+        assert_eq!(o("/elsewhere/libw.so"), None);
+        assert_eq!(Origin::Packaged.as_str(), "packaged");
     }
 
     #[test]

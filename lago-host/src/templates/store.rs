@@ -117,15 +117,27 @@ impl TemplateStore {
 
     fn lock(&self, name: &str) -> Result<File, TemplateError> {
         let path = self.file(name, "lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| TemplateError::Io {
-                what: format!("opening lock {}", path.display()),
-                source,
-            })?;
+        let open = |write: bool| {
+            OpenOptions::new()
+                .create(write)
+                .truncate(false)
+                .read(!write)
+                .write(write)
+                .open(&path)
+        };
+        // A store shared by the users of group `lago` (docs/install.md):
+        // another user's lock file may be read-only to us, and a lock needs
+        // only an open file.
+        let file = match open(true) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_file() => {
+                open(false)
+            }
+            other => other,
+        }
+        .map_err(|source| TemplateError::Io {
+            what: format!("opening lock {}", path.display()),
+            source,
+        })?;
         let started = Instant::now();
         loop {
             match file.try_lock() {

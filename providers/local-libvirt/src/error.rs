@@ -38,6 +38,15 @@ pub enum ProviderError {
         #[source]
         source: virt::error::Error,
     },
+    /// A libvirt call failed for a reason of the host's set-up that the
+    /// user can fix (see [`crate::diagnose`]); `hint` says how.
+    #[error("{what}: {}; {hint}", .source.message())]
+    Setup {
+        what: String,
+        hint: String,
+        #[source]
+        source: virt::error::Error,
+    },
     #[error("{what}: {}: {source}", .path.display())]
     Io {
         what: String,
@@ -74,9 +83,10 @@ fn stderr_suffix(stderr: &str) -> String {
 impl ProviderError {
     pub fn kind(&self) -> Kind {
         match self {
-            ProviderError::Spec(_) | ProviderError::Config(_) | ProviderError::MissingTool(_) => {
-                Kind::User
-            }
+            ProviderError::Spec(_)
+            | ProviderError::Config(_)
+            | ProviderError::MissingTool(_)
+            | ProviderError::Setup { .. } => Kind::User,
             ProviderError::NotFound(_) => Kind::NotFound,
             ProviderError::NotImplemented(_) => Kind::NotImplemented,
             ProviderError::Libvirt { .. }

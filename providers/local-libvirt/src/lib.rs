@@ -8,6 +8,7 @@
 //! exports it.
 
 pub mod auth;
+pub mod diagnose;
 pub mod disks;
 pub mod domain;
 pub mod error;

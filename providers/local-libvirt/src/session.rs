@@ -134,7 +134,7 @@ impl LibvirtSession {
             }
         };
         let c = crate::auth::open(url, &self.opts.libvirt_auth)
-            .map_err(|e| ProviderError::libvirt(what, e))?;
+            .map_err(|e| crate::diagnose::connect_error(what, e))?;
         guard.insert(key, c.clone());
         Ok(c)
     }
@@ -645,7 +645,9 @@ impl LibvirtSession {
             {
                 return Ok(());
             }
-            return dom.create().map_err(|e| ProviderError::libvirt(what(), e));
+            return dom
+                .create()
+                .map_err(|e| crate::diagnose::start_error(&conn, what(), e));
         }
         self.create_domain(&conn, spec, 0)
     }
@@ -663,7 +665,8 @@ impl LibvirtSession {
             Ok(_) => Ok(()),
             Err(e) => match self.lookup_domain(conn, name) {
                 Ok(Some(d)) if d.is_active().unwrap_or(false) => Ok(()),
-                _ => Err(ProviderError::libvirt(
+                _ => Err(crate::diagnose::start_error(
+                    conn,
                     format!("starting VM {vm} ({name})"),
                     e,
                 )),
