@@ -9,6 +9,9 @@
 //!    install step. Only `liblago_*.so` files are taken from this folder: a
 //!    build folder also holds every other cdylib of the workspace (test
 //!    plugins among them).
+//! 5. the `plugins` folder of the Python package `lago`, when lago runs
+//!    inside it ([`SearchPath::with_package_dir`]): the default plugins the
+//!    wheel carries (`liblago_*.so`), so `pip install` alone is enough.
 //!
 //! In the other folders every `lib*.so` file is a candidate, and so is any
 //! file named in `$LAGO_PLUGIN_PATH`. A candidate the loader cannot open (not
@@ -86,6 +89,19 @@ impl SearchPath {
             });
         }
         SearchPath { dirs }
+    }
+
+    /// The search path with `dir` (the Python package's `plugins` folder)
+    /// searched last, for `liblago_*.so` files; unchanged for `None`.
+    pub fn with_package_dir(mut self, dir: Option<&Path>) -> Self {
+        if let Some(dir) = dir {
+            self.dirs.push(SearchDir {
+                path: dir.to_path_buf(),
+                file_prefix: "liblago_",
+                named: false,
+            });
+        }
+        self
     }
 
     /// Every candidate library file, in search order (within a folder by
