@@ -6,7 +6,8 @@ putting the default plugin libraries into the package.
 the extension module and packs the wheel, ``cargo build`` builds the
 default plugins (local-libvirt, ssh, systemd, sysvinit, dot) in the same
 workspace and profile, and their ``liblago_*.so`` files are copied into
-``pysrc/lago/plugins``, which the wheel carries and lago searches
+``pysrc/lago/plugins`` (beside Lago's ``lago.plugins`` modules), which the
+wheel carries and lago searches
 (docs/sdk.md). Everything else is maturin's own backend.
 
 The cargo profile: ``$LAGO_WHEEL_PROFILE`` (default ``release``, as
@@ -71,9 +72,10 @@ def _bundle_plugins():
         raise RuntimeError(
             "cargo built {} but the wheel needs {}".format(sorted(names), sorted(expected))
         )
-    if PLUGINS.exists():
-        shutil.rmtree(PLUGINS)
-    PLUGINS.mkdir()
+    # The folder is also the Python package `lago.plugins`: only the
+    # libraries an earlier build copied are replaced.
+    for old in PLUGINS.glob("liblago_*.so"):
+        old.unlink()
     for f in libraries:
         shutil.copy2(f, PLUGINS / pathlib.Path(f).name)
 

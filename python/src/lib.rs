@@ -104,7 +104,7 @@ fn call_helper<'py>(
     py: Python<'py>,
     module: &str,
     name: &str,
-    args: impl IntoPyObject<'py, Target = pyo3::types::PyTuple>,
+    args: impl pyo3::call::PyCallArgs<'py>,
 ) -> PyResult<Bound<'py, PyAny>> {
     py.import(module)?.getattr(name)?.call1(args)
 }

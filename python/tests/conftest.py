@@ -12,6 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 LAGO = TARGET / "lago"
 EMBEDDED = pathlib.Path(os.environ.get("LAGO_EMBEDDED_REPO", "/var/lib/lago/repos/embedded"))
+#: The repository's name (in its repo.json): only its own folder is searched.
+EMBEDDED_NAME = "embedded"
 #: The template the VMs boot (scripts/test.sh runs the suite on both).
 TEMPLATE = os.environ.get("LAGO_E2E_TEMPLATE", "lago-tiny")
 
@@ -36,23 +38,30 @@ nets:
 """
 
 
-#: Variables the test harness reads (never lago): which sandbox switch, which
+#: Variables the test harness sets or reads (never lago): the sandbox's own
+#: (LAGO_SANDBOX*, set by scripts/sandbox/run.sh), the test switch, the
 #: template, where the template repository is. Any other LAGO_* variable
 #: would hide what a plain `pip install` gives: refused.
 HARNESS_VARS = {"LAGO_E2E", "LAGO_E2E_TEMPLATE", "LAGO_EMBEDDED_REPO"}
+HARNESS_PREFIX = "LAGO_SANDBOX"
 
 
 def pytest_configure(config):
     assert os.environ.get("LAGO_E2E") == "1", (
         "the SDK's tests boot VMs inside the VM sandbox: use scripts/test.sh"
     )
-    extra = sorted(k for k in os.environ if k.startswith("LAGO") and k not in HARNESS_VARS)
+    extra = sorted(
+        k
+        for k in os.environ
+        if k.startswith("LAGO") and k not in HARNESS_VARS and not k.startswith(HARNESS_PREFIX)
+    )
     assert not extra, "the SDK's tests run with no lago variables; unset %s" % extra
 
 
 def lago_config(folder):
     """`folder/config/lago/lago.conf` giving lago its own lease and template
-    stores in `folder` and the embedded template repository; returns the
+    stores in `folder` and the embedded template repository (its folder
+    alone: other repositories may be named `embedded` too); returns the
     folder to set as `$XDG_CONFIG_HOME` (as a user configures lago)."""
     folder = pathlib.Path(folder)
     config_home = folder / "config"
@@ -64,7 +73,7 @@ def lago_config(folder):
         "template_store = %s\n"
         "template_repos = %s\n"
         "template_repo_name = %s\n"
-        % (folder / "subnets", folder / "store", EMBEDDED.parent, EMBEDDED.name)
+        % (folder / "subnets", folder / "store", EMBEDDED, EMBEDDED_NAME)
     )
     return config_home
 

@@ -25,12 +25,13 @@ class Prefix:
     @classmethod
     def resolve_prefix_path(cls, start_path=None):
         """The prefix at ``start_path`` (default: the working folder) or in
-        one of its parents, looking in each for itself, ``.lago`` and
-        ``.lago/current``. Raises ``LagoBadInputError`` when there is none."""
+        one of its parents, looking in each for itself, ``current`` (a
+        workdir's), ``.lago/current`` and ``.lago``. Raises ``LagoBadInputError`` when there is none."""
         start = os.path.abspath(start_path or os.curdir)
         path = start
         while True:
-            for candidate in (path, os.path.join(path, ".lago", "current"),
+            for candidate in (path, os.path.join(path, "current"),
+                              os.path.join(path, ".lago", "current"),
                               os.path.join(path, ".lago")):
                 if cls.is_prefix(candidate):
                     return os.path.realpath(candidate)
