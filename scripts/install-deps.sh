@@ -36,6 +36,8 @@ packages=(
   # scripts/sandbox/pair-up.sh: host B's sshd (qemu+ssh:// and plain SSH from
   # host A; never started as a system service), ping to check the link
   openssh-server iputils-ping
+  # tests: the Python SDK's Ansible inventory used by a real `ansible`
+  ansible-core
   "$@"
 )
 
@@ -43,7 +45,7 @@ packages=(
 commands=(
   pkg-config qemu-img qemu-system-x86_64 virsh libvirtd virtlogd dnsmasq ip
   iptables xorriso mkfs.ext4 parted partx losetup extlinux xz busybox
-  dropbear xmllint ssh unshare saslpasswd2 dot sshd ssh-keygen nsenter ping
+  dropbear xmllint ssh unshare saslpasswd2 dot sshd ssh-keygen nsenter ping ansible
 )
 
 missing=()

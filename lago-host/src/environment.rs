@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::boot_watch::ConsoleWatch;
 use crate::config::Config;
 use crate::error::Error;
-use crate::plugins::host::{set_ssh_executor, SshExecutor};
+use crate::plugins::host::{register_ssh_executor, SshExecutor, SshRegistration};
 use crate::plugins::{into_result, Registry};
 use crate::prefix::lifecycle::States;
 use crate::progress;
@@ -79,6 +79,9 @@ pub struct Environment<'r> {
     sessions: BTreeMap<String, ProviderSessionBox>,
     ssh: SshPool,
     settings: SshSettings,
+    /// This environment's SSH service for plugins, registered for its VMs
+    /// while the environment is open (plugins/host.rs).
+    _host_ssh: SshRegistration,
 }
 
 /// A provider call's error, naming the VM or network it was about.
@@ -117,16 +120,20 @@ impl<'r> Environment<'r> {
             sessions.insert(name.to_string(), session);
         }
         let ssh = SshPool::with_options(PoolOptions::default());
-        set_ssh_executor(Arc::new(EnvSsh {
-            env: env.clone(),
-            pool: ssh.clone(),
-        }));
+        let _host_ssh = register_ssh_executor(
+            env.domains.values().map(|vm| vm.libvirt_name.clone()),
+            Arc::new(EnvSsh {
+                env: env.clone(),
+                pool: ssh.clone(),
+            }),
+        );
         Ok(Environment {
             env,
             registry,
             sessions,
             ssh,
             settings,
+            _host_ssh,
         })
     }
 

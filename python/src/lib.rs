@@ -44,6 +44,23 @@ fn to_py(e: SdkError) -> PyErr {
     })
 }
 
+/// Runs `f` on the environment, which it may change (snapshots), with the
+/// GIL released.
+fn run_mut<T, F>(py: Python<'_>, shared: &Shared, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&mut Env<'static>) -> Result<T, SdkError> + Send,
+{
+    py.allow_threads(|| {
+        let mut guard = shared.write().unwrap_or_else(|p| p.into_inner());
+        let env = guard
+            .as_mut()
+            .ok_or_else(|| SdkError::BadInput("this environment was destroyed".to_string()))?;
+        f(env)
+    })
+    .map_err(to_py)
+}
+
 /// Runs `f` on the environment with the GIL released.
 fn run<T, F>(py: Python<'_>, shared: &Shared, f: F) -> PyResult<T>
 where
@@ -73,13 +90,23 @@ fn data<T: serde::Serialize>(py: Python<'_>, value: &T) -> PyResult<PyObject> {
     to_python(py, &value)
 }
 
-/// `lago._core.CommandStatus(code, out, err)`, the output decoded as UTF-8
-/// (invalid bytes replaced), as Lago's `vm.ssh` returns it.
+/// `lago._core.CommandStatus(code, out, err)` with `out` and `err` as
+/// bytes, as Lago's `vm.ssh` returns them on Python 3.
 fn command_status(py: Python<'_>, s: &sdk::CommandStatus) -> PyResult<PyObject> {
     let cls = py.import("lago._core")?.getattr("CommandStatus")?;
-    let out = String::from_utf8_lossy(&s.out).into_owned();
-    let err = String::from_utf8_lossy(&s.err).into_owned();
+    let out = PyBytes::new(py, &s.out);
+    let err = PyBytes::new(py, &s.err);
     Ok(cls.call1((s.code, out, err))?.unbind())
+}
+
+/// `module.name(*args)`: a helper of the pure-Python package.
+fn call_helper<'py>(
+    py: Python<'py>,
+    module: &str,
+    name: &str,
+    args: impl pyo3::call::PyCallArgs<'py>,
+) -> PyResult<Bound<'py, PyAny>> {
+    py.import(module)?.getattr(name)?.call1(args)
 }
 
 fn names(vm_names: Option<Vec<String>>) -> Vec<String> {
@@ -302,6 +329,125 @@ impl PyEnv {
             env.ansible_inventory(&keys.unwrap_or_default())
         })
     }
+
+    /// Lago's `ansible_inventory_temp_file(keys=...)`: a context manager
+    /// yielding a named temporary file holding the inventory (removed on
+    /// exit). `keys` are spec keys (e.g. `groups`) to group the VMs by.
+    #[pyo3(signature = (keys=None))]
+    fn ansible_inventory_temp_file(
+        &self,
+        py: Python<'_>,
+        keys: Option<Vec<String>>,
+    ) -> PyResult<PyObject> {
+        let text = self.ansible_inventory(py, keys)?;
+        Ok(call_helper(py, "lago.lago_ansible", "_inventory_temp_file", (text,))?.unbind())
+    }
+
+    /// `lago snapshot NAME [-n VM...]` (Lago's `create_snapshots(name)` for
+    /// every VM).
+    #[pyo3(signature = (name, vm_names=None))]
+    fn snapshot(
+        &self,
+        py: Python<'_>,
+        name: String,
+        vm_names: Option<Vec<String>>,
+    ) -> PyResult<()> {
+        run_mut(py, &self.shared, |env| {
+            env.snapshot(&name, &names(vm_names))
+        })
+    }
+
+    /// Lago's `create_snapshots(name)`: every VM.
+    fn create_snapshots(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.snapshot(py, name, None)
+    }
+
+    /// `lago revert NAME [-n VM...]` (Lago's `revert_snapshots(name)`).
+    #[pyo3(signature = (name, vm_names=None))]
+    fn revert(&self, py: Python<'_>, name: String, vm_names: Option<Vec<String>>) -> PyResult<()> {
+        run(py, &self.shared, |env| env.revert(&name, &names(vm_names)))
+    }
+
+    /// Lago's `revert_snapshots(name)`: every VM.
+    fn revert_snapshots(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        self.revert(py, name, None)
+    }
+
+    /// `lago snapshot -l`: `{VM: {snapshot: [disk, ...]}}`.
+    #[pyo3(signature = (vm_names=None))]
+    fn list_snapshots(&self, py: Python<'_>, vm_names: Option<Vec<String>>) -> PyResult<PyObject> {
+        let tree = run(py, &self.shared, |env| env.list_snapshots(&names(vm_names)))?;
+        to_python(py, &tree)
+    }
+
+    /// Lago's `get_snapshots()`: as [`list_snapshots`] for every VM.
+    fn get_snapshots(&self, py: Python<'_>) -> PyResult<PyObject> {
+        self.list_snapshots(py, None)
+    }
+
+    /// `lago export` (Lago's `export_vms`): the disks and an init file into
+    /// `export_dir`; returns what was (or would be) exported.
+    #[pyo3(signature = (vms_names=None, standalone=false, export_dir=PathBuf::from("."),
+        compress=false, init_file_name="LagoInitFile".to_string(), collect_only=false,
+        with_threads=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn export_vms(
+        &self,
+        py: Python<'_>,
+        vms_names: Option<Vec<String>>,
+        standalone: bool,
+        export_dir: PathBuf,
+        compress: bool,
+        init_file_name: String,
+        collect_only: bool,
+        with_threads: bool,
+    ) -> PyResult<PyObject> {
+        let opts = sdk::ExportOptions {
+            vms: names(vms_names),
+            standalone,
+            compress,
+            dst_dir: export_dir,
+            init_file_name,
+            collect_only,
+            with_threads,
+        };
+        let tree = run(py, &self.shared, |env| env.export(&opts))?;
+        to_python(py, &tree)
+    }
+
+    /// The Rust-native name of [`export_vms`].
+    #[pyo3(signature = (vms_names=None, standalone=false, export_dir=PathBuf::from("."),
+        compress=false, init_file_name="LagoInitFile".to_string(), collect_only=false,
+        with_threads=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn export(
+        &self,
+        py: Python<'_>,
+        vms_names: Option<Vec<String>>,
+        standalone: bool,
+        export_dir: PathBuf,
+        compress: bool,
+        init_file_name: String,
+        collect_only: bool,
+        with_threads: bool,
+    ) -> PyResult<PyObject> {
+        self.export_vms(
+            py,
+            vms_names,
+            standalone,
+            export_dir,
+            compress,
+            init_file_name,
+            collect_only,
+            with_threads,
+        )
+    }
+
+    /// `lago console VM`: the VM's serial console on this terminal until
+    /// the user leaves it; returns the exit code.
+    fn console(&self, py: Python<'_>, vm_name: String) -> PyResult<i32> {
+        run(py, &self.shared, |env| env.console(&vm_name))
+    }
 }
 
 /// One VM of an environment (Lago's VM object).
@@ -430,7 +576,12 @@ impl PyVm {
         command_status(py, &status)
     }
 
-    fn ssh_script(&self, py: Python<'_>, path: PathBuf) -> PyResult<PyObject> {
+    /// Lago's `ssh_script(path, show_output=True)`: the script runs in the
+    /// VM; its output is returned (`show_output` is accepted for Lago's
+    /// callers: the output is logged at debug level either way).
+    #[pyo3(signature = (path, show_output=true))]
+    fn ssh_script(&self, py: Python<'_>, path: PathBuf, show_output: bool) -> PyResult<PyObject> {
+        let _ = show_output;
         let status = self.with(py, |vm| vm.ssh_script(&path))?;
         command_status(py, &status)
     }
@@ -489,6 +640,70 @@ impl PyVm {
         recursive: bool,
     ) -> PyResult<()> {
         self.with(py, |vm| vm.copy_from(&remote_path, &local_path, recursive))
+    }
+
+    /// Lago's `collect_artifacts(output_dir, ignore_nopath)`: this VM's
+    /// artifacts into `output_dir`, each as `<path with / as _>`; a path
+    /// missing in the VM raises `lago.plugins.vm.ExtractPathNoPathError`
+    /// (after the others were collected) unless `ignore_nopath`. Returns
+    /// `{collected, missing, warnings}`.
+    #[pyo3(signature = (output_dir, ignore_nopath=false))]
+    fn collect_artifacts(
+        &self,
+        py: Python<'_>,
+        output_dir: PathBuf,
+        ignore_nopath: bool,
+    ) -> PyResult<PyObject> {
+        let report = run(py, &self.shared, |env| {
+            env.collect_vm_artifacts(&self.name, &output_dir, ignore_nopath)
+        })?;
+        if !ignore_nopath && !report.missing.is_empty() {
+            let cls = py
+                .import("lago.plugins.vm")?
+                .getattr("ExtractPathNoPathError")?;
+            let what = format!("VM {}: {}", self.name, report.missing.join(", "));
+            return Err(PyErr::from_value(cls.call1((what,))?));
+        }
+        data(py, &report)
+    }
+
+    /// Lago's `extract_paths(paths, ignore_nopath)`: each `(path in the VM,
+    /// path on the host)` copied out (into the host path when it is a
+    /// folder). A missing path raises `ExtractPathNoPathError` unless
+    /// `ignore_nopath`; other failures `ExtractPathError`.
+    #[pyo3(signature = (paths, ignore_nopath=false))]
+    fn extract_paths(
+        slf: &Bound<'_, Self>,
+        paths: Vec<(String, PathBuf)>,
+        ignore_nopath: bool,
+    ) -> PyResult<()> {
+        call_helper(
+            slf.py(),
+            "lago.plugins.vm",
+            "_extract_paths",
+            (slf, paths, ignore_nopath),
+        )?;
+        Ok(())
+    }
+
+    /// Lago's `create_snapshot(name)`: a snapshot of this VM alone.
+    fn create_snapshot(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        run_mut(py, &self.shared, |env| {
+            env.snapshot(&name, std::slice::from_ref(&self.name))
+        })
+    }
+
+    /// Lago's `revert_snapshot(name)`: this VM alone back to `name`.
+    fn revert_snapshot(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        run(py, &self.shared, |env| {
+            env.revert(&name, std::slice::from_ref(&self.name))
+        })
+    }
+
+    /// Lago's `interactive_console()`: the serial console on this terminal;
+    /// returns the exit code.
+    fn interactive_console(&self, py: Python<'_>) -> PyResult<i32> {
+        run(py, &self.shared, |env| env.console(&self.name))
     }
 
     fn service(&self, py: Python<'_>, name: String) -> PyResult<PyService> {
@@ -609,14 +824,29 @@ impl PyNet {
         self.with(py, |n| n.resolve(&name).map(|ip| ip.to_string()))
     }
 
+    /// The network's stored spec (a dict, Lago's `net.spec`).
+    #[getter]
+    fn spec(&self, py: Python<'_>) -> PyResult<PyObject> {
+        let spec = self.with(py, |n| n.spec().clone())?;
+        data(py, &spec)
+    }
+
     fn __repr__(&self) -> String {
         format!("<Net {}>", self.name)
     }
 }
 
+/// Where the wheel carries its default plugins (`lago/plugins`): searched
+/// after every other plugin folder. Called by `lago/__init__.py` at import.
+#[pyfunction]
+fn _set_plugin_dir(dir: PathBuf) {
+    sdk::set_package_plugin_dir(dir);
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     log::install();
+    m.add_function(wrap_pyfunction!(_set_plugin_dir, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(load_env, m)?)?;
     m.add_class::<PyEnv>()?;

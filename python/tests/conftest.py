@@ -12,6 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 LAGO = TARGET / "lago"
 EMBEDDED = pathlib.Path(os.environ.get("LAGO_EMBEDDED_REPO", "/var/lib/lago/repos/embedded"))
+#: The repository's name (in its repo.json): only its own folder is searched.
+EMBEDDED_NAME = "embedded"
 #: The template the VMs boot (scripts/test.sh runs the suite on both).
 TEMPLATE = os.environ.get("LAGO_E2E_TEMPLATE", "lago-tiny")
 
@@ -36,28 +38,53 @@ nets:
 """
 
 
+#: Variables the test harness sets or reads (never lago): the sandbox's own
+#: (LAGO_SANDBOX*, set by scripts/sandbox/run.sh), the test switch, the
+#: template, where the template repository is. Any other LAGO_* variable
+#: would hide what a plain `pip install` gives: refused.
+HARNESS_VARS = {"LAGO_E2E", "LAGO_E2E_TEMPLATE", "LAGO_EMBEDDED_REPO"}
+HARNESS_PREFIX = "LAGO_SANDBOX"
+
+
 def pytest_configure(config):
     assert os.environ.get("LAGO_E2E") == "1", (
         "the SDK's tests boot VMs inside the VM sandbox: use scripts/test.sh"
     )
+    extra = sorted(
+        k
+        for k in os.environ
+        if k.startswith("LAGO") and k not in HARNESS_VARS and not k.startswith(HARNESS_PREFIX)
+    )
+    assert not extra, "the SDK's tests run with no lago variables; unset %s" % extra
+
+
+def lago_config(folder):
+    """`folder/config/lago/lago.conf` giving lago its own lease and template
+    stores in `folder` and the embedded template repository (its folder
+    alone: other repositories may be named `embedded` too); returns the
+    folder to set as `$XDG_CONFIG_HOME` (as a user configures lago)."""
+    folder = pathlib.Path(folder)
+    config_home = folder / "config"
+    (config_home / "lago").mkdir(parents=True, exist_ok=True)
+    (config_home / "lago" / "lago.conf").write_text(
+        "[lago]\n"
+        "lease_dir = %s\n"
+        "[init]\n"
+        "template_store = %s\n"
+        "template_repos = %s\n"
+        "template_repo_name = %s\n"
+        % (folder / "subnets", folder / "store", EMBEDDED, EMBEDDED_NAME)
+    )
+    return config_home
 
 
 @pytest.fixture
 def lago_env(tmp_path, monkeypatch):
-    """A test folder whose `lago` settings (lease store, template store, the
-    embedded repository, TCG, the workspace's plugins) reach both the SDK
-    in this process and the `lago` binary and Python processes it starts,
-    through environment variables only (as a Lago script gets them)."""
-    settings = {
-        "LAGO__LAGO__LEASE_DIR": tmp_path / "subnets",
-        "LAGO__INIT__TEMPLATE_STORE": tmp_path / "store",
-        "LAGO__INIT__TEMPLATE_REPOS": EMBEDDED.parent,
-        "LAGO__INIT__TEMPLATE_REPO_NAME": "embedded",
-        "LAGO__LAGO__DOMAIN_TYPE": "qemu",
-        "LAGO_PLUGIN_PATH": ":".join(str(p) for p in sorted(TARGET.glob("liblago_*.so"))),
-    }
-    for k, v in settings.items():
-        monkeypatch.setenv(k, str(v))
+    """A test folder with its own `lago.conf` ([`lago_config`]) for the SDK
+    in this process and the `lago` binary and Python processes it starts.
+    No LAGO_* variable and no plugin path: the plugins are the ones the
+    installed package carries."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(lago_config(tmp_path)))
     return tmp_path
 
 

@@ -57,7 +57,7 @@ def test_lago_sdk_documentation_example(lago_env):
     # ---- end of the example.
 
     assert res.code == 0, res
-    assert res.out.split(".")[0].strip() == "vm01", res
-    assert res.err == ""
+    assert res.out.decode().split(".")[0].strip() == "vm01", res
+    assert res.err == b""
     assert not workdir.exists()
     assert os.path.getsize(logfile) > 0, "the logfile gets lago's records"

@@ -42,7 +42,7 @@ def test_two_vms_lifecycle(lago_env, tmp_path):
         for name, vm in vms.items():
             res = vm.ssh(["hostname"])
             assert isinstance(res, lago.CommandStatus)
-            assert (res.code, res.out.strip(), res.err) == (0, name, "")
+            assert (res.code, res.out.decode().strip(), res.err) == (0, name, b"")
             assert vm.running() and vm.state() == "running"
         with pytest.raises(KeyError):
             vms["nope"]
@@ -51,8 +51,9 @@ def test_two_vms_lifecycle(lago_env, tmp_path):
 
         vm = vms["vm01"]
         res = vm.ssh(["sh", "-c", "echo oops >&2; exit 7"])
-        assert (res.code, res.err.strip()) == (7, "oops")
-        assert vm.ssh(["cat"], data="via stdin").out == "via stdin"
+        assert (res.code, res.err.strip()) == (7, b"oops")
+        assert res and res.err_text.strip() == "oops", "Lago's truth value: failed"
+        assert vm.ssh(["cat"], data="via stdin").out == b"via stdin"
         assert vm.ip() in vm.all_ips()
         assert env.get_net().is_management()
         assert env.get_net().resolve("vm02") == vms["vm02"].ip()
@@ -90,7 +91,7 @@ def test_two_vms_lifecycle(lago_env, tmp_path):
         script = (
             "from lago import sdk; import sys\n"
             "env = sdk.load_env(sys.argv[1])\n"
-            "print(env.get_vms()['vm02'].ssh(['hostname']).out.strip())\n"
+            "print(env.get_vms()['vm02'].ssh(['hostname']).out.decode().strip())\n"
         )
         other = subprocess.run(
             [sys.executable, "-c", script, str(workdir)], capture_output=True, text=True

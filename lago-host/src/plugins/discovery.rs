@@ -13,6 +13,11 @@
 //!    plugins among them). A build's `liblago_X.so` shadows the packaged
 //!    file of the same name (a build-tree lago on a machine with the package
 //!    installed runs its own default plugins, not two of each).
+//! 5. the `plugins` folder of the Python package `lago`, when lago runs
+//!    inside it ([`SearchPath::with_package_dir`]): the default plugins the
+//!    wheel carries (`liblago_*.so`), so `pip install` alone is enough. A
+//!    fallback: a library whose file name an earlier folder has (the same
+//!    plugins installed system-wide) is not taken from here.
 //!
 //! In the other folders every `lib*.so` file is a candidate, and so is any
 //! file named in `$LAGO_PLUGIN_PATH`. A candidate the loader cannot open (not
@@ -51,6 +56,8 @@ pub enum Origin {
     Packaged,
     /// Beside the running executable (a build tree).
     BesideExecutable,
+    /// The `plugins` folder of the Python package `lago` (the wheel's).
+    PythonPackage,
 }
 
 impl Origin {
@@ -61,6 +68,7 @@ impl Origin {
             Origin::User => "user",
             Origin::Packaged => "packaged",
             Origin::BesideExecutable => "beside the executable",
+            Origin::PythonPackage => "python package",
         }
     }
 }
@@ -79,6 +87,8 @@ pub struct SearchDir {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchPath {
     pub dirs: Vec<SearchDir>,
+    /// The Python package's `plugins` folder, searched last as a fallback.
+    pub package: Option<PathBuf>,
 }
 
 impl SearchPath {
@@ -125,12 +135,28 @@ impl SearchPath {
                 named: false,
             });
         }
-        SearchPath { dirs }
+        SearchPath {
+            dirs,
+            package: None,
+        }
+    }
+
+    /// The search path with `dir` (the Python package's `plugins` folder)
+    /// searched last for `liblago_*.so` files, each taken only when no
+    /// earlier folder has a file of that name; unchanged for `None`.
+    pub fn with_package_dir(mut self, dir: Option<&Path>) -> Self {
+        if let Some(dir) = dir {
+            self.package = Some(dir.to_path_buf());
+        }
+        self
     }
 
     /// How `file` (a candidate of this path) was found: by the first search
     /// folder holding it (or naming it); `None` for a file of none of them.
     pub fn origin(&self, file: &Path) -> Option<Origin> {
+        if self.package.is_some() && self.package.as_deref() == file.parent() {
+            return Some(Origin::PythonPackage);
+        }
         let dir = self
             .dirs
             .iter()
@@ -214,6 +240,33 @@ impl SearchPath {
                 }
             }
         }
+        if let Some(package) = &self.package {
+            let found: HashSet<_> = out.iter().filter_map(|f| f.file_name()).collect();
+            let mut files: Vec<PathBuf> = std::fs::read_dir(package)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(OsStr::to_str)
+                        .is_some_and(|n| n.starts_with("liblago_") && n.ends_with(".so"))
+                        && p.is_file()
+                })
+                .collect();
+            files.sort();
+            let (shadowed, taken): (Vec<_>, Vec<_>) = files
+                .into_iter()
+                .partition(|f| f.file_name().is_some_and(|n| found.contains(n)));
+            for f in shadowed {
+                tracing::debug!(
+                    "{}: not used, a library of that name is installed elsewhere on the \
+                     plugin path",
+                    f.display()
+                );
+            }
+            out.extend(taken);
+        }
         out
     }
 }
@@ -221,6 +274,35 @@ impl SearchPath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_plugins_are_a_fallback() {
+        let sys = tempfile::tempdir().expect("temp dir");
+        let pkg = tempfile::tempdir().expect("temp dir");
+        for (dir, name) in [
+            (&sys, "liblago_out_dot.so"),
+            (&pkg, "liblago_out_dot.so"),
+            (&pkg, "liblago_service_systemd.so"),
+            (&pkg, "libother.so"),
+        ] {
+            std::fs::write(dir.path().join(name), b"").expect("write");
+        }
+        let sp = SearchPath::new(Some(sys.path().as_os_str()), None, None)
+            .with_package_dir(Some(pkg.path()));
+        assert_eq!(
+            sp.candidates(),
+            vec![
+                sys.path().join("liblago_out_dot.so"),
+                pkg.path().join("liblago_service_systemd.so"),
+            ]
+        );
+        assert_eq!(
+            SearchPath::new(None, None, None)
+                .with_package_dir(None)
+                .package,
+            None
+        );
+    }
 
     #[test]
     fn order_is_env_home_system_exe() {

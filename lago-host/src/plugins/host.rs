@@ -2,11 +2,23 @@
 //!
 //! One process-wide [`HostState`] backs every `Host` object handed out (one
 //! per library at load, plus the one the built-ins see through
-//! `lago_plugin_api::host()`): the configuration, the current log level and,
-//! once the SSH layer is wired in, an [`SshExecutor`].
+//! `lago_plugin_api::host()`): the configuration, the current log level and
+//! the [`SshExecutor`] of every open environment.
+//!
+//! SSH belongs to an environment, not to the process (nushell hands its engine
+//! to each call the same way): each open environment registers its executor
+//! for the libvirt names of its VMs ([`register_ssh_executor`]), and a
+//! plugin's `Host::ssh_exec` (and upload/download) for a VM reaches the
+//! executor of the environment that VM belongs to. The libvirt name carries
+//! the prefix's tag (`<uuid[..8]>-<vm>`), so two environments open in one
+//! process (an SDK user's fixtures, `destroy` of another prefix) never use
+//! each other's key or known_hosts. The plugin ABI is unchanged: the VM a
+//! plugin sends already says which environment it is from.
 
+use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use abi_stable::{
     sabi_trait::TD_Opaque,
@@ -16,8 +28,8 @@ use lago_plugin_api::abi::{Host, HostBox, Host_TO};
 use lago_plugin_api::spec::VmSpec;
 use lago_plugin_api::{CommandStatus, LogLevel, PluginError};
 
-/// Runs a command in a VM for plugins (`Host::ssh_exec`). The SSH layer
-/// implements this and registers it with [`set_ssh_executor`].
+/// Runs a command in a VM for plugins (`Host::ssh_exec`). Each open
+/// environment implements this and registers it with [`register_ssh_executor`].
 pub trait SshExecutor: Send + Sync {
     /// Run `argv` (one argument each, quoted by the SSH layer) with `stdin`.
     fn exec(
@@ -41,10 +53,18 @@ pub trait SshExecutor: Send + Sync {
 /// A configuration lookup (`Host::config`).
 pub type ConfigLookup = Arc<dyn Fn(&str, &str) -> Option<String> + Send + Sync>;
 
+/// One environment's executor and the libvirt names of its VMs.
+struct Registered {
+    id: u64,
+    vms: BTreeSet<String>,
+    exec: Arc<dyn SshExecutor>,
+}
+
 #[derive(Default)]
 struct HostState {
     config: RwLock<Option<ConfigLookup>>,
-    ssh: RwLock<Option<Arc<dyn SshExecutor>>>,
+    /// The open environments' executors, oldest first.
+    ssh: Mutex<Vec<Registered>>,
 }
 
 fn state() -> &'static HostState {
@@ -59,11 +79,50 @@ pub fn set_config_lookup(lookup: ConfigLookup) {
     }
 }
 
-/// Answer `Host::ssh_exec` with `exec` from now on.
-pub fn set_ssh_executor(exec: Arc<dyn SshExecutor>) {
-    if let Ok(mut g) = state().ssh.write() {
-        *g = Some(exec);
+/// Keeps an environment's executor registered; dropping it unregisters it
+/// (the environment holds it for as long as it is open).
+#[must_use = "the executor is unregistered when this is dropped"]
+pub struct SshRegistration {
+    id: u64,
+}
+
+impl Drop for SshRegistration {
+    fn drop(&mut self) {
+        if let Ok(mut g) = state().ssh.lock() {
+            g.retain(|r| r.id != self.id);
+        }
     }
+}
+
+/// Answer `Host::ssh_exec` (and upload/download) for the VMs whose libvirt
+/// names are `vms` with `exec`, until the returned registration is dropped.
+/// When two live registrations name the same VM (one prefix opened twice:
+/// same keys), the newer one answers.
+pub fn register_ssh_executor(
+    vms: impl IntoIterator<Item = String>,
+    exec: Arc<dyn SshExecutor>,
+) -> SshRegistration {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let entry = Registered {
+        id,
+        vms: vms.into_iter().collect(),
+        exec,
+    };
+    // A poisoned lock only means another thread panicked while pushing or
+    // removing an entry: the list itself is still whole.
+    let mut g = state().ssh.lock().unwrap_or_else(|p| p.into_inner());
+    g.push(entry);
+    SshRegistration { id }
+}
+
+/// The executor of the open environment that has the VM `libvirt_name`.
+fn executor_for(libvirt_name: &str) -> Option<Arc<dyn SshExecutor>> {
+    let g = state().ssh.lock().unwrap_or_else(|p| p.into_inner());
+    g.iter()
+        .rev()
+        .find(|r| r.vms.contains(libvirt_name))
+        .map(|r| r.exec.clone())
 }
 
 /// A fresh `Host` object (cheap: all state is shared).
@@ -79,15 +138,12 @@ pub fn install_for_builtins() {
 
 struct HostImpl;
 
-/// Decode the VM a plugin sent and hand it to the SSH executor, if any.
+/// Decode the VM a plugin sent and hand it to the SSH executor of its
+/// environment.
 fn with_ssh<T>(
     vm_json: RStr<'_>,
     f: impl FnOnce(&dyn SshExecutor, &VmSpec) -> Result<T, PluginError>,
 ) -> RResult<T, PluginError> {
-    let exec = state().ssh.read().ok().and_then(|g| g.clone());
-    let Some(exec) = exec else {
-        return RResult::RErr(PluginError::not_implemented("the host's SSH service"));
-    };
     let vm: VmSpec = match serde_json::from_str(vm_json.as_str()) {
         Ok(vm) => vm,
         Err(e) => {
@@ -95,6 +151,13 @@ fn with_ssh<T>(
                 "the VM spec a plugin sent is not valid: {e}"
             )))
         }
+    };
+    let Some(exec) = executor_for(&vm.libvirt_name) else {
+        return RResult::RErr(PluginError::user(format!(
+            "VM `{}` (libvirt name `{}`) belongs to no environment open in this process: \
+             the host's SSH service reaches only the VMs of open environments",
+            vm.name, vm.libvirt_name
+        )));
     };
     f(exec.as_ref(), &vm).into()
 }

@@ -337,6 +337,32 @@ impl<'r> Env<'r> {
         })
     }
 
+    /// Lago's `VM.collect_artifacts(host_path, ignore_nopath)`: the
+    /// artifacts of the VM `name` (its vm-type's paths, else the init file's
+    /// `artifacts`) into `output_dir` (created when missing), each as `<path
+    /// with / as _>`. A running VM's missing paths are skipped and listed in
+    /// the report's `missing` (the caller decides whether that is an error,
+    /// as Lago's `ExtractPathNoPathError`); a VM that is not running is read
+    /// offline by its provider, which refuses a missing path unless
+    /// `ignore_nopath`.
+    pub fn collect_vm_artifacts(
+        &self,
+        name: &str,
+        output_dir: &Path,
+        ignore_nopath: bool,
+    ) -> Result<VmCollection, SdkError> {
+        let vm = self.get_vm(name)?;
+        let spec = vm.spec();
+        let paths = self.env.artifact_paths(spec).map_err(SdkError::provider)?;
+        let running = vm.running()?;
+        let output = std::path::absolute(output_dir).map_err(|e| {
+            SdkError::BadInput(format!("output folder {}: {e}", output_dir.display()))
+        })?;
+        std::fs::create_dir_all(&output)
+            .map_err(|e| SdkError::Internal(format!("cannot create {}: {e}", output.display())))?;
+        self.collect_one(spec, &paths, &output, running || ignore_nopath, running)
+    }
+
     /// One VM's artifacts into `vm_out`: over SSH when it runs, else through
     /// its provider's offline extraction.
     fn collect_one(

@@ -114,6 +114,18 @@ impl LoadOptions {
     }
 }
 
+/// The `plugins` folder of the Python package this library runs in, set by
+/// [`set_package_plugin_dir`].
+static PACKAGE_PLUGIN_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+/// Search `dir` too for plugin libraries (`liblago_*.so`), after every other
+/// folder: the Python package `lago` calls this at import with the folder
+/// its wheel carries the default plugins in. Only the first call counts,
+/// and only before the first [`registry`] call.
+pub fn set_package_plugin_dir(dir: PathBuf) {
+    let _ = PACKAGE_PLUGIN_DIR.set(dir);
+}
+
 /// The plugin registry of this process: the built-ins and every plugin
 /// library on the search path, loaded on the first call (later calls get the
 /// same registry whatever their `plugin_dir`: libraries are never unloaded).
@@ -133,7 +145,8 @@ pub fn registry(plugin_dir: Option<&Path>) -> Result<&'static Registry, SdkError
         std::env::var_os(crate::plugins::discovery::PLUGIN_PATH_VAR).as_deref(),
         home.as_deref(),
         plugin_dir.or(exe_dir.as_deref()),
-    );
+    )
+    .with_package_dir(PACKAGE_PLUGIN_DIR.get().map(PathBuf::as_path));
     reg.load_all(&path).map_err(crate::error::Error::from)?;
     // One registry for the life of the process, shared by every Env.
     let reg: &'static Registry = Box::leak(Box::new(reg));

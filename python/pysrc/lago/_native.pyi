@@ -7,7 +7,7 @@ name), ``LagoBadInputError``, ``LagoVMNotRunningError``, ``LagoSSHError``,
 """
 
 from os import PathLike
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import IO, Any, ContextManager, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from ._core import CommandStatus
 
@@ -73,6 +73,35 @@ class Env:
     def ansible_inventory(self, keys: Optional[List[str]] = None) -> str:
         """The INI inventory ``lago ansible_hosts`` prints (keys default:
         vm-type, groups, vm-provider)."""
+    def ansible_inventory_temp_file(self, keys: Optional[List[str]] = None) -> ContextManager[IO[str]]:
+        """Lago's: a context manager yielding a NamedTemporaryFile holding
+        the inventory (``inv.name``), removed when the block ends."""
+    def snapshot(self, name: str, vm_names: Optional[List[str]] = None) -> None:
+        """``lago snapshot NAME``: the VMs named (all: None) under ``name``."""
+    def create_snapshots(self, name: str) -> None:
+        """Lago's name: every VM."""
+    def revert(self, name: str, vm_names: Optional[List[str]] = None) -> None:
+        """``lago revert NAME``: disks and run state back; running VMs answer
+        SSH when it returns."""
+    def revert_snapshots(self, name: str) -> None:
+        """Lago's name: every VM."""
+    def list_snapshots(self, vm_names: Optional[List[str]] = None) -> Dict[str, Dict[str, List[str]]]:
+        """``{vm: {snapshot: [disk, ...]}}``."""
+    def get_snapshots(self) -> Dict[str, Dict[str, List[str]]]:
+        """Lago's name of ``list_snapshots()``."""
+    def export_vms(self, vms_names: Optional[List[str]] = None, standalone: bool = False,
+                   export_dir: _Path = ".", compress: bool = False,
+                   init_file_name: str = "LagoInitFile", collect_only: bool = False,
+                   with_threads: bool = True) -> Any:
+        """``lago export`` (Lago's ``export_vms``): disks and an init file into
+        export_dir; returns what was (collect_only: would be) exported."""
+    def export(self, vms_names: Optional[List[str]] = None, standalone: bool = False,
+               export_dir: _Path = ".", compress: bool = False,
+               init_file_name: str = "LagoInitFile", collect_only: bool = False,
+               with_threads: bool = True) -> Any:
+        """The same as ``export_vms``."""
+    def console(self, vm_name: str) -> int:
+        """``lago console VM`` on this terminal; the exit code."""
 
 class VM:
     """One VM of an environment."""
@@ -104,8 +133,8 @@ class VM:
     def ssh(self, command: List[str], data: Union[str, bytes, None] = None) -> CommandStatus:
         """Run ``command`` (one argument per element) with ``data`` on stdin;
         a non-zero exit code is returned, not raised."""
-    def ssh_script(self, path: _Path) -> CommandStatus:
-        """Run a local script in the VM."""
+    def ssh_script(self, path: _Path, show_output: bool = True) -> CommandStatus:
+        """Run a local script in the VM (``show_output``: accepted, Lago's)."""
     def interactive_ssh(self, command: Optional[List[str]] = None) -> CommandStatus:
         """A session on this terminal; ``code`` is the remote exit code
         (``out`` and ``err`` are empty: they went to the terminal)."""
@@ -118,6 +147,17 @@ class VM:
     def copy_from(self, remote_path: str, local_path: _Path, recursive: bool = True) -> None: ...
     def service(self, name: str) -> Service:
         """The service ``name`` (its vm-service plugin detected on first use)."""
+    def collect_artifacts(self, output_dir: _Path, ignore_nopath: bool = False) -> Dict[str, Any]:
+        """Lago's: this VM's artifacts into output_dir/<path with / as _>;
+        a missing path raises lago.plugins.vm.ExtractPathNoPathError unless
+        ignore_nopath. Returns {collected, missing, warnings}."""
+    def extract_paths(self, paths: Sequence[Tuple[str, _Path]], ignore_nopath: bool = False) -> None:
+        """Lago's: each (guest path, host path) copied out (into the host path
+        when it is a folder); ExtractPathNoPathError / ExtractPathError."""
+    def create_snapshot(self, name: str) -> None: ...
+    def revert_snapshot(self, name: str) -> None: ...
+    def interactive_console(self) -> int:
+        """The serial console on this terminal; the exit code."""
 
 class Service:
     """One service of a VM."""
@@ -143,3 +183,6 @@ class Net:
     def mapping(self) -> Dict[str, str]:
         """DNS name -> address on this network."""
     def resolve(self, name: str) -> Optional[str]: ...
+    @property
+    def spec(self) -> Dict[str, Any]:
+        """The stored network spec (Lago's ``net.spec``)."""

@@ -94,6 +94,7 @@ fn openssh_config_host_key_mismatch_and_services() {
     let reg = registry();
     let prefix = Prefix::open(&prefix_dir).expect("prefix");
     let stored = prefix.load_env().expect("stored environment");
+    let stored_libvirt_name = stored.domains["vm0"].libvirt_name.clone();
     let environment = Environment::open(stored, &reg, SETTINGS).expect("open environment");
     // The embedded template has neither systemctl nor `service`: nothing
     // detected (sysvinit only if the guest has /sbin/service after all).
@@ -164,6 +165,62 @@ fn openssh_config_host_key_mismatch_and_services() {
         .start()
         .expect_err("starting a unit that does not exist");
     assert!(err.to_string().contains("nosuch"), "{err}");
+
+    // ---- Host services per environment: a second environment (its own
+    // prefix, key and known_hosts) open in the same process. A vm-service
+    // plugin's SSH for a VM of each reaches that VM's environment, whichever
+    // was opened last.
+    let mut other = Env::new(ONE_VM);
+    // One lease store for both: their networks share the sandbox.
+    other.lease_dir = env.lease_dir.clone();
+    other.ok(&["init", "--template-repo-name", "embedded"]);
+    let _destroy_other = Destroy(&other);
+    other.ok(&["start"]);
+    let other_fake = other.dir.path().join("systemctl");
+    std::fs::copy(fake_systemctl(), &other_fake).expect("copy fake systemctl");
+    std::fs::set_permissions(&other_fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    other.ok(&[
+        "copy-to-vm",
+        "vm0",
+        &other_fake.display().to_string(),
+        "/usr/bin/systemctl",
+    ]);
+    let other_stored = Prefix::open(&prefix_path(&other))
+        .expect("second prefix")
+        .load_env()
+        .expect("second stored environment");
+    assert_ne!(
+        other_stored.domains["vm0"].libvirt_name, stored_libvirt_name,
+        "two prefixes, two libvirt names"
+    );
+    let other_environment =
+        Environment::open(other_stored, &reg, SETTINGS).expect("open the second environment");
+    other_environment
+        .service("vm0", "fakesvc")
+        .expect("service of the second environment")
+        .start()
+        .expect("start in the second environment's VM");
+    // The first environment's VM, after the second was opened: its own key.
+    let svc = environment.service("vm0", "fakesvc").expect("service");
+    assert_eq!(
+        svc.state().expect("state through the first environment"),
+        ServiceState::Inactive
+    );
+    svc.start().expect("start in the first environment's VM");
+    svc.stop().expect("stop");
+    assert_eq!(
+        other_environment
+            .service("vm0", "fakesvc")
+            .expect("service")
+            .state()
+            .expect("state through the second environment"),
+        ServiceState::Active,
+        "each VM keeps its own state"
+    );
+    drop(other_environment);
+    // Closed: the first environment still answers for its VM.
+    assert_eq!(svc.state().expect("state"), ServiceState::Inactive);
+    drop(svc);
     drop(environment);
 
     // ---- A host key other than the pinned one is refused, and says so.
