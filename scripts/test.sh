@@ -32,17 +32,14 @@ trap finish EXIT
 cargo build --workspace --all-targets
 # The Python package (lago.sdk) into a venv of its own (target/venv).
 python=$(bash scripts/python-env.sh | tail -n 1)
-<<<<<<< HEAD
-# The YAML differential test (lago-host/tests/yaml_pyyaml.rs) reads with this
-# python's PyYAML; under CI=true it fails when it finds none.
-export LAGO_TEST_PYTHON="$python"
-=======
 # ---- The Python package as pip installs it (issue 19): its wheel, with the
 # default plugins inside, in a FRESH venv (target/wheel-venv); the pytest
 # suite below runs from it with no LAGO_* variable but the test switches.
 wheel_python=$(bash scripts/python-wheel.sh | tail -n 1)
->>>>>>> py
-cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
+# The YAML differential test (lago-host/tests/yaml_pyyaml.rs) reads with this
+# python's PyYAML (LAGO_TEST_PYTHON, given to cargo test alone: the pytest
+# suite refuses any LAGO_* variable); under CI=true it fails when it finds none.
+LAGO_TEST_PYTHON="$python" cargo test --workspace --exclude lago-e2e --no-fail-fast 2>&1 | tee -a "$log"
 
 # End-to-end: real VMs from the embedded template, in the sandbox.
 bash scripts/template/build.sh
