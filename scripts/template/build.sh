@@ -47,6 +47,8 @@ CMDLINE="$CMDLINE acpi=noirq edd=off"
 EARLY_MODULES=(virtio_pci virtio_net virtio_blk virtio_rng e1000 ext4
   isofs vfat nls_cp437 nls_iso8859_1 nls_utf8 button evdev)
 LATE_MODULES=(sr_mod virtio_scsi ahci ata_piix)
+# warm starts (docs/template.md): the identity agent's virtio-serial port
+EARLY_MODULES+=(virtio_console)
 # accelerated variants that need CPU features TCG does not offer, and
 # (crc32c_generic stays: ext4 always loads a crc32c driver)
 SKIP_MODULES=(crc32c-intel crct10dif-pclmul)
@@ -254,6 +256,7 @@ PRETTY_NAME="lago-tiny $VERSION (busybox, dropbear, Debian kernel $KVER)"
 VERSION_ID=$VERSION
 EOF
 chmod 755 "$E/init.d/"* "$E/acpi/PWRF/00000080" "$ROOT/usr/share/udhcpc/default.script"
+chmod 755 "$E/lago/warm-agent" # warm starts: the identity agent
 install -m 644 "/boot/vmlinuz-$KVER" "$ROOT/boot/vmlinuz"
 
 # smoke test: the guest's dropbear tools run with only the copied libraries
