@@ -346,6 +346,8 @@ make_image() {
 # it finds in the NoCloud seed (so lago pins it at init); "console" that it
 # generates its own and prints it on the serial console in cloud-init's
 # format (so lago learns it from there). See docs/template.md.
+# warm-start: the guest side of lago's warm starts (/etc/lago/warm-agent, protocol
+# lago-warm-1) is in the image: see docs/template.md, "Warm starts"
 metadata_of() { # NAME HOST_KEY_SOURCE
   cat <<EOF
 {
@@ -356,6 +358,7 @@ metadata_of() { # NAME HOST_KEY_SOURCE
   "boot": "bios",
   "seed": "nocloud",
   "ssh-host-key": "$2",
+  "warm-start": "lago-warm-1",
   "kernel": "$KVER",
   "virtual-size": $((DISK_MIB * 1024 * 1024))
 }

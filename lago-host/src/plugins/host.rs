@@ -59,6 +59,14 @@ pub fn set_config_lookup(lookup: ConfigLookup) {
     }
 }
 
+/// Answer `Host::config` from `config` from now on.
+pub fn set_config(config: &crate::config::Config) {
+    let config = config.clone();
+    set_config_lookup(Arc::new(move |s: &str, k: &str| {
+        config.get(s, k).map(str::to_string)
+    }));
+}
+
 /// Answer `Host::ssh_exec` with `exec` from now on.
 pub fn set_ssh_executor(exec: Arc<dyn SshExecutor>) {
     if let Ok(mut g) = state().ssh.write() {
