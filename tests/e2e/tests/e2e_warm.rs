@@ -208,7 +208,9 @@ fn prefix_tag(env: &Env) -> String {
 fn warm_prefixes_share_one_image_and_a_changed_template_makes_another() {
     let a = Env::new(ONE_VM);
     let mut b = Env::new(ONE_VM);
+    // one template store (one warm image), one lease store (two subnets)
     b.store_dir = a.store_dir.clone();
+    b.lease_dir = a.lease_dir.clone();
     let _da = Destroy(&a);
     let _db = Destroy(&b);
     init(&a);
@@ -239,9 +241,9 @@ fn warm_prefixes_share_one_image_and_a_changed_template_makes_another() {
         .find(|p| p.to_string_lossy().ends_with(".hash"))
         .expect("the store's .hash record");
     std::fs::write(&hash, "0123456789abcdef0123456789abcdef01234567\n").expect("write hash");
-    let c = Env::new(ONE_VM);
-    let mut c = c;
+    let mut c = Env::new(ONE_VM);
     c.store_dir = a.store_dir.clone();
+    c.lease_dir = a.lease_dir.clone();
     let _dc = Destroy(&c);
     init(&c);
     c.ok(&["start"]);
@@ -284,7 +286,8 @@ nets:
 "#,
         foreign.display()
     );
-    let f = Env::new(&init);
+    let mut f = Env::new(&init);
+    f.lease_dir = env.lease_dir.clone();
     let _df = Destroy(&f);
     f.ok(&["init"]);
     f.ok(&["start"]);
