@@ -235,17 +235,18 @@ fn warm_prefixes_share_one_image_and_a_changed_template_makes_another() {
     a.ok(&["destroy", "-y"]);
     b.ok(&["destroy", "-y"]);
 
-    // the template "rebuilt" (the store records another sha1): a new image
-    let hash = walk(&a.store_dir)
-        .into_iter()
-        .find(|p| p.to_string_lossy().ends_with(".hash"))
-        .expect("the store's .hash record");
-    std::fs::write(&hash, "0123456789abcdef0123456789abcdef01234567\n").expect("write hash");
+    // the template "rebuilt" (after init, the store records another sha1
+    // for it; init itself would import the published one again): a new image
     let mut c = Env::new(ONE_VM);
     c.store_dir = a.store_dir.clone();
     c.lease_dir = a.lease_dir.clone();
     let _dc = Destroy(&c);
     init(&c);
+    let hash = walk(&a.store_dir)
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".hash"))
+        .expect("the store's .hash record");
+    std::fs::write(&hash, "0123456789abcdef0123456789abcdef01234567\n").expect("write hash");
     c.ok(&["start"]);
     assert_eq!(last_start(&c, "solo"), "warm");
     assert_eq!(warm_images(&a.store_dir).len(), 2);
