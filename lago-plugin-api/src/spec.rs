@@ -120,6 +120,12 @@ impl PrefixInfo {
     pub fn console_log_path(&self, vm: &str) -> PathBuf {
         self.logs_dir().join(format!("{vm}.console.log"))
     }
+    /// How a VM started last, written by its provider: `warm`, or
+    /// `cold: <reason>` (`lago status` shows `last start`; see
+    /// docs/template.md, "Warm starts").
+    pub fn last_start_path(&self, vm: &str) -> PathBuf {
+        self.path.join("warm").join(vm)
+    }
     /// The private SSH host key of a VM (OpenSSH format, mode 0600), handed
     /// to the VM by the bootstrap seed. Its public half is
     /// [`VmSpec::ssh_host_key`].

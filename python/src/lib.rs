@@ -217,9 +217,15 @@ impl PyEnv {
         })
     }
 
-    #[pyo3(signature = (vm_names=None))]
-    fn start(&self, py: Python<'_>, vm_names: Option<Vec<String>>) -> PyResult<()> {
-        run(py, &self.shared, |env| env.start(&names(vm_names)))
+    #[pyo3(signature = (vm_names=None, cold=false))]
+    fn start(&self, py: Python<'_>, vm_names: Option<Vec<String>>, cold: bool) -> PyResult<()> {
+        run(py, &self.shared, |env| {
+            if cold {
+                env.start_cold(&names(vm_names))
+            } else {
+                env.start(&names(vm_names))
+            }
+        })
     }
 
     #[pyo3(signature = (vm_names=None))]

@@ -50,6 +50,8 @@ LATE_MODULES=(sr_mod sd_mod virtio_scsi ahci ata_piix)
 # STORAGE: also in the initramfs, loaded by /init only when the root file
 #   system is not on a virtio disk (a root on sd*: virtio-scsi, SATA, IDE).
 STORAGE_MODULES=(sd_mod virtio_scsi ahci ata_piix)
+# warm starts (docs/template.md): the identity agent's virtio-serial port
+EARLY_MODULES+=(virtio_console)
 # accelerated variants that need CPU features TCG does not offer, and
 # (crc32c_generic stays: ext4 always loads a crc32c driver)
 SKIP_MODULES=(crc32c-intel crct10dif-pclmul)
@@ -257,6 +259,7 @@ PRETTY_NAME="lago-tiny $VERSION (busybox, dropbear, Debian kernel $KVER)"
 VERSION_ID=$VERSION
 EOF
 chmod 755 "$E/init.d/"* "$E/acpi/PWRF/00000080" "$ROOT/usr/share/udhcpc/default.script"
+chmod 755 "$E/lago/warm-agent" # warm starts: the identity agent
 install -m 644 "/boot/vmlinuz-$KVER" "$ROOT/boot/vmlinuz"
 
 # smoke test: the guest's dropbear tools run with only the copied libraries
@@ -349,6 +352,8 @@ make_image() {
 # it finds in the NoCloud seed (so lago pins it at init); "console" that it
 # generates its own and prints it on the serial console in cloud-init's
 # format (so lago learns it from there). See docs/template.md.
+# warm-start: the guest side of lago's warm starts (/etc/lago/warm-agent, protocol
+# lago-warm-1) is in the image: see docs/template.md, "Warm starts"
 metadata_of() { # NAME HOST_KEY_SOURCE
   cat <<EOF
 {
@@ -359,6 +364,7 @@ metadata_of() { # NAME HOST_KEY_SOURCE
   "boot": "bios",
   "seed": "nocloud",
   "ssh-host-key": "$2",
+  "warm-start": "lago-warm-1",
   "kernel": "$KVER",
   "virtual-size": $((DISK_MIB * 1024 * 1024))
 }

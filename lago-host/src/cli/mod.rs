@@ -626,10 +626,7 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     if let Some(name) = globals.prefix_name.as_deref().filter(|n| *n != "current") {
         crate::prefix::check_prefix_name(name)?;
     }
-    let config_for_plugins = config.clone();
-    crate::plugins::host::set_config_lookup(std::sync::Arc::new(move |s: &str, k: &str| {
-        config_for_plugins.get(s, k).map(str::to_string)
-    }));
+    crate::plugins::host::set_config(&config);
     let mut ctx = Context::new(globals, config, bin_name.to_string());
     let Some((name, sub)) = matches.subcommand() else {
         return Err(Error::user("no verb given"));

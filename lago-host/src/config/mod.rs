@@ -121,6 +121,12 @@ pub const KEYS: &[KeyDef] = &[
     ),
     k(
         ROOT,
+        "warm_start",
+        Some("off"),
+        "local-libvirt: start VMs from their template's warm image where possible (auto) or always boot (off, the default for now); `lago start --cold` is off once",
+    ),
+    k(
+        ROOT,
         "default_vm_type",
         Some("default"),
         "vm-type plugin of a VM whose init file entry names none",

@@ -79,6 +79,14 @@ pub fn set_config_lookup(lookup: ConfigLookup) {
     }
 }
 
+/// Answer `Host::config` from `config` from now on.
+pub fn set_config(config: &crate::config::Config) {
+    let config = config.clone();
+    set_config_lookup(Arc::new(move |s: &str, k: &str| {
+        config.get(s, k).map(str::to_string)
+    }));
+}
+
 /// Keeps an environment's executor registered; dropping it unregisters it
 /// (the environment holds it for as long as it is open).
 #[must_use = "the executor is unregistered when this is dropped"]

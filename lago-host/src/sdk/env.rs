@@ -98,6 +98,18 @@ impl<'r> Env<'r> {
         self.env.start(vms).map_err(SdkError::provider)
     }
 
+    /// [`start`](Self::start) with every VM booted (`lago start --cold`):
+    /// none is restored from its template's warm image, whatever
+    /// `[lago] warm_start` says.
+    pub fn start_cold(&self, vms: &[String]) -> Result<(), SdkError> {
+        let mut cold = self.config().clone();
+        cold.set("lago", "warm_start", "off");
+        crate::plugins::host::set_config(&cold);
+        let result = self.start(vms);
+        crate::plugins::host::set_config(self.config());
+        result
+    }
+
     /// Lago's `stop`: power the VMs off at once (all when `vms` is empty);
     /// networks no running VM uses any more are stopped too.
     pub fn stop(&self, vms: &[String]) -> Result<(), SdkError> {

@@ -106,10 +106,7 @@ impl LoadOptions {
         let config = Config::load(&self.config)
             .map_err(|e| SdkError::BadInput(crate::error::render_chain(&e)))?;
         // Plugins read the configuration through the host (`Host::config`).
-        let for_plugins = config.clone();
-        crate::plugins::host::set_config_lookup(std::sync::Arc::new(move |s: &str, k: &str| {
-            for_plugins.get(s, k).map(str::to_string)
-        }));
+        crate::plugins::host::set_config(&config);
         Ok(config)
     }
 }

@@ -133,8 +133,21 @@ pub fn prepare_command(vm: &VmSpec, disk: &DiskSpec) -> Result<Option<Command>> 
     }
 }
 
-/// Prepares every disk of `vm`, then runs the disks' `build:` steps.
+/// Prepares every disk of `vm`, then runs the disks' `build:` steps; then
+/// marks the disks fresh ([`crate::warm::fresh_marker`]: the VM's first
+/// start may be a warm one).
 pub fn prepare_vm_disks(env: &EnvSpec, vm: &VmSpec) -> Result<()> {
+    let marker = crate::warm::fresh_marker(env, vm);
+    match std::fs::remove_file(&marker) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(ProviderError::io(
+                "removing the warm-start marker",
+                &marker,
+                e,
+            ))
+        }
+        _ => {}
+    }
     for disk in &vm.disks {
         let path = planned_path(vm, disk)?;
         match prepare_command(vm, disk)? {
@@ -167,7 +180,9 @@ pub fn prepare_vm_disks(env: &EnvSpec, vm: &VmSpec) -> Result<()> {
             run_build(env, vm, disk, build)?;
         }
     }
-    Ok(())
+    ensure_parent(&marker)?;
+    std::fs::write(&marker, b"")
+        .map_err(|e| ProviderError::io("writing the warm-start marker", &marker, e))
 }
 
 /// The `virt-customize` arguments of one `virt-customize:` build step.

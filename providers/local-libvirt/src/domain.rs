@@ -34,6 +34,10 @@ pub struct DomainXmlOptions {
     /// `logs/<vm>.console.log` (a VM on another host logs into a volume
     /// there).
     pub console_log: Option<PathBuf>,
+    /// A warm image's boot domain: `<genid/>` (libvirt makes a new one at
+    /// each restore, which reseeds a vmgenid-aware guest's RNG) and the
+    /// identity agent's channel [`crate::warm::IDENTITY_CHANNEL`].
+    pub warm_identity: bool,
 }
 
 impl Default for DomainXmlOptions {
@@ -45,6 +49,7 @@ impl Default for DomainXmlOptions {
             seed: None,
             seed_bus: SeedBus::Sata,
             console_log: None,
+            warm_identity: false,
         }
     }
 }
@@ -329,6 +334,18 @@ fn disk_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Path> {
     })
 }
 
+/// A virtio-serial channel `name` on a unix socket libvirt places itself.
+fn virtio_channel(name: &str) -> Element {
+    Element::new("channel")
+        .attr("type", "unix")
+        .child(Element::new("source").attr("mode", "bind"))
+        .child(
+            Element::new("target")
+                .attr("type", "virtio")
+                .attr("name", name),
+        )
+}
+
 /// The domain XML of `vm` (see the module docs for the choices).
 ///
 /// Disks get boot order 1, 2, ... in spec order (the first disk is the
@@ -478,16 +495,10 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
                 .attr("port", 0),
         ),
     );
-    devices.push(
-        Element::new("channel")
-            .attr("type", "unix")
-            .child(Element::new("source").attr("mode", "bind"))
-            .child(
-                Element::new("target")
-                    .attr("type", "virtio")
-                    .attr("name", GUEST_AGENT_CHANNEL),
-            ),
-    );
+    devices.push(virtio_channel(GUEST_AGENT_CHANNEL));
+    if opts.warm_identity {
+        devices.push(virtio_channel(crate::warm::IDENTITY_CHANNEL));
+    }
     devices.push(
         Element::new("rng").attr("model", "virtio").child(
             Element::new("backend")
@@ -500,6 +511,7 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
     let dom = Element::new("domain")
         .attr("type", opts.domain_type.as_str())
         .child(Element::new("name").text(&vm.libvirt_name))
+        .child_opt(opts.warm_identity.then(|| Element::new("genid")))
         .child(Element::new("memory").attr("unit", "MiB").text(vm.memory))
         .child(
             Element::new("vcpu")

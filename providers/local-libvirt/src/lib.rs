@@ -17,11 +17,14 @@ pub mod net;
 pub mod options;
 pub mod plugin;
 pub mod remote;
+pub mod saveimage;
 pub mod seed;
 pub mod session;
 pub mod snapshot;
 pub mod tools;
 pub mod tunnel;
+pub mod warm;
+mod warm_start;
 pub mod xml;
 
 lago_plugin_api::export_plugins! {

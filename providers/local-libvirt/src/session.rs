@@ -230,6 +230,7 @@ impl LibvirtSession {
             seed: (vm.bootstrap && seed.exists()).then_some(seed),
             seed_bus: self.opts.seed_bus,
             console_log: None,
+            warm_identity: false,
         }
     }
 
@@ -281,6 +282,7 @@ impl LibvirtSession {
             },
             seed_bus: self.opts.seed_bus,
             console_log: paths.get("console").cloned(),
+            warm_identity: false,
         };
         domain_xml(&self.env, &there, &opts)
     }
@@ -649,7 +651,7 @@ impl LibvirtSession {
                 .create()
                 .map_err(|e| crate::diagnose::start_error(&conn, what(), e));
         }
-        self.create_domain(&conn, spec, 0)
+        self.start_warm_or_cold(&conn, spec)
     }
 
     /// Creates the VM's transient domain (`flags`: libvirt's create flags,
@@ -681,7 +683,7 @@ impl LibvirtSession {
         self.destroy_domain(&conn, &spec.libvirt_name)
     }
 
-    fn destroy_domain(&self, conn: &Connect, name: &str) -> Result<()> {
+    pub(crate) fn destroy_domain(&self, conn: &Connect, name: &str) -> Result<()> {
         let Some(dom) = self.lookup_domain(conn, name)? else {
             return Ok(());
         };

@@ -43,9 +43,11 @@ class Env:
     @property
     def prefix(self) -> str:
         """The prefix folder."""
-    def start(self, vm_names: Optional[List[str]] = None) -> None:
+    def start(self, vm_names: Optional[List[str]] = None, cold: bool = False) -> None:
         """Start the networks and the VMs (all when None); returns when each
-        answers SSH (its boot_time_sec, else ssh_tries x ssh_timeout seconds)."""
+        answers SSH (its boot_time_sec, else ssh_tries x ssh_timeout seconds).
+        A VM starts warm (restored from its template's warm image) where it
+        can; cold=True boots every VM (lago start --cold)."""
     def stop(self, vm_names: Optional[List[str]] = None) -> None:
         """Power the VMs off at once; idle networks are stopped too."""
     def shutdown(self, vm_names: Optional[List[str]] = None, reboot: bool = False) -> None:

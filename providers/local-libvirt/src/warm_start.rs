@@ -1,0 +1,308 @@
+//! The session side of warm starts (see [`crate::warm`] for the design):
+//! choose warm or cold, make the warm image once, restore a clone and hand
+//! it its identity. A warm start that cannot happen or fails is a cold
+//! start with the reason logged, never an error of `start`.
+
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime};
+
+use lago_plugin_api::spec::VmSpec;
+use lago_plugin_api::tracing;
+use virt::connect::Connect;
+
+use crate::domain::domain_xml;
+use crate::error::{ProviderError, Result};
+use crate::saveimage::SaveImage;
+use crate::seed::SeedData;
+use crate::session::LibvirtSession;
+use crate::tools::run;
+use crate::warm::{
+    bake_mac, clone_xml, cold_reason, exchange, expect_answer, fresh_marker, identity_message,
+    randomness, record_last_start, save_domain, shape_of, template_sha1, CloneIdentity, WarmImage,
+    WarmKey, WarmSetting, SHAPE_DIR,
+};
+
+/// How long the template's one boot may take before it parks (TCG, a
+/// loaded host).
+const BAKE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a restored clone's agent may take to apply its identity.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl LibvirtSession {
+    /// Starts `spec` (no domain of it exists): warm when it can, else cold.
+    /// Records which in the prefix (`lago status`).
+    pub(crate) fn start_warm_or_cold(&self, conn: &Connect, spec: &VmSpec) -> Result<()> {
+        let env = self.env();
+        let marker = fresh_marker(env, spec);
+        let fresh = marker.exists();
+        let reason = match self.try_warm(conn, spec, fresh) {
+            Ok(()) => {
+                remove_if_there(&marker)?;
+                record_last_start(env, spec, "warm")?;
+                return Ok(());
+            }
+            Err(reason) => reason,
+        };
+        tracing::info!("VM {}: cold start ({reason})", spec.name);
+        remove_if_there(&marker)?;
+        record_last_start(env, spec, &format!("cold: {reason}"))?;
+        self.create_domain(conn, spec, 0)
+    }
+
+    /// A warm start of `spec`, or why not (the reason for the log).
+    fn try_warm(
+        &self,
+        conn: &Connect,
+        spec: &VmSpec,
+        fresh: bool,
+    ) -> std::result::Result<(), String> {
+        match WarmSetting::current() {
+            Ok(WarmSetting::Auto) => {}
+            Ok(WarmSetting::Off) => {
+                return Err("warm starts are off ([lago] warm_start = off, or --cold)".into())
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        if let Some(reason) = cold_reason(spec, fresh) {
+            return Err(reason);
+        }
+        let key = self.warm_key(conn, spec).map_err(|e| e.to_string())?;
+        let image = key.image();
+        if !image.exists() {
+            self.make_warm_image(conn, spec, &key, &image)
+                .map_err(|e| format!("making the warm image failed: {e}"))?;
+        }
+        let started = Instant::now();
+        match self.restore_clone(conn, spec, &image) {
+            Ok(()) => {
+                tracing::info!(
+                    "VM {}: warm start (restored and identity given in {:.2} s)",
+                    spec.name,
+                    started.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
+            Err(e) => {
+                // Nothing of the attempt stays: no domain, the fresh overlay back.
+                let _ = self.destroy_domain(conn, &spec.libvirt_name);
+                if let Err(undo) = self.fresh_overlay(spec) {
+                    return Err(format!(
+                        "the warm start failed ({e}), and so did recreating its disk ({undo})"
+                    ));
+                }
+                Err(format!("the warm start failed: {e}"))
+            }
+        }
+    }
+
+    /// The key of `spec`'s warm image.
+    pub fn warm_key(&self, conn: &Connect, spec: &VmSpec) -> Result<WarmKey> {
+        let template = template_of(spec)?;
+        let (shape_env, shape_vm) = shape_of(self.env(), spec);
+        let mut opts = self.domain_xml_options(spec);
+        opts.seed = None;
+        opts.console_log = Some(Path::new(SHAPE_DIR).join("console.log"));
+        opts.warm_identity = true;
+        let lv = |what: &'static str| move |e| ProviderError::libvirt(what, e);
+        Ok(WarmKey {
+            template_sha1: template_sha1(template)?,
+            template: template.to_path_buf(),
+            shape_xml: domain_xml(&shape_env, &shape_vm, &opts)?,
+            qemu_version: conn.hyp_version().map_err(lv("reading QEMU's version"))?,
+            libvirt_version: conn
+                .lib_version()
+                .map_err(lv("reading libvirt's version"))?,
+        })
+    }
+
+    /// Makes the warm image of `key` unless another start made it meanwhile
+    /// (its lock serialises them).
+    fn make_warm_image(
+        &self,
+        conn: &Connect,
+        spec: &VmSpec,
+        key: &WarmKey,
+        image: &WarmImage,
+    ) -> Result<()> {
+        let _lock = image.lock()?;
+        if image.exists() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        tracing::info!(
+            "making the warm image of VM {}'s shape (one boot of its template): {}",
+            spec.name,
+            image.dir.display()
+        );
+        let staging = image.staging();
+        let result = self.bake(conn, spec, key, image, &staging);
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&staging);
+        } else {
+            tracing::info!(
+                "warm image made in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+        result
+    }
+
+    /// Boots the template once as `lago-warm-<key>`, parks it and saves it
+    /// into `staging`, then moves `staging` into place.
+    fn bake(
+        &self,
+        conn: &Connect,
+        spec: &VmSpec,
+        key: &WarmKey,
+        image: &WarmImage,
+        staging: &Path,
+    ) -> Result<()> {
+        let digest = key.digest();
+        let name = format!("lago-warm-{}", &digest[..12]);
+        let io = |what: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |e| ProviderError::io(what, p, e)
+        };
+        // left-overs of a start killed meanwhile
+        self.destroy_domain(conn, &name)?;
+        if staging.exists() {
+            std::fs::remove_dir_all(staging)
+                .map_err(io("removing an unfinished warm image", staging))?;
+        }
+        std::fs::create_dir_all(staging).map_err(io("creating the warm image folder", staging))?;
+        let mut vm = spec.clone();
+        vm.libvirt_name = name.clone();
+        vm.disks[0].path = Some(staging.join("disk.qcow2"));
+        for (i, nic) in vm.nics.iter_mut().enumerate() {
+            nic.mac = bake_mac(&digest, i);
+        }
+        let disk = &vm.disks[0];
+        if let Some(mut cmd) = crate::disks::prepare_command(&vm, disk)? {
+            run(&mut cmd, "creating the warm image's overlay")?;
+        }
+        let mut opts = self.domain_xml_options(spec);
+        opts.seed = None;
+        opts.console_log = Some(staging.join("console.log"));
+        opts.warm_identity = true;
+        let xml = domain_xml(self.env(), &vm, &opts)?;
+        tracing::debug!("libvirt XML of the warm image's boot:\n{xml}");
+        // AUTODESTROY: a lago killed meanwhile leaves no domain behind.
+        let dom = conn
+            .create_domain_xml(&xml, virt::sys::VIR_DOMAIN_START_AUTODESTROY)
+            .map_err(|e| ProviderError::libvirt(format!("booting the template as {name}"), e))?;
+        let parked = expect_answer(
+            &name,
+            exchange(conn, &name, "park\n", BAKE_TIMEOUT),
+            "parked",
+        )
+        .and_then(|()| save_domain(&dom, &staging.join("memory.sav")));
+        if let Err(e) = parked {
+            let _ = dom.destroy();
+            return Err(e);
+        }
+        let frozen = staging.join("disk.qcow2");
+        set_mode(&frozen, 0o444)?;
+        std::fs::write(staging.join("key.txt"), key.describe())
+            .map_err(io("writing the warm image's key", staging))?;
+        // the save image is whole and ours
+        SaveImage::read(&staging.join("memory.sav"))?;
+        std::fs::rename(staging, &image.dir)
+            .map_err(io("moving the warm image into place", &image.dir))
+    }
+
+    /// Restores `spec` from `image` and gives it its identity.
+    fn restore_clone(&self, conn: &Connect, spec: &VmSpec, image: &WarmImage) -> Result<()> {
+        let env = self.env();
+        let disk = crate::disks::planned_path(spec, &spec.disks[0])?.to_path_buf();
+        let io = |what: &'static str, p: &Path| {
+            let p = p.to_path_buf();
+            move |e| ProviderError::io(what, p, e)
+        };
+        // The VM's disk becomes a copy of the frozen overlay (backed by the
+        // same template): the disk the saved memory knows.
+        let tmp = disk.with_extension("warm-tmp");
+        std::fs::copy(image.disk(), &tmp).map_err(io("copying the warm image's disk", &tmp))?;
+        set_mode(&tmp, 0o644)?;
+        std::fs::rename(&tmp, &disk).map_err(io("replacing the VM's disk", &disk))?;
+
+        let saved = SaveImage::read(&image.memory())?;
+        let mut nics = Vec::new();
+        for nic in &spec.nics {
+            let net = env.nets.get(&nic.net).ok_or_else(|| {
+                ProviderError::Spec(format!("VM {}: no network '{}'", spec.name, nic.net))
+            })?;
+            nics.push((nic.mac.clone(), net.libvirt_name.clone()));
+        }
+        let logs = env.prefix.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(io("creating the logs folder", &logs))?;
+        let id = CloneIdentity {
+            name: spec.libvirt_name.clone(),
+            uuid: uuid::Uuid::new_v4().to_string(),
+            disk,
+            nics,
+            console_log: env.prefix.console_log_path(&spec.name),
+        };
+        let xml = clone_xml(&saved.xml, &id)?;
+        let sav = env
+            .prefix
+            .images_dir()
+            .join(format!("{}.warm.sav", spec.name));
+        remove_if_there(&sav)?;
+        saved.write_clone(&image.memory(), &sav, &xml)?;
+        let restored = conn.restore_domain_flags(
+            &sav.to_string_lossy(),
+            None,
+            virt::sys::VIR_DOMAIN_SAVE_RUNNING,
+        );
+        remove_if_there(&sav)?;
+        restored.map_err(|e| {
+            ProviderError::libvirt(format!("restoring VM {} from the warm image", spec.name), e)
+        })?;
+        let seed = SeedData::from_prefix(env, spec)?;
+        let (machine_id, random) = randomness();
+        let macs: Vec<String> = spec.nics.iter().map(|n| n.mac.clone()).collect();
+        let msg = identity_message(&seed, &macs, &machine_id, &random, SystemTime::now());
+        expect_answer(
+            &spec.libvirt_name,
+            exchange(conn, &spec.libvirt_name, &msg, IDENTITY_TIMEOUT),
+            "ok",
+        )
+    }
+
+    /// Makes the VM's disk a fresh template overlay again (after a failed
+    /// warm start replaced it).
+    fn fresh_overlay(&self, spec: &VmSpec) -> Result<()> {
+        let disk = &spec.disks[0];
+        let path = crate::disks::planned_path(spec, disk)?;
+        remove_if_there(path)?;
+        if let Some(mut cmd) = crate::disks::prepare_command(spec, disk)? {
+            run(
+                &mut cmd,
+                &format!("recreating the disk of VM {}", spec.name),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The store image under the VM's template disk.
+fn template_of(spec: &VmSpec) -> Result<&Path> {
+    spec.disks
+        .first()
+        .and_then(|d| d.base.as_deref())
+        .ok_or_else(|| ProviderError::Spec(format!("VM {}: no template disk", spec.name)))
+}
+
+fn remove_if_there(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(ProviderError::io("removing", path, e)),
+    }
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ProviderError::io("setting the mode of", path, e))
+}
