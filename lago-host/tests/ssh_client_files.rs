@@ -100,7 +100,7 @@ fn init_writes_ssh_config_and_known_hosts() {
         "vm1's seed offers a host key"
     );
     assert!(
-        prefix_path.join("host_keys/vm1").exists(),
+        prefix_path.join("host-keys/vm1").exists(),
         "the offered host key's private half is kept for the seed"
     );
     for (alias, opts) in &hosts {
@@ -236,10 +236,15 @@ fn no_seed_no_pinned_host_key() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
-    let init = INIT.replace(
-        "    memory: 256\n",
-        "    memory: 256\n    bootstrap: false\n",
-    );
+    let init = INIT
+        .replace(
+            "    memory: 256\n",
+            "    memory: 256\n    bootstrap: false\n",
+        )
+        .replace(
+            "    ssh-user: tester\n",
+            "    ssh-user: tester\n    bootstrap: false\n",
+        );
     std::fs::write(dir.join("proj/LagoInitFile"), &init).expect("write");
     let repo = seeded_template_repo(&dir.join("repo"));
     for args in [

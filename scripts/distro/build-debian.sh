@@ -191,6 +191,9 @@ printf '[Unit]\nWants=lago-ssh-hostkeys.service\nAfter=lago-ssh-hostkeys.service
 cat >"$CONF/etc/cloud/cloud.cfg.d/90-lago.cfg" <<'EOF'
 datasource_list: [ NoCloud, None ]
 network: {config: disabled}
+# the partition already fills the disk lago gives the VM
+growpart: {mode: "off"}
+resize_rootfs: false
 EOF
 # a small image: no manuals, docs or translations
 cat >"$CONF/etc/dpkg/dpkg.cfg.d/lago-small" <<'EOF'
@@ -233,6 +236,13 @@ finish_tree() {
   rm -f "$r"/etc/ssh/ssh_host_*
   : >"$r/etc/machine-id"
   rm -f "$r/var/lib/dbus/machine-id"
+  # a small image: no drivers for hardware a lago VM never has
+  local kmods
+  for kmods in "$r"/lib/modules/*/kernel; do
+    rm -rf "$kmods"/sound "$kmods"/drivers/{gpu,media,net/wireless,infiniband,staging,bluetooth,iio,isdn} \
+      "$kmods"/net/{bluetooth,wireless,mac80211}
+    chroot "$r" depmod -a "$(basename "$(dirname "$kmods")")"
+  done
   rm -rf "$r"/var/lib/apt/lists/* "$r"/var/cache/apt/*.bin "$r"/var/cache/apt/archives/*.deb "$r"/var/log/*.log
   rm -rf "$r"/tmp/* "$r"/var/tmp/*
 }

@@ -86,11 +86,13 @@ fn distro_cloud_init_two_vms_two_networks() {
     for vm in ["deb0", "deb1"] {
         assert_eq!(st["VMs"][vm]["ssh host key"], "pinned", "{st}");
         assert_eq!(env.ok(&["shell", vm, "hostname"]).trim(), vm);
-        // systemd, journald only, both NICs up.
+        // systemd finished booting with no failed unit.
+        let state = env.lago(&["shell", vm, "systemctl", "is-system-running", "--wait"]);
         assert_eq!(
-            env.ok(&["shell", vm, "systemctl", "is-system-running", "--wait"])
-                .trim(),
-            "running"
+            lago_e2e::text(&state.stdout).trim(),
+            "running",
+            "failed units: {}",
+            env.ok(&["shell", vm, "systemctl", "--failed", "--no-pager"])
         );
     }
     // Name resolution between the VMs (libvirt's dnsmasq), both networks up.
