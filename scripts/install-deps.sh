@@ -36,6 +36,9 @@ packages=(
   # scripts/sandbox/pair-up.sh: host B's sshd (qemu+ssh:// and plain SSH from
   # host A; never started as a system service), ping to check the link
   openssh-server iputils-ping
+  # scripts/distro/build-debian.sh: Debian templates from Debian's packages,
+  # GRUB's BIOS modules for their disks
+  mmdebstrap grub-pc-bin
   "$@"
 )
 

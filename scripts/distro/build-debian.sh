@@ -70,10 +70,9 @@ CACHE=${LAGO_DISTRO_CACHE:-/var/cache/lago-distro}
 
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap as root, loop device for GRUB)"
 # mmdebstrap and GRUB's BIOS modules come through the project's installer
-for tool in mmdebstrap grub-install; do
-  command -v "$tool" >/dev/null || bash "$REPO_ROOT/scripts/install-deps.sh" mmdebstrap grub-pc-bin
-done
-[ -d /usr/lib/grub/i386-pc ] || bash "$REPO_ROOT/scripts/install-deps.sh" mmdebstrap grub-pc-bin
+if ! command -v mmdebstrap >/dev/null || [ ! -d /usr/lib/grub/i386-pc ]; then
+  bash "$REPO_ROOT/scripts/install-deps.sh"
+fi
 for tool in mmdebstrap grub-install qemu-img parted mkfs.ext4 losetup partx sha1sum flock mount; do
   command -v "$tool" >/dev/null || die "$tool not found: run scripts/install-deps.sh mmdebstrap grub-pc-bin"
 done
