@@ -38,6 +38,9 @@ packages=(
   openssh-server iputils-ping
   # tests: the Python SDK's Ansible inventory used by a real `ansible`
   ansible-core
+  # scripts/distro/build-debian.sh: Debian templates from Debian's packages,
+  # GRUB's BIOS modules for their disks
+  mmdebstrap grub-pc-bin
   "$@"
 )
 

@@ -57,7 +57,7 @@ for template in lago-tiny lago-tiny-firstboot; do
   echo "== end-to-end tests on template $template"
   bash scripts/sandbox/run.sh "$sandbox" \
     env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
-    cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 --skip multihost_ --skip warm_ 2>&1 | tee -a "$log"
+    cargo test -p lago-e2e --tests --no-fail-fast -- --test-threads=1 --skip multihost_ --skip warm_ --skip distro_ 2>&1 | tee -a "$log"
   # One environment over the two hosts of the pair.
   bash scripts/sandbox/run.sh "$pair_a" \
     env LAGO_E2E=1 LAGO_E2E_TEMPLATE="$template" \
@@ -80,3 +80,7 @@ bash scripts/test-package.sh 2>&1 | tee -a "$log"
 bash scripts/sandbox/run.sh "$sandbox" \
   env LAGO_E2E=1 LAGO_E2E_TEMPLATE=lago-tiny LAGO__LAGO__WARM_START=auto \
   cargo test -p lago-e2e --test e2e_warm --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
+# Real distributions (issue 21): the Debian 12 templates and their e2e tests
+# (scripts/distro/test.sh SANDBOX: builds the images with
+# scripts/distro/build-debian.sh, then runs tests/e2e/tests/e2e_distro.rs) are
+# not run here yet: the image build alone takes ~20 minutes on this machine.

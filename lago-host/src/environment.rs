@@ -261,7 +261,12 @@ impl<'r> Environment<'r> {
                 ))
             })?;
             if vm.bootstrap && !skip_bootstrap {
-                progress::task(format_args!("Bootstrap VM {}", vm.name), || {
+                let how = if vm.offline_bootstrap() {
+                    " (offline: writing into its disk)"
+                } else {
+                    ""
+                };
+                progress::task(format_args!("Bootstrap VM {}{how}", vm.name), || {
                     into_result(session.bootstrap(vm.name.as_str().into()))
                         .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))
                 })?;
@@ -648,16 +653,17 @@ pub fn ssh_target(env: &EnvSpec, vm: &VmSpec) -> Result<SshTarget, Error> {
         None => None,
     };
     let host_key = match &vm.ssh_host_key {
-        Some(line) => HostKeyPolicy::Pinned(line.clone()),
+        Some(line) if crate::templates::host_key_pinned(vm) => HostKeyPolicy::Pinned(line.clone()),
         // The console log of a VM on another host is a volume there: its
         // first key seen is learned.
-        None if jump.is_some() => {
+        _ if jump.is_some() => {
             HostKeyPolicy::Learn(crate::prefix::ssh_client::known_hosts_path(&env.prefix))
         }
-        None => HostKeyPolicy::Console {
+        offered => HostKeyPolicy::Console {
             known_hosts: crate::prefix::ssh_client::known_hosts_path(&env.prefix),
             console: env.prefix.console_log_path(&vm.name),
             required: crate::templates::host_key_source(vm) == Some("console"),
+            seeded: offered.clone(),
         },
     };
     Ok(SshTarget {

@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 use lago::prefix::Prefix;
 
 /// vm0's template installs the seed's host key (template metadata
-/// `ssh-host-key: seed`): pinned. vm1 has no template: learned.
+/// `ssh-host-key: seed`): pinned. vm1 has no template: its seed offers a
+/// host key too, pinned only once the VM presents it (else learned).
 const INIT: &str = r#"
 domains:
   vm0:
@@ -95,12 +96,12 @@ fn init_writes_ssh_config_and_known_hosts() {
     let key = prefix_path.join("id_ed25519").display().to_string();
     let kh = prefix_path.join("known_hosts").display().to_string();
     assert!(
-        env.domains["vm1"].ssh_host_key.is_none(),
-        "vm1 is not pinned"
+        env.domains["vm1"].ssh_host_key.is_some(),
+        "vm1's seed offers a host key"
     );
     assert!(
-        !prefix_path.join("host_keys/vm1").exists(),
-        "no unused host key is kept"
+        prefix_path.join("host-keys/vm1").exists(),
+        "the offered host key's private half is kept for the seed"
     );
     for (alias, opts) in &hosts {
         let vm = &env.domains[alias];
@@ -112,7 +113,7 @@ fn init_writes_ssh_config_and_known_hosts() {
         assert_eq!(opt(opts, "userknownhostsfile"), kh);
         assert_eq!(opt(opts, "stricthostkeychecking"), "yes");
         // The VM's pinned key, by its address, without a comment.
-        let Some(pinned) = vm.ssh_host_key.as_deref() else {
+        let Some(pinned) = vm.ssh_host_key.as_deref().filter(|_| alias == "vm0") else {
             continue;
         };
         let mut fields = pinned.split_whitespace();
@@ -186,6 +187,11 @@ fn init_writes_ssh_config_and_known_hosts() {
     std::fs::write(&kh_path, learned).expect("write known_hosts");
     let v = status(dir);
     assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "console", "{v}");
+    // The key offered in the seed, recorded when the VM presented it.
+    let seeded = format!("{known}192.168.200.77 {} lago:seed\n", some_key.join(" "));
+    std::fs::write(&kh_path, seeded).expect("write known_hosts");
+    let v = status(dir);
+    assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "pinned", "{v}");
     let _ = Prefix::open(&prefix_path).expect("prefix");
 
     let out = lago(dir, &["destroy", "--yes"]);
@@ -230,10 +236,15 @@ fn no_seed_no_pinned_host_key() {
     let tmp = tempfile::tempdir().expect("tmp");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
-    let init = INIT.replace(
-        "    memory: 256\n",
-        "    memory: 256\n    bootstrap: false\n",
-    );
+    let init = INIT
+        .replace(
+            "    memory: 256\n",
+            "    memory: 256\n    bootstrap: false\n",
+        )
+        .replace(
+            "    ssh-user: tester\n",
+            "    ssh-user: tester\n    bootstrap: false\n",
+        );
     std::fs::write(dir.join("proj/LagoInitFile"), &init).expect("write");
     let repo = seeded_template_repo(&dir.join("repo"));
     for args in [

@@ -459,6 +459,21 @@ impl VmSpec {
     pub fn mgmt_nic(&self) -> Option<&NicSpec> {
         self.nics.iter().find(|n| n.net == self.mgmt_net)
     }
+    /// A string of the template metadata of the VM's first disk (e.g.
+    /// `bootstrap`, `ssh-host-key`); `None` when absent or not a string.
+    pub fn template_metadata(&self, key: &str) -> Option<&str> {
+        self.disks
+            .first()
+            .and_then(|d| d.metadata.get(key))
+            .and_then(|v| v.as_str())
+    }
+    /// Whether the VM's template reads no bootstrap seed (template metadata
+    /// `bootstrap: offline`): lago writes its hostname, root password and
+    /// keys into the VM's disk at init instead, as Lago's `bootstrap` did
+    /// with virt-sysprep.
+    pub fn offline_bootstrap(&self) -> bool {
+        self.template_metadata("bootstrap") == Some("offline")
+    }
 }
 
 fn yes() -> bool {

@@ -818,10 +818,11 @@ fn last_start(env: &EnvSpec, vm: &str) -> Option<&'static str> {
     }
 }
 
-/// `pinned`, `console`, `learned`, or `not seen yet` (a learned key before
-/// the first connection): see [`crate::ssh::learned_source`].
+/// `pinned` (at init, or the seed's key once the VM presented it),
+/// `console`, `learned`, or `not seen yet` (a learned key before the first
+/// connection): see [`crate::ssh::learned_source`].
 fn host_key_status(env: &EnvSpec, vm: &lago_plugin_api::spec::VmSpec) -> &'static str {
-    if vm.ssh_host_key.is_some() {
+    if crate::templates::host_key_pinned(vm) {
         return "pinned";
     }
     let known_hosts = super::ssh_client::known_hosts_path(&env.prefix);

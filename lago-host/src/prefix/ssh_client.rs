@@ -62,11 +62,13 @@ pub fn ssh_config_text(env: &EnvSpec) -> String {
     out
 }
 
-/// The known_hosts lines of the VMs whose host key was pinned at init.
+/// The known_hosts lines of the VMs whose host key was pinned at init (a
+/// key only offered in the seed is added when the VM presents it).
 pub fn known_hosts_text(env: &EnvSpec) -> String {
     let mut out = String::new();
     for vm in env.domains.values() {
-        if let (Some(ip), Some(key)) = (vm.mgmt_ip(), vm.ssh_host_key.as_deref()) {
+        let pinned = crate::templates::host_key_pinned(vm);
+        if let (Some(ip), Some(key), true) = (vm.mgmt_ip(), vm.ssh_host_key.as_deref(), pinned) {
             out.push_str(&known_hosts_line(ip.into(), SSH_PORT, key));
             out.push('\n');
         }

@@ -1,8 +1,10 @@
 //! Host-key verification: a pinned key, or a known-hosts file that learns
-//! the first key seen, or the key the guest printed on its serial console.
+//! the key lago offered in the seed, the key the guest printed on its
+//! serial console, or the first key seen.
 //!
 //! Each learned line carries a comment saying where the key came from
-//! (`lago:console` or `lago:first-seen`), which `lago status` shows.
+//! (`lago:seed`, `lago:console` or `lago:first-seen`), which `lago status`
+//! shows.
 
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -65,16 +67,35 @@ pub(crate) fn verify(
             known_hosts,
             console,
             required,
-        } => learn(
-            vm,
-            &host_pattern(host, port),
-            known_hosts,
-            key,
-            Some((console.as_path(), *required)),
-        ),
+            seeded,
+        } => {
+            let seeded = match seeded {
+                Some(line) => Some(PublicKey::from_openssh(line.trim()).map_err(|source| {
+                    SshError::InvalidHostKey {
+                        vm: vm.to_string(),
+                        source: Box::new(source),
+                    }
+                })?),
+                None => None,
+            };
+            learn(
+                vm,
+                &host_pattern(host, port),
+                known_hosts,
+                key,
+                Some(Fallbacks {
+                    seeded: seeded.as_ref(),
+                    console,
+                    required: *required,
+                }),
+            )
+        }
     }
 }
 
+/// The comment of a known_hosts line holding the key lago put in the
+/// VM's seed (the VM presented it).
+pub const SOURCE_SEED: &str = "lago:seed";
 /// The comment of a known_hosts line lago learned from the console.
 pub const SOURCE_CONSOLE: &str = "lago:console";
 /// The comment of a known_hosts line lago learned from the first connection.
@@ -125,12 +146,21 @@ fn parse_console_keys(text: &str) -> Option<Vec<PublicKey>> {
     found
 }
 
+/// Where a key not recorded yet may come from, in this order: the key
+/// lago offered in the seed, the console's block (waited for when
+/// `required`), the first key seen.
+struct Fallbacks<'a> {
+    seeded: Option<&'a PublicKey>,
+    console: &'a Path,
+    required: bool,
+}
+
 fn learn(
     vm: &str,
     pattern: &str,
     path: &Path,
     key: &PublicKey,
-    console: Option<(&Path, bool)>,
+    fallbacks: Option<Fallbacks<'_>>,
 ) -> Result<(), SshError> {
     let io_err = |source| SshError::KnownHosts {
         vm: vm.to_string(),
@@ -174,9 +204,15 @@ fn learn(
         };
     }
 
-    let source = match console {
+    let source = match fallbacks {
         None => SOURCE_FIRST_SEEN,
-        Some((console, required)) => {
+        Some(Fallbacks {
+            seeded: Some(seeded),
+            ..
+        }) if seeded.key_data() == key.key_data() => SOURCE_SEED,
+        Some(Fallbacks {
+            console, required, ..
+        }) => {
             let printed = console_host_keys(console).map_err(|source| SshError::KnownHosts {
                 vm: vm.to_string(),
                 path: console.to_path_buf(),
@@ -220,8 +256,9 @@ fn learn(
 }
 
 /// Where the key recorded for `host` (port 22) in the known_hosts file at
-/// `path` came from: `Some("console")`, `Some("learned")` (first seen, or a
-/// line lago did not mark), or `None` when no key is recorded yet.
+/// `path` came from: `Some("pinned")` (the key lago put in the seed),
+/// `Some("console")`, `Some("learned")` (first seen, or a line lago did not
+/// mark), or `None` when no key is recorded yet.
 pub fn learned_source(path: &Path, host: IpAddr) -> Option<&'static str> {
     let content = std::fs::read(path).ok()?;
     let pattern = host_pattern(host, 22);
@@ -233,12 +270,10 @@ pub fn learned_source(path: &Path, host: IpAddr) -> Option<&'static str> {
                 .next()
                 .is_some_and(|h| h.split(',').any(|h| h == pattern))
         })
-        .map(|l| {
-            if l.split_whitespace().nth(3) == Some(SOURCE_CONSOLE) {
-                "console"
-            } else {
-                "learned"
-            }
+        .map(|l| match l.split_whitespace().nth(3) {
+            Some(SOURCE_SEED) => "pinned",
+            Some(SOURCE_CONSOLE) => "console",
+            _ => "learned",
         })
 }
 
@@ -394,6 +429,7 @@ mod tests {
             known_hosts: kh.clone(),
             console: console.clone(),
             required,
+            seeded: None,
         };
 
         // Required but not printed yet: retryable, nothing recorded.
@@ -435,5 +471,55 @@ mod tests {
         verify("vm1", ip2, 22, &policy(false), &b).expect("first seen");
         assert_eq!(learned_source(&kh, ip2), Some("learned"));
         assert_eq!(learned_source(&kh, [10, 0, 0, 3].into()), None);
+    }
+
+    #[test]
+    fn seeded_key_is_pinned_else_console_then_first_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let seed = new_key(dir.path(), "seed");
+        let other = new_key(dir.path(), "other");
+        let console = dir.path().join("vm0.console.log");
+        let kh = dir.path().join("known_hosts");
+        let policy = HostKeyPolicy::Console {
+            known_hosts: kh.clone(),
+            console: console.clone(),
+            required: false,
+            seeded: Some(seed.to_openssh().expect("enc")),
+        };
+        // The VM presents the seed's key: recorded as pinned.
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        verify("vm0", ip, 22, &policy, &seed).expect("seed key");
+        assert_eq!(learned_source(&kh, ip), Some("pinned"));
+        assert!(matches!(
+            verify("vm0", ip, 22, &policy, &other),
+            Err(SshError::HostKeyMismatch { .. })
+        ));
+        // A VM that ignored the seed: its console block, else first seen.
+        let ip2: IpAddr = [10, 0, 0, 2].into();
+        std::fs::write(
+            &console,
+            format!(
+                "-----BEGIN SSH HOST KEY KEYS-----\n{}\n-----END SSH HOST KEY KEYS-----\n",
+                line_of(&other)
+            ),
+        )
+        .expect("console");
+        verify("vm1", ip2, 22, &policy, &other).expect("console key");
+        assert_eq!(learned_source(&kh, ip2), Some("console"));
+        std::fs::write(&console, "").expect("console");
+        let ip3: IpAddr = [10, 0, 0, 3].into();
+        verify("vm2", ip3, 22, &policy, &other).expect("first seen");
+        assert_eq!(learned_source(&kh, ip3), Some("learned"));
+        // A seeded key that does not parse is refused, not ignored.
+        let bad = HostKeyPolicy::Console {
+            known_hosts: kh.clone(),
+            console,
+            required: false,
+            seeded: Some("ssh-ed25519 nonsense".into()),
+        };
+        assert!(matches!(
+            verify("vm3", [10, 0, 0, 4].into(), 22, &bad, &seed),
+            Err(SshError::InvalidHostKey { .. })
+        ));
     }
 }

@@ -69,17 +69,19 @@ pub enum HostKeyPolicy {
     /// A known_hosts-format file: the first key seen for `[host]:port` is
     /// recorded (atomically) and required from then on.
     Learn(PathBuf),
-    /// Learn into `known_hosts` as [`HostKeyPolicy::Learn`], but only a key
-    /// the guest printed on its serial console (`console`, the log file of
-    /// the VM's serial port) in cloud-init's
-    /// `-----BEGIN SSH HOST KEY KEYS-----` block: the console does not
-    /// travel over the VM network, so a key from there is not taken on
-    /// trust. Without such a block the first key seen is taken, unless
-    /// `required`, in which case the connection is retried until the block
-    /// shows up (the template said it prints one).
+    /// Learn into `known_hosts` as [`HostKeyPolicy::Learn`]: the key lago
+    /// offered in the VM's seed (`seeded`, one OpenSSH public key line) when
+    /// the VM presents it (recorded as pinned); else only a key the guest
+    /// printed on its serial console (`console`, the log file of the VM's
+    /// serial port) in cloud-init's `-----BEGIN SSH HOST KEY KEYS-----`
+    /// block: the console does not travel over the VM network, so a key
+    /// from there is not taken on trust. Without such a block the first key
+    /// seen is taken, unless `required`, in which case the connection is
+    /// retried until the block shows up (the template said it prints one).
     Console {
         known_hosts: PathBuf,
         console: PathBuf,
         required: bool,
+        seeded: Option<String>,
     },
 }

@@ -283,15 +283,24 @@ fn prepare_exported(
     Ok(())
 }
 
-/// Keeps the host key generated at init pinned only for VMs that will get
-/// it: bootstrapped (their NoCloud seed carries it) from a template whose
-/// metadata says it installs the seed's key (`ssh-host-key: seed`). For the
-/// others the key is dropped (spec and private file) and learned at the
-/// first connection instead (see docs/template.md, Host keys).
+/// Keeps the host key generated at init for the VMs that will be offered
+/// it: bootstrapped ones, whose NoCloud seed carries it (`ssh_keys`) or whose
+/// disk gets it written at init (offline bootstrap, when the template's
+/// `ssh-host-key` is `offline`). It is dropped (spec and private file) when
+/// the template says it makes its own (`ssh-host-key: console`), for an
+/// offline bootstrap that was not asked to write it, and without bootstrap:
+/// lago then learns the key at the first connection (see docs/template.md,
+/// Host keys).
 pub fn unpin_unused_host_keys(env: &mut EnvSpec, skip_bootstrap: bool) -> std::io::Result<()> {
     for vm in env.domains.values_mut() {
-        let seeded = vm.bootstrap && !skip_bootstrap && host_key_source(vm) == Some("seed");
-        if vm.ssh_host_key.is_some() && !seeded {
+        let offered = vm.bootstrap
+            && !skip_bootstrap
+            && if vm.offline_bootstrap() {
+                host_key_source(vm) == Some("offline")
+            } else {
+                host_key_source(vm) != Some("console")
+            };
+        if vm.ssh_host_key.is_some() && !offered {
             vm.ssh_host_key = None;
             match std::fs::remove_file(env.prefix.host_key_path(&vm.name)) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
@@ -302,15 +311,23 @@ pub fn unpin_unused_host_keys(env: &mut EnvSpec, skip_bootstrap: bool) -> std::i
     Ok(())
 }
 
+/// Whether the VM's host key is pinned at init: lago offered it and the
+/// template metadata says the VM installs it (`ssh-host-key: seed`, or
+/// `offline` where lago writes it into the disk). An offered key without
+/// that promise is pinned only once the VM presents it (else the console's
+/// block or the first key seen): see [`crate::ssh::HostKeyPolicy::Console`].
+pub fn host_key_pinned(vm: &VmSpec) -> bool {
+    vm.ssh_host_key.is_some() && matches!(host_key_source(vm), Some("seed") | Some("offline"))
+}
+
 /// The template metadata key `ssh-host-key` of a VM's first disk: `seed`
 /// (the template installs the host key of the NoCloud seed: lago pins the
-/// key it generated at init), `console` (the template makes its own and
+/// key it generated at init), `offline` (lago writes the key into the disk
+/// at init and pins it), `console` (the template makes its own and
 /// prints it on the serial console in cloud-init's format: lago learns it
-/// from there and waits for it), or `None` (unknown: lago learns the key
-/// from the console when printed there, else the first key seen).
+/// from there and waits for it), or `None` (unknown: lago offers its key in
+/// the seed and pins it when the VM presents it, else learns the key from
+/// the console when printed there, else the first key seen).
 pub fn host_key_source(vm: &VmSpec) -> Option<&str> {
-    vm.disks
-        .first()
-        .and_then(|d| d.metadata.get("ssh-host-key"))
-        .and_then(|v| v.as_str())
+    vm.template_metadata("ssh-host-key")
 }

@@ -299,26 +299,33 @@ pub fn build_commands(
             let args = virt_customize_args(opts, &env.prefix.ssh_pubkey_path()).map_err(|e| {
                 ProviderError::Spec(format!("VM {}: disk '{}': {e}", vm.name, disk.name))
             })?;
-            let mut cmd = Command::new("virt-customize");
-            let fmt = if disk.format == "iso" {
-                "raw"
-            } else {
-                disk.format.as_str()
-            };
-            // --format applies to the -a options after it only.
-            cmd.args(["--format", fmt]);
-            cmd.arg("-a").arg(path);
+            let mut cmd = virt_customize(disk, path);
             cmd.args(args);
-            // libguestfs starts its own QEMU appliance: force TCG (KVM may
-            // hang here) and keep it off the system libvirtd.
-            cmd.env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
-            if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
-                cmd.env("LIBGUESTFS_BACKEND", "direct");
-            }
             cmds.push(cmd);
         }
     }
     Ok(cmds)
+}
+
+/// `virt-customize --format FORMAT -a PATH` for `disk` (its options
+/// follow), with libguestfs's QEMU appliance forced to TCG (KVM may hang
+/// here) and kept off the system libvirtd (backend `direct` unless
+/// `LIBGUESTFS_BACKEND` says otherwise).
+pub(crate) fn virt_customize(disk: &DiskSpec, path: &Path) -> Command {
+    let mut cmd = Command::new("virt-customize");
+    let fmt = if disk.format == "iso" {
+        "raw"
+    } else {
+        disk.format.as_str()
+    };
+    // --format applies to the -a options after it only.
+    cmd.args(["--format", fmt]);
+    cmd.arg("-a").arg(path);
+    cmd.env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg");
+    if std::env::var_os("LIBGUESTFS_BACKEND").is_none() {
+        cmd.env("LIBGUESTFS_BACKEND", "direct");
+    }
+    cmd
 }
 
 fn run_build(env: &EnvSpec, vm: &VmSpec, disk: &DiskSpec, build: &Value) -> Result<()> {

@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod export;
 pub mod net;
+pub mod offline;
 pub mod options;
 pub mod plugin;
 pub mod remote;

@@ -173,7 +173,7 @@ pub fn write_seed_dir(data: &SeedData, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_private(path: &Path, content: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

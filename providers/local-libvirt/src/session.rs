@@ -617,11 +617,16 @@ impl LibvirtSession {
     }
 
     /// Builds the VM's NoCloud seed (when its `bootstrap` is on); `start`
-    /// attaches it.
+    /// attaches it. A template that reads no seed (`bootstrap: offline`)
+    /// gets the same data written into the VM's disk instead
+    /// ([`crate::offline`]).
     pub fn bootstrap(&self, vm: &str) -> Result<()> {
         let spec = self.vm(vm)?;
         if !spec.bootstrap {
             return Ok(());
+        }
+        if spec.offline_bootstrap() {
+            return crate::offline::bootstrap(&self.env, spec);
         }
         let iso = crate::seed::build_seed(&self.env, spec)?;
         if let Some(h) = &spec.host {
