@@ -29,7 +29,7 @@
 //! ([`crate::sanitize::terminal_text`]) and cut to [`QUOTE_CHARS`]
 //! characters.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How much of the end of the console log each look reads.
@@ -166,6 +166,84 @@ impl ConsoleWatch {
     }
 }
 
+/// How long `lago shutdown -r` waits for a rebooting VM's old boot to end
+/// at most.
+pub const REBOOT_SEEN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Console lines that mean a boot has ended or begun: the kernel's last
+/// line (`reboot: Restarting system`, `reboot: Power down`, printed at
+/// emergency level, so even a `quiet` kernel shows it) and a kernel start.
+const BOOT_BOUNDARIES: &[&str] = &["reboot: ", KERNEL_START];
+
+/// Where a VM's console log stands before a reboot is asked for: its
+/// length in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleMark {
+    len: u64,
+}
+
+impl ConsoleMark {
+    /// The console log at `path` as it is now; `None` when it cannot be
+    /// read or is empty (an image that shows nothing on its serial console
+    /// will not show its reboot either).
+    pub fn take(path: &Path) -> Option<ConsoleMark> {
+        let len = std::fs::metadata(path).ok()?.len();
+        (len > 0).then_some(ConsoleMark { len })
+    }
+}
+
+/// Waits until the console log at `path` shows, after `mark`, that the
+/// VM's boot ended or a new one began ([`BOOT_BOUNDARIES`]), for up to
+/// `limit`; looks every [`REBOOT_POLL`]. Returns whether it was seen. Only
+/// the text after the mark is read, [`CONSOLE_WINDOW`] bytes at a time
+/// (the guest writes the file: a guest that prints a boundary early only
+/// ends the wait early).
+pub fn wait_for_boot_boundary(path: &Path, mark: ConsoleMark, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    let mut pos = mark.len;
+    // The end of the previous read, so a line cut between reads is found.
+    let mut carry: Vec<u8> = Vec::new();
+    let longest = BOOT_BOUNDARIES.iter().map(|b| b.len()).max().unwrap_or(0);
+    loop {
+        if let Ok(chunk) = read_from(path, pos, CONSOLE_WINDOW) {
+            pos += chunk.len() as u64;
+            carry.extend_from_slice(&chunk);
+            if BOOT_BOUNDARIES
+                .iter()
+                .any(|b| contains_ignoring_case(&carry, b))
+            {
+                return true;
+            }
+            let keep = carry.len().saturating_sub(longest);
+            carry.drain(..keep);
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(REBOOT_POLL);
+    }
+}
+
+/// How often [`wait_for_boot_boundary`] looks at the console.
+const REBOOT_POLL: Duration = Duration::from_millis(200);
+
+/// Up to `max` bytes of the file at `path` from offset `pos`.
+fn read_from(path: &Path, pos: u64, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(pos))?;
+    let mut buf = Vec::new();
+    file.take(max).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether `bytes` hold `needle` (ASCII, any case).
+fn contains_ignoring_case(bytes: &[u8], needle: &str) -> bool {
+    bytes
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
 /// `line` cut to [`QUOTE_CHARS`] characters (with `...` when cut), spaces
 /// at both ends trimmed.
 fn quote(line: &str) -> String {
@@ -296,6 +374,41 @@ mod tests {
             e.to_string().contains("Kernel panic - not syncing: x"),
             "{e}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reboot_is_seen_by_the_boot_boundary_after_the_mark(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("vm0.console.log");
+        // An image that shows nothing on its console: no mark, no wait.
+        std::fs::write(&log, "")?;
+        assert_eq!(ConsoleMark::take(&log), None);
+        assert_eq!(ConsoleMark::take(&dir.path().join("missing")), None);
+        // The old boot's kernel start does not count.
+        std::fs::write(&log, "Linux version 6.1\nvm0 login: ")?;
+        let mark = ConsoleMark::take(&log).ok_or("a mark")?;
+        assert!(!wait_for_boot_boundary(
+            &log,
+            mark,
+            Duration::from_millis(300)
+        ));
+        // The kernel's last line, written after the mark and cut between
+        // two reads.
+        let writer = {
+            let log = log.clone();
+            std::thread::spawn(move || -> std::io::Result<()> {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
+                f.write_all(b"Sent SIGKILL to all processes\r\n[   36.8] REBO")?;
+                f.flush()?;
+                std::thread::sleep(Duration::from_millis(500));
+                f.write_all(b"OT: Power down\n")
+            })
+        };
+        assert!(wait_for_boot_boundary(&log, mark, Duration::from_secs(60)));
+        writer.join().map_err(|_| "writer panicked")??;
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
 use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
 use serde_json::Value;
 
-use crate::boot_watch::ConsoleWatch;
+use crate::boot_watch::{self, ConsoleWatch};
 use crate::config::Config;
 use crate::error::Error;
 use crate::plugins::host::{register_ssh_executor, SshExecutor, SshRegistration};
@@ -404,7 +404,7 @@ impl<'r> Environment<'r> {
         }
         let target = ssh_target(&self.env, vm)?;
         let deadline = self.settings.deadline(vm);
-        let per_try = Duration::from_secs(self.settings.timeout.max(1));
+        let (per_try, _) = self.ssh_tries();
         let watch = self.boot_watch(vm, Some(stage), waiting);
         match self
             .ssh
@@ -436,9 +436,8 @@ impl<'r> Environment<'r> {
     /// for). A VM its provider reports as not running fails at once.
     pub fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
         let target = ssh_target(&self.env, vm)?;
-        let per_try = Duration::from_secs(self.settings.timeout.max(1));
-        let tries = u32::try_from(self.settings.tries.max(1)).unwrap_or(u32::MAX);
-        let overall = per_try.saturating_mul(tries);
+        let (per_try, tries) = self.ssh_tries();
+        let overall = self.ssh_budget();
         if let Some(e) = crate::workflows::not_running(self, vm) {
             return Err(e);
         }
@@ -469,6 +468,20 @@ impl<'r> Environment<'r> {
         }
     }
 
+    /// Lago's SSH wait: `--ssh-timeout` seconds (at least 1) per try, and
+    /// `--ssh-tries` tries (at least 1).
+    fn ssh_tries(&self) -> (Duration, u32) {
+        let per_try = Duration::from_secs(self.settings.timeout.max(1));
+        let tries = u32::try_from(self.settings.tries.max(1)).unwrap_or(u32::MAX);
+        (per_try, tries)
+    }
+
+    /// The longest a VM is waited for: tries x timeout.
+    fn ssh_budget(&self) -> Duration {
+        let (per_try, tries) = self.ssh_tries();
+        per_try.saturating_mul(tries)
+    }
+
     /// Drops the pooled SSH connection to a VM that is going down.
     fn forget_ssh(&self, vm: &VmSpec) {
         if let Ok(target) = ssh_target(&self.env, vm) {
@@ -495,8 +508,7 @@ impl<'r> Environment<'r> {
             self.forget_ssh(vm);
             let session = self.session(vm)?;
             if reboot {
-                into_result(session.reboot(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("rebooting VM `{}`", vm.name)))
+                self.reboot(vm, &session)
             } else {
                 into_result(session.shutdown(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("shutting down VM `{}`", vm.name)))
@@ -506,6 +518,37 @@ impl<'r> Environment<'r> {
             return Ok(());
         }
         self.stop_idle_networks(&vms)
+    }
+
+    /// Reboots `vm` (ACPI, as Lago's `shutdown -r`) and, when its console
+    /// log is local and shows output, returns once the console shows that
+    /// the old boot ended or a new one began
+    /// ([`boot_watch::wait_for_boot_boundary`], at most
+    /// [`boot_watch::REBOOT_SEEN_LIMIT`] or the SSH budget): a verb that
+    /// follows (`lago shell`) then waits for the new boot's SSH instead of
+    /// reaching the old one as it goes down.
+    fn reboot(&self, vm: &VmSpec, session: &ProviderSessionBox) -> Result<(), Error> {
+        let console = vm
+            .host
+            .is_none()
+            .then(|| self.env.prefix.console_log_path(&vm.name));
+        let mark = console.as_deref().and_then(boot_watch::ConsoleMark::take);
+        into_result(session.reboot(vm.name.as_str().into()))
+            .map_err(plugin_err(format_args!("rebooting VM `{}`", vm.name)))?;
+        let (Some(path), Some(mark)) = (console, mark) else {
+            return Ok(());
+        };
+        let _stage = progress::stage(&vm.name, "waiting for its reboot");
+        let limit = boot_watch::REBOOT_SEEN_LIMIT.min(self.ssh_budget());
+        if !boot_watch::wait_for_boot_boundary(&path, mark, limit) {
+            tracing::warn!(
+                "VM `{}`: its console showed no reboot within {}s; it may still be \
+                 shutting down",
+                vm.name,
+                limit.as_secs()
+            );
+        }
+        Ok(())
     }
 
     /// Stops the networks of `vms` (each provider keeps the ones a running VM

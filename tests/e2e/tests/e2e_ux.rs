@@ -57,7 +57,23 @@ fn start_shows_the_task_tree_and_shell_waits_for_a_rebooting_vm() {
     );
 
     // While vm0 reboots, `shell` waits for its SSH instead of failing.
+    // `shutdown -r` returns once the console shows the old boot's end
+    // (the kernel's `reboot: ` line) or the new one's kernel start.
+    let console = env.dir.path().join(".lago/default/logs/vm0.console.log");
+    let boundaries = || {
+        std::fs::read(&console)
+            .map(|b| {
+                let text = String::from_utf8_lossy(&b).to_lowercase();
+                text.matches("reboot: ").count() + text.matches("linux version ").count()
+            })
+            .unwrap_or(0)
+    };
+    let before = boundaries();
     env.ok(&["shutdown", "-r", "vm0"]);
+    assert!(
+        boundaries() > before,
+        "the reboot has begun when shutdown -r returns"
+    );
     let out = env.ok(&["shell", "vm0", "hostname"]);
     assert_eq!(out.trim(), "vm0");
     let log = std::fs::read_to_string(env.dir.path().join(".lago/default/logs/lago.log"))
