@@ -508,7 +508,7 @@ impl<'r> Environment<'r> {
             self.forget_ssh(vm);
             let session = self.session(vm)?;
             if reboot {
-                self.reboot(vm, &session)
+                self.reboot(vm, session)
             } else {
                 into_result(session.shutdown(vm.name.as_str().into()))
                     .map_err(plugin_err(format_args!("shutting down VM `{}`", vm.name)))
