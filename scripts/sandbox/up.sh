@@ -51,10 +51,13 @@ ip netns add "$SB_NAME"
 ip -n "$SB_NAME" link set lo up
 
 # /etc/libvirt for this sandbox: the host's files, minus anything that would
-# autostart, plus our qemu.conf / libvirtd.conf / virtlogd.conf
+# autostart and the host's own domains, networks and pools (e.g. the
+# `default` network libvirt-daemon-system defines: a sandbox starts with
+# none), plus our qemu.conf / libvirtd.conf / virtlogd.conf
 cp -a /etc/libvirt/. "$SB_STATE/etc/"
 rm -rf "$SB_STATE/etc/qemu/autostart" "$SB_STATE/etc/qemu/networks/autostart" \
   "$SB_STATE/etc/storage/autostart" "$SB_STATE/etc/nwfilter"
+rm -f "$SB_STATE"/etc/qemu/*.xml "$SB_STATE"/etc/qemu/networks/*.xml "$SB_STATE"/etc/storage/*.xml
 mkdir -p "$SB_STATE/log/qemu" "$SB_STATE/lib/qemu" "$SB_STATE/lib/dnsmasq" "$SB_STATE/lib/network"
 strip_keys() { # drops our keys from a host config file, if it exists
   [ -f "$1" ] || return 0
