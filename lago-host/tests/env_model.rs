@@ -573,3 +573,65 @@ fn destroy_verb() {
     assert!(!sb.proj().join(".lago").exists());
     assert_eq!(sb.lease_files(), 0);
 }
+
+/// Lago's `make_a_copy` of a `file` disk's `path` (the shape `lago export`
+/// writes for data disks, as Lago's generate_init did): `init` copies the
+/// image into the prefix (decompressing an `.xz` one) and the VM uses the
+/// copy; the image at `path` is only read.
+#[test]
+fn file_disks_with_make_a_copy_are_copied_into_the_prefix() {
+    let sb = Sandbox::new();
+    let image = sb.proj().join("data.qcow2");
+    let made = Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&image)
+        .arg("1M")
+        .status()
+        .expect("qemu-img");
+    assert!(made.success());
+    let original = std::fs::read(&image).expect("image");
+    lago::templates::xz::compress(&image, &sb.proj().join("data.qcow2.xz"), "test")
+        .expect("compress");
+    std::fs::write(
+        sb.proj().join("LagoInitFile"),
+        r#"
+domains:
+  vm0:
+    memory: 256
+    nics: [{net: mgmt}]
+    disks:
+      - {type: file, name: plain, dev: vda, format: qcow2, make_a_copy: 'True', path: $LAGO_INITFILE_PATH/data.qcow2}
+      - {type: file, name: packed, dev: vdb, format: qcow2, make_a_copy: true, path: $LAGO_INITFILE_PATH/data.qcow2.xz}
+      - {type: file, name: inplace, dev: vdc, format: qcow2, path: $LAGO_INITFILE_PATH/data.qcow2}
+nets:
+  mgmt: {type: nat, management: true}
+"#,
+    )
+    .expect("write");
+    ok_or_dump(&sb.lago(&["init", "--skip-bootstrap"]), "init");
+    let prefix = Prefix::open(&sb.proj().join(".lago/default")).expect("prefix");
+    let env = prefix.load_env().expect("env");
+    let disks = &env.domains["vm0"].disks;
+    let images = prefix.path().join("images");
+    for (i, name) in ["plain", "packed"].iter().enumerate() {
+        let path = disks[i].path.clone().expect("a path");
+        assert!(path.starts_with(&images), "{name}: {}", path.display());
+        assert_eq!(
+            std::fs::read(&path).expect("copy"),
+            original,
+            "{name}: the copy holds the image"
+        );
+    }
+    assert_eq!(
+        disks[2].path.as_deref(),
+        Some(image.as_path()),
+        "used in place"
+    );
+    assert_eq!(std::fs::read(&image).expect("image"), original, "only read");
+    ok_or_dump(&sb.lago(&["destroy", "-y"]), "destroy");
+    assert!(image.is_file() && sb.proj().join("data.qcow2.xz").is_file());
+}
+
+fn ok_or_dump(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+}

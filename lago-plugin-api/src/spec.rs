@@ -573,6 +573,37 @@ impl DiskSpec {
             _ => None,
         }
     }
+
+    /// The image a `file` disk with `make_a_copy` is copied from (Lago's
+    /// `make_a_copy`: the image at `path` is copied into the prefix and the
+    /// copy is used): `extra.source_path` (or `extra.original_path`), which
+    /// the host plans from the init file's `path`. `None` for a disk that is
+    /// used where it is, or whose copy comes from its `url`.
+    pub fn copy_source(&self) -> Option<PathBuf> {
+        if self.disk_type != DiskType::File || !truthy(self.extra.get(MAKE_A_COPY_KEY)) {
+            return None;
+        }
+        ["source_path", "original_path"]
+            .iter()
+            .find_map(|k| self.extra.get(*k)?.as_str().map(PathBuf::from))
+    }
+}
+
+/// Disk key (Lago's): a `file` disk is used as a copy in the prefix.
+pub const MAKE_A_COPY_KEY: &str = "make_a_copy";
+/// Disk key: the image a `make_a_copy` file disk is copied from.
+pub const SOURCE_PATH_KEY: &str = "source_path";
+
+/// Whether a flag read from an init file is set: `true`, a string `true`,
+/// `yes` or `1` (any case), or a non-zero number (Lago's files write
+/// `make_a_copy: 'True'`).
+pub fn truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
+        Some(Value::Number(n)) => n.as_u64().is_some_and(|n| n != 0),
+        _ => false,
+    }
 }
 
 /// What a provider kept in one VM's snapshot (`create_snapshot`'s answer,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use lago_plugin_api::spec::{DiskSpec, NetSpec, VmSpec};
+use lago_plugin_api::spec::{DiskSpec, DiskType, NetSpec, VmSpec, MAKE_A_COPY_KEY};
 use serde_json::{json, Map, Value};
 
 use super::{plugin_err, Environment, SNAPSHOTS_KEY};
@@ -80,18 +80,33 @@ fn layer_template(disk: &DiskSpec, standalone: bool) -> Option<(String, String, 
     Some((template.to_string(), version.to_string(), sha1))
 }
 
-/// An exported disk as an init file entry (see docs/cli.md, export): a
-/// `template_type: qcow2` disk whose `path` is the exported image beside
-/// the init file; for a layer, `layered: true` with the template it is
-/// made over (name, version, sha1), which `init` takes from its store.
+/// An exported disk as an init file entry (see docs/cli.md, export), its
+/// `path` the exported image beside the init file. A disk from a template:
+/// a `template_type: qcow2` disk; for a layer, `layered: true` with the
+/// template it is made over (name, version, sha1), which `init` takes from
+/// its store. Any other disk (an `empty` data disk, a `file`): a `file`
+/// disk with `make_a_copy`, as Lago's `generate_init` wrote it, so the
+/// next environment writes to its own copy, never to the export.
 fn disk_entry(vm: &VmSpec, d: &DiskSpec, standalone: bool, compress: bool) -> Value {
+    let path = format!("$LAGO_INITFILE_PATH/{}", exported_name(vm, d, compress));
+    if d.disk_type != DiskType::Template {
+        return json!({
+            "name": d.name,
+            "dev": d.dev,
+            "type": "file",
+            (MAKE_A_COPY_KEY): true,
+            "format": "qcow2",
+            "path": path,
+            "metadata": d.metadata,
+        });
+    }
     let mut e = json!({
         "name": d.name,
         "dev": d.dev,
         "type": "template",
         "template_type": "qcow2",
         "format": "qcow2",
-        "path": format!("$LAGO_INITFILE_PATH/{}", exported_name(vm, d, compress)),
+        "path": path,
         // Required of a template disk; names the image's origin.
         "template_name": d.template_name.clone().unwrap_or_else(|| d.name.clone()),
         "metadata": d.metadata,
@@ -414,15 +429,28 @@ mod tests {
         let e = disk_entry(&vm(), &again, false, false);
         assert_eq!(e[LAYERED_KEY], true, "{e}");
         assert_eq!(e["template_version"], "v2", "{e}");
+    }
 
-        // An empty disk: merged, named by the disk.
-        let empty: DiskSpec = serde_json::from_value(json!({
-            "type": "empty", "name": "data", "dev": "vdb", "format": "qcow2",
-            "path": "/p/images/vm0_data.qcow2", "size": "1G"
-        }))
-        .expect("a disk");
-        let e = disk_entry(&vm(), &empty, false, false);
-        assert!(e.get(LAYERED_KEY).is_none(), "{e}");
-        assert_eq!(e["template_name"], "data");
+    /// Lago's generate_init: an empty disk (and a file disk) is exported as
+    /// a `file` disk with `make_a_copy`, whatever its format was.
+    #[test]
+    fn blank_and_file_disks_are_exported_as_file_disks_with_a_copy() {
+        for (kind, format) in [("empty", "raw"), ("file", "qcow2")] {
+            let d: DiskSpec = serde_json::from_value(json!({
+                "type": kind, "name": "data", "dev": "sdb", "format": format,
+                "path": "/p/images/vm0_data.img", "size": "1G", "metadata": {"k": "v"}
+            }))
+            .expect("a disk");
+            let e = disk_entry(&vm(), &d, false, true);
+            assert_eq!(e["type"], "file", "{e}");
+            assert_eq!(e[MAKE_A_COPY_KEY], true, "{e}");
+            assert_eq!(e["format"], "qcow2", "{e}");
+            assert_eq!(e["path"], "$LAGO_INITFILE_PATH/vm0_data.qcow2.xz", "{e}");
+            assert_eq!(e["dev"], "sdb", "{e}");
+            assert_eq!(e["metadata"]["k"], "v", "{e}");
+            for absent in ["template_name", "template_type", LAYERED_KEY, "size"] {
+                assert!(e.get(absent).is_none(), "{absent} in {e}");
+            }
+        }
     }
 }

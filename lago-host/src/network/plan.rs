@@ -9,8 +9,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use lago_plugin_api::spec::{
-    DhcpRange, DiskSpec, DiskType, EnvSpec, HostMapping, NetSpan, NetSpec, NetType, NicSpec,
-    PrefixInfo, VmSpec,
+    truthy, DhcpRange, DiskSpec, DiskType, EnvSpec, HostMapping, NetSpan, NetSpec, NetType,
+    NicSpec, PrefixInfo, VmSpec, MAKE_A_COPY_KEY, SOURCE_PATH_KEY,
 };
 use serde_json::Value;
 use sha1::{Digest, Sha1};
@@ -397,9 +397,24 @@ pub fn plan(
                     let format = disk.format.clone().unwrap_or_else(|| {
                         format_from_name(disk.path.as_deref().or(disk.url.as_deref()).unwrap_or(""))
                     });
+                    let in_prefix = images.join(format!("{vm}_{name}.{}", ext_of(&format)));
+                    let mut extra = disk.extra.clone();
+                    // Lago's `make_a_copy` of a `path`: the copy, in the
+                    // prefix, is the disk; the path is only read.
+                    let copies_path = truthy(extra.get(MAKE_A_COPY_KEY))
+                        && disk.url.is_none()
+                        && !extra.contains_key(SOURCE_PATH_KEY)
+                        && !extra.contains_key("original_path");
                     let path = match given {
+                        Some(p) if copies_path => {
+                            extra.insert(
+                                SOURCE_PATH_KEY.into(),
+                                Value::String(p.display().to_string()),
+                            );
+                            in_prefix
+                        }
                         Some(p) => p,
-                        None => images.join(format!("{vm}_{name}.{}", ext_of(&format))),
+                        None => in_prefix,
                     };
                     DiskSpec {
                         disk_type: DiskType::File,
@@ -416,7 +431,7 @@ pub fn plan(
                         size: disk.size.clone(),
                         build: disk.build.clone(),
                         metadata: disk.metadata.clone(),
-                        extra: disk.extra.clone(),
+                        extra,
                     }
                 }
                 DiskType::Empty => {

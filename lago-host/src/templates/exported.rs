@@ -21,7 +21,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lago_plugin_api::spec::DiskSpec;
+use lago_plugin_api::spec::{DiskSpec, DiskType};
 use serde_json::Value;
 
 use super::{xz, StoredImage, TemplateError};
@@ -37,27 +37,36 @@ pub fn is_layered(disk: &DiskSpec) -> bool {
         && matches!(disk.extra.get(LAYERED_KEY), Some(Value::Bool(true)))
 }
 
-/// Whether `disk`'s base needs work in the prefix before the provider
-/// creates its overlay: a layer, or a compressed image.
-pub fn needs_preparing(disk: &DiskSpec) -> Result<bool, TemplateError> {
-    if disk.template_type.as_deref() != Some("qcow2") {
-        return Ok(false);
-    }
-    if is_layered(disk) {
-        return Ok(true);
-    }
-    match &disk.base {
-        Some(base) if base.is_file() => xz::is_xz(base).map_err(|source| TemplateError::Io {
-            what: format!("reading {}", base.display()),
-            source,
-        }),
-        _ => Ok(false),
+/// The exported image `disk` is made from, when it needs work in the
+/// prefix before the provider uses it: a layer, a compressed image under
+/// an overlay (the disk's `base`), or the compressed image a `make_a_copy`
+/// file disk copies (its [`DiskSpec::copy_source`]). `None`: nothing to do.
+pub fn image_to_prepare(disk: &DiskSpec) -> Result<Option<PathBuf>, TemplateError> {
+    let image = match disk.disk_type {
+        DiskType::File => disk.copy_source(),
+        _ if disk.template_type.as_deref() != Some("qcow2") => None,
+        _ if is_layered(disk) => return Ok(disk.base.clone()),
+        _ => disk.base.clone(),
+    };
+    match image {
+        Some(image) if image.is_file() => {
+            let compressed = xz::is_xz(&image).map_err(|source| TemplateError::Io {
+                what: format!("reading {}", image.display()),
+                source,
+            })?;
+            Ok(compressed.then_some(image))
+        }
+        _ => Ok(None),
     }
 }
 
-/// Where the prepared copy of `vm`'s disk goes in the prefix's images folder.
+/// Where the prepared copy of `vm`'s disk goes in the prefix: the base of
+/// its overlay in the images folder, or, for a file disk, its own path.
 pub fn prepared_path(images_dir: &Path, vm: &str, disk: &DiskSpec) -> PathBuf {
-    images_dir.join(format!("{vm}_{}.export.qcow2", disk.name))
+    match (&disk.disk_type, &disk.path) {
+        (DiskType::File, Some(path)) => path.clone(),
+        _ => images_dir.join(format!("{vm}_{}.export.qcow2", disk.name)),
+    }
 }
 
 fn bad(image: &Path, reason: impl Into<String>) -> TemplateError {

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec, TEMPLATE_IMAGE_KEY};
+use lago_plugin_api::spec::{
+    DiskType, EnvSpec, VmSpec, MAKE_A_COPY_KEY, SOURCE_PATH_KEY, TEMPLATE_IMAGE_KEY,
+};
 
 pub use repo::{ResolvedVersion, TemplateRepo};
 pub use source::Source;
@@ -214,10 +216,7 @@ fn prepare_exported(
     let mut work = Vec::new();
     for (vm_name, vm) in &env.domains {
         for (i, disk) in vm.disks.iter().enumerate() {
-            if !exported::needs_preparing(disk)? {
-                continue;
-            }
-            let Some(image) = disk.base.clone() else {
+            let Some(image) = exported::image_to_prepare(disk)? else {
                 continue;
             };
             let template = layer_image.get(&(vm_name.clone(), i)).map(|name| {
@@ -265,6 +264,12 @@ fn prepare_exported(
         else {
             continue;
         };
+        if disk.disk_type == DiskType::File {
+            // The decompressed copy is the disk: nothing left to copy.
+            disk.extra.remove(MAKE_A_COPY_KEY);
+            disk.extra.remove(SOURCE_PATH_KEY);
+            continue;
+        }
         disk.base = Some(dst);
         disk.base_format = Some("qcow2".to_string());
         if let Some((stored, _)) = template {

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lago_plugin_api::spec::{DiskSpec, DiskType, EnvSpec, VmSpec};
+use lago_plugin_api::spec::{truthy, DiskSpec, DiskType, EnvSpec, VmSpec, MAKE_A_COPY_KEY};
 use serde_json::Value;
 
 use crate::error::{ProviderError, Result};
@@ -45,23 +45,12 @@ fn ensure_parent(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn truthy(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "1"),
-        Some(Value::Number(n)) => n.as_u64().is_some_and(|n| n != 0),
-        _ => false,
-    }
-}
-
-/// The image a `make_a_copy` file disk is copied from: `extra.source_path`
-/// (or `extra.original_path`), else `url` when it is a local path or a
+/// The image a `make_a_copy` file disk is copied from: its planned source
+/// ([`DiskSpec::copy_source`]), else `url` when it is a local path or a
 /// `file://` URL.
 fn copy_source(vm: &VmSpec, disk: &DiskSpec) -> Result<PathBuf> {
-    for key in ["source_path", "original_path"] {
-        if let Some(Value::String(s)) = disk.extra.get(key) {
-            return Ok(PathBuf::from(s));
-        }
+    if let Some(src) = disk.copy_source() {
+        return Ok(src);
     }
     if let Some(url) = &disk.url {
         if let Some(p) = url.strip_prefix("file://") {
@@ -117,7 +106,7 @@ pub fn prepare_command(vm: &VmSpec, disk: &DiskSpec) -> Result<Option<Command>> 
             Ok(Some(cmd))
         }
         DiskType::File => {
-            if !truthy(disk.extra.get("make_a_copy")) {
+            if !truthy(disk.extra.get(MAKE_A_COPY_KEY)) {
                 return Ok(None);
             }
             let src = copy_source(vm, disk)?;

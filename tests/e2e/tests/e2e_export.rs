@@ -205,6 +205,13 @@ fn export_with_data_disk_reinits_after_source_destroyed_and_moved() {
         "the export points into its source: {init_text}"
     );
     assert!(out.join("scripts").is_dir(), "{init_text}");
+    // The blank data disk as Lago's generate_init wrote it: a file disk
+    // whose copy the next environment writes to.
+    let exported: serde_yaml::Value = serde_yaml::from_str(&init_text).expect("YAML");
+    let data = &exported["domains"]["vm0"]["disks"][1];
+    assert_eq!(data["type"].as_str(), Some("file"), "{init_text}");
+    assert_eq!(data["make_a_copy"].as_bool(), Some(true), "{init_text}");
+    let data_image = std::fs::read(out.join("vm0_data.qcow2")).expect("exported data disk");
     env.ok(&["destroy", "-y"]);
 
     // Elsewhere: a folder the source never knew.
@@ -227,5 +234,17 @@ fn export_with_data_disk_reinits_after_source_destroyed_and_moved() {
     again.ok(&["start"]);
     let data = again.ok(&["shell", "vm0", "head", "-c", "18", "/dev/vdb"]);
     assert_eq!(data.trim(), "data-before-export");
+    again.ok(&[
+        "shell",
+        "vm0",
+        "sh",
+        "-c",
+        "printf written-after | dd of=/dev/vdb bs=512 count=1 conv=sync 2>/dev/null && sync",
+    ]);
     again.ok(&["destroy", "-y"]);
+    assert_eq!(
+        std::fs::read(moved.join("vm0_data.qcow2")).expect("exported data disk"),
+        data_image,
+        "the export is never written to"
+    );
 }
