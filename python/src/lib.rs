@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use lago::sdk::{self, Env, InitOptions, LoadOptions, SdkError};
@@ -24,17 +24,18 @@ type Shared = Arc<RwLock<Option<Env<'static>>>>;
 /// The Python exception class of an [`SdkError`] kind (in `lago._core`),
 /// raised with the CLI's one-line message.
 fn to_py(e: SdkError) -> PyErr {
-    let class = match e {
-        SdkError::NotFound(_) => "LagoNotFoundError",
-        SdkError::BadInput(_) => "LagoBadInputError",
-        SdkError::NotRunning { .. } => "LagoVMNotRunningError",
-        SdkError::Ssh(_) => "LagoSSHError",
-        SdkError::Provider(_) => "LagoProviderError",
-        SdkError::Internal(_) => "LagoInternalError",
+    let (module, class) = match e {
+        SdkError::NotFound(_) => ("lago._core", "LagoNotFoundError"),
+        SdkError::BadInput(_) => ("lago._core", "LagoBadInputError"),
+        SdkError::NotRunning { .. } => ("lago._core", "LagoVMNotRunningError"),
+        SdkError::Ssh(_) => ("lago._core", "LagoSSHError"),
+        SdkError::Provider(_) => ("lago._core", "LagoProviderError"),
+        SdkError::MissingPaths { .. } => ("lago.plugins.vm", "ExtractPathNoPathError"),
+        SdkError::Internal(_) => ("lago._core", "LagoInternalError"),
     };
     Python::with_gil(|py| {
         let cls = py
-            .import("lago._core")
+            .import(module)
             .and_then(|m| m.getattr(class))
             .and_then(|c| c.downcast_into::<PyType>().map_err(PyErr::from));
         match cls {
@@ -44,6 +45,46 @@ fn to_py(e: SdkError) -> PyErr {
     })
 }
 
+/// Runs `f` with the GIL released. A Ctrl-C (any exception a Python signal
+/// handler raised) during it is raised when it returns, in place of its
+/// result: the work itself finishes (or fails) first, so nothing is left
+/// half-done by the interrupt.
+fn released<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce() -> Result<T, SdkError> + Send,
+{
+    let result = py.allow_threads(f);
+    if let Some(interrupt) = log::take_pending() {
+        return Err(interrupt);
+    }
+    py.check_signals()?;
+    result.map_err(to_py)
+}
+
+/// An error when the environment's prefix is gone from disk (destroyed
+/// through another `Env` of it or by `lago destroy`): nothing of it is
+/// left to reach.
+fn still_there(env: &Env<'static>) -> Result<(), SdkError> {
+    let path = env.prefix().path();
+    if path.join("uuid").exists() {
+        return Ok(());
+    }
+    Err(SdkError::BadInput(format!(
+        "the prefix {} was destroyed (through another Env of it, or `lago destroy`); \
+         this Env has nothing left to reach",
+        path.display()
+    )))
+}
+
+/// Drops the environment (its SSH sessions and keepalives) unless a call
+/// of another thread is using it.
+fn close(shared: &Shared) {
+    if let Ok(mut guard) = shared.try_write() {
+        drop(guard.take());
+    }
+}
+
 /// Runs `f` on the environment, which it may change (snapshots), with the
 /// GIL released.
 fn run_mut<T, F>(py: Python<'_>, shared: &Shared, f: F) -> PyResult<T>
@@ -51,14 +92,18 @@ where
     T: Send,
     F: FnOnce(&mut Env<'static>) -> Result<T, SdkError> + Send,
 {
-    py.allow_threads(|| {
+    released(py, || {
         let mut guard = shared.write().unwrap_or_else(|p| p.into_inner());
         let env = guard
             .as_mut()
             .ok_or_else(|| SdkError::BadInput("this environment was destroyed".to_string()))?;
+        if let Err(gone) = still_there(env) {
+            drop(guard);
+            close(shared);
+            return Err(gone);
+        }
         f(env)
     })
-    .map_err(to_py)
 }
 
 /// Runs `f` on the environment with the GIL released.
@@ -67,14 +112,18 @@ where
     T: Send,
     F: FnOnce(&Env<'static>) -> Result<T, SdkError> + Send,
 {
-    py.allow_threads(|| {
+    released(py, || {
         let guard = shared.read().unwrap_or_else(|p| p.into_inner());
         let env = guard
             .as_ref()
             .ok_or_else(|| SdkError::BadInput("this environment was destroyed".to_string()))?;
+        if let Err(gone) = still_there(env) {
+            drop(guard);
+            close(shared);
+            return Err(gone);
+        }
         f(env)
     })
-    .map_err(to_py)
 }
 
 /// A JSON value as the Python object `json.loads` would give.
@@ -161,9 +210,7 @@ fn init(
             plugin_dir,
         },
     };
-    let env = py
-        .allow_threads(|| sdk::init(&config, &workdir, &options))
-        .map_err(to_py)?;
+    let env = released(py, || sdk::init(&config, &workdir, &options))?;
     Ok(PyEnv::new(env))
 }
 
@@ -181,9 +228,7 @@ fn load_env(
         config: overrides(settings),
         plugin_dir,
     };
-    let env = py
-        .allow_threads(|| sdk::load_env(&workdir, Some(prefix), &options))
-        .map_err(to_py)?;
+    let env = released(py, || sdk::load_env(&workdir, Some(prefix), &options))?;
     Ok(PyEnv::new(env))
 }
 
@@ -193,11 +238,16 @@ struct PyEnv {
     shared: Shared,
 }
 
+/// Every environment this process opened (closed at interpreter exit).
+static LIVE: Mutex<Vec<Weak<RwLock<Option<Env<'static>>>>>> = Mutex::new(Vec::new());
+
 impl PyEnv {
     fn new(env: Env<'static>) -> Self {
-        PyEnv {
-            shared: Arc::new(RwLock::new(Some(env))),
-        }
+        let shared = Arc::new(RwLock::new(Some(env)));
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shared));
+        PyEnv { shared }
     }
 
     fn vm_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
@@ -246,14 +296,16 @@ impl PyEnv {
     }
 
     fn destroy(&self, py: Python<'_>) -> PyResult<()> {
-        py.allow_threads(|| {
+        released(py, || {
             let mut guard = self.shared.write().unwrap_or_else(|p| p.into_inner());
             match guard.take() {
+                // Destroyed already through another Env of the prefix:
+                // nothing left to do (its sessions close with it).
+                Some(env) if still_there(&env).is_err() => Ok(()),
                 Some(env) => env.destroy(),
                 None => Ok(()),
             }
         })
-        .map_err(to_py)
     }
 
     fn cleanup(&self, py: Python<'_>) -> PyResult<()> {
@@ -392,10 +444,13 @@ impl PyEnv {
     }
 
     /// `lago export` (Lago's `export_vms`): the disks and an init file into
-    /// `export_dir`; returns what was (or would be) exported.
+    /// `export_dir`; returns what was (or would be) exported. `out_format`
+    /// is Lago's init-file format: YAML (Lago's default `YAMLOutFormatPlugin`
+    /// or `"yaml"`), the only one lago writes; anything else is refused.
+    /// `export` is the same method (the Rust-native name, set in `lago.sdk`).
     #[pyo3(signature = (vms_names=None, standalone=false, export_dir=PathBuf::from("."),
-        compress=false, init_file_name="LagoInitFile".to_string(), collect_only=false,
-        with_threads=true))]
+        compress=false, init_file_name="LagoInitFile".to_string(), out_format=None,
+        collect_only=false, with_threads=true))]
     #[allow(clippy::too_many_arguments)]
     fn export_vms(
         &self,
@@ -405,9 +460,13 @@ impl PyEnv {
         export_dir: PathBuf,
         compress: bool,
         init_file_name: String,
+        out_format: Option<&Bound<'_, PyAny>>,
         collect_only: bool,
         with_threads: bool,
     ) -> PyResult<PyObject> {
+        if let Some(format) = out_format {
+            check_yaml_format(format)?;
+        }
         let opts = sdk::ExportOptions {
             vms: names(vms_names),
             standalone,
@@ -419,34 +478,6 @@ impl PyEnv {
         };
         let tree = run(py, &self.shared, |env| env.export(&opts))?;
         to_python(py, &tree)
-    }
-
-    /// The Rust-native name of [`export_vms`].
-    #[pyo3(signature = (vms_names=None, standalone=false, export_dir=PathBuf::from("."),
-        compress=false, init_file_name="LagoInitFile".to_string(), collect_only=false,
-        with_threads=true))]
-    #[allow(clippy::too_many_arguments)]
-    fn export(
-        &self,
-        py: Python<'_>,
-        vms_names: Option<Vec<String>>,
-        standalone: bool,
-        export_dir: PathBuf,
-        compress: bool,
-        init_file_name: String,
-        collect_only: bool,
-        with_threads: bool,
-    ) -> PyResult<PyObject> {
-        self.export_vms(
-            py,
-            vms_names,
-            standalone,
-            export_dir,
-            compress,
-            init_file_name,
-            collect_only,
-            with_threads,
-        )
     }
 
     /// `lago console VM`: the VM's serial console on this terminal until
@@ -471,6 +502,61 @@ impl PyVm {
     {
         run(py, &self.shared, |env| f(env.get_vm(&self.name)?))
     }
+}
+
+/// `result`'s error of class `current` (in `lago._core`) raised as Lago's
+/// subclass `lago_class` of it (in `lago.plugins.vm`), message kept.
+fn as_lago_class<T>(
+    py: Python<'_>,
+    result: PyResult<T>,
+    current: &str,
+    lago_class: &str,
+) -> PyResult<T> {
+    result.or_else(|e| {
+        let current = py.import("lago._core")?.getattr(current)?;
+        if !e.is_instance(py, &current) {
+            return Err(e);
+        }
+        let cls = py.import("lago.plugins.vm")?.getattr(lago_class)?;
+        let message = e.value(py).str()?;
+        Err(PyErr::from_value(cls.call1((message,))?))
+    })
+}
+
+/// `export_vms`'s `out_format`: `None`, `"yaml"` or a YAML output-format
+/// object (Lago's `YAMLOutFormatPlugin`, by its class name).
+fn check_yaml_format(format: &Bound<'_, PyAny>) -> PyResult<()> {
+    if format.is_none() {
+        return Ok(());
+    }
+    let name = match format.extract::<String>() {
+        Ok(text) => text,
+        Err(_) => format.get_type().name()?.to_string(),
+    };
+    if name.to_ascii_lowercase().contains("yaml") {
+        return Ok(());
+    }
+    Err(to_py(SdkError::BadInput(format!(
+        "export_vms: out_format {name:?} is not supported; the exported init file is YAML \
+         (out_format=None, \"yaml\" or Lago's YAMLOutFormatPlugin)"
+    ))))
+}
+
+/// A command as a list of arguments; a `str` is refused with a TypeError
+/// saying so (it would be one argument, or split where the caller did not
+/// mean it).
+fn command_args(method: &str, command: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if let Ok(text) = command.downcast::<pyo3::types::PyString>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "VM.{method}: pass the command as a list of arguments, e.g. {:?}, not a string",
+            text.to_string().split_whitespace().collect::<Vec<_>>()
+        )));
+    }
+    command.extract().map_err(|e: PyErr| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "VM.{method}: the command must be a list of str arguments ({e})"
+        ))
+    })
 }
 
 /// Command input as Lago takes it: `str` (UTF-8) or `bytes`.
@@ -574,9 +660,10 @@ impl PyVm {
     fn ssh(
         &self,
         py: Python<'_>,
-        command: Vec<String>,
+        command: &Bound<'_, PyAny>,
         data: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyObject> {
+        let command = command_args("ssh", command)?;
         let input = input_bytes(data)?;
         let status = self.with(py, |vm| vm.ssh_with_input(&command, input.as_deref()))?;
         command_status(py, &status)
@@ -595,8 +682,16 @@ impl PyVm {
     /// As Lago: a `CommandStatus` whose `out` and `err` are empty (the
     /// session went to the terminal).
     #[pyo3(signature = (command=None))]
-    fn interactive_ssh(&self, py: Python<'_>, command: Option<Vec<String>>) -> PyResult<PyObject> {
-        let code = self.with(py, |vm| vm.interactive_ssh(&command.unwrap_or_default()))?;
+    fn interactive_ssh(
+        &self,
+        py: Python<'_>,
+        command: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyObject> {
+        let command = match command {
+            Some(c) => command_args("interactive_ssh", c)?,
+            None => Vec::new(),
+        };
+        let code = self.with(py, |vm| vm.interactive_ssh(&command))?;
         let status = sdk::CommandStatus {
             code,
             out: Vec::new(),
@@ -634,7 +729,8 @@ impl PyVm {
         remote_path: String,
         recursive: bool,
     ) -> PyResult<()> {
-        self.with(py, |vm| vm.copy_to(&local_path, &remote_path, recursive))
+        let copied = self.with(py, |vm| vm.copy_to(&local_path, &remote_path, recursive));
+        as_lago_class(py, copied, "LagoBadInputError", "LagoCopyFilesToVMError")
     }
 
     #[pyo3(signature = (remote_path, local_path, recursive=true))]
@@ -645,7 +741,8 @@ impl PyVm {
         local_path: PathBuf,
         recursive: bool,
     ) -> PyResult<()> {
-        self.with(py, |vm| vm.copy_from(&remote_path, &local_path, recursive))
+        let copied = self.with(py, |vm| vm.copy_from(&remote_path, &local_path, recursive));
+        as_lago_class(py, copied, "LagoNotFoundError", "LagoCopyFilesFromVMError")
     }
 
     /// Lago's `collect_artifacts(output_dir, ignore_nopath)`: this VM's
@@ -849,10 +946,32 @@ fn _set_plugin_dir(dir: PathBuf) {
     sdk::set_package_plugin_dir(dir);
 }
 
+/// At interpreter exit (an `atexit` hook of `lago/__init__.py`): closes
+/// every environment still open (its SSH sessions and their threads; the
+/// VMs stay, as after the process ends), then stops sending log records to
+/// Python, which is about to finalize. An environment busy in another
+/// thread is left as it is.
+#[pyfunction]
+fn _at_exit(py: Python<'_>) {
+    let live: Vec<Shared> = LIVE
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drain(..)
+        .filter_map(|w| w.upgrade())
+        .collect();
+    py.allow_threads(|| {
+        for shared in &live {
+            close(shared);
+        }
+    });
+    log::stop();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     log::install();
     m.add_function(wrap_pyfunction!(_set_plugin_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
     m.add_function(wrap_pyfunction!(init, m)?)?;
     m.add_function(wrap_pyfunction!(load_env, m)?)?;
     m.add_class::<PyEnv>()?;

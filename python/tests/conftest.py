@@ -2,6 +2,7 @@
 inside the VM sandbox that scripts/test.sh starts (LAGO_E2E=1), each test
 with its own lease and template stores."""
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -36,6 +37,29 @@ domains:
 nets:
   mgmt: {type: nat, management: true}
 """
+
+#: A VM as Lago's SDK sanity test has them: `vm0{n}` in `group{g}`, with
+#: artifacts one of which is missing in the VM.
+LAGO_VM = """
+  vm0{n}:
+    memory: 256
+    vcpu: 1
+    disks:
+      - {{template_name: lago-tiny, type: template, name: root, dev: vda, format: qcow2}}
+    nics: [{{net: net-01}}]
+    metadata: {{vm0{n}: vm0{n}}}
+    groups: [group{g}]
+    artifacts: [/should/not/exist, /root/custom, /etc/hosts]
+"""
+
+
+def lago_init(*numbers):
+    """An init file of [`LAGO_VM`]s `vm0N` (group N-1) on one network."""
+    return (
+        "domains:"
+        + "".join(LAGO_VM.format(n=n, g=n - 1) for n in numbers)
+        + "nets:\n  net-01: {type: nat, management: true, dns_domain_name: lago.local}\n"
+    )
 
 
 #: Variables the test harness sets or reads (never lago): the sandbox's own
@@ -109,3 +133,22 @@ def leftover_libvirt(tag):
         assert out.returncode == 0, out.stderr
         names += [n.strip() for n in out.stdout.splitlines() if tag in n]
     return names
+
+
+@contextlib.contextmanager
+def started(folder, text, **init_kwargs):
+    """The environment of the init file `text`, initialized in
+    `folder/workdir` (with `folder`'s own `lago.conf`) and started; yields
+    `(env, init file path)` and destroys it after."""
+    from lago import sdk
+
+    folder = pathlib.Path(folder)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CONFIG_HOME", str(lago_config(folder)))
+        config = initfile(folder, text)
+        env = sdk.init(str(config), workdir=str(folder / "workdir"), **init_kwargs)
+        try:
+            env.start()
+            yield env, config
+        finally:
+            env.destroy()

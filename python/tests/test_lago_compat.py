@@ -40,31 +40,10 @@ from lago.utils import (
 )
 from lago.workdir import PrefixAlreadyExists
 
-from conftest import ROOT, initfile, lago_config
+from conftest import ROOT, initfile, lago_init, started
 
-INIT = """
-domains:
-  vm01:
-    memory: 256
-    vcpu: 1
-    disks:
-      - {template_name: lago-tiny, type: template, name: root, dev: vda, format: qcow2}
-    nics: [{net: net-01}]
-    metadata: {vm01: vm01}
-    groups: [group0]
-    artifacts: [/should/not/exist, /root/custom, /etc/hosts]
-  vm02:
-    memory: 256
-    vcpu: 1
-    disks:
-      - {template_name: lago-tiny, type: template, name: root, dev: vda, format: qcow2}
-    nics: [{net: net-01}]
-    metadata: {vm02: vm02}
-    groups: [group1]
-    artifacts: [/should/not/exist, /root/custom, /etc/hosts]
-nets:
-  net-01: {type: nat, management: true, dns_domain_name: lago.local}
-"""
+#: Lago's SDK sanity test's two VMs: vm01 in group0, vm02 in group1.
+INIT = lago_init(1, 2)
 
 ONE_VM = """
 domains:
@@ -198,19 +177,11 @@ def test_plugins_come_from_the_package():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("world")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CONFIG_HOME", str(lago_config(folder)))
-        config = initfile(folder, INIT)
-        workdir = folder / "workdir"
-        logfile = folder / "external.log"
-        env = sdk.init(str(config), workdir=str(workdir), logfile=str(logfile))
-        try:
-            env.start()
-            yield types.SimpleNamespace(
-                env=env, folder=folder, workdir=workdir, logfile=logfile, config=config
-            )
-        finally:
-            env.destroy()
+    logfile = folder / "external.log"
+    with started(folder, INIT, logfile=str(logfile)) as (env, config):
+        yield types.SimpleNamespace(
+            env=env, folder=folder, workdir=folder / "workdir", logfile=logfile, config=config
+        )
 
 
 def test_custom_log(world):

@@ -155,6 +155,30 @@ impl StateLock {
     }
 }
 
+/// Who holds the lock of the folder `dir` now (e.g. "`lago init` (pid
+/// 20)"), without taking it (a probe that took it, even shared, would make
+/// the holder's own exclusive `take` fail); `None` when nobody does or the
+/// lock file is absent or unreadable.
+pub fn holder(dir: &Path) -> Option<String> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.file_type().is_file() {
+        return None;
+    }
+    let holding = lock_holders(meta.dev(), meta.ino())?;
+    if holding.is_empty() {
+        return None;
+    }
+    let mut text = String::new();
+    let _ = file.read_to_string(&mut text);
+    Some(describe_holders(&text, Some(&holding)))
+}
+
 /// The pids holding an flock on the file (device `dev`, inode `ino`), from
 /// `/proc/locks` (`N: FLOCK ADVISORY WRITE <pid> <maj>:<min>:<ino> 0 EOF`);
 /// `None` when it cannot be read.

@@ -272,14 +272,7 @@ impl<'r> Env<'r> {
     /// provider says it is not running, else the SSH error.
     pub(crate) fn unreachable(&self, vm: &VmSpec, ssh: SdkError) -> SdkError {
         match self.env.vm_state(vm) {
-            Ok(state) if state != "running" => SdkError::NotRunning {
-                message: format!(
-                    "VM `{}` is not running, but `{state}`; start it with `lago start {}`",
-                    vm.name, vm.name
-                ),
-                vm: vm.name.clone(),
-                state,
-            },
+            Ok(state) if state != "running" => SdkError::not_running(&vm.name, state),
             _ => ssh,
         }
     }
@@ -394,9 +387,11 @@ impl<'r> Env<'r> {
                 .into_iter()
                 .map(|a| (a.guest, a.dest.to_string_lossy().into_owned()))
                 .collect();
+            // The provider reads the stopped VM's disks: whatever it
+            // refuses (a missing path included) is its error.
             self.env
                 .extract_paths_dead(vm, &pairs, ignore_nopath)
-                .map_err(SdkError::provider)?;
+                .map_err(|e| SdkError::Provider(e.message().to_string()))?;
             return Ok(VmCollection {
                 collected: paths.to_vec(),
                 ..VmCollection::default()
@@ -407,6 +402,9 @@ impl<'r> Env<'r> {
             Ok(report) => Ok(report),
             Err(CollectError::Ssh(e)) if is_unreachable(&e) => {
                 Err(self.unreachable(vm, SdkError::ssh(&vm.name, &e)))
+            }
+            Err(CollectError::Missing { vm, paths }) => {
+                Err(SdkError::missing_paths(BTreeMap::from([(vm, paths)])))
             }
             Err(e) => Err(crate::error::Error::from(e).into()),
         }
@@ -433,6 +431,20 @@ fn gather<'a, T>(
                 vm.name
             ))),
         }
+    }
+    // Paths missing in several VMs: one error listing them all.
+    if errors.len() > 1
+        && errors
+            .iter()
+            .all(|e| matches!(e, SdkError::MissingPaths { .. }))
+    {
+        let mut missing = BTreeMap::new();
+        for e in errors {
+            if let SdkError::MissingPaths { missing: m, .. } = e {
+                missing.extend(m);
+            }
+        }
+        return Err(SdkError::missing_paths(missing));
     }
     match errors.len() {
         0 => Ok(done),

@@ -1,5 +1,7 @@
 //! The one error type of the SDK, with kinds a caller can match.
 
+use std::collections::BTreeMap;
+
 use crate::error::{Error, ErrorClass};
 use crate::ssh::SshError;
 
@@ -30,6 +32,15 @@ pub enum SdkError {
     /// A vm-provider, vm-type or vm-service plugin refused or failed.
     #[error("{0}")]
     Provider(String),
+    /// Artifact paths missing in running VMs, collected without
+    /// `ignore_nopath` (every other path was collected): `missing` by VM.
+    /// The message speaks to an SDK caller; the CLI's (naming `--no-skip`)
+    /// is made at the binary edge.
+    #[error("{message}")]
+    MissingPaths {
+        missing: BTreeMap<String, Vec<String>>,
+        message: String,
+    },
     /// A failure of lago or the system (I/O, a plugin panic).
     #[error("{0}")]
     Internal(String),
@@ -45,6 +56,7 @@ impl SdkError {
             SdkError::NotRunning { .. } => "not_running",
             SdkError::Ssh(_) => "ssh",
             SdkError::Provider(_) => "provider",
+            SdkError::MissingPaths { .. } => "missing_paths",
             SdkError::Internal(_) => "internal",
         }
     }
@@ -57,7 +69,39 @@ impl SdkError {
             | SdkError::Ssh(m)
             | SdkError::Provider(m)
             | SdkError::Internal(m) => m,
-            SdkError::NotRunning { message, .. } => message,
+            SdkError::NotRunning { message, .. } | SdkError::MissingPaths { message, .. } => {
+                message
+            }
+        }
+    }
+
+    /// [`SdkError::NotRunning`] for the VM `vm` in the provider's `state`,
+    /// in an SDK caller's words (the CLI's are made at the binary edge).
+    pub(crate) fn not_running(vm: &str, state: String) -> SdkError {
+        let message = if state == "paused" {
+            format!("VM `{vm}` is paused; resume it first")
+        } else {
+            format!("VM `{vm}` is not running, but `{state}`; start it with env.start()")
+        };
+        SdkError::NotRunning {
+            vm: vm.to_string(),
+            state,
+            message,
+        }
+    }
+
+    /// [`SdkError::MissingPaths`] for `missing` (by VM).
+    pub(crate) fn missing_paths(missing: BTreeMap<String, Vec<String>>) -> SdkError {
+        let by_vm: Vec<String> = missing
+            .iter()
+            .map(|(vm, paths)| format!("VM {vm}: {}", paths.join(", ")))
+            .collect();
+        SdkError::MissingPaths {
+            message: format!(
+                "artifact paths missing (ignore_nopath=True skips them): {}",
+                by_vm.join("; ")
+            ),
+            missing,
         }
     }
 
@@ -115,11 +159,24 @@ impl From<serde_json::Error> for SdkError {
 }
 
 /// At the binary edge: [`SdkError::Internal`] exits 1, every other kind is
-/// the user's to fix and exits 2 (as the CLI did before the SDK).
+/// the user's to fix and exits 2 (as the CLI did before the SDK). Missing
+/// artifact paths are worded for the CLI (`--no-skip`).
 impl From<SdkError> for Error {
     fn from(e: SdkError) -> Self {
         match e {
             SdkError::Internal(m) => Error::internal(m),
+            SdkError::MissingPaths { missing, .. } => Error::user(
+                missing
+                    .into_iter()
+                    .map(|(vm, paths)| {
+                        crate::workflows::collect::CollectError::Missing { vm, paths }.to_string()
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+            SdkError::NotRunning { vm, state, .. } => {
+                Error::user(crate::workflows::not_running_message(&vm, &state))
+            }
             other => Error::user(other.message().to_string()),
         }
     }

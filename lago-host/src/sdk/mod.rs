@@ -35,6 +35,7 @@ mod vm;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use lago_plugin_api::spec::EnvSpec;
 
@@ -238,8 +239,12 @@ pub fn init_with<'r>(
 /// `prefix_name` of `workdir` (`None` or `current`: the workdir's current
 /// prefix), e.g. one another process made with [`init`].
 ///
+/// A prefix another process is initializing is waited for (up to
+/// [`INIT_WAIT`]).
+///
 /// Errors: [`SdkError::NotFound`] for a missing workdir or prefix,
-/// [`SdkError::BadInput`] for a prefix whose init did not finish.
+/// [`SdkError::BadInput`] for a prefix whose init did not finish (or is
+/// still running after [`INIT_WAIT`]).
 pub fn load_env(
     workdir: &Path,
     prefix_name: Option<&str>,
@@ -252,7 +257,45 @@ pub fn load_env(
         crate::prefix::check_prefix_name(n)?;
     }
     let prefix = Workdir::open(workdir)?.resolve(name)?;
+    wait_for_init(&prefix)?;
     Env::open(prefix, config, registry)
+}
+
+/// How long [`load_env`] waits for another process's init of the prefix.
+pub const INIT_WAIT: Duration = Duration::from_secs(600);
+/// How long a prefix folder without its uuid and without a lock holder is
+/// taken for an init that is just starting (it makes the folder, then takes
+/// the lock).
+const INIT_GRACE: Duration = Duration::from_secs(3);
+
+/// Returns once `prefix` is initialized, waiting (up to [`INIT_WAIT`]) while
+/// another process's init holds it; an init that did not finish and is not
+/// running is left to [`Env::open`]'s error.
+fn wait_for_init(prefix: &Prefix) -> Result<(), SdkError> {
+    let started = Instant::now();
+    loop {
+        if prefix.is_initialized() || !prefix.path().is_dir() {
+            return Ok(());
+        }
+        let holder = crate::prefix::lock::holder(prefix.path());
+        let waited = started.elapsed();
+        match holder {
+            Some(holder) if waited >= INIT_WAIT => {
+                return Err(SdkError::BadInput(format!(
+                    "the prefix {} is being initialized by another process ({holder}): its \
+                     init is still running after {} s; load it again when that init is done",
+                    prefix.path().display(),
+                    waited.as_secs()
+                )))
+            }
+            Some(_) => {}
+            // No holder: an init that is about to take the lock (no uuid
+            // yet), else one that ended without finishing.
+            None if waited < INIT_GRACE && !prefix.path().join("uuid").exists() => {}
+            None => return Ok(()),
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[cfg(test)]

@@ -72,9 +72,19 @@ impl TemplateRepo {
         let text = if is_url(location) {
             super::source::http_get_string(location)?
         } else {
-            std::fs::read_to_string(location).map_err(|source| TemplateError::Io {
-                what: format!("reading template repository {location}"),
-                source,
+            std::fs::read_to_string(location).map_err(|source| match source.kind() {
+                // A path the user gave that names nothing: theirs to fix.
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory => {
+                    TemplateError::BadRepo {
+                        origin: location.to_string(),
+                        reason: "no such file (a repository is a repo.json file or URL)"
+                            .to_string(),
+                    }
+                }
+                _ => TemplateError::Io {
+                    what: format!("reading template repository {location}"),
+                    source,
+                },
             })?
         };
         Self::parse(&text, location)

@@ -93,15 +93,26 @@ fn group_value(v: &Value) -> String {
     }
 }
 
-/// One host line.
+/// One host line. The key's path is quoted when it needs it: Ansible
+/// splits an INI host line as `shlex` does (a space, a quote or a `#`
+/// would cut it).
 pub fn host_entry(name: &str, ip: Option<&str>, key: &Path) -> String {
+    let key = shlex_quote(&key.display().to_string());
     match ip {
-        Some(ip) => format!(
-            "{name} ansible_host={ip} ansible_ssh_private_key_file={}",
-            key.display()
-        ),
-        None => format!("{name} ansible_ssh_private_key_file={}", key.display()),
+        Some(ip) => format!("{name} ansible_host={ip} ansible_ssh_private_key_file={key}"),
+        None => format!("{name} ansible_ssh_private_key_file={key}"),
     }
+}
+
+/// `text` as one `shlex` token: as it is when it holds only safe
+/// characters, else in single quotes (a `'` as `'"'"'`), as Python's
+/// `shlex.quote`.
+fn shlex_quote(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\"'\"'"))
 }
 
 /// The inventory of `vms`: `(name, spec as JSON, host line)` each, in the
@@ -313,6 +324,19 @@ mod tests {
         assert_eq!(
             host_entry("v", None, Path::new("/k")),
             "v ansible_ssh_private_key_file=/k"
+        );
+    }
+
+    #[test]
+    fn a_key_path_with_spaces_or_quotes_is_one_shlex_token() {
+        let line = host_entry("v", None, Path::new("/w d/it's #1/id"));
+        assert_eq!(
+            line,
+            "v ansible_ssh_private_key_file='/w d/it'\"'\"'s #1/id'"
+        );
+        assert_eq!(
+            host_entry("v", Some("1.2.3.4"), Path::new("/p/id_ed25519")),
+            "v ansible_host=1.2.3.4 ansible_ssh_private_key_file=/p/id_ed25519"
         );
     }
 }

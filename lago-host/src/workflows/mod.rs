@@ -38,12 +38,17 @@ pub fn is_unreachable(e: &SshError) -> bool {
 pub fn not_running(env: &Environment, vm: &VmSpec) -> Option<Error> {
     let states = env.states().ok()?;
     let state = states.vms.get(&vm.name)?;
-    (state != "running").then(|| {
-        Error::user(format!(
-            "VM `{}` is not running, but `{state}`; start it with `lago start {}`",
-            vm.name, vm.name
-        ))
-    })
+    (state != "running").then(|| Error::user(not_running_message(&vm.name, state)))
+}
+
+/// The CLI's words for a VM that is not running, by its provider's `state`
+/// (the SDK has its own, see `SdkError::not_running`).
+pub fn not_running_message(vm: &str, state: &str) -> String {
+    if state == "paused" {
+        format!("VM `{vm}` is paused; resume it first (`virsh resume`)")
+    } else {
+        format!("VM `{vm}` is not running, but `{state}`; start it with `lago start {vm}`")
+    }
 }
 
 /// One error out of several VMs' errors, each on its own line; a user

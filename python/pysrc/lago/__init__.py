@@ -13,6 +13,7 @@ client library (``libvirt.so.0``, Debian's ``libvirt0``) and QEMU's
 ``qemu-img`` (``qemu-utils``); see docs/sdk.md.
 """
 
+import atexit
 import ctypes.util
 import os
 import shutil
@@ -43,6 +44,13 @@ from . import _native  # noqa: E402
 # The default plugins the wheel carries (liblago_*.so), searched after
 # $LAGO_PLUGIN_PATH, ~/.local/lib/lago/plugins and /usr/lib/lago/plugins.
 _native._set_plugin_dir(os.path.join(os.path.dirname(os.path.abspath(__file__)), "plugins"))
+
+# At exit, open environments close their SSH sessions and lago stops
+# logging before Python finalizes.
+atexit.register(_native._at_exit)
+
+# The Rust-native name of Lago's ``Env.export_vms``: the same method.
+_native.Env.export = _native.Env.export_vms
 
 from ._core import (  # noqa: E402
     CommandStatus,

@@ -93,15 +93,13 @@ class Env:
         """Lago's name of ``list_snapshots()``."""
     def export_vms(self, vms_names: Optional[List[str]] = None, standalone: bool = False,
                    export_dir: _Path = ".", compress: bool = False,
-                   init_file_name: str = "LagoInitFile", collect_only: bool = False,
-                   with_threads: bool = True) -> Any:
+                   init_file_name: str = "LagoInitFile", out_format: Any = None,
+                   collect_only: bool = False, with_threads: bool = True) -> Any:
         """``lago export`` (Lago's ``export_vms``): disks and an init file into
-        export_dir; returns what was (collect_only: would be) exported."""
-    def export(self, vms_names: Optional[List[str]] = None, standalone: bool = False,
-               export_dir: _Path = ".", compress: bool = False,
-               init_file_name: str = "LagoInitFile", collect_only: bool = False,
-               with_threads: bool = True) -> Any:
-        """The same as ``export_vms``."""
+        export_dir; returns what was (collect_only: would be) exported.
+        out_format: None, "yaml" or Lago's YAMLOutFormatPlugin (the init
+        file is YAML); anything else raises LagoBadInputError."""
+    export = export_vms
     def console(self, vm_name: str) -> int:
         """``lago console VM`` on this terminal; the exit code."""
 

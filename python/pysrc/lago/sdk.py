@@ -16,6 +16,7 @@ import logging
 import os
 
 from . import _native
+from ._core import LagoBadInputError
 from ._native import Env, Net, Service, VM  # noqa: F401 (re-exported)
 from .log_utils import get_default_log_formatter
 from .workdir import PrefixAlreadyExists
@@ -64,6 +65,13 @@ def _attach_prefix_log(env):
     _PREFIX_LOGS[path] = handler
 
 
+def _exists_message(prefix):
+    return (
+        "the prefix {} already exists; load it with sdk.load_env() (and destroy() it "
+        "if it is yours), or choose another prefix_name=".format(prefix)
+    )
+
+
 def init(config, workdir=None, logfile=None, loglevel=logging.INFO, **kwargs):
     """Initialize an environment (``lago init``) and return it, not started.
 
@@ -87,7 +95,8 @@ def init(config, workdir=None, logfile=None, loglevel=logging.INFO, **kwargs):
 
     Raises:
         lago.workdir.PrefixAlreadyExists: the workdir has that prefix
-            already (``load_env`` it instead).
+            already, also when another process's init made it meanwhile
+            (``load_env`` it instead).
         LagoBadInputError: the init file is refused, a template is unknown
             (nothing is left behind).
         LagoProviderError: a provider could not prepare a disk.
@@ -99,11 +108,15 @@ def init(config, workdir=None, logfile=None, loglevel=logging.INFO, **kwargs):
     workdir = os.fspath(workdir)
     prefix = os.path.join(workdir, kwargs.get("prefix_name") or "default")
     if os.path.lexists(prefix):
-        raise PrefixAlreadyExists(
-            "the prefix {} already exists; `lago destroy` it first, or choose another "
-            "name with prefix_name=".format(prefix)
-        )
-    env = _native.init(os.fspath(config), workdir, **kwargs)
+        raise PrefixAlreadyExists(_exists_message(prefix))
+    try:
+        env = _native.init(os.fspath(config), workdir, **kwargs)
+    except LagoBadInputError:
+        # Another process made the prefix meanwhile (a failed init of this
+        # one leaves nothing behind): the same answer whatever the timing.
+        if os.path.lexists(prefix):
+            raise PrefixAlreadyExists(_exists_message(prefix)) from None
+        raise
     _attach_prefix_log(env)
     return env
 
@@ -117,12 +130,16 @@ def load_env(workdir, logfile=None, loglevel=logging.INFO, prefix="current", **k
         prefix (str): the prefix name in it (``current``: the current one).
         **kwargs: ``settings`` and ``plugin_dir``, as :func:`init`.
 
+    A prefix another process is still initializing is waited for (at
+    most 10 minutes).
+
     Returns:
         Env: the environment.
 
     Raises:
         LagoNotFoundError: no workdir or no such prefix.
-        LagoBadInputError: the prefix's init did not finish.
+        LagoBadInputError: the prefix's init did not finish (or is still
+            running after 10 minutes).
     """
     _setup_sdk_logging(logfile, loglevel)
     env = _native.load_env(os.fspath(workdir), prefix, **kwargs)

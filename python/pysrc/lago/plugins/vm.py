@@ -2,7 +2,13 @@
 
 import os
 
-from .._core import LagoBadInputError, LagoException, LagoVMNotRunningError
+from .._core import (
+    LagoBadInputError,
+    LagoError,
+    LagoException,
+    LagoNotFoundError,
+    LagoVMNotRunningError,
+)
 
 __all__ = [
     "VMError",
@@ -14,8 +20,9 @@ __all__ = [
 ]
 
 
-class VMError(LagoException):
-    """Lago's base of VM errors."""
+class VMError(LagoError):
+    """Lago's base of VM errors (a :class:`lago.LagoError`, so a
+    :class:`LagoException` as in Lago)."""
 
 
 class ExtractPathError(VMError):
@@ -30,11 +37,13 @@ class ExtractPathNoPathError(VMError):
 
 
 class LagoCopyFilesToVMError(LagoBadInputError):
-    """Lago's name of a failed copy into a VM."""
+    """A copy into a VM refused (e.g. the local file is missing): Lago's
+    class, a :class:`lago.LagoBadInputError`."""
 
 
-class LagoCopyFilesFromVMError(LagoBadInputError):
-    """Lago's name of a failed copy out of a VM."""
+class LagoCopyFilesFromVMError(LagoNotFoundError):
+    """A copy out of a VM of a path missing there: Lago's class, a
+    :class:`lago.LagoNotFoundError`."""
 
 
 def _extract_paths(vm, paths, ignore_nopath):
