@@ -17,7 +17,11 @@
 //!
 //! Only what follows the last kernel start (`Linux version`) counts for the
 //! kernel and init patterns, so a VM that panicked and rebooted (`panic=N`)
-//! is judged by its new boot.
+//! is judged by its new boot. A verb waiting for a VM that is already
+//! running (`shell`, `copy-to-vm`, ... [`ConsoleFrom::Now`]) judges only
+//! what the console prints while it waits: the log may hold an earlier
+//! boot's panic (a `quiet` kernel shows no new kernel start after the
+//! reboot) or anything the guest wrote to its console.
 //!
 //! A console that printed something and then made no progress for the
 //! stall limit (`[lago] console_stall_timeout`, 300 s by default, 0: off)
@@ -95,11 +99,23 @@ pub enum BootFailure {
     },
 }
 
+/// Which console text a wait judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleFrom {
+    /// All of it: the log of a domain that was just started (libvirt
+    /// starts it anew at each domain start).
+    BootStart,
+    /// What is printed from now on: a VM that was already running.
+    Now,
+}
+
 /// The watch over one VM's console log (see the module documentation).
 #[derive(Debug)]
 pub struct ConsoleWatch {
     path: PathBuf,
     stall: Option<Duration>,
+    /// Where the text this watch judges begins (bytes into the log).
+    from: u64,
     last_len: Option<u64>,
     last_change: Instant,
     last_line: Option<String>,
@@ -112,9 +128,24 @@ impl ConsoleWatch {
         ConsoleWatch {
             path,
             stall,
+            from: 0,
             last_len: None,
             last_change: Instant::now(),
             last_line: None,
+        }
+    }
+
+    /// A watch that judges only what the console prints from now on: for a
+    /// VM that is already running (a verb waiting for its SSH), whose log
+    /// may hold an earlier boot's panic (a VM that panicked and rebooted
+    /// with a `quiet` kernel shows no new kernel start) or text the guest
+    /// wrote to its console. A log that shrank (the domain started anew) is
+    /// judged from its beginning.
+    pub fn from_now(path: PathBuf, stall: Option<Duration>) -> Self {
+        let from = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        ConsoleWatch {
+            from,
+            ..ConsoleWatch::new(path, stall)
         }
     }
 
@@ -132,8 +163,12 @@ impl ConsoleWatch {
         if len.is_some() && len != self.last_len {
             self.last_len = len;
             self.last_change = now;
-            let text = std::fs::File::open(&self.path)
-                .and_then(|mut f| crate::sanitize::read_end(&mut f, CONSOLE_WINDOW))
+            let len = len.unwrap_or(0);
+            if len < self.from {
+                self.from = 0;
+            }
+            let start = self.from.max(len.saturating_sub(CONSOLE_WINDOW));
+            let text = read_from(&self.path, start, CONSOLE_WINDOW)
                 .map(|b| crate::sanitize::terminal_bytes(&b))
                 .unwrap_or_default();
             self.last_line = last_line(&text);
@@ -409,6 +444,30 @@ mod tests {
         };
         assert!(wait_for_boot_boundary(&log, mark, Duration::from_secs(60)));
         writer.join().map_err(|_| "writer panicked")??;
+        Ok(())
+    }
+
+    #[test]
+    fn a_watch_from_now_ignores_what_the_console_showed_before(
+    ) -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("vm0.console.log");
+        std::fs::write(
+            &log,
+            "Linux version 6.1\n[  767.4] Kernel panic - not syncing: sysrq triggered crash\nvm0 login: ",
+        )?;
+        assert!(ConsoleWatch::new(log.clone(), None).check().is_err());
+        let mut w = ConsoleWatch::from_now(log.clone(), None);
+        w.check()?;
+        // A panic printed after the watch began counts.
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
+        f.write_all(b"\nKernel panic - not syncing: again\n")?;
+        let e = w.check().err().ok_or("the new panic")?;
+        assert!(e.to_string().contains("again"), "{e}");
+        // A log started anew (shorter than the mark) is read whole.
+        std::fs::write(&log, "VFS: Unable to mount root fs\n")?;
+        assert!(w.check().is_err());
         Ok(())
     }
 }

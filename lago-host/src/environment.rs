@@ -16,7 +16,7 @@ use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
 use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
 use serde_json::Value;
 
-use crate::boot_watch::{self, ConsoleWatch};
+use crate::boot_watch::{self, ConsoleFrom, ConsoleWatch};
 use crate::config::Config;
 use crate::error::Error;
 use crate::plugins::host::{register_ssh_executor, SshExecutor, SshRegistration};
@@ -363,16 +363,19 @@ impl<'r> Environment<'r> {
     pub(crate) fn boot_watch(
         &self,
         vm: &VmSpec,
+        from: ConsoleFrom,
         stage: Option<&progress::Stage>,
         waiting: &str,
     ) -> Option<WaitWatch> {
         if vm.host.is_some() {
             return None;
         }
-        let mut watch = ConsoleWatch::new(
-            self.env.prefix.console_log_path(&vm.name),
-            self.settings.stall_limit(),
-        );
+        let path = self.env.prefix.console_log_path(&vm.name);
+        let stall = self.settings.stall_limit();
+        let mut watch = match from {
+            ConsoleFrom::BootStart => ConsoleWatch::new(path, stall),
+            ConsoleFrom::Now => ConsoleWatch::from_now(path, stall),
+        };
         let stage = stage.map(progress::Stage::share);
         let waiting = waiting.to_string();
         let mut shown: Option<String> = None;
@@ -405,7 +408,7 @@ impl<'r> Environment<'r> {
         let target = ssh_target(&self.env, vm)?;
         let deadline = self.settings.deadline(vm);
         let (per_try, _) = self.ssh_tries();
-        let watch = self.boot_watch(vm, Some(stage), waiting);
+        let watch = self.boot_watch(vm, ConsoleFrom::BootStart, Some(stage), waiting);
         match self
             .ssh
             .wait_for_ssh_watched(&target, 0, per_try, deadline, watch)
@@ -442,7 +445,7 @@ impl<'r> Environment<'r> {
             return Err(e);
         }
         let stage = progress::stage(&vm.name, "waiting for SSH");
-        let watch = self.boot_watch(vm, Some(&stage), "waiting for SSH");
+        let watch = self.boot_watch(vm, ConsoleFrom::Now, Some(&stage), "waiting for SSH");
         // The budget is Lago's: tries x timeout. Refused connections (a VM
         // rebooting) come back at once and are retried every 50 ms, so they
         // are bounded by the time, not counted as tries.

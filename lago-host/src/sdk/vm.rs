@@ -205,7 +205,12 @@ impl<'e, 'r> Vm<'e, 'r> {
         let target = self.target()?;
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
         let environment = self.env.environment();
-        let watch = environment.boot_watch(self.spec, None, "waiting for SSH");
+        let watch = environment.boot_watch(
+            self.spec,
+            crate::boot_watch::ConsoleFrom::Now,
+            None,
+            "waiting for SSH",
+        );
         environment
             .ssh()
             .wait_for_ssh_watched(
