@@ -76,6 +76,17 @@ fn start_shows_the_task_tree_and_shell_waits_for_a_rebooting_vm() {
     );
     let out = env.ok(&["shell", "vm0", "hostname"]);
     assert_eq!(out.trim(), "vm0");
+    // Console text from before a verb's wait is not judged: a guest that
+    // writes a panic line to its console is still reached.
+    env.ok(&[
+        "shell",
+        "vm0",
+        "sh",
+        "-c",
+        "echo 'Kernel panic - not syncing: written by the guest' > /dev/console",
+    ]);
+    let out = env.ok(&["shell", "vm0", "echo", "reached"]);
+    assert_eq!(out.trim(), "reached");
     let log = std::fs::read_to_string(env.dir.path().join(".lago/default/logs/lago.log"))
         .expect("prefix log");
     assert!(log.contains("start task Start Prefix"), "{log}");
