@@ -333,9 +333,19 @@ impl Config {
                 })
             }
         };
+        if let Some(msg) = first_bad_ini_line(&text) {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                msg,
+            });
+        }
         let ini = ini::Ini::load_from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            msg: e.to_string(),
+            msg: format!(
+                "line {}: {}",
+                e.line,
+                e.msg.replace("Some(", "").replace(')', "")
+            ),
         })?;
         for (section, props) in ini.iter() {
             let section = section.unwrap_or(ROOT).trim().to_ascii_lowercase();
@@ -614,9 +624,56 @@ fn expand_tilde(v: &str) -> PathBuf {
     PathBuf::from(v)
 }
 
+/// The first line of an INI text that is none of: blank, a `#` or `;`
+/// comment, a `[section]` header, a `key = value` (or `key: value`) line;
+/// said in plain words with its number and text.
+fn first_bad_ini_line(text: &str) -> Option<String> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let t = line.trim();
+        let what = if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            return None;
+        } else if t.starts_with('[') {
+            if t.ends_with(']') {
+                return None;
+            }
+            "a section header without its closing `]`"
+        } else if t.contains('=') || t.contains(':') {
+            return None;
+        } else {
+            "expected `key = value`, a `[section]` header or a `#` comment"
+        };
+        Some(format!("line {}: {what}, found {t:?}", i + 1))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A syntax error in a configuration file is said in plain words, with
+    /// the line's number and text (not the parser's internals).
+    #[test]
+    fn ini_syntax_errors_in_plain_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("lago.conf");
+        for (text, expected) in [
+            (
+                "[lago]\n# fine\nssh_user = a\ndomain_typ qemu\n",
+                "line 4: expected `key = value`, a `[section]` header or a `#` comment, found \"domain_typ qemu\"",
+            ),
+            ("[lago\nssh_user = a\n", "line 1: a section header without its closing `]`"),
+        ] {
+            std::fs::write(&file, text).expect("write");
+            let sources = Sources {
+                files: vec![file.clone()],
+                env: vec![],
+            };
+            let e = Config::load_from(&sources, &[]).expect_err("bad ini").to_string();
+            assert!(e.contains(expected), "{e}");
+            assert!(e.contains(&file.display().to_string()), "{e}");
+            assert!(!e.contains("Some("), "{e}");
+        }
+    }
 
     #[test]
     fn env_names() {
