@@ -373,6 +373,35 @@ impl Config {
             .insert(key.to_string(), Entry { value, source });
     }
 
+    /// Keys of lago's own sections (`[lago]`, `[init]`) that lago does not
+    /// know, set in a file or a `LAGO__SECTION__KEY` variable (a typo such
+    /// as `domain_typ`): one message each, naming the key and where it was
+    /// set. Other sections belong to plugins and are not judged.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for section in [ROOT, "init"] {
+            let Some(entries) = self.sections.get(section) else {
+                continue;
+            };
+            for (key, entry) in entries {
+                let known = KEYS.iter().any(|k| k.section == section && k.key == key);
+                let judged = match &entry.source {
+                    Source::File(_) => true,
+                    Source::Env(name) => name.starts_with("LAGO__"),
+                    Source::Default | Source::Flag => false,
+                };
+                if !known && judged {
+                    out.push(format!(
+                        "{}: unknown key `{key}` in section [{section}], ignored \
+                         (`lago generate-config --verbose` lists the keys lago knows)",
+                        entry.source
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// The value of a key, `None` when unset. An empty value counts as unset.
     pub fn get(&self, section: &str, key: &str) -> Option<&str> {
         self.sections
@@ -649,6 +678,40 @@ fn first_bad_ini_line(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key lago does not know in its own sections is named with where it
+    /// was set; plugin sections and single-underscore variables are not.
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("lago.conf");
+        std::fs::write(
+            &file,
+            "[lago]\ndomain_typ = qemu\nssh_user = a\n[custom]\nanything = 1\n",
+        )
+        .expect("write");
+        let sources = Sources {
+            files: vec![file.clone()],
+            env: vec![
+                ("LAGO__INIT__TEMPLATE_STOR".into(), "/x".into()),
+                ("LAGO_PLUGIN_PATH".into(), "/p".into()),
+            ],
+        };
+        let c = Config::load_from(&sources, &[]).expect("load");
+        let unknown = c.unknown_keys();
+        assert_eq!(unknown.len(), 2, "{unknown:?}");
+        assert!(
+            unknown[0].starts_with(&format!(
+                "{}: unknown key `domain_typ` in section [lago]",
+                file.display()
+            )),
+            "{unknown:?}"
+        );
+        assert!(
+            unknown[1].starts_with("environment variable LAGO__INIT__TEMPLATE_STOR: unknown key `template_stor` in section [init]"),
+            "{unknown:?}"
+        );
+    }
 
     /// A syntax error in a configuration file is said in plain words, with
     /// the line's number and text (not the parser's internals).
