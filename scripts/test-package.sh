@@ -78,6 +78,8 @@ for f in /usr/bin/lago /usr/bin/lagocli /usr/lib/lago/plugins/liblago_provider_l
 done
 check "lago.conf is a conffile" grep -qx ' */etc/lago/lago.conf' <(dpkg-query -W -f='${Conffiles}\n' lago | awk '{ print $1 }')
 check "group lago exists" getent group lago
+check "lago-build-template --help names itself" \
+  bash -c 'h=$(/usr/sbin/lago-build-template --help) && grep -q "Usage: lago-build-template" <<<"$h" && ! grep -q "scripts/template" <<<"$h"'
 check "man page is roff naming the verbs" bash -c 'zcat /usr/share/man/man1/lago.1.gz | grep -q "^\.TH" &&
   zcat /usr/share/man/man1/lago.1.gz | grep -qF "generate\-config"'
 check "bash completion loads" bash -c '. /usr/share/bash-completion/completions/lago && complete -p lago'
@@ -169,16 +171,28 @@ initfile >"$state/home/$user/LagoInitFile"
 install -d -o 64100 -g 64100 "$state/home/$user/env"
 install -o 64100 -g 64100 -m 644 "$state/home/$user/LagoInitFile" "$state/home/$user/env/"
 check "user: init (default lease dir and store, group lago)" as "$user" lago init --template-repo-path "$repo"
+# the shared store's images (name, numeric owner): libvirt must not take them over
+store_images() {
+  find "$state/var-lib-lago/store" -maxdepth 1 -type f -name '*:*' ! -name '*.*' -printf '%f %U:%G\n' | sort
+}
+images_before=$(store_images)
+echo "store images: $images_before"
+check "user: init put the template in the shared store" test -n "$images_before"
 check "user: start" as "$user" lago start
+check "user: start left the store image's owner alone (no libvirt relabel)" test "$(store_images)" = "$images_before"
 check "user: shell" test "$(as "$user" lago shell vm0 echo hello-from-user)" = hello-from-user
 check "user: the shared lease dir holds the user's lease" \
   bash -c "ls '$state/var-lib-lago/subnets/' | grep -q '\.lease$'"
 check "user: destroy" as "$user" lago destroy -y
+check "user: destroy left the store image's owner alone" test "$(store_images)" = "$images_before"
 # a home QEMU cannot pass through: the error names the image and QEMU's user
 chmod 700 "$state/home/$user"
 check "user: init in a 0700 home" as "$user" lago init --template-repo-path "$repo"
+active_nets() { (cd / && bash "$root/scripts/sandbox/run.sh" "$sb_sys" virsh -q -c qemu:///system net-list --name) | sort; }
+nets_before=$(active_nets)
 err=$(as "$user" lago start 2>&1 >/dev/null || true)
 echo "$err" | tail -n 3
+check "user: a failed start stops the networks it started" test "$(active_nets)" = "$nets_before"
 check "user: 0700 home: the error names the image and QEMU's user" \
   bash -c 'grep -q "libvirt-qemu" <<<"$1" && grep -q "cannot open /home/'"$user"'/env/" <<<"$1"' _ "$err"
 as "$user" lago destroy -y >/dev/null 2>&1 || true

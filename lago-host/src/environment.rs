@@ -289,16 +289,64 @@ impl<'r> Environment<'r> {
     /// returns when each answers SSH (unless its provider says it has none:
     /// `needs_ssh`). VMs already running are left alone (and still waited
     /// for), so starting a running environment is a no-op.
+    ///
+    /// When it fails, the networks this start brought up are stopped again
+    /// (the provider keeps those a running VM uses: a VM that started but
+    /// did not answer stays up for a look at it, with its networks).
     pub fn start(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
-        progress::task("Start nets", || self.start_networks_of(&vms))?;
-        progress::task("Start vms", || {
-            self.each_vm(&vms, |vm| {
-                progress::task(format_args!("Starting VM {}", vm.name), || {
-                    self.start_vm(vm)
+        let were_down = self.down_networks_of(&vms);
+        let result = progress::task("Start nets", || self.start_networks_of(&vms)).and_then(|()| {
+            progress::task("Start vms", || {
+                self.each_vm(&vms, |vm| {
+                    progress::task(format_args!("Starting VM {}", vm.name), || {
+                        self.start_vm(vm)
+                    })
                 })
             })
-        })
+        });
+        if result.is_err() {
+            self.stop_started_networks(&were_down);
+        }
+        result
+    }
+
+    /// Per provider, the networks of `vms` its provider says are not up
+    /// (a network whose state cannot be read is left out: it is not taken
+    /// as one this start brings up).
+    fn down_networks_of(&self, vms: &[&VmSpec]) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out = self.nets_by_provider(vms);
+        for (provider, nets) in &mut out {
+            let session = &self.sessions[provider];
+            nets.retain(|net| {
+                matches!(into_result(session.network_state(net.as_str().into())),
+                         Ok(state) if state.as_str() != "up")
+            });
+        }
+        out
+    }
+
+    /// After a failed start: stops the networks it brought up (`were_down`
+    /// before it) that no running VM uses, warning about any it could not.
+    fn stop_started_networks(&self, were_down: &BTreeMap<String, BTreeSet<String>>) {
+        for (provider, nets) in were_down {
+            if nets.is_empty() {
+                continue;
+            }
+            let list: RVec<RString> = nets.iter().map(|n| RString::from(n.as_str())).collect();
+            if let Err(e) = into_result(self.sessions[provider].stop_networks(list)) {
+                tracing::warn!(
+                    "the start failed; stopping the networks it started ({}) failed too: {e}; \
+                     `lago stop` or `lago destroy` stops them",
+                    nets.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            } else {
+                tracing::info!(
+                    "the start failed: stopped the networks it had started ({}), but for any a running VM uses",
+                    nets.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
     }
 
     /// Starts one VM (unless running) and waits for its SSH, showing its

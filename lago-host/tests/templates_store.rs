@@ -16,9 +16,11 @@ fn sha1_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// A fake qcow2 image: the magic, then some bytes.
+/// A fake qcow2 image: the magic, version 3, a header naming no other
+/// file (no backing file, no external data file), then some bytes.
 fn image_bytes(len: usize) -> Vec<u8> {
-    let mut data = b"QFI\xfb".to_vec();
+    let mut data = b"QFI\xfb\0\0\0\x03".to_vec();
+    data.extend([0u8; 96]);
     data.extend((0..len).map(|i| (i * 7 % 251) as u8));
     data
 }
@@ -223,4 +225,89 @@ fn a_template_rebuilt_under_the_same_version_is_imported_again() {
     let stored = store.ensure(&version).expect("second");
     assert_eq!(stored.hash, sha1_hex(&second));
     assert_eq!(std::fs::read(&stored.path).expect("read"), second);
+    // The first image stays where it was: prefixes may be built on it.
+    let first_path = store_dir.path().join("local:tiny:v1");
+    assert_ne!(stored.path, first_path);
+    assert_eq!(
+        stored.path,
+        store_dir
+            .path()
+            .join(format!("local:tiny:v1:{}", sha1_hex(&second)))
+    );
+    assert_eq!(std::fs::read(&first_path).expect("read"), first);
+    // Asked again: the new one, from the store, without importing again.
+    std::fs::remove_file(src.path().join("tiny-v1.qcow2")).expect("rm source image");
+    assert_eq!(store.ensure(&version).expect("third").path, stored.path);
+}
+
+/// Links and files planted in a shared store by another member of group
+/// `lago` are never followed: a `.lock` or `.tmp` symbolic link neither
+/// creates nor truncates its target; a linked image is refused.
+#[test]
+fn planted_links_in_the_store_are_not_followed() {
+    use std::os::unix::fs::symlink;
+    let src = tempfile::tempdir().expect("tmp");
+    let store_dir = tempfile::tempdir().expect("tmp");
+    let elsewhere = tempfile::tempdir().expect("tmp");
+    let image = image_bytes(1000);
+    let repo = file_repo(src.path(), &image, &sha1_hex(&image));
+    let store = TemplateStore::new(store_dir.path());
+    let version = repo.resolve("tiny", None).expect("resolve");
+
+    let lock_target = elsewhere.path().join("nologin");
+    symlink(&lock_target, store_dir.path().join("local:tiny:v1.lock")).expect("link");
+    let e = store.ensure(&version).expect_err("a linked lock");
+    assert!(matches!(e, TemplateError::BadStoreFile { .. }), "{e}");
+    assert!(e.to_string().contains("a symbolic link"), "{e}");
+    assert!(!lock_target.exists(), "the lock link was followed");
+    std::fs::remove_file(store_dir.path().join("local:tiny:v1.lock")).expect("rm");
+
+    let victim = elsewhere.path().join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    for ext in ["tmp", "hash.partial", "metadata.partial"] {
+        symlink(
+            &victim,
+            store_dir.path().join(format!("local:tiny:v1.{ext}")),
+        )
+        .expect("link");
+    }
+    let stored = store.ensure(&version).expect("import beside the links");
+    assert_eq!(std::fs::read(&stored.path).expect("read"), image);
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+
+    // An image that is a link (to a file that looks like the template) is refused.
+    std::fs::remove_file(&stored.path).expect("rm");
+    std::fs::write(&victim, &image).expect("victim");
+    symlink(&victim, &stored.path).expect("link");
+    let e = store.ensure(&version).expect_err("a linked image");
+    assert!(e.to_string().contains("a symbolic link"), "{e}");
+}
+
+/// A store image that names another file (a qcow2 backing file, an
+/// external data file) is refused, naming it: lago would hand that file to
+/// QEMU and to libvirt's relabelling.
+#[test]
+fn a_store_image_naming_another_file_is_refused() {
+    let src = tempfile::tempdir().expect("tmp");
+    let store_dir = tempfile::tempdir().expect("tmp");
+    let image = image_bytes(1000);
+    let repo = file_repo(src.path(), &image, &sha1_hex(&image));
+    let store = TemplateStore::new(store_dir.path());
+    let version = repo.resolve("tiny", None).expect("resolve");
+    let stored = store.ensure(&version).expect("import");
+    for (at, value, what) in [
+        (8, 0x200u64, "backing file"),
+        (72, 1 << 2, "external data file"),
+    ] {
+        let mut poisoned = image.clone();
+        poisoned[at..at + 8].copy_from_slice(&value.to_be_bytes());
+        std::fs::write(&stored.path, &poisoned).expect("swap");
+        let e = store.ensure(&version).expect_err("poisoned");
+        assert!(matches!(e, TemplateError::BadStoreFile { .. }), "{e}");
+        assert!(e.to_string().contains(what), "{e}");
+        assert!(e.to_string().contains("local:tiny:v1"), "{e}");
+    }
 }

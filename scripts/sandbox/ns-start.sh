@@ -77,8 +77,10 @@ if [ -e "$SB_STATE/system" ]; then
   # template repos read-only, and an empty /home for the users a test adds
   lib=$SB_STATE/var-lib-lago
   mkdir -p "$lib/subnets" "$lib/store" "$lib/repos" "$SB_STATE/home"
-  chown root:lago "$lib" "$lib/subnets" "$lib/store" "$lib/repos"
-  chmod 2775 "$lib" "$lib/subnets" "$lib/store" "$lib/repos"
+  chown root:root "$lib" "$lib/repos"
+  chmod 0755 "$lib" "$lib/repos"
+  chown root:lago "$lib/subnets" "$lib/store"
+  chmod 2775 "$lib/subnets" "$lib/store"
   chmod 755 "$SB_STATE/home"
   if [ -d /var/lib/lago/repos ]; then
     mount --bind /var/lib/lago/repos "$lib/repos"

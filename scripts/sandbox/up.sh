@@ -10,7 +10,7 @@
 #   configures it (docs/install.md): QEMU runs as user libvirt-qemu, group
 #   kvm, with dynamic ownership; the socket belongs to group libvirt, mode
 #   0770. Inside it, the users and groups exist (libvirt-qemu, kvm, libvirt,
-#   lago), /var/lib/lago is the sandbox's own (root:lago 2775, as the package
+#   lago), /var/lib/lago is the sandbox's own (subnets and store root:lago 2775, as the package
 #   makes it, with the host's repos read-only) and so is /home (empty).
 #   Idempotent: on a running sandbox it only prints the environment.
 #   Prints, on stdout, shell lines for the caller: eval "$(up.sh NAME)".

@@ -612,6 +612,9 @@ fn run(bin_name: &str, argv: &[OsString]) -> Result<i32, Error> {
     let globals = GlobalArgs::from_matches(&matches);
     let config = Config::load(&globals.config_overrides()).map_err(|e| Error::user_from(&e))?;
     init_logging(&config)?;
+    for unknown in config.unknown_keys() {
+        tracing::warn!("{unknown}");
+    }
     tracing::debug!(
         "lago {} {:?}",
         env!("CARGO_PKG_VERSION"),

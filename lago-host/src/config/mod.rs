@@ -333,9 +333,19 @@ impl Config {
                 })
             }
         };
+        if let Some(msg) = first_bad_ini_line(&text) {
+            return Err(ConfigError::Parse {
+                path: path.to_path_buf(),
+                msg,
+            });
+        }
         let ini = ini::Ini::load_from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            msg: e.to_string(),
+            msg: format!(
+                "line {}: {}",
+                e.line,
+                e.msg.replace("Some(", "").replace(')', "")
+            ),
         })?;
         for (section, props) in ini.iter() {
             let section = section.unwrap_or(ROOT).trim().to_ascii_lowercase();
@@ -361,6 +371,35 @@ impl Config {
             .entry(section.to_string())
             .or_default()
             .insert(key.to_string(), Entry { value, source });
+    }
+
+    /// Keys of lago's own sections (`[lago]`, `[init]`) that lago does not
+    /// know, set in a file or a `LAGO__SECTION__KEY` variable (a typo such
+    /// as `domain_typ`): one message each, naming the key and where it was
+    /// set. Other sections belong to plugins and are not judged.
+    pub fn unknown_keys(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for section in [ROOT, "init"] {
+            let Some(entries) = self.sections.get(section) else {
+                continue;
+            };
+            for (key, entry) in entries {
+                let known = KEYS.iter().any(|k| k.section == section && k.key == key);
+                let judged = match &entry.source {
+                    Source::File(_) => true,
+                    Source::Env(name) => name.starts_with("LAGO__"),
+                    Source::Default | Source::Flag => false,
+                };
+                if !known && judged {
+                    out.push(format!(
+                        "{}: unknown key `{key}` in section [{section}], ignored \
+                         (`lago generate-config --verbose` lists the keys lago knows)",
+                        entry.source
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// The value of a key, `None` when unset. An empty value counts as unset.
@@ -614,9 +653,90 @@ fn expand_tilde(v: &str) -> PathBuf {
     PathBuf::from(v)
 }
 
+/// The first line of an INI text that is none of: blank, a `#` or `;`
+/// comment, a `[section]` header, a `key = value` (or `key: value`) line;
+/// said in plain words with its number and text.
+fn first_bad_ini_line(text: &str) -> Option<String> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let t = line.trim();
+        let what = if t.is_empty() || t.starts_with('#') || t.starts_with(';') {
+            return None;
+        } else if t.starts_with('[') {
+            if t.ends_with(']') {
+                return None;
+            }
+            "a section header without its closing `]`"
+        } else if t.contains('=') || t.contains(':') {
+            return None;
+        } else {
+            "expected `key = value`, a `[section]` header or a `#` comment"
+        };
+        Some(format!("line {}: {what}, found {t:?}", i + 1))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key lago does not know in its own sections is named with where it
+    /// was set; plugin sections and single-underscore variables are not.
+    #[test]
+    fn unknown_keys_are_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("lago.conf");
+        std::fs::write(
+            &file,
+            "[lago]\ndomain_typ = qemu\nssh_user = a\n[custom]\nanything = 1\n",
+        )
+        .expect("write");
+        let sources = Sources {
+            files: vec![file.clone()],
+            env: vec![
+                ("LAGO__INIT__TEMPLATE_STOR".into(), "/x".into()),
+                ("LAGO_PLUGIN_PATH".into(), "/p".into()),
+            ],
+        };
+        let c = Config::load_from(&sources, &[]).expect("load");
+        let unknown = c.unknown_keys();
+        assert_eq!(unknown.len(), 2, "{unknown:?}");
+        assert!(
+            unknown[0].starts_with(&format!(
+                "{}: unknown key `domain_typ` in section [lago]",
+                file.display()
+            )),
+            "{unknown:?}"
+        );
+        assert!(
+            unknown[1].starts_with("environment variable LAGO__INIT__TEMPLATE_STOR: unknown key `template_stor` in section [init]"),
+            "{unknown:?}"
+        );
+    }
+
+    /// A syntax error in a configuration file is said in plain words, with
+    /// the line's number and text (not the parser's internals).
+    #[test]
+    fn ini_syntax_errors_in_plain_words() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("lago.conf");
+        for (text, expected) in [
+            (
+                "[lago]\n# fine\nssh_user = a\ndomain_typ qemu\n",
+                "line 4: expected `key = value`, a `[section]` header or a `#` comment, found \"domain_typ qemu\"",
+            ),
+            ("[lago\nssh_user = a\n", "line 1: a section header without its closing `]`"),
+        ] {
+            std::fs::write(&file, text).expect("write");
+            let sources = Sources {
+                files: vec![file.clone()],
+                env: vec![],
+            };
+            let e = Config::load_from(&sources, &[]).expect_err("bad ini").to_string();
+            assert!(e.contains(expected), "{e}");
+            assert!(e.contains(&file.display().to_string()), "{e}");
+            assert!(!e.contains("Some("), "{e}");
+        }
+    }
 
     #[test]
     fn env_names() {

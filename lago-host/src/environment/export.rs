@@ -69,7 +69,8 @@ fn layer_template(disk: &DiskSpec, standalone: bool) -> Option<(String, String, 
     }
     let (image, _) = disk.template_image()?;
     let store_name = image.file_name()?.to_str()?.to_string();
-    let mut parts = store_name.splitn(3, ':');
+    // `repo:template:version`, or `repo:template:version:<sha1>` (a rebuilt template)
+    let mut parts = store_name.splitn(4, ':');
     let (_repo, template, version) = (parts.next()?, parts.next()?, parts.next()?);
     let mut hash_file = image.clone().into_os_string();
     hash_file.push(".hash");

@@ -7,9 +7,12 @@
 //! under an exclusive lock of `lease_dir/.lock` (std `File::lock`, waited for
 //! with a timeout), and lease files are written atomically.
 //!
-//! A lease is stale when its prefix is gone: the prefix's `uuid` file is
-//! missing or holds another uuid. Stale leases are reclaimed when a subnet is
-//! needed. So a prefix must write its `uuid` file before it leases.
+//! A lease is stale when its prefix is provably gone: the prefix's `uuid`
+//! file does not exist (or a part of its path is not a folder) or holds
+//! another uuid. A prefix lago cannot look into (permission denied, as
+//! under another user's 0700 home, or any other error) is taken as alive:
+//! "cannot tell" never frees a subnet. Stale leases are reclaimed when a
+//! subnet is needed. So a prefix must write its `uuid` file before it leases.
 //!
 //! A lease file that cannot be read as a lease (garbage, too big, not a
 //! regular file) is never taken as stale: its subnet may belong to a live
@@ -90,11 +93,13 @@ fn unspecified() -> Ipv4Addr {
 }
 
 impl Lease {
-    /// Whether the prefix named by the lease is gone (or is another one now).
+    /// Whether the prefix named by the lease is provably gone (or is
+    /// another one now). A prefix this user cannot read (permission denied,
+    /// e.g. under another user's 0700 home) is not stale: lago cannot tell.
     pub fn is_stale(&self) -> bool {
         match std::fs::read_to_string(self.prefix.join("uuid")) {
             Ok(u) => u.trim() != self.uuid,
-            Err(_) => true,
+            Err(e) => matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory),
         }
     }
 }
@@ -194,36 +199,19 @@ impl LeaseStore {
     fn lock(&self) -> Result<StoreLock, LeaseError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| LeaseError::io(&self.dir, e, &self.dir))?;
         let path = self.dir.join(".lock");
-        let file = {
-            use std::os::unix::fs::OpenOptionsExt;
-            let open = |write: bool| {
-                OpenOptions::new()
-                    .create(write)
-                    .truncate(false)
-                    .read(true)
-                    .write(write)
-                    .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
-                    .open(&path)
-            };
-            // A store shared by the users of group `lago` (docs/install.md):
-            // another user's lock file may be read-only to us, and a lock
-            // needs only an open file.
-            match open(true) {
-                Err(e) if e.kind() == ErrorKind::PermissionDenied && path.is_file() => open(false),
-                other => other,
+        // A store shared by the users of group `lago` (docs/install.md):
+        // never through a planted symlink; another user's lock file may be
+        // read-only to us.
+        let file = crate::prefix::lock::open_shared_lock(&path, true).map_err(|e| {
+            if e.kind() == ErrorKind::InvalidData {
+                LeaseError::Damaged {
+                    path: path.clone(),
+                    reason: format!("the store lock is {e}"),
+                }
+            } else {
+                LeaseError::io(&path, e, &self.dir)
             }
-            .map_err(|e| LeaseError::io(&path, e, &self.dir))?
-        };
-        let is_file = file
-            .metadata()
-            .map_err(|e| LeaseError::io(&path, e, &self.dir))?
-            .is_file();
-        if !is_file {
-            return Err(LeaseError::Damaged {
-                path,
-                reason: "the store lock is not a regular file".into(),
-            });
-        }
+        })?;
         let deadline = Instant::now() + self.timeout;
         let mut pause = Duration::from_millis(1);
         loop {

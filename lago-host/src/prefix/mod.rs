@@ -188,8 +188,16 @@ pub(crate) fn write_atomic_opt(
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    // The folder may be shared (the lease store): a file or a symbolic link
+    // planted at the temporary name is removed, never followed.
+    match fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
+    opts.write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
     if let Some(m) = mode {
         opts.mode(m);
     }

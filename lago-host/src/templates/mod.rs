@@ -29,7 +29,7 @@ pub enum TemplateError {
     },
     #[error("template repository {origin}: {reason}")]
     BadRepo { origin: String, reason: String },
-    #[error("template repository {name:?} not found; looked for {}", searched.join(" and "))]
+    #[error("template repository {name:?} not found; looked for {}{}", searched.join(" and "), repo_hint(name))]
     RepoNotFound { name: String, searched: Vec<String> },
     #[error("template {template:?} is not in repository {repo:?}; it has: {}", available.join(", "))]
     TemplateNotFound {
@@ -62,6 +62,12 @@ pub enum TemplateError {
     )]
     LockTimeout { path: PathBuf, waited: Duration },
     #[error(
+        "the template store holds {path}, which is {what}: lago does not use or follow it \
+         (members of group `lago` can write a shared store); remove it and its .hash, \
+         .metadata and .lock files, and init imports the template again"
+    )]
+    BadStoreFile { path: PathBuf, what: String },
+    #[error(
         "domains/{vm}/disks/{disk}: template {template:?} needs a template repository, \
          and none is configured (--template-repo-path or --template-repo-name)"
     )]
@@ -70,6 +76,17 @@ pub enum TemplateError {
         disk: usize,
         template: String,
     },
+}
+
+/// How to get the repository `name` that was not found.
+fn repo_hint(name: &str) -> &'static str {
+    if name == "embedded" {
+        " (build it once with `sudo lago-build-template`, from the package, or \
+         `sudo bash scripts/template/build.sh` in a source tree)"
+    } else {
+        " (give the repository file with --template-repo-path FILE, or put it \
+         under the `template_repos` folder of lago.conf's [init] section)"
+    }
 }
 
 impl TemplateError {

@@ -373,5 +373,9 @@ mod tests {
         );
         let e = TemplateRepo::find_by_name("none", dir.path()).expect_err("missing");
         assert!(e.to_string().contains("none"), "{e}");
+        assert!(e.to_string().contains("--template-repo-path"), "{e}");
+        // the embedded one: how to build it
+        let e = TemplateRepo::find_by_name("embedded", dir.path()).expect_err("missing");
+        assert!(e.to_string().contains("sudo lago-build-template"), "{e}");
     }
 }

@@ -50,32 +50,47 @@ impl TemplateStore {
         }
     }
 
-    /// The image of `version`, imported from its source first when missing,
-    /// or again when the source now publishes another hash for it (a
-    /// template rebuilt under the same version name).
+    /// The image of `version`, imported from its source first when missing.
+    ///
+    /// The store name is `repo:template:version`, as Lago's. When the source
+    /// now publishes another hash for it (a template rebuilt under the same
+    /// version name, or another repository file with the same repository
+    /// name), the stored image is left as it is, since prefixes of any user
+    /// may be built on it, and the new one is kept beside it as
+    /// `repo:template:version:<sha1>`.
     pub fn ensure(&self, version: &ResolvedVersion) -> Result<StoredImage, TemplateError> {
-        let name = version.store_name();
+        let base = version.store_name();
         let published = version.source.expected_hash(&version.handle)?;
         let current = |image: &StoredImage| published.as_ref().is_none_or(|h| *h == image.hash);
-        if let Some(image) = self.lookup(&name)? {
-            if current(&image) {
-                return Ok(image);
+        // The name to use: the plain one unless it holds another image.
+        let pick = |store: &Self| -> Result<(String, Option<StoredImage>), TemplateError> {
+            match (store.lookup(&base)?, published.as_deref()) {
+                (Some(image), _) if current(&image) => Ok((base.clone(), Some(image))),
+                (Some(image), Some(hash)) => {
+                    tracing::info!(
+                        "template {base} in the store has sha1 {}, its source now publishes \
+                         {hash}: keeping both",
+                        image.hash
+                    );
+                    let alt = format!("{base}:{hash}");
+                    let found = store.lookup(&alt)?.filter(|i| current(i));
+                    Ok((alt, found))
+                }
+                _ => Ok((base.clone(), None)),
             }
+        };
+        if let (_, Some(image)) = pick(self)? {
+            return Ok(image);
         }
         std::fs::create_dir_all(&self.root).map_err(|source| TemplateError::Io {
             what: format!("creating template store {}", self.root.display()),
             source,
         })?;
-        let _lock = self.lock(&name)?;
+        let _lock = self.lock(&base)?;
         // Another process may have imported it while we waited for the lock.
-        if let Some(image) = self.lookup(&name)? {
-            if current(&image) {
-                return Ok(image);
-            }
-            tracing::info!(
-                "template {name} changed at its source (sha1 {} in the store): importing it again",
-                image.hash
-            );
+        let (name, found) = pick(self)?;
+        if let Some(image) = found {
+            return Ok(image);
         }
         crate::progress::task(format_args!("Download template {name}"), || {
             self.import(version, &name, published.as_deref())
@@ -89,16 +104,42 @@ impl TemplateStore {
     /// The stored image `name`, if it is complete.
     pub fn lookup(&self, name: &str) -> Result<Option<StoredImage>, TemplateError> {
         let path = self.file(name, "");
-        if !path.is_file() {
-            return Ok(None);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(TemplateError::Io {
+                    what: format!("reading {}", path.display()),
+                    source,
+                })
+            }
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(TemplateError::BadStoreFile {
+                    path,
+                    what: if meta.file_type().is_symlink() {
+                        "a symbolic link".into()
+                    } else {
+                        "not a regular file".into()
+                    },
+                })
+            }
+            Ok(meta) => {
+                use std::os::unix::fs::MetadataExt;
+                // SAFETY: geteuid has no preconditions.
+                let me = unsafe { libc::geteuid() };
+                let store_group = std::fs::metadata(&self.root).map(|m| m.gid()).ok();
+                if meta.uid() != 0 && meta.uid() != me && Some(meta.gid()) != store_group {
+                    return Err(TemplateError::BadStoreFile {
+                        path,
+                        what: format!(
+                            "owned by uid {} and gid {}: neither root, you, nor the store's group",
+                            meta.uid(),
+                            meta.gid()
+                        ),
+                    });
+                }
+            }
         }
-        let read = |ext: &str| {
-            let file = self.file(name, ext);
-            std::fs::read_to_string(&file).map_err(|source| TemplateError::Io {
-                what: format!("reading {}", file.display()),
-                source,
-            })
-        };
+        let read = |ext: &str| read_store_text(&self.file(name, ext));
         let hash = read("hash")?.trim().to_string();
         let metadata_text = read("metadata")?;
         let metadata =
@@ -117,26 +158,21 @@ impl TemplateStore {
 
     fn lock(&self, name: &str) -> Result<File, TemplateError> {
         let path = self.file(name, "lock");
-        let open = |write: bool| {
-            OpenOptions::new()
-                .create(write)
-                .truncate(false)
-                .read(!write)
-                .write(write)
-                .open(&path)
-        };
         // A store shared by the users of group `lago` (docs/install.md):
-        // another user's lock file may be read-only to us, and a lock needs
-        // only an open file.
-        let file = match open(true) {
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied && path.is_file() => {
-                open(false)
+        // never through a planted symlink (root would create its target);
+        // another user's lock file may be read-only to us.
+        let file = crate::prefix::lock::open_shared_lock(&path, true).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::InvalidData {
+                TemplateError::BadStoreFile {
+                    path: path.clone(),
+                    what: source.to_string(),
+                }
+            } else {
+                TemplateError::Io {
+                    what: format!("opening lock {}", path.display()),
+                    source,
+                }
             }
-            other => other,
-        }
-        .map_err(|source| TemplateError::Io {
-            what: format!("opening lock {}", path.display()),
-            source,
         })?;
         let started = Instant::now();
         loop {
@@ -171,7 +207,7 @@ impl TemplateStore {
     ) -> Result<(), TemplateError> {
         let tmp = self.file(name, "tmp");
         let result = (|| {
-            let mut file = File::create(&tmp).map_err(|source| TemplateError::Io {
+            let mut file = create_fresh(&tmp).map_err(|source| TemplateError::Io {
                 what: format!("creating {}", tmp.display()),
                 source,
             })?;
@@ -227,26 +263,110 @@ fn write_atomic(path: &Path, data: &[u8]) -> Result<(), TemplateError> {
         "{}.partial",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    std::fs::write(&tmp, data).map_err(io_err)?;
+    create_fresh(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, data))
+        .map_err(io_err)?;
     std::fs::rename(&tmp, path).map_err(io_err)
 }
 
-/// `qcow2` when the file starts with qcow2's magic, else `raw`.
-pub fn image_format(path: &Path) -> Result<String, TemplateError> {
+/// Creates `path` anew in the (maybe shared) store: whatever is there (a
+/// file, or a symbolic link another user planted) is removed, never
+/// followed, and the new file is made with `O_EXCL | O_NOFOLLOW`.
+fn create_fresh(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Reads a small text file of the store (`.hash`, `.metadata`): never
+/// through a symbolic link, never blocking, only a regular file.
+fn read_store_text(path: &Path) -> Result<String, TemplateError> {
     use std::io::Read;
-    let mut magic = [0u8; 4];
-    let mut file = File::open(path).map_err(|source| TemplateError::Io {
-        what: format!("opening {}", path.display()),
-        source,
-    })?;
-    let n = file.read(&mut magic).map_err(|source| TemplateError::Io {
+    use std::os::unix::fs::OpenOptionsExt;
+    let bad = |what: &str| TemplateError::BadStoreFile {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+    };
+    let io_err = |source| TemplateError::Io {
         what: format!("reading {}", path.display()),
         source,
-    })?;
-    Ok(if n == 4 && &magic == b"QFI\xfb" {
-        "qcow2"
-    } else {
-        "raw"
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => bad("a symbolic link"),
+            _ => io_err(e),
+        })?;
+    if !file.metadata().map_err(io_err)?.file_type().is_file() {
+        return Err(bad("not a regular file"));
     }
-    .to_string())
+    let mut text = String::new();
+    file.take(1 << 20)
+        .read_to_string(&mut text)
+        .map_err(io_err)?;
+    Ok(text)
+}
+
+/// `qcow2` when the file starts with qcow2's magic, else `raw`. A qcow2
+/// image that names another file (a backing file, or an external data
+/// file) is refused: a store image stands alone, and such a link would
+/// have lago (as root, maybe) hand that file to QEMU and to libvirt's
+/// relabelling.
+pub fn image_format(path: &Path) -> Result<String, TemplateError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // magic, version, backing_file_offset (8 bytes, big-endian), ...,
+    // incompatible_features at byte 72 (version 3).
+    let mut header = [0u8; 80];
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|source| TemplateError::Io {
+            what: format!("opening {}", path.display()),
+            source,
+        })?;
+    let mut n = 0;
+    while n < header.len() {
+        match file.read(&mut header[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(source) => {
+                return Err(TemplateError::Io {
+                    what: format!("reading {}", path.display()),
+                    source,
+                })
+            }
+        }
+    }
+    if n < 4 || &header[..4] != b"QFI\xfb" {
+        return Ok("raw".to_string());
+    }
+    let be64 = |at: usize| u64::from_be_bytes(header[at..at + 8].try_into().unwrap_or([0; 8]));
+    let version = u32::from_be_bytes(header[4..8].try_into().unwrap_or([0; 4]));
+    // bit 2 of incompatible_features: an external data file
+    const EXTERNAL_DATA_FILE: u64 = 1 << 2;
+    if n < 72 || be64(8) != 0 {
+        return Err(TemplateError::BadStoreFile {
+            path: path.to_path_buf(),
+            what: "a qcow2 image with a backing file (a store image must stand alone)".into(),
+        });
+    }
+    if version >= 3 && n == header.len() && be64(72) & EXTERNAL_DATA_FILE != 0 {
+        return Err(TemplateError::BadStoreFile {
+            path: path.to_path_buf(),
+            what: "a qcow2 image with an external data file (a store image must stand alone)"
+                .into(),
+        });
+    }
+    Ok("qcow2".to_string())
 }

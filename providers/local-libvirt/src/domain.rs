@@ -409,7 +409,7 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
         } else {
             el
         };
-        disk_elements.push(el);
+        disk_elements.push(el.child_opt(store_backing(vm, disk)));
     }
     if let Some(seed) = &opts.seed {
         let (prefix, bus, device) = match opts.seed_bus {
@@ -547,6 +547,39 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
         )
         .child(devices);
     Ok(dom.render())
+}
+
+/// The backing chain of a disk made over a template of the store, given
+/// explicitly so that libvirt does not relabel the store image: with
+/// `dynamic_ownership` a system libvirtd would hand the shared template to
+/// QEMU's user for good (it never restores a backing file's owner). The
+/// image stays readable by QEMU through its mode (0644), and QEMU opens it
+/// read-only. `<backingStore/>` ends the chain (a store image stands alone,
+/// which the store checks). Only for a local VM whose overlay is made
+/// directly over the store image (not a layer of an export).
+fn store_backing(vm: &VmSpec, disk: &lago_plugin_api::spec::DiskSpec) -> Option<Element> {
+    use lago_plugin_api::spec::{DiskType, TEMPLATE_IMAGE_KEY};
+    if vm.host.is_some()
+        || disk.disk_type != DiskType::Template
+        || disk.extra.contains_key(TEMPLATE_IMAGE_KEY)
+        || disk.format != "qcow2"
+    {
+        return None;
+    }
+    let (base, format) = disk.template_image()?;
+    Some(
+        Element::new("backingStore")
+            .attr("type", "file")
+            .child(Element::new("format").attr("type", format))
+            .child(
+                Element::new("source").attr("file", base.display()).child(
+                    Element::new("seclabel")
+                        .attr("model", "dac")
+                        .attr("relabel", "no"),
+                ),
+            )
+            .child(Element::new("backingStore")),
+    )
 }
 
 #[cfg(test)]

@@ -245,3 +245,25 @@ fn build_without_libguestfs_says_so() {
     assert!(err.contains("virt-customize is not installed"), "{err}");
     assert!(err.contains("libguestfs"), "{err}");
 }
+
+/// A disk made over a store template names its backing image explicitly,
+/// with libvirt's DAC relabelling off for it: a system libvirtd with
+/// dynamic ownership would otherwise hand the shared store image to QEMU's
+/// user for good. The chain ends there (`<backingStore/>`).
+#[test]
+fn the_store_image_is_never_relabelled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = sample_env(dir.path());
+    let session = LibvirtSession::new(env, test_options());
+    let xml = session.domain_xml("vm2").expect("xml");
+    let base = dir.path().join("images/base.qcow2");
+    let expected = format!(
+        "<backingStore type='file'><format type='qcow2'/><source file='{}'><seclabel model='dac' relabel='no'/></source><backingStore/></backingStore>",
+        base.display()
+    );
+    assert!(
+        xml.replace(['\n', ' '], "")
+            .contains(&expected.replace(['\n', ' '], "")),
+        "{xml}"
+    );
+}
