@@ -550,10 +550,22 @@ pub fn unpack_with_limits<R: Read>(
                 .push(format!("{}: not a requested path", path.display()));
             continue;
         }
+        let kind = entry.header().entry_type();
+        // A path asked for twice (two artifacts resolving to one path):
+        // tar sends it again as a hard link to itself; it is already in.
+        if kind.is_hard_link()
+            && entry
+                .link_name()?
+                .and_then(|l| entry_components(&l))
+                .as_ref()
+                == Some(&comps)
+            && files.contains_key(&comps)
+        {
+            continue;
+        }
         // Whatever this entry is, the file of an earlier one at its path is
         // gone (or stays only as the source of a copy below).
         files.remove(&comps);
-        let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
         let mtime = entry.header().mtime().unwrap_or(0);
         let mut first: Option<PathBuf> = None;
@@ -983,11 +995,18 @@ pub fn collect_vm(
         let mut argv: Vec<String> = ["tar", "-C", "/", "-cf", "-", "--"]
             .map(String::from)
             .to_vec();
-        // A folder as `dir/.`: taken through a link, if it is one.
-        argv.extend(by_tar.iter().map(|(a, k)| match k {
-            'd' => format!("{}/.", a.relative()),
-            _ => a.relative(),
-        }));
+        // A folder as `dir/.`: taken through a link, if it is one. A path
+        // two artifacts resolve to is asked for once (each gets a copy).
+        let mut asked = std::collections::HashSet::new();
+        argv.extend(
+            by_tar
+                .iter()
+                .map(|(a, k)| match k {
+                    'd' => format!("{}/.", a.relative()),
+                    _ => a.relative(),
+                })
+                .filter(|p| asked.insert(p.clone())),
+        );
         let mut reader = StreamReader::new(pool.exec_stream(target, &argv, None, None));
         let unpacked = unpack(&mut reader, &tarred, vm_out);
         let finished = reader.finish();
