@@ -29,7 +29,7 @@ use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 mod export;
 mod services;
 mod snapshots;
-pub use export::{vm_entry, ExportOptions};
+pub use export::{mark_written, vm_entry, ExportOptions, WRITTEN_KEY};
 pub use services::Service;
 pub use snapshots::{vm_snapshots, SNAPSHOTS_KEY};
 

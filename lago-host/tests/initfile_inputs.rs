@@ -88,11 +88,24 @@ impl Sb {
         self.assert_clean(what);
     }
     fn env(&self) -> lago_plugin_api::spec::EnvSpec {
-        Prefix::open(&self.proj().join(".lago/default"))
+        self.env_at(".lago/default")
+    }
+    /// The stored spec of the prefix at `rel` in the project.
+    fn env_at(&self, rel: &str) -> lago_plugin_api::spec::EnvSpec {
+        Prefix::open(&self.proj().join(rel))
             .expect("prefix")
             .load_env()
             .expect("env")
     }
+}
+
+/// Asserts that a `lago` run succeeded, showing its stderr when not.
+fn ok(out: Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn edit(from: &str, to: &str) -> String {
@@ -239,6 +252,23 @@ fn refused_with_position_and_nothing_left() {
             "memory",
             edit("memory: 256", "memory: 9999999999999999"),
             vec![":3:5:", "more than libvirt accepts"],
+        ),
+        // Issue 18 (finding 8): a null memory and an integer past 64 bits,
+        // each refused at its position like any other wrong value.
+        (
+            "memory null",
+            edit("memory: 256", "memory: ~"),
+            vec![":3:5:", "domains/vm0/memory", "null", "whole number of MiB"],
+        ),
+        (
+            "memory past 64 bits",
+            edit("memory: 256", "memory: 99999999999999999999"),
+            vec![
+                ":3:5:",
+                "domains/vm0/memory",
+                "99999999999999999999 is too large",
+                "whole number of MiB",
+            ],
         ),
         (
             "file path empty",
@@ -776,13 +806,6 @@ fn export_reinits_alone_with_its_scripts() {
             "    groups: [web]\n    metadata:\n      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]\n",
         ),
     );
-    let ok = |out: Output, what: &str| {
-        assert!(
-            out.status.success(),
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
     ok(sb.init("LagoInitFile"), "init");
     ok(sb.lago(&["export", "-d", "out"]), "export");
     let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
@@ -796,10 +819,7 @@ fn export_reinits_alone_with_its_scripts() {
         sb.lago(&["init", "--skip-bootstrap", "again", "moved/LagoInitFile"]),
         "re-init",
     );
-    let env = Prefix::open(&sb.proj().join("again/default"))
-        .expect("prefix")
-        .load_env()
-        .expect("env");
+    let env = sb.env_at("again/default");
     let scripts = env.domains["vm0"].metadata["deploy-scripts"]
         .as_array()
         .expect("scripts")
@@ -811,4 +831,153 @@ fn export_reinits_alone_with_its_scripts() {
         std::fs::read_to_string(&script).expect("script"),
         "#!/bin/sh\necho configured > /root/setup-ran\n"
     );
+}
+
+/// Issue 18 (finding 2): `lago export` keeps the addresses the init file
+/// wrote, as Lago's `generate_init` did: a net's `gw` and `dhcp` (and its
+/// other keys), a nic's `ip`; the addresses lago chose itself are left out
+/// (leased anew). A re-init of the export comes back on the same addresses.
+#[test]
+fn export_keeps_written_addresses() {
+    let sb = Sb::new();
+    sb.write(
+        "LagoInitFile",
+        "\
+domains:
+  vm0:
+    memory: 256
+    nics:
+      - {net: mgmt}
+      - {net: data, ip: 192.168.210.10, comment: mine}
+      - {net: data}
+    disks:
+      - {type: empty, size: 1G, dev: vda, name: root}
+nets:
+  mgmt: {type: nat, management: true}
+  data:
+    type: nat
+    gw: 192.168.210.4
+    dhcp: {start: 150, end: 200}
+    comment: kept
+",
+    );
+    ok(sb.init("LagoInitFile"), "init");
+    ok(sb.lago(&["export", "-d", "out"]), "export");
+    let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let data = &doc["nets"]["data"];
+    assert_eq!(data["gw"], "192.168.210.4", "{text}");
+    assert_eq!(data["dhcp"], serde_json::json!({"start": 150, "end": 200}));
+    assert_eq!(data["comment"], "kept", "{text}");
+    let mgmt = &doc["nets"]["mgmt"];
+    assert!(
+        mgmt.get("gw").is_none() && mgmt.get("dhcp").is_none(),
+        "{text}"
+    );
+    let nics = &doc["domains"]["vm0"]["nics"];
+    assert_eq!(nics[1]["ip"], "192.168.210.10", "{text}");
+    assert_eq!(nics[1]["comment"], "mine", "{text}");
+    assert!(nics[0].get("ip").is_none() && nics[2].get("ip").is_none());
+    assert!(!text.contains("lago_written"), "{text}");
+
+    ok(sb.lago(&["destroy", "--yes"]), "destroy");
+    ok(
+        sb.lago(&["init", "--skip-bootstrap", "again", "out/LagoInitFile"]),
+        "re-init",
+    );
+    let env = sb.env_at("again/default");
+    let net = &env.nets["data"];
+    assert_eq!(net.gw, Some("192.168.210.4".parse().expect("ip")));
+    let dhcp = net.dhcp.as_ref().expect("dhcp");
+    assert_eq!((dhcp.start.octets()[3], dhcp.end.octets()[3]), (150, 200));
+    let ip = env.domains["vm0"].nics[1].ip;
+    assert_eq!(ip, Some("192.168.210.10".parse().expect("ip")));
+
+    // The mark is lago's: an init file cannot write it.
+    Sb::new().refused(
+        "lago_written",
+        "LagoInitFile",
+        &edit("{net: mgmt}", "{net: mgmt, lago_written: [ip]}"),
+        &["lago_written", "planned by lago"],
+    );
+}
+
+/// The internal snapshots of a qcow2 image (`qemu-img snapshot -l`).
+fn image_snapshots(path: &std::path::Path) -> String {
+    let out = Command::new("qemu-img")
+        .args(["snapshot", "-l", "-U"])
+        .arg(path)
+        .output()
+        .expect("qemu-img");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Issue 18 (finding 3): `lago snapshot` is all or nothing. A VM that
+/// cannot be snapshotted (a raw disk, as in oVirt's suites) is refused
+/// before any snapshot is taken, naming the VM and the disk; when one still
+/// fails midway, the snapshots already taken are removed again, so the name
+/// stays free.
+#[test]
+fn snapshot_is_all_or_nothing() {
+    let two_vms = "\
+domains:
+  vm0:
+    memory: 256
+    nics: [{net: mgmt}]
+    disks:
+      - {type: empty, size: 1G, dev: vda, name: root}
+  vm1:
+    memory: 256
+    nics: [{net: mgmt}]
+    disks:
+      - {type: empty, size: 1G, dev: vda, name: root}
+      - {type: empty, size: 1G, dev: vdb, name: nfs, format: FORMAT}
+nets:
+  mgmt: {type: nat, management: true}
+";
+    let no_snapshots = |sb: &Sb, what: &str| {
+        let env = sb.env();
+        for vm in env.domains.values() {
+            assert!(!vm.extra.contains_key("snapshots"), "{what}: {vm:?}");
+            for d in &vm.disks {
+                let path = d.path.as_ref().expect("path");
+                let list = image_snapshots(path);
+                assert!(!list.contains("s1"), "{what}: {}: {list}", path.display());
+            }
+        }
+    };
+
+    // A raw disk: refused before anything is done.
+    let sb = Sb::new();
+    sb.write("LagoInitFile", &two_vms.replace("FORMAT", "raw"));
+    ok(sb.init("LagoInitFile"), "init");
+    let out = sb.lago(&["snapshot", "s1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("vm1")
+            && err.contains("'nfs' is raw")
+            && err.contains("no snapshot was taken"),
+        "{err}"
+    );
+    no_snapshots(&sb, "raw disk");
+    // The VMs that can be snapshotted, alone.
+    ok(sb.lago(&["snapshot", "-n", "vm0", "s1"]), "snapshot -n vm0");
+    assert!(sb.env().domains["vm0"].extra.contains_key("snapshots"));
+
+    // A failure midway (vm1's disk is no qcow2 image any more): vm0's
+    // snapshot is removed again and the name stays free.
+    let sb = Sb::new();
+    sb.write("LagoInitFile", &two_vms.replace("FORMAT", "qcow2"));
+    ok(sb.init("LagoInitFile"), "init");
+    let broken = sb.env().domains["vm1"].disks[1].path.clone().expect("path");
+    std::fs::write(&broken, b"").expect("truncate");
+    let out = sb.lago(&["snapshot", "s1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("vm1"), "{err}");
+    assert!(err.contains("removed again"), "{err}");
+    no_snapshots(&sb, "failed midway");
+    // Nothing is left to recover: with vm1 left out, the name is free.
+    ok(sb.lago(&["snapshot", "-n", "vm0", "s1"]), "snapshot again");
 }

@@ -350,13 +350,35 @@ fn collect_of_nothing_and_of_bad_paths() {
     let report = collect_vm(&vm.pool, &vm.target, &[], &vm_out, true).unwrap();
     assert!(report.collected.is_empty() && report.missing.is_empty());
     assert!(vm_out.is_dir());
-    let e = collect_vm(
-        &vm.pool,
-        &vm.target,
-        &["/var/../etc".into()],
-        &vm_out,
-        false,
-    )
-    .unwrap_err();
-    assert!(matches!(e, CollectError::BadPath { .. }), "{e}");
+    // `..` is resolved by the VM (issue 18), but a path that names the VM's
+    // root is still refused.
+    for bad in ["/var/..", ".."] {
+        let e = collect_vm(&vm.pool, &vm.target, &[bad.into()], &vm_out, false).unwrap_err();
+        assert!(matches!(e, CollectError::BadPath { .. }), "{bad}: {e}");
+    }
+}
+
+/// Issue 18 (finding 4): a path with `..` does not stop the VM's
+/// collection: the VM resolves it (as Lago's `scp` did) and it lands under
+/// its flattened name, beside the other paths.
+#[test]
+fn collect_resolves_parent_dirs_in_the_vm() {
+    require_dropbear!();
+    let vm = vm();
+    let guest = tempfile::tempdir().unwrap();
+    make_guest(guest.path());
+    let up = format!("{}/logs/../hostname", s(guest.path()));
+    let paths = vec![up.clone(), s(&guest.path().join("hostname")).to_string()];
+    let out = tempfile::tempdir().unwrap();
+    let report = collect_vm(&vm.pool, &vm.target, &paths, out.path(), true).unwrap();
+    assert_eq!(report.collected, paths);
+    let flat = out.path().join(up.replace('/', "_"));
+    assert_eq!(
+        std::fs::read_to_string(&flat).unwrap(),
+        "vm0\n",
+        "{report:?}"
+    );
+    let plain = out.path().join(name_of(&guest.path().join("hostname")));
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "vm0\n");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 2);
 }

@@ -175,3 +175,26 @@ fn ansible_hosts_needs_an_initialized_prefix() {
     assert_eq!(out.status.code(), Some(2), "a user error");
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
 }
+
+/// Issue 18 (finding 6): `-k` given again is accepted as Lago's
+/// `nargs='*'` took it: the last `-k` (with all its keys) wins.
+#[test]
+fn ansible_hosts_repeated_keys_option_last_wins() {
+    let p = Project::new();
+    p.init();
+    let last = p.ok(&["ansible_hosts", "-k", "groups"]);
+    assert!(last.contains("[groups=servers]"), "{last}");
+    assert_eq!(
+        p.ok(&["ansible_hosts", "-k", "vm-type", "-k", "groups"]),
+        last
+    );
+    let both = p.ok(&["ansible_hosts", "-k", "vm-type", "groups"]);
+    assert!(
+        both.contains("[vm-type=default]") && both.contains("[groups=servers]"),
+        "{both}"
+    );
+    assert_eq!(
+        p.ok(&["ansible_hosts", "-k", "nope", "-k", "vm-type", "groups"]),
+        both
+    );
+}

@@ -119,6 +119,20 @@ pub trait ProviderSession: Send + Sync {
     fn used_subnets(&self) -> RResult<RString, PluginError> {
         RResult::ROk(RString::from("[]"))
     }
+    /// Whether snapshot `name` of the VM can be taken now (its disks, the
+    /// name free); asked of every VM before any snapshot is taken. Added
+    /// after the prefix: a library built before it has no objection.
+    fn check_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
+        let _ = (vm, name);
+        RResult::ROk(())
+    }
+    /// Remove snapshot `name` of the VM (undoing a `lago snapshot` that
+    /// failed on another VM). Added after the prefix: a library built
+    /// before it answers "not implemented".
+    fn delete_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
+        let _ = (vm, name);
+        RResult::RErr(PluginError::not_implemented("delete_snapshot"))
+    }
 }
 
 /// A vm-provider (`vm-provider:` in the init file): a factory of sessions.

@@ -280,6 +280,12 @@ impl ProviderSession for SessionAdapter {
     fn revert_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
         self.on_vm(vm, |s, vm| s.revert_snapshot(vm, name.as_str()))
     }
+    fn check_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
+        self.on_vm(vm, |s, vm| s.check_snapshot(vm, name.as_str()))
+    }
+    fn delete_snapshot(&self, vm: RStr<'_>, name: RStr<'_>) -> RResult<(), PluginError> {
+        self.on_vm(vm, |s, vm| s.delete_snapshot(vm, name.as_str()))
+    }
     fn export_disks(
         &self,
         vm: RStr<'_>,

@@ -139,6 +139,19 @@ pub trait ProviderSessionPlugin: Send + Sync + 'static {
     fn used_subnets(&self) -> PluginResult<Vec<(std::net::Ipv4Addr, u8, String)>> {
         Ok(Vec::new())
     }
+    /// Whether [`Self::create_snapshot`] can take snapshot `name` of the VM
+    /// now (its disks fit, the name is free): `lago snapshot` asks every VM
+    /// before it takes any, and refuses with this error (naming the VM and
+    /// the disk). Default: no objection.
+    fn check_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+        Ok(())
+    }
+    /// Remove snapshot `name` of the VM again: `lago snapshot` undoes the
+    /// snapshots it took when another VM's failed. Default: not implemented
+    /// (the host then reports the snapshot as left behind).
+    fn delete_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+        Err(PluginError::not_implemented("delete_snapshot"))
+    }
 }
 
 /// A vm-type (Lago's `VMPlugin`). Every method defaults to

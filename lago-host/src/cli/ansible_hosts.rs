@@ -1,6 +1,6 @@
 //! `lago ansible_hosts`: Create Ansible host inventory of the environment.
 
-use clap::{Arg, ArgMatches, Command};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::{Context, Output};
 use crate::error::Error;
@@ -24,9 +24,12 @@ pub fn command() -> Command {
                 .long("keys")
                 .value_name("KEY")
                 .num_args(0..)
+                // Lago's `nargs='*'`: `-k` may be repeated, the last wins.
+                .action(ArgAction::Append)
                 .help(
                     "Path to the keys that should be used as groups \
-                     [default: vm-type groups vm-provider]",
+                     [default: vm-type groups vm-provider]; given again, \
+                     the last -k wins (as in Lago)",
                 ),
         )
 }
@@ -35,7 +38,8 @@ pub fn command() -> Command {
 /// `{group: [host line, ...]}` rendered by any other `-f` format.
 pub fn run(ctx: &mut Context, args: &ArgMatches) -> Result<Output, Error> {
     let keys: Vec<String> = args
-        .get_many::<String>("keys")
+        .get_occurrences::<String>("keys")
+        .and_then(|mut o| o.next_back())
         .map(|v| v.cloned().collect())
         .unwrap_or_default();
     let inventory = sdk::ansible_inventory(&ctx.prefix()?, &keys)?;

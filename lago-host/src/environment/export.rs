@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use lago_plugin_api::spec::{DiskSpec, DiskType, NetSpec, VmSpec, MAKE_A_COPY_KEY};
+use lago_plugin_api::spec::{DiskSpec, DiskType, EnvSpec, Extra, NetSpec, VmSpec, MAKE_A_COPY_KEY};
 use serde_json::{json, Map, Value};
 
 use super::{plugin_err, Environment, SNAPSHOTS_KEY};
 use crate::error::Error;
+use crate::initfile::InitFile;
 use crate::plugins::into_result;
 use crate::templates::{
     self,
@@ -125,10 +126,66 @@ fn disk_entry(vm: &VmSpec, d: &DiskSpec, standalone: bool, compress: bool) -> Va
     e
 }
 
-/// A net as an init file entry: what the user chose, not what was planned
-/// (addresses are leased anew by the next init).
+/// Key of a planned net or nic (among its free-form keys) that lists the
+/// addresses the init file wrote (`gw`, `dhcp`; `ip`): an export keeps
+/// them, as Lago's `generate_init` did; addresses lago chose itself are
+/// leased anew by the next init.
+pub const WRITTEN_KEY: &str = "lago_written";
+
+/// Marks in the planned `env` the addresses `init` wrote ([`WRITTEN_KEY`]):
+/// each net's `gw` and `dhcp`, each nic's `ip`.
+pub fn mark_written(init: &InitFile, env: &mut EnvSpec) {
+    let mark = |extra: &mut Extra, keys: &[(&str, bool)]| {
+        let written: Vec<Value> = keys.iter().filter(|k| k.1).map(|k| json!(k.0)).collect();
+        if !written.is_empty() {
+            extra.insert(WRITTEN_KEY.into(), Value::Array(written));
+        }
+    };
+    for (name, def) in &init.nets {
+        if let Some(net) = env.nets.get_mut(name) {
+            let keys = [("gw", def.gw.is_some()), ("dhcp", def.dhcp.is_some())];
+            mark(&mut net.extra, &keys);
+        }
+    }
+    for (name, def) in &init.domains {
+        if let Some(vm) = env.domains.get_mut(name) {
+            for (nic, d) in vm.nics.iter_mut().zip(&def.nics) {
+                mark(&mut nic.extra, &[("ip", d.ip.is_some())]);
+            }
+        }
+    }
+}
+
+/// Free-form keys as an init file entry (without [`WRITTEN_KEY`]), and a
+/// test of whether the init file wrote `key` ([`mark_written`]).
+fn user_keys(extra: &Extra) -> (Map<String, Value>, impl Fn(&str) -> bool + '_) {
+    let written = move |key: &str| {
+        extra
+            .get(WRITTEN_KEY)
+            .and_then(Value::as_array)
+            .is_some_and(|keys| keys.iter().any(|k| k == key))
+    };
+    let keys = extra
+        .iter()
+        .filter(|(k, _)| *k != WRITTEN_KEY)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (keys, written)
+}
+
+/// A net as an init file entry: what the user chose (with the addresses
+/// the init file wrote, as planned), not what lago planned itself
+/// (addresses it chose are leased anew by the next init).
 fn net_entry(net: &NetSpec) -> Value {
-    let mut m: Map<String, Value> = net.extra.clone().into_iter().collect();
+    let (mut m, written) = user_keys(&net.extra);
+    if let (true, Some(gw)) = (written("gw"), net.gw) {
+        m.insert("gw".into(), json!(gw.to_string()));
+    }
+    if let (true, Some(d)) = (written("dhcp"), &net.dhcp) {
+        // Last octets: the pool moves with the subnet the next init leases.
+        let (start, end) = (d.start.octets()[3], d.end.octets()[3]);
+        m.insert("dhcp".into(), json!({"start": start, "end": end}));
+    }
     m.insert("type".into(), json!(net.net_type));
     m.insert("management".into(), json!(net.management));
     if let Some(d) = &net.dns_domain_name {
@@ -162,8 +219,11 @@ pub fn vm_entry(vm: &VmSpec, standalone: bool, compress: bool) -> Result<Value, 
         .nics
         .iter()
         .map(|n| {
-            let mut e: Map<String, Value> = n.extra.clone().into_iter().collect();
+            let (mut e, written) = user_keys(&n.extra);
             e.insert("net".into(), json!(n.net));
+            if let (true, Some(ip)) = (written("ip"), n.ip) {
+                e.insert("ip".into(), json!(ip.to_string()));
+            }
             Value::Object(e)
         })
         .collect();

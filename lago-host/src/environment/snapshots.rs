@@ -82,8 +82,10 @@ impl Environment<'_> {
 
     /// `lago snapshot NAME [-n VM...]`: flushes each running VM's file
     /// systems (`sync` over SSH), then snapshots every VM in parallel and
-    /// records the snapshots in the prefix. A bad or taken name is refused
-    /// before anything is done.
+    /// records the snapshots in the prefix. All or nothing: a bad or taken
+    /// name, or a VM its provider cannot snapshot (a raw disk), is refused
+    /// before any snapshot is taken; when one still fails, the snapshots
+    /// this call took are removed again.
     pub fn snapshot(&mut self, name: &str, names: &[String]) -> Result<(), Error> {
         if !valid_snapshot_name(name) {
             return Err(Error::user(format!(
@@ -102,6 +104,22 @@ impl Environment<'_> {
             return Err(Error::user(format!(
                 "snapshot name `{name}` is already taken by VM {}; choose another name",
                 taken.join(", ")
+            )));
+        }
+        let refused: Vec<String> = vms
+            .iter()
+            .filter_map(|vm| {
+                let checked = self.session(vm).and_then(|s| {
+                    into_result(s.check_snapshot(vm.name.as_str().into(), name.into()))
+                        .map_err(plugin_err(format_args!("VM `{}`", vm.name)))
+                });
+                checked.err().map(|e| e.to_string())
+            })
+            .collect();
+        if !refused.is_empty() {
+            return Err(Error::user(format!(
+                "snapshot `{name}`: {}; no snapshot was taken",
+                refused.join("; ")
             )));
         }
         let made: Mutex<BTreeMap<String, SnapshotInfo>> = Mutex::new(BTreeMap::new());
@@ -132,9 +150,12 @@ impl Environment<'_> {
                 .insert(vm.name.clone(), info);
             Ok(())
         });
-        // What was made is recorded even when another VM failed, so that it
-        // is listed and removed with the prefix.
-        let made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut made = made.into_inner().unwrap_or_else(|p| p.into_inner());
+        if result.is_err() {
+            // All or nothing: what was taken is removed again; what cannot
+            // be is recorded (listed, removed with the prefix).
+            made.retain(|vm_name, _| !self.undo_snapshot(vm_name, name));
+        }
         let prefix = Prefix::open(&self.env.prefix.path)?;
         for (vm_name, info) in made {
             if !self.env.domains.contains_key(&vm_name) {
@@ -153,6 +174,29 @@ impl Environment<'_> {
             }
         }
         result
+    }
+
+    /// Removes snapshot `name` of VM `vm_name` that this `lago snapshot`
+    /// took before another VM's failed; false (with a warning) when it
+    /// cannot.
+    fn undo_snapshot(&self, vm_name: &str, name: &str) -> bool {
+        let Some(vm) = self.env.domains.get(vm_name) else {
+            return false;
+        };
+        let deleted = self.session(vm).and_then(|s| {
+            into_result(s.delete_snapshot(vm.name.as_str().into(), name.into()))
+                .map_err(plugin_err(format_args!("VM `{vm_name}`")))
+        });
+        match deleted {
+            Ok(()) => {
+                tracing::info!("VM `{vm_name}`: snapshot `{name}` removed again");
+                true
+            }
+            Err(e) => {
+                tracing::warn!("snapshot `{name}` could not be removed again: {e}");
+                false
+            }
+        }
     }
 
     /// Flushes the guest's file systems before a snapshot; a VM that does not

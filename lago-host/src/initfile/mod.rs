@@ -526,6 +526,12 @@ impl Reader<'_> {
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
             // Lago took `int(value)`: `memory: "4096"` is a number too.
             Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
+            // Past u64 (the reader keeps such integers as their digits).
+            Some(Value::String(s)) if s.trim().parse::<u128>().is_ok() => Err(self.err(
+                path.key(key),
+                format!("{} is too large a number", s.trim()),
+                expected,
+            )),
             Some(v) => Err(self.wrong(path.key(key), &v, expected)),
         }
     }
@@ -763,6 +769,14 @@ impl Reader<'_> {
             }
             n => n.map(|n| n as u32),
         };
+        // `memory: ~` (an empty Jinja value, say) is no silent default.
+        if m.get("memory").is_some_and(Value::is_null) {
+            return Err(self.err(
+                p.key("memory"),
+                "memory has no value (null)",
+                "a whole number of MiB, or no `memory` key for the default",
+            ));
+        }
         let memory = self.opt_u64(&mut m, p, "memory", "a whole number of MiB")?;
         match memory {
             Some(0) => {

@@ -192,6 +192,14 @@ impl<'de> Visitor<'de> for NodeVisitor {
     fn visit_u64<E>(self, v: u64) -> Result<Node, E> {
         Ok(Node::Scalar(Value::from(v)))
     }
+    /// An integer past 64 bits (PyYAML reads any size): kept as its digits,
+    /// refused with its position where a number is expected.
+    fn visit_u128<E>(self, v: u128) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::String(v.to_string())))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Node, E> {
+        Ok(Node::Scalar(Value::String(v.to_string())))
+    }
     fn visit_f64<E>(self, v: f64) -> Result<Node, E> {
         Ok(Node::Scalar(
             serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),

@@ -78,7 +78,7 @@ pub const VM_PLANNED: &[&str] = &[
     "ssh_host_key",
     "snapshots",
 ];
-pub const NIC_PLANNED: &[&str] = &["mac"];
+pub const NIC_PLANNED: &[&str] = &["mac", "lago_written"];
 pub const DISK_PLANNED: &[&str] = &["base", "base_format"];
 pub const NET_PLANNED: &[&str] = &[
     "name",
@@ -88,6 +88,7 @@ pub const NET_PLANNED: &[&str] = &[
     "mappings",
     "subnet",
     "hosts",
+    "lago_written",
 ];
 pub const TOP_PLANNED: &[&str] = &["prefix", "lago_version"];
 

@@ -359,6 +359,7 @@ pub fn init_env_with(
             requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
         let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
+        crate::environment::mark_written(&init, &mut env);
         stop_if_interrupted()?;
         write_layout(&prefix, &info, &mut env, &plan.copies, user_key.as_ref())?;
         prefix.save_env_opt(&env, WriteMode::Fresh)?;

@@ -14,7 +14,9 @@ use crate::plugins::Registry;
 use crate::prefix::lifecycle::{cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store};
 use crate::prefix::lock::LockMode;
 use crate::prefix::Prefix;
-use crate::workflows::collect::{collect_vm, plan, rotate_dir, CollectError, VmCollection};
+use crate::workflows::collect::{
+    collect_vm, plan, remove_partial, rotate_dir, CollectError, VmCollection,
+};
 use crate::workflows::deploy::{deploy_vm, vm_scripts, DeployError, ScriptRun};
 use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
 
@@ -323,6 +325,10 @@ impl<'r> Env<'r> {
             paths.push(self.env.artifact_paths(vm).map_err(SdkError::provider)?);
         }
         let states = self.env.states().map_err(SdkError::provider)?;
+        // What an interrupted collect left is not kept with the old output.
+        for vm in &vms {
+            remove_partial(&output.join(&vm.name)).map_err(crate::error::Error::from)?;
+        }
         let rotated = rotate_dir(&output).map_err(crate::error::Error::from)?;
         for vm in &vms {
             let dir = output.join(&vm.name);

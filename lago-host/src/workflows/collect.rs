@@ -15,6 +15,11 @@
 //! The archive comes from the VM, so it is not trusted: only entries under
 //! the requested paths are written, never through a symbolic link, and
 //! never outside the VM's output folder.
+//!
+//! A file is written in the VM folder's [`PARTIAL_DIR`] and renamed to its
+//! name once complete: an interrupted collect never leaves a truncated file
+//! under its final name, and the next collect into the folder removes what
+//! an interrupted one left there.
 
 use std::io::{self, Read};
 use std::os::unix::fs::PermissionsExt;
@@ -29,7 +34,8 @@ use crate::ssh::{ExecStream, SshError, SshPool, SshTarget, StreamEvent};
 /// What collecting can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
-    /// An artifact path that cannot be collected (empty, `/`, or with `..`).
+    /// An artifact path that cannot be collected (empty, `/`, or `..`
+    /// alone).
     #[error("VM {vm}: artifact path {path:?} cannot be collected: {why}")]
     BadPath {
         vm: String,
@@ -138,6 +144,14 @@ pub fn artifact_name(guest_path: &str) -> String {
     guest_path.replace('/', "_")
 }
 
+/// Whether an artifact path has a `..` component: the VM resolves it (see
+/// [`PROBE`]), as Lago's `scp` did.
+pub fn has_parent_dir(guest_path: &str) -> bool {
+    Path::new(guest_path)
+        .components()
+        .any(|c| c == Component::ParentDir)
+}
+
 /// Whether an artifact path is a shell pattern (`*`, `?` or `[`), expanded
 /// in the VM as Lago's did (its paths went through the guest's shell).
 pub fn is_pattern(guest_path: &str) -> bool {
@@ -149,7 +163,8 @@ pub fn is_pattern(guest_path: &str) -> bool {
 pub struct Artifact {
     /// As given (the vm-type's `artifact_paths`).
     pub guest: String,
-    /// Its components, relative to `/` (`var`, `log`).
+    /// Its components, relative to `/` (`var`, `log`); `..` stays until
+    /// the VM resolved the path.
     pub rel: Vec<String>,
     /// Where it lands.
     pub dest: PathBuf,
@@ -167,7 +182,9 @@ impl Artifact {
 }
 
 /// The artifacts of one VM, landing in `vm_out`. Relative paths are taken
-/// from `/`; duplicates are dropped.
+/// from `/`; duplicates are dropped. A path with `..` is kept for the VM to
+/// resolve; it lands under its own flattened name (`/tmp/../etc/passwd` in
+/// `_tmp_.._etc_passwd`), one file name in `vm_out` whatever it holds.
 pub fn plan(vm: &str, paths: &[String], vm_out: &Path) -> Result<Vec<Artifact>, CollectError> {
     let mut out: Vec<Artifact> = Vec::new();
     for p in paths {
@@ -177,16 +194,33 @@ pub fn plan(vm: &str, paths: &[String], vm_out: &Path) -> Result<Vec<Artifact>, 
             why,
         };
         let mut rel = Vec::new();
+        // How deep the path is, read without the VM's links: `a/..` is `/`.
+        let mut depth = 0usize;
         for c in Path::new(p).components() {
             match c {
-                Component::Normal(s) => rel.push(s.to_string_lossy().into_owned()),
+                Component::Normal(s) => {
+                    rel.push(s.to_string_lossy().into_owned());
+                    depth += 1;
+                }
                 Component::RootDir | Component::CurDir => {}
-                Component::ParentDir => return Err(bad("it contains `..`")),
+                Component::ParentDir => {
+                    rel.push("..".into());
+                    depth = depth.saturating_sub(1);
+                }
                 Component::Prefix(_) => return Err(bad("not a path in the VM")),
             }
         }
-        if rel.is_empty() {
+        if depth == 0 {
             return Err(bad("it names the VM's root folder"));
+        }
+        let name = artifact_name(p);
+        // One plain file name: never `..`, never a path.
+        let mut comps = Path::new(&name).components();
+        let (Some(Component::Normal(_)), None) = (comps.next(), comps.next()) else {
+            return Err(bad("its name would leave the output folder"));
+        };
+        if name == PARTIAL_DIR {
+            return Err(bad("its name is the folder of lago's unfinished files"));
         }
         if out.iter().any(|a| a.guest == *p) {
             continue;
@@ -194,7 +228,7 @@ pub fn plan(vm: &str, paths: &[String], vm_out: &Path) -> Result<Vec<Artifact>, 
         out.push(Artifact {
             guest: p.clone(),
             rel,
-            dest: vm_out.join(artifact_name(p)),
+            dest: vm_out.join(name),
         });
     }
     Ok(out)
@@ -263,6 +297,58 @@ pub fn rotate_dir_with(dir: &Path, stamp: &str) -> Result<Option<PathBuf>, Colle
 /// [`rotate_dir_with`] the current local time.
 pub fn rotate_dir(dir: &Path) -> Result<Option<PathBuf>, CollectError> {
     rotate_dir_with(dir, &timestamp_now())
+}
+
+// ------------------------------------------------------- unfinished files
+
+/// The folder of a VM's output folder that holds files being written;
+/// each is renamed to its name once complete. Only lago writes it: an
+/// artifact of this name is refused.
+pub const PARTIAL_DIR: &str = ".lago-partial";
+
+/// Removes what an interrupted collect left in `vm_out` ([`PARTIAL_DIR`]).
+pub fn remove_partial(vm_out: &Path) -> Result<(), CollectError> {
+    let dir = vm_out.join(PARTIAL_DIR);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(local("cannot remove", &dir)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// [`PARTIAL_DIR`] of a VM's output folder while files are written there:
+/// a leftover is removed first, the folder made on first use and removed
+/// when this is dropped (with what an error left in it).
+struct Partial {
+    dir: PathBuf,
+    made: usize,
+}
+
+impl Partial {
+    fn new(vm_out: &Path) -> Result<Partial, CollectError> {
+        remove_partial(vm_out)?;
+        Ok(Partial {
+            dir: vm_out.join(PARTIAL_DIR),
+            made: 0,
+        })
+    }
+
+    /// A new path for an unfinished file.
+    fn next(&mut self) -> io::Result<PathBuf> {
+        if self.made == 0 {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().mode(0o700).create(&self.dir)?;
+        }
+        self.made += 1;
+        Ok(self.dir.join(self.made.to_string()))
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.made > 0 {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 // --------------------------------------------------------------- unpacking
@@ -438,6 +524,7 @@ pub fn unpack_with_limits<R: Read>(
         limit: limits.max_bytes,
     });
     let mut report = Unpacked::default();
+    let mut partial = Partial::new(root).map_err(|e| io::Error::other(e.to_string()))?;
     let mut dir_modes: Vec<(PathBuf, u32)> = Vec::new();
     let mut files: std::collections::HashMap<Vec<String>, Written> = Default::default();
     let to_io = |e: CollectError| io::Error::other(e.to_string());
@@ -463,10 +550,22 @@ pub fn unpack_with_limits<R: Read>(
                 .push(format!("{}: not a requested path", path.display()));
             continue;
         }
+        let kind = entry.header().entry_type();
+        // A path asked for twice (two artifacts resolving to one path):
+        // tar sends it again as a hard link to itself; it is already in.
+        if kind.is_hard_link()
+            && entry
+                .link_name()?
+                .and_then(|l| entry_components(&l))
+                .as_ref()
+                == Some(&comps)
+            && files.contains_key(&comps)
+        {
+            continue;
+        }
         // Whatever this entry is, the file of an earlier one at its path is
         // gone (or stays only as the source of a copy below).
         files.remove(&comps);
-        let kind = entry.header().entry_type();
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
         let mtime = entry.header().mtime().unwrap_or(0);
         let mut first: Option<PathBuf> = None;
@@ -529,10 +628,20 @@ pub fn unpack_with_limits<R: Read>(
             } else if kind.is_file() || kind.is_contiguous() {
                 match &first {
                     None => {
-                        let mut file = create_new(&dest)?;
-                        io::copy(&mut entry, &mut file)?;
+                        let unfinished = partial.next()?;
+                        let mut file = create_new(&unfinished)?;
+                        let size = entry.size();
+                        if io::copy(&mut entry, &mut file)? != size {
+                            return Err(io::Error::other(format!(
+                                "{}: the stream ended inside the file",
+                                path.display()
+                            )));
+                        }
                         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
                         file.set_modified(UNIX_EPOCH + std::time::Duration::from_secs(mtime))?;
+                        // Complete: under its name (`rename(2)` replaces no
+                        // link's target; `dest` was cleared above).
+                        std::fs::rename(&unfinished, &dest)?;
                         let meta = file.metadata()?;
                         use std::os::unix::fs::MetadataExt;
                         files.insert(
@@ -666,6 +775,8 @@ enum Probed {
     Path(Kind),
     /// A pattern: the paths it matched in the VM (none: it matched nothing).
     Matches(Vec<(Kind, String)>),
+    /// A path with `..`, as the VM resolved it, and what it is.
+    Resolved(Kind, String),
 }
 
 /// Asks the VM, in one command, what each path is (see [`Kind`]) and
@@ -674,7 +785,9 @@ enum Probed {
 /// `IFS=` leaves only pathname expansion to an unquoted pattern. Records
 /// end with NUL (a guest's file name may hold newlines): `I K` for a plain
 /// path, `I g K PATH` per match of a pattern, `I n` for a pattern that
-/// matched nothing.
+/// matched nothing, `I r K PATH` for a path with `..` that the VM resolved
+/// (its folder with `cd -P`, the last name kept: a link is collected as a
+/// link), `I m` when it cannot.
 const PROBE: &str = "kind() { if [ -d \"$1\" ]; then t=d; \
     elif [ -L \"$1\" ] && [ -e \"$1\" ]; then t=l; \
     elif [ -e \"$1\" ] || [ -L \"$1\" ]; then t=f; \
@@ -685,6 +798,12 @@ const PROBE: &str = "kind() { if [ -d \"$1\" ]; then t=d; \
       for m in $p; do kind \"$m\"; [ $t = m ] && continue; \
         printf '%s g %s %s\\000' \"$i\" \"$t\" \"$m\"; n=1; done; \
       [ $n = 1 ] || printf '%s n\\000' \"$i\" ;; \
+    */.. | */../*) r=; case \"$p\" in \
+      */..) r=$(cd -P -- \"$p\" 2>/dev/null && pwd -P) ;; \
+      *) d=$(cd -P -- \"${p%/*}/\" 2>/dev/null && pwd -P) && r=\"${d%/}/${p##*/}\" ;; \
+      esac; t=m; [ -n \"$r\" ] && kind \"$r\"; \
+      if [ $t = m ]; then printf '%s m\\000' \"$i\"; \
+      else printf '%s r %s %s\\000' \"$i\" \"$t\" \"$r\"; fi ;; \
     *) kind \"$p\"; printf '%s %s\\000' \"$i\" \"$t\" ;; \
     esac; i=$((i+1)); done";
 
@@ -726,6 +845,14 @@ fn parse_probe(out: &[u8], artifacts: &[Artifact]) -> Option<Vec<Probed>> {
             continue;
         };
         match (k, is_pattern(&a.guest)) {
+            ("r", false) if has_parent_dir(&a.guest) => {
+                let (Some(kind), Some(path)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                if let Some(kind @ ('d' | 'l' | 'f')) = kind.chars().next() {
+                    *slot = Some(Probed::Resolved(kind, path.to_string()));
+                }
+            }
             ("n", true) => *slot = Some(Probed::Matches(Vec::new())),
             ("g", true) => {
                 let (Some(kind), Some(path)) = (parts.next(), parts.next()) else {
@@ -767,11 +894,42 @@ fn expand(
     for (a, p) in artifacts.iter().zip(probed) {
         match p {
             Probed::Path('m') => report.missing.push(a.guest.clone()),
+            // Unresolved `..` (a guest's forged answer): never copied.
+            Probed::Path(_) if has_parent_dir(&a.guest) => report.missing.push(a.guest.clone()),
             Probed::Path(k) => out.push((a.clone(), k)),
+            Probed::Resolved(k, path) => match plan(vm, std::slice::from_ref(&path), vm_out) {
+                Ok(mut one) if !has_parent_dir(&path) => {
+                    if let Some(found) = one.pop() {
+                        // Under the name given, as Lago's `scp` wrote it.
+                        out.push((
+                            Artifact {
+                                guest: a.guest.clone(),
+                                rel: found.rel,
+                                dest: a.dest.clone(),
+                            },
+                            k,
+                        ));
+                    }
+                }
+                _ => {
+                    let w = format!("{} resolved to {path:?} in the VM; left out", a.guest);
+                    tracing::warn!("VM {vm}: {w}");
+                    report.warnings.push(w);
+                }
+            },
             Probed::Matches(m) if m.is_empty() => report.missing.push(a.guest.clone()),
             Probed::Matches(matches) => {
                 for (k, path) in matches {
-                    match plan(vm, std::slice::from_ref(&path), vm_out) {
+                    let planned = if has_parent_dir(&path) {
+                        Err(CollectError::BadPath {
+                            vm: vm.to_string(),
+                            path: path.clone(),
+                            why: "it contains `..`",
+                        })
+                    } else {
+                        plan(vm, std::slice::from_ref(&path), vm_out)
+                    };
+                    match planned {
                         Ok(mut one) => {
                             if let Some(found) = one.pop() {
                                 out.push((found, k));
@@ -837,11 +995,18 @@ pub fn collect_vm(
         let mut argv: Vec<String> = ["tar", "-C", "/", "-cf", "-", "--"]
             .map(String::from)
             .to_vec();
-        // A folder as `dir/.`: taken through a link, if it is one.
-        argv.extend(by_tar.iter().map(|(a, k)| match k {
-            'd' => format!("{}/.", a.relative()),
-            _ => a.relative(),
-        }));
+        // A folder as `dir/.`: taken through a link, if it is one. A path
+        // two artifacts resolve to is asked for once (each gets a copy).
+        let mut asked = std::collections::HashSet::new();
+        argv.extend(
+            by_tar
+                .iter()
+                .map(|(a, k)| match k {
+                    'd' => format!("{}/.", a.relative()),
+                    _ => a.relative(),
+                })
+                .filter(|p| asked.insert(p.clone())),
+        );
         let mut reader = StreamReader::new(pool.exec_stream(target, &argv, None, None));
         let unpacked = unpack(&mut reader, &tarred, vm_out);
         let finished = reader.finish();
@@ -883,10 +1048,14 @@ pub fn collect_vm(
                 .extend(by_tar.iter().map(|(a, _)| a.guest.clone()));
         }
     }
+    let mut partial = Partial::new(vm_out)?;
     for a in by_sftp {
-        pool.download(target, &a.absolute(), &a.dest)?;
+        let unfinished = partial.next().map_err(local("cannot create", vm_out))?;
+        pool.download(target, &a.absolute(), &unfinished)?;
+        std::fs::rename(&unfinished, &a.dest).map_err(local("cannot rename", &unfinished))?;
         report.collected.push(a.guest.clone());
     }
+    drop(partial);
     // Keep the order the paths were given (and matched) in.
     report
         .collected
@@ -936,7 +1105,12 @@ mod tests {
         assert_eq!(plan[0].absolute(), "/var/log");
         assert_eq!(plan[1].rel, ["var", "log", "x"]);
         assert_eq!(plan[1].dest, out.join("_var__log_._x_"));
-        for bad in ["/", "", "/var/../etc"] {
+        // `..` is the VM's to resolve; the name stays one file name.
+        let up = super::plan("vm0", &["/tmp/../etc/passwd".into(), "../x".into()], out)?;
+        assert_eq!(up[0].dest, out.join("_tmp_.._etc_passwd"));
+        assert_eq!(up[0].absolute(), "/tmp/../etc/passwd");
+        assert_eq!(up[1].dest, out.join(".._x"));
+        for bad in ["/", "", "..", "./..", "a/.."] {
             let e = super::plan("vm0", &[bad.to_string()], out)
                 .err()
                 .ok_or("refused")?;
@@ -1097,6 +1271,36 @@ mod tests {
         Ok(())
     }
 
+    /// The paths `names` in `d`, probed and expanded as in a VM: the paths,
+    /// the output folder, what would be copied and the report.
+    type Probe = (Vec<String>, PathBuf, Vec<(Artifact, Kind)>, VmCollection);
+    fn probe_in(d: &Path, names: &[&str]) -> Result<Probe, Box<dyn std::error::Error>> {
+        let paths: Vec<String> = names
+            .iter()
+            .map(|p| format!("{}/{p}", d.display()))
+            .collect();
+        let out = d.join("out");
+        let artifacts = plan("vm0", &paths, &out)?;
+        let probed = run_probe(&artifacts, d)?;
+        let mut report = VmCollection::default();
+        let found = expand("vm0", &artifacts, probed, &out, &mut report);
+        Ok((paths, out, found, report))
+    }
+
+    /// [`PROBE`] run by the local `sh` in `cwd`, as a VM runs it.
+    fn run_probe(
+        artifacts: &[Artifact],
+        cwd: &Path,
+    ) -> Result<Vec<Probed>, Box<dyn std::error::Error>> {
+        let ran = std::process::Command::new("sh")
+            .args(["-c", PROBE, "sh"])
+            .args(artifacts.iter().map(Artifact::absolute))
+            .current_dir(cwd)
+            .output()?;
+        assert!(ran.status.success());
+        Ok(parse_probe(&ran.stdout, artifacts).ok_or("an answer per path")?)
+    }
+
     #[test]
     fn the_probe_expands_patterns_in_the_shell_and_keeps_names_as_data() -> TestResult {
         let dir = tempfile::tempdir()?;
@@ -1104,21 +1308,8 @@ mod tests {
         std::fs::write(d.join("otopi-1.log"), "1")?;
         std::fs::write(d.join("otopi-2\n$(touch pwned).log"), "2")?;
         std::fs::create_dir(d.join("otopi-dir"))?;
-        let paths: Vec<String> = ["otopi*", "none-*", "otopi-1.log", "gone", "x[1]"]
-            .iter()
-            .map(|p| format!("{}/{p}", d.display()))
-            .collect();
-        let out = d.join("out");
-        let artifacts = plan("vm0", &paths, &out)?;
-        let ran = std::process::Command::new("sh")
-            .args(["-c", PROBE, "sh"])
-            .args(artifacts.iter().map(Artifact::absolute))
-            .current_dir(d)
-            .output()?;
-        assert!(ran.status.success());
-        let probed = parse_probe(&ran.stdout, &artifacts).ok_or("an answer per path")?;
-        let mut report = VmCollection::default();
-        let found = expand("vm0", &artifacts, probed, &out, &mut report);
+        let (paths, _out, found, report) =
+            probe_in(d, &["otopi*", "none-*", "otopi-1.log", "gone", "x[1]"])?;
         let got: Vec<(String, char)> = found
             .iter()
             .map(|(a, k)| {
@@ -1155,6 +1346,61 @@ mod tests {
         Ok(())
     }
 
+    /// Issue 18 (finding 4): a path with `..` is resolved by the VM's shell
+    /// (through links, as Lago's `scp` did) and lands under its flattened
+    /// name; one that resolves to nothing is missing, and the others are
+    /// collected all the same.
+    #[test]
+    fn the_probe_resolves_parent_dirs_in_the_shell() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("other/inner"))?;
+        std::fs::create_dir_all(d.join("sub"))?;
+        std::os::unix::fs::symlink(d.join("other/inner"), d.join("sub/link"))?;
+        std::fs::write(d.join("other/x"), "physical")?;
+        std::fs::write(d.join("sub/x"), "lexical")?;
+        std::fs::write(d.join("plain"), "p")?;
+        let (paths, out, found, report) =
+            probe_in(d, &["sub/link/../x", "sub/link/..", "nope/../x", "plain"])?;
+        let artifacts = plan("vm0", &paths, &out)?;
+        let real = d.canonicalize()?;
+        let got: Vec<(String, String, PathBuf, char)> = found
+            .iter()
+            .map(|(a, k)| (a.guest.clone(), a.absolute(), a.dest.clone(), *k))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    paths[0].clone(),
+                    format!("{}/other/x", real.display()),
+                    out.join(artifact_name(&paths[0])),
+                    'f'
+                ),
+                (
+                    paths[1].clone(),
+                    format!("{}/other", real.display()),
+                    out.join(artifact_name(&paths[1])),
+                    'd'
+                ),
+                (
+                    paths[3].clone(),
+                    paths[3].clone(),
+                    out.join(artifact_name(&paths[3])),
+                    'f'
+                ),
+            ]
+        );
+        assert_eq!(report.missing, vec![paths[2].clone()]);
+        // A guest's answer that does not resolve `..` is never copied.
+        let forged = format!("0 f\x000 r f {}/../etc\x00", d.display());
+        let probed = parse_probe(forged.as_bytes(), &artifacts[..1]).ok_or("parsed")?;
+        let mut report = VmCollection::default();
+        assert!(expand("vm0", &artifacts[..1], probed, &out, &mut report).is_empty());
+        assert_eq!(report.warnings.len(), 1, "{report:?}");
+        Ok(())
+    }
+
     #[test]
     fn probe_records_a_guest_forged_are_checked() -> TestResult {
         let out = Path::new("/out");
@@ -1177,9 +1423,37 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let artifacts = plan("vm0", &["/var/log".into()], dir.path())?;
         let data = sample_tar(Path::new("/nonexistent"))?;
-        // Cut inside the first file's data block.
+        // Cut inside the first file's data block: nothing under a final
+        // name, and nothing unfinished left.
         let cut = &data[..512 * 4 + 100];
         assert!(unpack(cut, &artifacts, dir.path()).is_err());
+        assert!(!dir.path().join(PARTIAL_DIR).exists());
+        // Cut inside a file's data: it is not left under its name.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header(tar::EntryType::Regular, 0o644, 10_000);
+        b.append_data(&mut h, "var/log/big", &[7u8; 10_000][..])?;
+        let data = b.into_inner()?;
+        assert!(unpack(&data[..512 + 3000], &artifacts, dir.path()).is_err());
+        assert!(!dir.path().join("_var_log/big").exists());
+        assert!(!dir.path().join(PARTIAL_DIR).exists());
+        Ok(())
+    }
+
+    /// Issue 18 (finding 10): what a killed collect left (an unfinished
+    /// file in [`PARTIAL_DIR`]) is removed by the next one; an artifact
+    /// cannot take that name.
+    #[test]
+    fn leftovers_of_an_interrupted_collect_are_removed() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join(PARTIAL_DIR))?;
+        std::fs::write(dir.path().join(PARTIAL_DIR).join("1"), "trunc")?;
+        let artifacts = plan("vm0", &["/var/log".into()], dir.path())?;
+        let data = sample_tar(Path::new("/nonexistent"))?;
+        unpack(&data[..], &artifacts, dir.path())?;
+        assert!(!dir.path().join(PARTIAL_DIR).exists());
+        assert!(dir.path().join("_var_log/messages").is_file());
+        let e = plan("vm0", &[PARTIAL_DIR.into()], dir.path()).err();
+        assert!(matches!(e, Some(CollectError::BadPath { .. })), "{e:?}");
         Ok(())
     }
 }

@@ -130,6 +130,14 @@ impl ProviderSessionPlugin for LibvirtSession {
         Ok(LibvirtSession::revert_snapshot(self, &vm.name, name)?)
     }
 
+    fn check_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+        Ok(LibvirtSession::check_snapshot(self, &vm.name, name)?)
+    }
+
+    fn delete_snapshot(&self, vm: &VmSpec, name: &str) -> PluginResult<()> {
+        Ok(LibvirtSession::delete_snapshot(self, &vm.name, name)?)
+    }
+
     fn export_disks(
         &self,
         vm: &VmSpec,

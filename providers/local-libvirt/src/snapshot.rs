@@ -56,7 +56,8 @@ pub fn snapshot_disks(vm: &VmSpec) -> Result<Vec<SnapshotDisk>> {
             })?;
             if d.format != "qcow2" {
                 return Err(ProviderError::Spec(format!(
-                    "VM {}: disk '{}' is {}: snapshots need qcow2 disks",
+                    "VM {}: disk '{}' is {}: snapshots need qcow2 disks \
+                     (leave the VM out with -n, or use a qcow2 disk)",
                     vm.name, d.name, d.format
                 )));
             }
@@ -114,32 +115,66 @@ impl LibvirtSession {
             .join(format!("{name}.xml"))
     }
 
-    /// Snapshots the VM as [`crate::snapshot`] describes; a name the VM
-    /// already has is an error naming it.
-    pub fn create_snapshot(&self, vm: &str, name: &str) -> Result<SnapshotInfo> {
+    /// The disks a snapshot `name` of the VM would hold, when it can be
+    /// taken: a valid name, every disk qcow2, the name on none of them.
+    fn snapshot_plan(&self, vm: &str, name: &str) -> Result<(&VmSpec, Vec<SnapshotDisk>)> {
         check_name(name)?;
         let spec = self.vm(vm)?;
         self.default_host_only(spec, "snapshots")?;
         let disks = snapshot_disks(spec)?;
+        let mut taken = self.snapshot_xml_path(vm, name).exists();
+        for d in disks.iter().filter(|d| d.path.exists()) {
+            if taken {
+                break;
+            }
+            taken = internal_snapshots(&d.path)?.iter().any(|s| s == name);
+        }
+        if taken {
+            return Err(ProviderError::Spec(format!(
+                "VM {vm} already has a snapshot named `{name}`"
+            )));
+        }
+        Ok((spec, disks))
+    }
+
+    /// Whether [`Self::create_snapshot`] can take snapshot `name` of the VM.
+    pub fn check_snapshot(&self, vm: &str, name: &str) -> Result<()> {
+        self.snapshot_plan(vm, name).map(|_| ())
+    }
+
+    /// Snapshots the VM as [`crate::snapshot`] describes; a name the VM
+    /// already has is an error naming it.
+    pub fn create_snapshot(&self, vm: &str, name: &str) -> Result<SnapshotInfo> {
+        let (spec, disks) = self.snapshot_plan(vm, name)?;
         let conn = self.connection()?;
         let what = || format!("snapshot {name} of VM {vm}");
         let dom = self
             .lookup_domain(&conn, &spec.libvirt_name)?
             .filter(|d| d.is_active().unwrap_or(false));
         let xml_path = self.snapshot_xml_path(vm, name);
-        if xml_path.exists() || self.disks_have(&disks, name)? {
-            return Err(ProviderError::Spec(format!(
-                "VM {vm} already has a snapshot named `{name}`"
-            )));
-        }
         let Some(dom) = dom else {
-            for d in &disks {
-                run(
+            for (i, d) in disks.iter().enumerate() {
+                let made = run(
                     Command::new("qemu-img")
                         .args(["snapshot", "-c", name])
                         .arg(&d.path),
                     &what(),
-                )?;
+                );
+                if let Err(e) = made {
+                    // All or nothing: the disks done before are undone.
+                    for done in &disks[..i] {
+                        let undo = run(
+                            Command::new("qemu-img")
+                                .args(["snapshot", "-d", name])
+                                .arg(&done.path),
+                            &format!("removing snapshot {name} of VM {vm} again"),
+                        );
+                        if let Err(u) = undo {
+                            tracing::warn!("{u}");
+                        }
+                    }
+                    return Err(e);
+                }
             }
             return Ok(SnapshotInfo {
                 memory: false,
@@ -165,6 +200,42 @@ impl LibvirtSession {
             state,
             disks,
         })
+    }
+
+    /// Removes snapshot `name` of the VM: through libvirt when the VM runs
+    /// and libvirt knows it, else from each disk that holds it (`qemu-img
+    /// snapshot -d`); and its kept XML.
+    pub fn delete_snapshot(&self, vm: &str, name: &str) -> Result<()> {
+        check_name(name)?;
+        let spec = self.vm(vm)?;
+        let disks = snapshot_disks(spec)?;
+        let what = || format!("removing snapshot {name} of VM {vm}");
+        let conn = self.connection()?;
+        let dom = self
+            .lookup_domain(&conn, &spec.libvirt_name)?
+            .filter(|d| d.is_active().unwrap_or(false));
+        if let Some(snap) = dom.and_then(|d| Domain::lookup_snapshot_by_name(&d, name, 0).ok()) {
+            snap.delete(0)
+                .map_err(|e| ProviderError::libvirt(what(), e))?;
+        } else {
+            for d in disks.iter().filter(|d| d.path.exists()) {
+                if internal_snapshots(&d.path)?.iter().any(|s| s == name) {
+                    run(
+                        Command::new("qemu-img")
+                            .args(["snapshot", "-d", name])
+                            .arg(&d.path),
+                        &what(),
+                    )?;
+                }
+            }
+        }
+        let xml_path = self.snapshot_xml_path(vm, name);
+        match std::fs::remove_file(&xml_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(ProviderError::io("removing the snapshot XML", &xml_path, e))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether every disk holds an internal snapshot `name` (`qemu-img
