@@ -18,10 +18,12 @@
 //! Only what follows the last kernel start (`Linux version`) counts for the
 //! kernel and init patterns, so a VM that panicked and rebooted (`panic=N`)
 //! is judged by its new boot. A verb waiting for a VM that is already
-//! running (`shell`, `copy-to-vm`, ... [`ConsoleFrom::Now`]) judges only
-//! what the console prints while it waits: the log may hold an earlier
-//! boot's panic (a `quiet` kernel shows no new kernel start after the
-//! reboot) or anything the guest wrote to its console.
+//! running (`shell`, `copy-to-vm`, ... [`ConsoleFrom::Now`]) judges what
+//! the console prints while it waits (the log may hold an earlier boot's
+//! panic: a `quiet` kernel shows no new kernel start after the reboot; or
+//! anything the guest wrote to its console), or the console as it stands
+//! when it prints nothing new for [`STALE_GRACE`] while the VM does not
+//! answer SSH (a VM sitting where its boot failed).
 //!
 //! A console that printed something and then made no progress for the
 //! stall limit (`[lago] console_stall_timeout`, 300 s by default, 0: off)
@@ -46,6 +48,11 @@ pub const QUOTE_CHARS: usize = 160;
 /// How long a GRUB `error:` line must stay the console's last line to count
 /// as a failed boot.
 pub const BOOT_LOADER_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a watch for a running VM ([`ConsoleWatch::from_now`]) leaves
+/// a console that prints nothing new unjudged: time for a VM that is up to
+/// answer SSH.
+pub const STALE_GRACE: Duration = Duration::from_secs(10);
 
 /// The default stall limit (`[lago] console_stall_timeout`), in seconds.
 pub const DEFAULT_STALL_SECS: u64 = 300;
@@ -116,6 +123,8 @@ pub struct ConsoleWatch {
     stall: Option<Duration>,
     /// Where the text this watch judges begins (bytes into the log).
     from: u64,
+    /// For a watch from now: the log's length when it began, and when.
+    mark: Option<(u64, Instant)>,
     last_len: Option<u64>,
     last_change: Instant,
     last_line: Option<String>,
@@ -129,24 +138,43 @@ impl ConsoleWatch {
             path,
             stall,
             from: 0,
+            mark: None,
             last_len: None,
             last_change: Instant::now(),
             last_line: None,
         }
     }
 
-    /// A watch that judges only what the console prints from now on: for a
-    /// VM that is already running (a verb waiting for its SSH), whose log
-    /// may hold an earlier boot's panic (a VM that panicked and rebooted
-    /// with a `quiet` kernel shows no new kernel start) or text the guest
-    /// wrote to its console. A log that shrank (the domain started anew) is
-    /// judged from its beginning.
+    /// A watch for a VM that is already running (a verb waiting for its
+    /// SSH), whose log may hold an earlier boot's panic (a VM that panicked
+    /// and rebooted with a `quiet` kernel shows no new kernel start) or
+    /// text the guest wrote to its console. Once the console prints
+    /// something new, only the new text is judged; a console that stays as
+    /// it was for [`STALE_GRACE`] (a VM sitting where its boot failed, not
+    /// answering SSH, or the wait would have ended) is judged as it is. A
+    /// log that shrank (the domain started anew) is judged whole.
     pub fn from_now(path: PathBuf, stall: Option<Duration>) -> Self {
-        let from = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         ConsoleWatch {
-            from,
+            mark: Some((len, Instant::now())),
             ..ConsoleWatch::new(path, stall)
         }
+    }
+
+    /// Resolves a watch from now (see [`Self::from_now`]): `false` while
+    /// the console is as it was and the grace is not over (nothing to
+    /// judge yet).
+    fn settle_mark(&mut self) -> bool {
+        let Some((mark, since)) = self.mark else {
+            return true;
+        };
+        let len = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        if len == mark && since.elapsed() < STALE_GRACE {
+            return false;
+        }
+        self.from = if len > mark { mark } else { 0 };
+        self.mark = None;
+        true
     }
 
     /// The console's last non-empty line as of the last [`Self::check`],
@@ -158,6 +186,9 @@ impl ConsoleWatch {
     /// Looks at the console log once. A log that cannot be read (not
     /// created yet) is no news.
     pub fn check(&mut self) -> Result<(), BootFailure> {
+        if !self.settle_mark() {
+            return Ok(());
+        }
         let now = Instant::now();
         let len = std::fs::metadata(&self.path).map(|m| m.len()).ok();
         if len.is_some() && len != self.last_len {
@@ -457,15 +488,30 @@ mod tests {
             "Linux version 6.1\n[  767.4] Kernel panic - not syncing: sysrq triggered crash\nvm0 login: ",
         )?;
         assert!(ConsoleWatch::new(log.clone(), None).check().is_err());
+        use std::io::Write;
+        // Within the grace, an unchanged console is not judged.
         let mut w = ConsoleWatch::from_now(log.clone(), None);
         w.check()?;
+        // The VM rebooted: what it prints now is judged, the old panic not.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)?
+            .write_all(b"\nlago-tiny: DHCP started on eth0\n")?;
+        w.check()?;
         // A panic printed after the watch began counts.
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&log)?;
-        f.write_all(b"\nKernel panic - not syncing: again\n")?;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)?
+            .write_all(b"\nKernel panic - not syncing: again\n")?;
         let e = w.check().err().ok_or("the new panic")?;
         assert!(e.to_string().contains("again"), "{e}");
+        // A console that stays as it was past the grace is judged as it is
+        // (a VM sitting where its boot failed).
+        let mut w = ConsoleWatch::from_now(log.clone(), None);
+        w.mark = w.mark.map(|(len, _)| (len, Instant::now() - STALE_GRACE));
+        assert!(w.check().is_err());
         // A log started anew (shorter than the mark) is read whole.
+        let mut w = ConsoleWatch::from_now(log.clone(), None);
         std::fs::write(&log, "VFS: Unable to mount root fs\n")?;
         assert!(w.check().is_err());
         Ok(())
