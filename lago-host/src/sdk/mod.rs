@@ -256,7 +256,20 @@ pub fn load_env(
     if let Some(n) = name {
         crate::prefix::check_prefix_name(n)?;
     }
-    let prefix = Workdir::open(workdir)?.resolve(name)?;
+    let workdir = Workdir::open(workdir)?;
+    let prefix = match workdir.resolve(name) {
+        Ok(prefix) => prefix,
+        // The current prefix is set when its init ends: the workdir's only
+        // prefix, being initialized by another process, is waited for.
+        Err(e) if name.is_none() => match workdir.prefixes()?.as_slice() {
+            [only] => {
+                wait_for_init(&workdir.resolve(Some(only.as_str()))?)?;
+                workdir.resolve(None).map_err(|_| e)?
+            }
+            _ => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
     wait_for_init(&prefix)?;
     Env::open(prefix, config, registry)
 }
