@@ -295,12 +295,7 @@ const REBOOT_POLL: Duration = Duration::from_millis(200);
 
 /// Up to `max` bytes of the file at `path` from offset `pos`.
 fn read_from(path: &Path, pos: u64, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut file = std::fs::File::open(path)?;
-    file.seek(SeekFrom::Start(pos))?;
-    let mut buf = Vec::new();
-    file.take(max).read_to_end(&mut buf)?;
-    Ok(buf)
+    crate::sanitize::read_range(&mut std::fs::File::open(path)?, pos, max)
 }
 
 /// Whether `bytes` hold `needle` (ASCII, any case).

@@ -72,9 +72,14 @@ pub fn terminal_bytes(bytes: &[u8]) -> String {
 /// guest writes (its console log) can be of any size, so only its end is
 /// read.
 pub fn read_end(f: &mut std::fs::File, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
     let len = f.metadata()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    read_range(f, len.saturating_sub(max), max)
+}
+
+/// Up to `max` bytes of `f` from byte offset `pos` (fewer at its end).
+pub fn read_range(f: &mut std::fs::File, pos: u64, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    f.seek(SeekFrom::Start(pos))?;
     let mut out = Vec::new();
     f.take(max).read_to_end(&mut out)?;
     Ok(out)
