@@ -19,8 +19,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lago::config::{Config, Sources};
-use lago::prefix::lifecycle::{init_env, status_tree, stored_states, InitRequest};
+use lago::environment::stored_states;
+use lago::ops::{self, InitRequest};
 use lago::prefix::Prefix;
+use lago::sdk::status_tree;
 use lago_plugin_api::spec::EnvSpec;
 
 /// `vms` VMs spread over `nets` management networks (a /24 holds at most
@@ -58,7 +60,7 @@ fn make_prefix(dir: &Path, vms: usize, nets: usize) -> EnvSpec {
     std::fs::write(&f, init_file(vms, nets)).expect("write");
     let req = InitRequest::new(&f, dir.join(".lago"));
     let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-    init_env(&req, &config(dir), &mut hook).expect("init").1
+    ops::init(&req, &config(dir), &mut hook).expect("init").1
 }
 
 fn peak_rss_kib(who: i32) -> i64 {

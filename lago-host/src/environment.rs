@@ -10,28 +10,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use abi_stable::std_types::{RString, RVec};
-use lago_plugin_api::abi::{ProviderSessionBox, VmTypeBox};
-use lago_plugin_api::spec::{DiskType, EnvSpec, NetSpec, VmSpec};
-use lago_plugin_api::{CommandStatus, ErrorKind, PluginError};
-use serde_json::Value;
+use lago_plugin_api::spec::{EnvSpec, NetSpec, VmSpec};
+use lago_plugin_api::{CommandStatus, PluginError};
 
 use crate::boot_watch::{self, ConsoleFrom, ConsoleWatch};
 use crate::config::Config;
 use crate::error::Error;
+use crate::plugins::client::{Provider, VmType};
 use crate::plugins::host::{register_ssh_executor, SshExecutor, SshRegistration};
-use crate::plugins::{into_result, Registry};
-use crate::prefix::lifecycle::States;
+use crate::plugins::Registry;
+use crate::prefix::Prefix;
 use crate::progress;
 use crate::ssh::{Auth, HostKeyPolicy, PoolOptions, SshError, SshPool, SshTarget, WaitWatch};
-use crate::templates::{TemplateError, TemplateRepo, TemplateStore};
 
 mod export;
 mod services;
 mod snapshots;
+mod states;
 pub use export::{mark_written, vm_entry, ExportOptions, WRITTEN_KEY};
 pub use services::Service;
 pub use snapshots::{vm_snapshots, SNAPSHOTS_KEY};
+pub use states::{stored_states, NetState, States, VmState};
 
 /// How long and how often to wait for a VM's SSH.
 #[derive(Debug, Clone, Copy)]
@@ -75,18 +74,16 @@ impl SshSettings {
 /// One environment and the plugins that drive it.
 pub struct Environment<'r> {
     pub env: EnvSpec,
+    /// The prefix the environment is stored in: every write of its state
+    /// goes through this handle (under the prefix's state lock).
+    prefix: Prefix,
     registry: &'r Registry,
-    sessions: BTreeMap<String, ProviderSessionBox>,
+    providers: BTreeMap<String, Provider>,
     ssh: SshPool,
     settings: SshSettings,
     /// This environment's SSH service for plugins, registered for its VMs
     /// while the environment is open (plugins/host.rs).
     _host_ssh: SshRegistration,
-}
-
-/// A provider call's error, naming the VM or network it was about.
-fn plugin_err(what: impl std::fmt::Display) -> impl FnOnce(PluginError) -> Error {
-    move |e| Error::from(e).context(what)
 }
 
 impl<'r> Environment<'r> {
@@ -96,14 +93,13 @@ impl<'r> Environment<'r> {
         registry: &'r Registry,
         settings: SshSettings,
     ) -> Result<Self, Error> {
-        let env_json = serde_json::to_string(&env)?;
-        let mut sessions = BTreeMap::new();
-        let providers: BTreeSet<&str> = env
+        let names: BTreeSet<&str> = env
             .domains
             .values()
             .map(|vm| vm.vm_provider.as_str())
             .collect();
-        for name in providers {
+        let mut providers = BTreeMap::new();
+        for name in names {
             let entry = registry.providers.get(name).ok_or_else(|| {
                 Error::user(format!(
                     "vm-provider `{name}` is not available; installed providers: {}",
@@ -115,9 +111,7 @@ impl<'r> Environment<'r> {
                         .join(", ")
                 ))
             })?;
-            let session = into_result(entry.plugin.open(env_json.as_str().into()))
-                .map_err(plugin_err(format_args!("vm-provider `{name}`")))?;
-            sessions.insert(name.to_string(), session);
+            providers.insert(name.to_string(), Provider::open(name, &entry.plugin, &env)?);
         }
         let ssh = SshPool::with_options(PoolOptions::default());
         let _host_ssh = register_ssh_executor(
@@ -127,10 +121,13 @@ impl<'r> Environment<'r> {
                 pool: ssh.clone(),
             }),
         );
+        let info = &env.prefix;
+        let prefix = Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone());
         Ok(Environment {
+            prefix,
             env,
             registry,
-            sessions,
+            providers,
             ssh,
             settings,
             _host_ssh,
@@ -189,17 +186,17 @@ impl<'r> Environment<'r> {
         names.iter().map(|n| self.vm(n)).collect()
     }
 
-    fn session(&self, vm: &VmSpec) -> Result<&ProviderSessionBox, Error> {
-        self.sessions
+    fn provider(&self, vm: &VmSpec) -> Result<&Provider, Error> {
+        self.providers
             .get(&vm.vm_provider)
             .ok_or_else(|| Error::internal(format!("no session for provider `{}`", vm.vm_provider)))
     }
 
-    fn vm_type(&self, vm: &VmSpec) -> Result<&VmTypeBox, Error> {
+    fn vm_type<'s>(&'s self, vm: &'s VmSpec) -> Result<VmType<'s>, Error> {
         self.registry
             .vm_types
             .get(&vm.vm_type)
-            .map(|e| &e.plugin)
+            .map(|e| VmType::new(&vm.vm_type, &e.plugin))
             .ok_or_else(|| {
                 Error::user(format!(
                     "VM `{}` has vm-type `{}`, which no plugin provides; available: {}",
@@ -221,28 +218,20 @@ impl<'r> Environment<'r> {
     where
         F: Fn(&VmSpec) -> Result<(), Error> + Sync,
     {
-        let results: Vec<(String, Result<(), Error>)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = vms
-                .iter()
-                .map(|vm| (vm.name.clone(), scope.spawn(|| f(vm))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(name, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(Error::internal(format!("VM `{name}`: worker panicked")))
-                    });
-                    (name, r)
-                })
-                .collect()
-        });
+        let results = crate::workflows::in_parallel(vms, |vm| f(vm));
         let mut first = None;
-        for (name, r) in results {
+        for (vm, r) in vms.iter().zip(results) {
+            let r = r.unwrap_or_else(|panic| {
+                Err(Error::internal(format!(
+                    "VM `{}`: worker panicked: {panic}",
+                    vm.name
+                )))
+            });
             if let Err(e) = r {
                 if first.is_none() {
                     first = Some(e);
                 } else {
-                    tracing::error!("VM `{name}`: {e}");
+                    tracing::error!("VM `{}`: {e}", vm.name);
                 }
             }
         }
@@ -254,11 +243,9 @@ impl<'r> Environment<'r> {
     pub fn prepare(&self, skip_bootstrap: bool) -> Result<(), Error> {
         let vms: Vec<&VmSpec> = self.env.domains.values().collect();
         self.each_vm(&vms, |vm| {
-            let session = self.session(vm)?;
+            let provider = self.provider(vm)?;
             progress::task(format_args!("Create disks for VM {}", vm.name), || {
-                into_result(session.prepare(vm.name.as_str().into())).map_err(plugin_err(
-                    format_args!("preparing the disks of VM `{}`", vm.name),
-                ))
+                provider.prepare(vm)
             })?;
             if vm.bootstrap && !skip_bootstrap {
                 let how = if vm.offline_bootstrap() {
@@ -267,8 +254,7 @@ impl<'r> Environment<'r> {
                     ""
                 };
                 progress::task(format_args!("Bootstrap VM {}{how}", vm.name), || {
-                    into_result(session.bootstrap(vm.name.as_str().into()))
-                        .map_err(plugin_err(format_args!("bootstrapping VM `{}`", vm.name)))
+                    provider.bootstrap(vm)
                 })?;
             }
             Ok(())
@@ -317,11 +303,8 @@ impl<'r> Environment<'r> {
     fn down_networks_of(&self, vms: &[&VmSpec]) -> BTreeMap<String, BTreeSet<String>> {
         let mut out = self.nets_by_provider(vms);
         for (provider, nets) in &mut out {
-            let session = &self.sessions[provider];
-            nets.retain(|net| {
-                matches!(into_result(session.network_state(net.as_str().into())),
-                         Ok(state) if state.as_str() != "up")
-            });
+            let provider = &self.providers[provider];
+            nets.retain(|net| matches!(provider.network_state(net), Ok(NetState::Down)));
         }
         out
     }
@@ -333,8 +316,7 @@ impl<'r> Environment<'r> {
             if nets.is_empty() {
                 continue;
             }
-            let list: RVec<RString> = nets.iter().map(|n| RString::from(n.as_str())).collect();
-            if let Err(e) = into_result(self.sessions[provider].stop_networks(list)) {
+            if let Err(e) = self.providers[provider].stop_networks(nets.iter().cloned()) {
                 tracing::warn!(
                     "the start failed; stopping the networks it started ({}) failed too: {e}; \
                      `lago stop` or `lago destroy` stops them",
@@ -352,25 +334,20 @@ impl<'r> Environment<'r> {
     /// Starts one VM (unless running) and waits for its SSH, showing its
     /// stage in the live view.
     fn start_vm(&self, vm: &VmSpec) -> Result<(), Error> {
-        let session = self.session(vm)?;
-        let json = serde_json::to_string(vm)?;
+        let provider = self.provider(vm)?;
         let stage = progress::stage(&vm.name, "checking its state");
-        let state = into_result(session.state(vm.name.as_str().into()))
-            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-        if state != "running" {
+        if !provider.state(vm)?.is_running() {
             stage.set("defining and starting");
             let started = Instant::now();
-            into_result(session.start(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
+            provider.start(vm)?;
             tracing::info!("VM `{}` started in {:?}", vm.name, started.elapsed());
         }
-        let needs_ssh = into_result(session.needs_ssh(vm.name.as_str().into()))
-            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
+        let needs_ssh = provider.needs_ssh(vm)?;
         if needs_ssh {
             let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
             let waiting = format!("booting, waiting for SSH at {address}");
             stage.set(&waiting);
-            self.wait_for_ssh(vm, &json, &stage, &waiting)?;
+            self.wait_for_ssh(vm, &stage, &waiting)?;
             stage.set("SSH answers");
         } else {
             tracing::info!(
@@ -379,26 +356,16 @@ impl<'r> Environment<'r> {
             );
             stage.set("running (no SSH to wait for)");
         }
-        match into_result(self.vm_type(vm)?.after_start(json.as_str().into())) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind == ErrorKind::Delegate => Ok(()),
-            Err(e) => Err(plugin_err(format_args!("VM `{}` after start", vm.name))(e)),
-        }
+        self.vm_type(vm)?.after_start(vm)
     }
 
     /// Starts the networks `vms` have nics on (each provider its own).
     fn start_networks_of(&self, vms: &[&VmSpec]) -> Result<(), Error> {
         // From here the hypervisor may hold things of this prefix: destroy
         // needs the provider (see `Prefix::never_started`).
-        let info = &self.env.prefix;
-        crate::prefix::Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone())
-            .mark_started()?;
+        self.prefix.mark_started()?;
         for (provider, nets) in self.nets_by_provider(vms) {
-            let session = &self.sessions[&provider];
-            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
-            into_result(session.start_networks(nets)).map_err(plugin_err(format_args!(
-                "starting the networks ({provider})"
-            )))?;
+            self.providers[&provider].start_networks(nets)?;
         }
         Ok(())
     }
@@ -444,14 +411,11 @@ impl<'r> Environment<'r> {
     fn wait_for_ssh(
         &self,
         vm: &VmSpec,
-        json: &str,
         stage: &progress::Stage,
         waiting: &str,
     ) -> Result<(), Error> {
-        match into_result(self.vm_type(vm)?.wait_for_ssh(json.into())) {
-            Ok(()) => return Ok(()),
-            Err(e) if matches!(e.kind, ErrorKind::Delegate | ErrorKind::NotImplemented) => {}
-            Err(e) => return Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
+        if self.vm_type(vm)?.wait_for_ssh(vm)?.is_some() {
+            return Ok(());
         }
         let target = ssh_target(&self.env, vm)?;
         let deadline = self.settings.deadline(vm);
@@ -489,7 +453,7 @@ impl<'r> Environment<'r> {
         let target = ssh_target(&self.env, vm)?;
         let (per_try, tries) = self.ssh_tries();
         let overall = self.ssh_budget();
-        if let Some(e) = crate::workflows::not_running(self, vm) {
+        if let Some(e) = self.not_running(vm) {
             return Err(e);
         }
         let stage = progress::stage(&vm.name, "waiting for SSH");
@@ -519,6 +483,14 @@ impl<'r> Environment<'r> {
         }
     }
 
+    /// For a verb whose SSH work cannot reach `vm`: the user error saying
+    /// the VM is not running, when its provider says so (`None` when it
+    /// runs or its state cannot be had).
+    fn not_running(&self, vm: &VmSpec) -> Option<Error> {
+        let state = self.vm_state(vm).ok()?;
+        (!state.is_running()).then(|| Error::user(state.not_running_message(&vm.name)))
+    }
+
     /// Lago's SSH wait: `--ssh-timeout` seconds (at least 1) per try, and
     /// `--ssh-tries` tries (at least 1).
     fn ssh_tries(&self) -> (Duration, u32) {
@@ -546,8 +518,7 @@ impl<'r> Environment<'r> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
             self.forget_ssh(vm);
-            into_result(self.session(vm)?.stop(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("stopping VM `{}`", vm.name)))
+            self.provider(vm)?.stop(vm)
         })?;
         self.stop_idle_networks(&vms)
     }
@@ -557,12 +528,11 @@ impl<'r> Environment<'r> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
             self.forget_ssh(vm);
-            let session = self.session(vm)?;
+            let provider = self.provider(vm)?;
             if reboot {
-                self.reboot(vm, session)
+                self.reboot(vm, provider)
             } else {
-                into_result(session.shutdown(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("shutting down VM `{}`", vm.name)))
+                provider.shutdown(vm)
             }
         })?;
         if reboot {
@@ -578,14 +548,13 @@ impl<'r> Environment<'r> {
     /// [`boot_watch::REBOOT_SEEN_LIMIT`] or the SSH budget): a verb that
     /// follows (`lago shell`) then waits for the new boot's SSH instead of
     /// reaching the old one as it goes down.
-    fn reboot(&self, vm: &VmSpec, session: &ProviderSessionBox) -> Result<(), Error> {
+    fn reboot(&self, vm: &VmSpec, provider: &Provider) -> Result<(), Error> {
         let console = vm
             .host
             .is_none()
             .then(|| self.env.prefix.console_log_path(&vm.name));
         let mark = console.as_deref().and_then(boot_watch::ConsoleMark::take);
-        into_result(session.reboot(vm.name.as_str().into()))
-            .map_err(plugin_err(format_args!("rebooting VM `{}`", vm.name)))?;
+        provider.reboot(vm)?;
         let (Some(path), Some(mark)) = (console, mark) else {
             return Ok(());
         };
@@ -606,19 +575,15 @@ impl<'r> Environment<'r> {
     /// still uses).
     fn stop_idle_networks(&self, vms: &[&VmSpec]) -> Result<(), Error> {
         for (provider, nets) in self.nets_by_provider(vms) {
-            let nets: RVec<RString> = nets.into_iter().map(RString::from).collect();
-            into_result(self.sessions[&provider].stop_networks(nets))
-                .map_err(plugin_err(format_args!("stopping networks ({provider})")))?;
+            self.providers[&provider].stop_networks(nets)?;
         }
         Ok(())
     }
 
     /// One VM's state as its provider reports it (`running`, `shut off`,
     /// `down` when not defined, ...).
-    pub fn vm_state(&self, vm: &VmSpec) -> Result<String, Error> {
-        into_result(self.session(vm)?.state(vm.name.as_str().into()))
-            .map(RString::into_string)
-            .map_err(plugin_err(format_args!("VM `{}`", vm.name)))
+    pub fn vm_state(&self, vm: &VmSpec) -> Result<VmState, Error> {
+        self.provider(vm)?.state(vm)
     }
 
     /// Every VM's and network's state, as the providers report them.
@@ -634,7 +599,7 @@ impl<'r> Environment<'r> {
     }
 
     /// A net is up when the provider of any of its VMs says so.
-    fn net_state(&self, net: &NetSpec) -> Result<String, Error> {
+    fn net_state(&self, net: &NetSpec) -> Result<NetState, Error> {
         let providers: BTreeSet<&str> = self
             .env
             .domains
@@ -643,14 +608,11 @@ impl<'r> Environment<'r> {
             .map(|vm| vm.vm_provider.as_str())
             .collect();
         for provider in providers {
-            let state =
-                into_result(self.sessions[provider].network_state(net.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("network `{}`", net.name)))?;
-            if state.as_str() == "up" {
-                return Ok("up".to_string());
+            if self.providers[provider].network_state(&net.name)? == NetState::Up {
+                return Ok(NetState::Up);
             }
         }
-        Ok("down".to_string())
+        Ok(NetState::Down)
     }
 
     /// Removes every hypervisor object of the environment (domains, then
@@ -658,9 +620,8 @@ impl<'r> Environment<'r> {
     pub fn teardown(&self) -> Result<(), Error> {
         self.ssh.disconnect_all();
         let mut first = None;
-        for (provider, session) in &self.sessions {
-            if let Err(e) = into_result(session.cleanup()) {
-                let e = plugin_err(format_args!("removing the VMs and networks ({provider})"))(e);
+        for provider in self.providers.values() {
+            if let Err(e) = provider.cleanup() {
                 tracing::error!("{e}");
                 first.get_or_insert(e);
             }
@@ -671,23 +632,17 @@ impl<'r> Environment<'r> {
     /// `lago console VM`.
     pub fn console(&self, name: &str) -> Result<i32, Error> {
         let vm = self.vm(name)?;
-        into_result(
-            self.session(vm)?
-                .interactive_console(vm.name.as_str().into()),
-        )
-        .map_err(plugin_err(format_args!("console of VM `{name}`")))
+        self.provider(vm)?.interactive_console(vm)
     }
 
     /// The paths `lago collect` takes from `vm`: its vm-type's
     /// `artifact_paths`, else (a vm-type that delegates) the spec's
     /// `artifacts`.
     pub fn artifact_paths(&self, vm: &VmSpec) -> Result<Vec<String>, Error> {
-        let json = serde_json::to_string(vm)?;
-        match into_result(self.vm_type(vm)?.artifact_paths(json.as_str().into())) {
-            Ok(paths) => Ok(paths.into_iter().map(RString::into_string).collect()),
-            Err(e) if e.kind == ErrorKind::Delegate => Ok(vm.artifacts.clone()),
-            Err(e) => Err(plugin_err(format_args!("VM `{}`", vm.name))(e)),
-        }
+        Ok(self
+            .vm_type(vm)?
+            .artifact_paths(vm)?
+            .unwrap_or_else(|| vm.artifacts.clone()))
     }
 
     /// Copies `pairs` (path in the VM, path on the host) out of a VM that is
@@ -699,26 +654,8 @@ impl<'r> Environment<'r> {
         pairs: &[(String, String)],
         ignore_nopath: bool,
     ) -> Result<(), Error> {
-        let pairs_json = serde_json::to_string(pairs)?;
-        let r = self.session(vm)?.extract_paths_dead(
-            vm.name.as_str().into(),
-            pairs_json.as_str().into(),
-            ignore_nopath,
-        );
-        match into_result(r) {
-            Ok(()) => Ok(()),
-            Err(e) if matches!(e.kind, ErrorKind::NotImplemented | ErrorKind::Delegate) => {
-                Err(Error::user(format!(
-                    "VM `{}` is not running, and its vm-provider `{}` cannot read files \
-                     from a stopped VM ({}); start the VM first",
-                    vm.name, vm.vm_provider, e.message
-                )))
-            }
-            Err(e) => Err(plugin_err(format_args!(
-                "VM `{}` is not running; reading files from its disks",
-                vm.name
-            ))(e)),
-        }
+        self.provider(vm)?
+            .extract_paths_dead(vm, pairs, ignore_nopath)
     }
 }
 
@@ -811,7 +748,7 @@ fn console_tail(env: &EnvSpec, vm: &VmSpec, lines: usize) -> String {
         Ok(bytes) => format!(
             "\n  last lines of its console ({}):\n{}",
             path.display(),
-            crate::workflows::tail_lines(&bytes, lines, "    ")
+            crate::sanitize::tail_lines(&bytes, lines, "    ")
         ),
         Err(_) => format!("\n  (no console log at {})", path.display()),
     }
@@ -878,152 +815,6 @@ impl SshExecutor for EnvSsh {
     }
 }
 
-/// Which template repository `init` uses: `--template-repo-path` (a file or
-/// URL), else `--template-repo-name` (searched in `template_repos`), else the
-/// configuration's `[init] template_repo_path` / `template_repo_name`.
-#[derive(Debug, Clone, Default)]
-pub struct RepoChoice {
-    pub path: Option<String>,
-    pub name: Option<String>,
-}
-
-impl RepoChoice {
-    fn load(&self, config: &Config) -> Result<Option<TemplateRepo>, Error> {
-        let path = self
-            .path
-            .clone()
-            .or_else(|| config.get("init", "template_repo_path").map(str::to_string))
-            .filter(|p| !p.is_empty());
-        let name = self
-            .name
-            .clone()
-            .or_else(|| config.get("init", "template_repo_name").map(str::to_string))
-            .filter(|n| !n.is_empty());
-        let repo = match (path, name) {
-            (Some(path), _) => TemplateRepo::load(&path),
-            (None, Some(name)) => TemplateRepo::find_by_name(&name, &config.template_repos()),
-            (None, None) => return Ok(None),
-        };
-        repo.map(Some).map_err(template_err)
-    }
-}
-
-fn template_err(e: TemplateError) -> Error {
-    if e.is_user_error() {
-        Error::user_from(&e)
-    } else {
-        Error::internal_from(&e)
-    }
-}
-
-/// Whether any disk of `env` comes from a template repository (a layer of
-/// a layered export too: its template comes from there).
-fn uses_repo_templates(env: &EnvSpec) -> bool {
-    env.domains.values().flat_map(|vm| &vm.disks).any(|d| {
-        d.disk_type == DiskType::Template
-            && (crate::templates::exported::is_layered(d)
-                || (d.base.is_none() && d.template_type.as_deref() != Some("qcow2")))
-    })
-}
-
-/// What `init` skips.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PrepareOptions {
-    /// `--skip-bootstrap`: no VM is bootstrapped.
-    pub skip_bootstrap: bool,
-    /// `--skip-build`: the disks' `build` sections are dropped.
-    pub skip_build: bool,
-}
-
-/// The vm-type plugin named `name`, or a user error listing those there are.
-fn vm_type_named<'r>(
-    registry: &'r Registry,
-    vm: &str,
-    name: &str,
-) -> Result<&'r crate::plugins::Entry<VmTypeBox>, Error> {
-    registry.vm_types.get(name).ok_or_else(|| {
-        Error::user(format!(
-            "domains/{vm}/vm-type: no vm-type plugin is named `{name}`; available: {}",
-            registry
-                .vm_types
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
-}
-
-/// Init's normalize hook: the domain `name` as written in the init file goes
-/// through its vm-type's `normalize_spec` (the domain's `vm-type`, else the
-/// configured `default_vm_type`) before it is checked and planned, so a
-/// vm-type can give its VMs defaults (Lago's `VMPlugin` did the same). A
-/// vm-type that delegates leaves the domain as it is.
-pub fn normalize_domain(
-    registry: &Registry,
-    config: &Config,
-    name: &str,
-    domain: Value,
-) -> Result<Value, Error> {
-    let vm_type = match domain.get("vm-type") {
-        None => config.default_vm_type().to_string(),
-        Some(Value::String(t)) => t.clone(),
-        // Not a name: the init file check reports it.
-        Some(_) => return Ok(domain),
-    };
-    // An unknown vm-type is reported after the init file's own checks (by
-    // `prepare_new_env`), as every other mistake in it is reported first.
-    let Some(entry) = registry.vm_types.get(&vm_type) else {
-        return Ok(domain);
-    };
-    let json = serde_json::to_string(&domain)?;
-    match into_result(entry.plugin.normalize_spec(json.as_str().into())) {
-        Ok(out) => match serde_json::from_str::<Value>(out.as_str())? {
-            v @ Value::Object(_) => Ok(v),
-            other => Err(Error::internal(format!(
-                "vm-type `{vm_type}` normalized domain `{name}` into {other}, not a mapping"
-            ))),
-        },
-        Err(e) if e.kind == ErrorKind::Delegate => Ok(domain),
-        Err(e) => Err(plugin_err(format_args!("VM `{name}`"))(e)),
-    }
-}
-
-/// Init's provider work, run on the planned and stored environment (the
-/// prefix init hook): templates are imported into the store, then every
-/// VM's disks are prepared (with their `build` steps) and bootstrapped
-/// through its provider, in parallel. (Each domain went through its
-/// vm-type's `normalize_spec` before planning: [`normalize_domain`].)
-pub fn prepare_new_env(
-    env: &mut EnvSpec,
-    config: &Config,
-    registry: &Registry,
-    repo: &RepoChoice,
-    options: PrepareOptions,
-) -> Result<(), Error> {
-    for vm in env.domains.values() {
-        vm_type_named(registry, &vm.name, &vm.vm_type)?;
-    }
-    if options.skip_build {
-        for disk in env.domains.values_mut().flat_map(|vm| vm.disks.iter_mut()) {
-            disk.build = None;
-        }
-    }
-    let repo = if uses_repo_templates(env) {
-        repo.load(config)?
-    } else {
-        None
-    };
-    let store = TemplateStore::new(config.template_store());
-    crate::templates::resolve_env(env, repo.as_ref(), &store).map_err(template_err)?;
-    crate::templates::unpin_unused_host_keys(env, options.skip_bootstrap)?;
-    std::fs::create_dir_all(env.prefix.images_dir())?;
-    std::fs::create_dir_all(env.prefix.logs_dir())?;
-    let settings = SshSettings::from_config(config)?;
-    let environment = Environment::open(env.clone(), registry, settings)?;
-    environment.prepare(options.skip_bootstrap)
-}
-
 /// Refuses `what` (snapshots, export) before anything is done when one of
 /// `vms` runs on another host than the default one: the local-libvirt
 /// provider keeps their disks as volumes there (docs/multi-host.md).
@@ -1040,49 +831,4 @@ pub(crate) fn default_host_only(vms: &[&VmSpec], what: &str) -> Result<(), Error
          name the others with -n",
         remote.join(", ")
     )))
-}
-
-/// The IPv4 networks in use on the hypervisor hosts of `skeleton` (an
-/// environment with only its prefix and `hosts`), as the vm-providers
-/// `providers` see them (their `used_subnets`). A provider that cannot reach
-/// a host fails here, before anything is made on any host.
-pub fn subnets_in_use(
-    skeleton: &EnvSpec,
-    providers: &BTreeSet<String>,
-    registry: &Registry,
-) -> Result<Vec<(std::net::Ipv4Addr, u8, String)>, Error> {
-    let env_json = serde_json::to_string(skeleton)?;
-    let mut out = Vec::new();
-    for name in providers {
-        let Some(entry) = registry.providers.get(name) else {
-            continue;
-        };
-        let session = into_result(entry.plugin.open(env_json.as_str().into()))
-            .map_err(plugin_err(format_args!("vm-provider `{name}`")))?;
-        let json = into_result(session.used_subnets()).map_err(plugin_err(format_args!(
-            "vm-provider `{name}`: the hosts' networks"
-        )))?;
-        let mut got: Vec<(std::net::Ipv4Addr, u8, String)> = serde_json::from_str(json.as_str())
-            .map_err(|e| {
-                Error::internal(format!(
-                    "vm-provider `{name}` listed the hosts' networks unreadably: {e}"
-                ))
-            })?;
-        out.append(&mut got);
-    }
-    Ok(out)
-}
-
-/// Destroy's and cleanup's provider work (the prefix teardown hook): remove
-/// every domain and network of the stored environment, if there is one.
-pub fn teardown_env(
-    env: Option<&EnvSpec>,
-    config: &Config,
-    registry: &Registry,
-) -> Result<(), Error> {
-    let Some(env) = env else {
-        return Ok(());
-    };
-    let settings = SshSettings::from_config(config)?;
-    Environment::open(env.clone(), registry, settings)?.teardown()
 }

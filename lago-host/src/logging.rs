@@ -157,7 +157,7 @@ pub fn attach_prefix_log(prefix: &Path) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     // Only a prefix lago made gets a log: a read-only verb pointed at some
     // other folder must not write into it.
-    if !crate::prefix::owned::is_lago_prefix(prefix) {
+    if !crate::files::owned::is_lago_prefix(prefix) {
         return Err(std::io::Error::other("not a lago prefix").into());
     }
     let dir = prefix.join("logs");

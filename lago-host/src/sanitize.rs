@@ -85,9 +85,34 @@ pub fn read_range(f: &mut std::fs::File, pos: u64, max: u64) -> std::io::Result<
     Ok(out)
 }
 
+/// The last `lines` lines of `bytes` (lossy UTF-8, terminal control
+/// removed: the bytes come from a guest), each indented by `indent`, joined
+/// by newlines; empty when `bytes` holds only whitespace.
+pub fn tail_lines(bytes: &[u8], lines: usize, indent: &str) -> String {
+    let text = terminal_bytes(bytes);
+    let all: Vec<&str> = text.trim_end().lines().collect();
+    if all.iter().all(|l| l.trim().is_empty()) {
+        return String::new();
+    }
+    all[all.len().saturating_sub(lines)..]
+        .iter()
+        .map(|l| format!("{indent}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let text = b"a\nb\nc\nd\n\n";
+        assert_eq!(tail_lines(text, 2, "  "), "  c\n  d");
+        assert_eq!(tail_lines(text, 10, ""), "a\nb\nc\nd");
+        assert_eq!(tail_lines(b" \n\n", 3, ""), "");
+        assert_eq!(tail_lines(b"a\x1b[2J\rb\n\x1b]0;t\x07c", 5, ""), "ab\nc");
+    }
 
     #[test]
     fn plain_text_is_kept() {

@@ -7,13 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use lago::config::{Config, Sources};
+use lago::environment::stored_states;
 use lago::error::Error;
 use lago::network::LeaseStore;
-use lago::prefix::lifecycle::{
-    cleanup_prefix, destroy_in_workdir, init_env, no_teardown, status_tree, stored_states,
-    InitRequest,
-};
+use lago::ops::{self, cleanup_prefix, destroy_in_workdir, InitRequest};
 use lago::prefix::{Prefix, Workdir};
+use lago::sdk::status_tree;
 use lago_plugin_api::spec::EnvSpec;
 
 /// 3 networks, 5 VMs, anchors and merge keys, static IPs, unknown keys.
@@ -120,7 +119,7 @@ impl Sandbox {
         let mut req = InitRequest::new(file, self.proj().join(".lago"));
         req.prefix_name = name.into();
         let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        init_env(&req, &self.config(), &mut hook).expect("init")
+        ops::init(&req, &self.config(), &mut hook).expect("init")
     }
     fn lago(&self, args: &[&str]) -> Output {
         self.lago_in(&self.proj(), args, None)
@@ -462,7 +461,7 @@ fn failed_prepare_removes_everything() {
         assert!(!p.is_initialized(), "marker only after the hook");
         Err(Error::user("the provider said no"))
     };
-    let e = init_env(&req, &sb.config(), &mut hook).expect_err("fails");
+    let e = ops::init(&req, &sb.config(), &mut hook).expect_err("fails");
     assert!(e.to_string().contains("the provider said no"));
     assert!(!sb.proj().join(".lago").exists());
     assert_eq!(sb.lease_files(), 0);
@@ -470,7 +469,7 @@ fn failed_prepare_removes_everything() {
     sb.init("default");
     let mut req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
     req.prefix_name = "other".into();
-    init_env(&req, &sb.config(), &mut hook).expect_err("fails");
+    ops::init(&req, &sb.config(), &mut hook).expect_err("fails");
     assert!(sb.proj().join(".lago/default/initialized").exists());
     assert!(!sb.proj().join(".lago/other").exists());
     assert_eq!(sb.lease_files(), 2);
@@ -532,7 +531,6 @@ fn cleanup_and_destroy() {
         teardowns,
         vec![("second".into(), Some(5)), ("default".into(), Some(5))]
     );
-    let _ = no_teardown;
 }
 
 #[test]

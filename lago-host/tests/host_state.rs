@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use lago::config::{Config, Sources};
-use lago::prefix::lifecycle::{init_env, InitRequest};
+use lago::ops::{self, InitRequest};
 use lago::prefix::Prefix;
 use lago_plugin_api::spec::EnvSpec;
 
@@ -60,7 +60,7 @@ impl Sandbox {
         let mut req = InitRequest::new(self.proj().join("LagoInitFile"), self.wd());
         req.prefix_name = name.into();
         let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        init_env(&req, &config, &mut hook).expect("init")
+        ops::init(&req, &config, &mut hook).expect("init")
     }
     fn command(&self, cwd: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use lago::config::{Config, Sources};
 use lago::environment::{Environment, SshSettings};
+use lago::ops::{self, InitRequest};
 use lago::plugins::{Registry, Source};
-use lago::prefix::lifecycle::{init_env, InitRequest};
 use lago::prefix::Prefix;
 use lago_plugin_api::abi::{Named, PluginSet};
 use lago_plugin_api::adapter::{vm_provider, vm_service};
@@ -120,7 +120,7 @@ fn init(dir: &std::path::Path) -> (Prefix, EnvSpec) {
     let config = Config::load_from(&sources, &[]).expect("config");
     let req = InitRequest::new(dir.join("LagoInitFile"), dir.join(".lago"));
     let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-    init_env(&req, &config, &mut hook).expect("init")
+    ops::init(&req, &config, &mut hook).expect("init")
 }
 
 const SETTINGS: SshSettings = SshSettings {

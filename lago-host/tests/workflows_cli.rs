@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use lago::config::{Config, Sources};
-use lago::prefix::lifecycle::{init_env, InitRequest};
+use lago::ops::{self, InitRequest};
 use lago::prefix::Prefix;
 use lago_plugin_api::spec::EnvSpec;
 
@@ -60,7 +60,7 @@ impl Project {
         let config = Config::load_from(&sources, &[]).expect("config");
         let req = InitRequest::new(self.proj().join("LagoInitFile"), self.proj().join(".lago"));
         let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        init_env(&req, &config, &mut hook).expect("init")
+        ops::init(&req, &config, &mut hook).expect("init")
     }
     fn lago(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_lago"))

@@ -295,13 +295,18 @@ impl PyEnv {
         })
     }
 
-    fn destroy(&self, py: Python<'_>) -> PyResult<()> {
+    /// Lago's `destroy()`; `force=True` is `lago destroy --force`: the
+    /// prefix goes even when its provider cannot remove its VMs and
+    /// networks (a warning names what may remain in libvirt).
+    #[pyo3(signature = (force=false))]
+    fn destroy(&self, py: Python<'_>, force: bool) -> PyResult<()> {
         released(py, || {
             let mut guard = self.shared.write().unwrap_or_else(|p| p.into_inner());
             match guard.take() {
                 // Destroyed already through another Env of the prefix:
                 // nothing left to do (its sessions close with it).
                 Some(env) if still_there(&env).is_err() => Ok(()),
+                Some(env) if force => env.destroy_forced(),
                 Some(env) => env.destroy(),
                 None => Ok(()),
             }

@@ -344,7 +344,7 @@ impl Context {
         if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
             tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
-        crate::prefix::lifecycle::adopt_leases(&prefix, &self.config);
+        crate::ops::adopt_leases(&prefix, &self.config);
         Ok(prefix)
     }
 

@@ -8,10 +8,9 @@ use std::sync::Mutex;
 use lago_plugin_api::spec::{DiskSpec, DiskType, EnvSpec, Extra, NetSpec, VmSpec, MAKE_A_COPY_KEY};
 use serde_json::{json, Map, Value};
 
-use super::{plugin_err, Environment, SNAPSHOTS_KEY};
+use super::{Environment, VmState, SNAPSHOTS_KEY};
 use crate::error::Error;
 use crate::initfile::InitFile;
-use crate::plugins::into_result;
 use crate::templates::{
     self,
     exported::{LAYERED_KEY, TEMPLATE_SHA1_KEY},
@@ -322,7 +321,7 @@ impl Environment<'_> {
         let states = self.states()?;
         let running: Vec<&str> = vms
             .iter()
-            .filter(|vm| states.vms.get(&vm.name).is_some_and(|s| s != "down"))
+            .filter(|vm| states.vms.get(&vm.name).is_some_and(VmState::is_defined))
             .map(|vm| vm.name.as_str())
             .collect();
         if !running.is_empty() {
@@ -359,14 +358,10 @@ impl Environment<'_> {
         // Every file this export wrote, removed again if it fails.
         let files: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
         let export_one = |vm: &VmSpec| -> Result<(), Error> {
-            let paths = into_result(self.session(vm)?.export_disks(
-                vm.name.as_str().into(),
-                dst.as_str().into(),
-                opts.standalone,
-                opts.compress,
-            ))
-            .map_err(plugin_err(format_args!("exporting VM `{}`", vm.name)))?;
-            let mut paths: Vec<PathBuf> = paths.into_iter().map(|p| p.as_str().into()).collect();
+            let paths =
+                self.provider(vm)?
+                    .export_disks(vm, &dst, opts.standalone, opts.compress)?;
+            let mut paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
             lock(&files).extend(paths.iter().cloned());
             if opts.compress {
                 for path in paths.iter_mut().filter(|p| !is_xz_name(p)) {
@@ -429,7 +424,7 @@ impl Environment<'_> {
         }
         let text = serde_json::to_string_pretty(&json!({"domains": domains, "nets": nets}))?;
         // It holds root passwords: 0600, as the prefix's own secrets.
-        crate::prefix::write_atomic(path, text.as_bytes(), Some(0o600))?;
+        crate::files::write_atomic(path, text.as_bytes(), Some(0o600))?;
         Ok(())
     }
 }

@@ -9,10 +9,10 @@ use lago_plugin_api::abi::VmServiceBox;
 use lago_plugin_api::spec::VmSpec;
 use lago_plugin_api::ServiceState;
 
-use super::{plugin_err, Environment};
+use super::Environment;
 use crate::error::Error;
+use crate::plugins::client::about as plugin_err;
 use crate::plugins::into_result;
-use crate::prefix::Prefix;
 
 /// One service of one VM, driven by a vm-service plugin.
 pub struct Service<'e> {
@@ -148,7 +148,7 @@ impl<'r> Environment<'r> {
         // Only this field changes, on the stored spec under the state lock:
         // writing back the whole spec loaded earlier would undo what another
         // process stored meanwhile (a snapshot's record).
-        Prefix::open(&self.env.prefix.path)?.update_vm(&spec.name, |stored| {
+        self.prefix.update_vm(&spec.name, |stored| {
             stored.service_provider = Some(found.clone());
         })?;
         tracing::info!(

@@ -13,10 +13,8 @@ use std::sync::Mutex;
 use lago_plugin_api::spec::{valid_snapshot_name, SnapshotInfo, VmSpec};
 use serde_json::{json, Map, Value};
 
-use super::{default_host_only, plugin_err, ssh_target, Environment};
+use super::{default_host_only, ssh_target, Environment, VmState};
 use crate::error::Error;
-use crate::plugins::into_result;
-use crate::prefix::Prefix;
 use crate::progress;
 
 /// The key of a VM's spec that holds its snapshots.
@@ -32,7 +30,7 @@ pub fn vm_snapshots(vm: &VmSpec) -> Map<String, Value> {
 
 /// What was recorded for snapshot `name` of `vm`: whether memory was kept
 /// and the VM's state then (the first disk's entry says it for the VM).
-fn recorded(vm: &VmSpec, name: &str) -> Option<(bool, String)> {
+fn recorded(vm: &VmSpec, name: &str) -> Option<(bool, VmState)> {
     let snaps = vm_snapshots(vm);
     let disk = snaps.get(name)?.as_array()?.first().cloned();
     let memory = disk
@@ -44,8 +42,7 @@ fn recorded(vm: &VmSpec, name: &str) -> Option<(bool, String)> {
         .as_ref()
         .and_then(|d| d.get("state"))
         .and_then(Value::as_str)
-        .unwrap_or("down")
-        .to_string();
+        .map_or(VmState::Down, VmState::from_provider);
     Some((memory, state))
 }
 
@@ -109,10 +106,7 @@ impl Environment<'_> {
         let refused: Vec<String> = vms
             .iter()
             .filter_map(|vm| {
-                let checked = self.session(vm).and_then(|s| {
-                    into_result(s.check_snapshot(vm.name.as_str().into(), name.into()))
-                        .map_err(plugin_err(format_args!("VM `{}`", vm.name)))
-                });
+                let checked = self.provider(vm).and_then(|p| p.check_snapshot(vm, name));
                 checked.err().map(|e| e.to_string())
             })
             .collect();
@@ -124,18 +118,12 @@ impl Environment<'_> {
         }
         let made: Mutex<BTreeMap<String, SnapshotInfo>> = Mutex::new(BTreeMap::new());
         let result = self.each_vm(&vms, |vm| {
-            let session = self.session(vm)?;
-            let state = into_result(session.state(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-            if state == "running" {
+            let provider = self.provider(vm)?;
+            if provider.state(vm)?.is_running() {
                 self.flush(vm);
             }
-            let json = into_result(session.create_snapshot(vm.name.as_str().into(), name.into()))
-                .map_err(plugin_err(format_args!(
-                "snapshot `{name}` of VM `{}`",
-                vm.name
-            )))?;
-            let info: SnapshotInfo = serde_json::from_str(json.as_str())?;
+            let json = provider.create_snapshot(vm, name)?;
+            let info: SnapshotInfo = serde_json::from_str(&json)?;
             tracing::info!(
                 "VM `{}`: snapshot `{name}` taken ({})",
                 vm.name,
@@ -156,7 +144,7 @@ impl Environment<'_> {
             // be is recorded (listed, removed with the prefix).
             made.retain(|vm_name, _| !self.undo_snapshot(vm_name, name));
         }
-        let prefix = Prefix::open(&self.env.prefix.path)?;
+        let prefix = &self.prefix;
         for (vm_name, info) in made {
             if !self.env.domains.contains_key(&vm_name) {
                 continue;
@@ -183,10 +171,9 @@ impl Environment<'_> {
         let Some(vm) = self.env.domains.get(vm_name) else {
             return false;
         };
-        let deleted = self.session(vm).and_then(|s| {
-            into_result(s.delete_snapshot(vm.name.as_str().into(), name.into()))
-                .map_err(plugin_err(format_args!("VM `{vm_name}`")))
-        });
+        let deleted = self
+            .provider(vm)
+            .and_then(|p| p.delete_snapshot(vm_name, name));
         match deleted {
             Ok(()) => {
                 tracing::info!("VM `{vm_name}`: snapshot `{name}` removed again");
@@ -236,28 +223,23 @@ impl Environment<'_> {
             };
             plan.insert(vm.name.clone(), rec);
         }
-        let runs = |vm: &VmSpec| plan.get(&vm.name).is_some_and(|(_, s)| s != "down");
+        let runs = |vm: &VmSpec| plan.get(&vm.name).is_some_and(|(_, s)| s.is_defined());
         let running: Vec<&VmSpec> = vms.iter().copied().filter(|vm| runs(vm)).collect();
         self.start_networks_of(&running)?;
         self.each_vm(&vms, |vm| {
             self.forget_ssh(vm);
-            let session = self.session(vm)?;
-            into_result(session.revert_snapshot(vm.name.as_str().into(), name.into())).map_err(
-                plugin_err(format_args!("reverting VM `{}` to `{name}`", vm.name)),
-            )?;
+            let provider = self.provider(vm)?;
+            provider.revert_snapshot(vm, name)?;
             if !runs(vm) {
                 return Ok(());
             }
             // A disk-only snapshot of a running VM: boot it from the disks.
-            let state = into_result(session.state(vm.name.as_str().into()))
-                .map_err(plugin_err(format_args!("VM `{}`", vm.name)))?;
-            if state != "running" {
-                into_result(session.start(vm.name.as_str().into()))
-                    .map_err(plugin_err(format_args!("starting VM `{}`", vm.name)))?;
+            if !provider.state(vm)?.is_running() {
+                provider.start(vm)?;
             }
             let waiting = "reverted, waiting for SSH";
             let stage = progress::stage(&vm.name, waiting);
-            self.wait_for_ssh(vm, &serde_json::to_string(vm)?, &stage, waiting)
+            self.wait_for_ssh(vm, &stage, waiting)
         })?;
         let down: Vec<&VmSpec> = vms.iter().copied().filter(|vm| !runs(vm)).collect();
         self.stop_idle_networks(&down)

@@ -1606,5 +1606,12 @@ pub fn expand_vars(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<S
     Ok(out)
 }
 
+/// A refused init file is the user's to fix.
+impl From<InitError> for crate::error::Error {
+    fn from(e: InitError) -> Self {
+        crate::error::Error::user(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests;

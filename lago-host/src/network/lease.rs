@@ -202,7 +202,7 @@ impl LeaseStore {
         // A store shared by the users of group `lago` (docs/install.md):
         // never through a planted symlink; another user's lock file may be
         // read-only to us.
-        let file = crate::prefix::lock::open_shared_lock(&path, true).map_err(|e| {
+        let file = crate::files::open_shared_lock(&path, true).map_err(|e| {
             if e.kind() == ErrorKind::InvalidData {
                 LeaseError::Damaged {
                     path: path.clone(),
@@ -271,7 +271,7 @@ impl LeaseStore {
     fn write(&self, lease: &Lease) -> Result<(), LeaseError> {
         let path = self.lease_path(lease.subnet);
         let bytes = serde_json::to_vec(lease).unwrap_or_default();
-        crate::prefix::write_atomic(&path, &bytes, None)
+        crate::files::write_atomic(&path, &bytes, None)
             .map_err(|e| LeaseError::io(&path, e, &self.dir))
     }
 
@@ -492,6 +492,16 @@ fn same_folder(a: &Path, b: &Path) -> bool {
             (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
             _ => false,
         }
+}
+
+/// At the binary edge: an I/O failure is lago's, anything else the user's.
+impl From<LeaseError> for crate::error::Error {
+    fn from(e: LeaseError) -> Self {
+        match e {
+            LeaseError::Io { .. } => crate::error::Error::internal_from(&e),
+            _ => crate::error::Error::user_from(&e),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,10 +25,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 
 pub mod cache;
+pub mod client;
 pub mod default_vm_type;
 pub mod discovery;
 pub mod host;
 pub mod load;
+pub mod states;
 
 pub use discovery::SearchPath;
 

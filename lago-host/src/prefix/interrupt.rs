@@ -53,6 +53,17 @@ extern "C" fn on_signal(sig: libc::c_int) {
     }
 }
 
+/// An error once a signal has interrupted init: its steps stop there.
+pub fn stop_if_interrupted() -> Result<(), crate::error::Error> {
+    match interrupted() {
+        Some(sig) => Err(crate::error::Error::internal(format!(
+            "init interrupted by {}",
+            signal_name(sig)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The signal that interrupted init, if one did: init's steps check it and
 /// stop (an error, then the rollback).
 pub fn interrupted() -> Option<i32> {

@@ -61,12 +61,12 @@ pub fn from_file(path: &Path) -> Result<KeyPair, String> {
 /// Write a key pair: `path` (0600) and `path.pub` (0644), atomically and
 /// durably.
 pub fn write(path: &Path, kp: &KeyPair) -> std::io::Result<()> {
-    super::write_atomic(path, kp.private_openssh.as_bytes(), Some(0o600))?;
+    crate::files::write_atomic(path, kp.private_openssh.as_bytes(), Some(0o600))?;
     let mut pub_path = path.as_os_str().to_owned();
     pub_path.push(".pub");
     let mut line = kp.public_openssh.clone();
     line.push('\n');
-    super::write_atomic(Path::new(&pub_path), line.as_bytes(), Some(0o644))
+    crate::files::write_atomic(Path::new(&pub_path), line.as_bytes(), Some(0o644))
 }
 
 #[cfg(test)]

@@ -60,47 +60,13 @@ pub enum LockMode {
 /// blocking (a FIFO), and only a regular file; anything else is
 /// [`PrefixError::BadLockFile`].
 fn open_lock_file(path: &Path) -> Result<File, PrefixError> {
-    open_shared_lock(path, false).map_err(|e| match e.kind() {
+    crate::files::open_shared_lock(path, false).map_err(|e| match e.kind() {
         std::io::ErrorKind::InvalidData => PrefixError::BadLockFile {
             path: path.to_path_buf(),
             what: e.to_string(),
         },
         _ => PrefixError::io(path, e),
     })
-}
-
-/// Open (or create) a lock file, safely in a folder other users may write
-/// (the prefix, the shared template store, the lease store): never through
-/// a symlink, never blocking (a FIFO), and only a regular file. A refused
-/// file is an `InvalidData` error saying what it is ("a symbolic link", "a
-/// folder", "a FIFO or socket", "not a regular file"). With `read_only_ok`,
-/// a lock file this user may not write (another user's, in a shared store)
-/// is opened read-only: an `flock` needs only an open file.
-pub fn open_shared_lock(path: &Path, read_only_ok: bool) -> std::io::Result<File> {
-    let refused = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let open = |write: bool| {
-        OpenOptions::new()
-            .create(write)
-            .truncate(false)
-            .read(true)
-            .write(write)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => refused("a symbolic link"),
-                Some(libc::EISDIR) => refused("a folder"),
-                Some(libc::ENXIO) => refused("a FIFO or socket"),
-                _ => e,
-            })
-    };
-    let file = match open(true) {
-        Err(e) if read_only_ok && e.kind() == std::io::ErrorKind::PermissionDenied => open(false),
-        other => other,
-    }?;
-    if !file.metadata()?.file_type().is_file() {
-        return Err(refused("not a regular file"));
-    }
-    Ok(file)
 }
 
 impl Lock {

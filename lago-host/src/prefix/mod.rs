@@ -36,16 +36,16 @@
 
 pub mod interrupt;
 pub mod keys;
-pub mod lifecycle;
+pub mod layout;
 pub mod lock;
-pub mod owned;
 pub mod paths;
 pub mod ssh_client;
 
+use crate::files::{owned, sync_filesystem, write_atomic, write_mode, WriteMode};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{ErrorKind, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use lago_plugin_api::spec::{EnvSpec, Extra, HostSpec, NetSpec, PrefixInfo, VmSpec};
@@ -56,7 +56,7 @@ pub const WORKDIR_NAME: &str = ".lago";
 /// Default prefix name.
 pub const DEFAULT_PREFIX: &str = "default";
 /// The current-prefix link inside a workdir.
-pub const CURRENT: &str = "current";
+pub const CURRENT: &str = owned::CURRENT_LINK;
 /// The marker written last by init.
 pub const INITIALIZED: &str = "initialized";
 /// The marker of a prefix nothing of which was ever given to a hypervisor.
@@ -168,110 +168,6 @@ impl From<PrefixError> for crate::error::Error {
 }
 
 type R<T> = Result<T, PrefixError>;
-
-/// Write `bytes` to `path` atomically: a temp file in the same folder,
-/// fsync, rename over `path`, fsync the folder. `mode` is set on the temp
-/// file before any byte is written.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: Option<u32>) -> std::io::Result<()> {
-    write_atomic_opt(path, bytes, mode, true)
-}
-
-pub(crate) fn write_atomic_opt(
-    path: &Path,
-    bytes: &[u8],
-    mode: Option<u32>,
-    durable: bool,
-) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    // The folder may be shared (the lease store): a file or a symbolic link
-    // planted at the temporary name is removed, never followed.
-    match fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true)
-        .create_new(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
-    if let Some(m) = mode {
-        opts.mode(m);
-    }
-    let result = (|| {
-        let mut f = opts.open(&tmp)?;
-        if let Some(m) = mode {
-            // The umask may have narrowed it; set it exactly.
-            f.set_permissions(fs::Permissions::from_mode(m))?;
-        }
-        f.write_all(bytes)?;
-        if durable {
-            f.sync_all()?;
-        }
-        drop(f);
-        fs::rename(&tmp, path)?;
-        if durable {
-            fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// How a state file is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WriteMode {
-    /// Temp file, fsync, rename, fsync the folder.
-    Durable,
-    /// Temp file and rename, no fsync: the caller syncs the batch.
-    Batch,
-    /// Straight into a file that must not exist yet (a new prefix, whose
-    /// `initialized` marker is written after a sync): no temp file.
-    Fresh,
-}
-
-pub(crate) fn write_mode(
-    path: &Path,
-    bytes: &[u8],
-    mode: Option<u32>,
-    how: WriteMode,
-) -> std::io::Result<()> {
-    match how {
-        WriteMode::Durable => write_atomic_opt(path, bytes, mode, true),
-        WriteMode::Batch => write_atomic_opt(path, bytes, mode, false),
-        WriteMode::Fresh => {
-            let mut opts = fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            if let Some(m) = mode {
-                opts.mode(m);
-            }
-            let mut f = opts.open(path)?;
-            if let Some(m) = mode {
-                f.set_permissions(fs::Permissions::from_mode(m))?;
-            }
-            f.write_all(bytes)
-        }
-    }
-}
-
-/// Flush everything written to the filesystem holding `path` (one `syncfs`),
-/// so a batch of files written without their own fsync is durable.
-pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let f = fs::File::open(path)?;
-    // SAFETY: syncfs takes an open file descriptor, which `f` keeps open for the call.
-    let rc = unsafe { libc::syncfs(f.as_raw_fd()) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
 
 /// A workdir: a folder of prefixes with a `current` link.
 #[derive(Debug, Clone, PartialEq, Eq)]

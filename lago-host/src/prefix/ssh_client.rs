@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use lago_plugin_api::spec::{EnvSpec, PrefixInfo};
 
-use super::{write_mode, PrefixError, WriteMode};
+use super::PrefixError;
+use crate::files::{write_mode, WriteMode};
 use crate::ssh::{known_hosts_line, ssh_config_block};
 
 /// The SSH port lago connects to (see [`crate::environment::ssh_target`]).

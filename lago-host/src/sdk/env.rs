@@ -9,11 +9,11 @@ use serde::Serialize;
 
 use super::{Net, SdkError, Vm};
 use crate::config::Config;
-use crate::environment::{Environment, SshSettings};
+use crate::environment::{Environment, SshSettings, VmState};
+use crate::ops::DestroyTarget;
 use crate::plugins::Registry;
-use crate::prefix::lifecycle::{cleanup_prefix, destroy_in_workdir, destroy_prefix, lease_store};
 use crate::prefix::lock::LockMode;
-use crate::prefix::Prefix;
+use crate::prefix::{Prefix, Workdir};
 use crate::workflows::collect::{
     collect_vm, plan, remove_partial, rotate_dir, CollectError, VmCollection,
 };
@@ -144,35 +144,38 @@ impl<'r> Env<'r> {
 
     /// Lago's `destroy`: remove the VMs and networks, release the subnets,
     /// remove the prefix folder (and its workdir when nothing else is left
-    /// in it). The environment is gone afterwards.
+    /// in it). The environment is gone afterwards. A provider that fails
+    /// keeps the prefix (see [`Env::destroy_forced`]).
     pub fn destroy(self) -> Result<(), SdkError> {
-        let store = lease_store(&self.config)?;
-        let env = &self.env;
-        let mut hook = |_: &Prefix, spec: Option<&EnvSpec>| match spec {
-            Some(_) => env.teardown(),
-            None => Ok(()),
+        self.destroy_with(false)
+    }
+
+    /// `lago destroy --force`: [`Env::destroy`], and when the provider
+    /// fails the prefix goes anyway, with a warning naming what may remain
+    /// in libvirt.
+    pub fn destroy_forced(self) -> Result<(), SdkError> {
+        self.destroy_with(true)
+    }
+
+    fn destroy_with(self, force: bool) -> Result<(), SdkError> {
+        // This environment's connections go first: its VMs are going.
+        self.env.ssh().disconnect_all();
+        let target = match self.prefix.workdir() {
+            Some(wd) => DestroyTarget::Workdir {
+                workdir: Workdir::at(wd),
+                names: Some(vec![self.prefix.name().to_string()]),
+            },
+            None => DestroyTarget::Prefix(self.prefix.clone()),
         };
-        match self.prefix.workdir() {
-            Some(wd) => {
-                let wd = crate::prefix::Workdir::at(wd);
-                let names = [self.prefix.name().to_string()];
-                destroy_in_workdir(&wd, Some(&names), &store, &mut hook)?;
-            }
-            None => destroy_prefix(&self.prefix, &store, &mut hook)?,
-        }
+        super::destroy(&target, &self.config, force, || Ok(self.registry))?;
         Ok(())
     }
 
     /// Lago's `cleanup`: remove the VMs and networks and release the
     /// subnets; the prefix's files stay (it is no longer initialized).
     pub fn cleanup(&self) -> Result<(), SdkError> {
-        let store = lease_store(&self.config)?;
-        let mut hook = |_: &Prefix, spec: Option<&EnvSpec>| match spec {
-            Some(_) => self.env.teardown(),
-            None => Ok(()),
-        };
-        cleanup_prefix(&self.prefix, &store, &mut hook)?;
-        Ok(())
+        self.env.ssh().disconnect_all();
+        super::cleanup(&self.prefix, &self.config, || Ok(self.registry))
     }
 
     pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {
@@ -274,7 +277,7 @@ impl<'r> Env<'r> {
     /// provider says it is not running, else the SSH error.
     pub(crate) fn unreachable(&self, vm: &VmSpec, ssh: SdkError) -> SdkError {
         match self.env.vm_state(vm) {
-            Ok(state) if state != "running" => SdkError::not_running(&vm.name, state),
+            Ok(state) if !state.is_running() => SdkError::not_running(&vm.name, &state),
             _ => ssh,
         }
     }
@@ -337,7 +340,7 @@ impl<'r> Env<'r> {
         }
         let work: Vec<(&VmSpec, &Vec<String>)> = vms.iter().copied().zip(paths.iter()).collect();
         let results = in_parallel(&work, |(vm, paths)| {
-            let running = states.vms.get(&vm.name).map(String::as_str) == Some("running");
+            let running = states.vms.get(&vm.name).is_some_and(VmState::is_running);
             self.collect_one(vm, paths, &output.join(&vm.name), ignore_nopath, running)
         });
         let vms = gather(work.iter().map(|(vm, _)| *vm), results, "collect")?;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::environment::VmState;
 use crate::error::{Error, ErrorClass};
 use crate::ssh::SshError;
 
@@ -77,15 +78,15 @@ impl SdkError {
 
     /// [`SdkError::NotRunning`] for the VM `vm` in the provider's `state`,
     /// in an SDK caller's words (the CLI's are made at the binary edge).
-    pub(crate) fn not_running(vm: &str, state: String) -> SdkError {
-        let message = if state == "paused" {
+    pub(crate) fn not_running(vm: &str, state: &VmState) -> SdkError {
+        let message = if *state == VmState::Paused {
             format!("VM `{vm}` is paused; resume it first")
         } else {
             format!("VM `{vm}` is not running, but `{state}`; start it with env.start()")
         };
         SdkError::NotRunning {
             vm: vm.to_string(),
-            state,
+            state: state.to_string(),
             message,
         }
     }
@@ -175,7 +176,7 @@ impl From<SdkError> for Error {
                     .join("\n"),
             ),
             SdkError::NotRunning { vm, state, .. } => {
-                Error::user(crate::workflows::not_running_message(&vm, &state))
+                Error::user(VmState::from_provider(&state).not_running_message(&vm))
             }
             other => Error::user(other.message().to_string()),
         }

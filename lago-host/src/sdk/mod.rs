@@ -37,22 +37,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use lago_plugin_api::spec::EnvSpec;
-
+pub use crate::ops::DestroyTarget;
 pub use crate::ssh::CommandStatus;
 pub use crate::workflows::collect::VmCollection;
 pub use crate::workflows::deploy::ScriptRun;
 pub use disks::ExportOptions;
 pub use env::{Collection, Env};
 pub use error::SdkError;
-pub use prefix_ops::{ansible_inventory, cleanup, destroy, DestroyTarget};
-pub use status::prefix_status;
+pub use prefix_ops::{ansible_inventory, cleanup, destroy};
+pub use status::{prefix_status, status_tree};
 pub use vm::{Net, Service, Vm};
 
 use crate::config::Config;
-use crate::environment::{normalize_domain, prepare_new_env, PrepareOptions, RepoChoice};
+use crate::ops::init::{PrepareOptions, RepoChoice};
+use crate::ops::{InitRequest, WithPlugins};
 use crate::plugins::{Registry, SearchPath};
-use crate::prefix::lifecycle::{init_env_with, InitRequest};
 use crate::prefix::{Prefix, Workdir, DEFAULT_PREFIX};
 
 /// What [`init`] is asked for beyond the init file and the workdir: Lago's
@@ -202,35 +201,17 @@ pub fn init_with<'r>(
         path: options.template_repo_path.clone(),
         name: options.template_repo_name.clone(),
     };
-    let prepare_options = PrepareOptions {
-        skip_bootstrap: options.skip_bootstrap || options.ssh_key.is_some(),
-        skip_build: options.skip_build,
-    };
-    // Each domain as written goes through its vm-type before planning.
-    let mut normalize = |name: &str, domain| normalize_domain(registry, &config, name, domain);
-    // The provider work on the planned and stored environment (templates,
-    // disks, bootstrap). Runs before the `initialized` marker; when it
-    // fails, init removes the prefix and its leases.
-    let mut prepare = |prefix: &Prefix, env: &mut EnvSpec| {
-        // The prefix exists now: its log gets what init recorded so far.
-        if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
-            tracing::warn!("cannot write the log of {}: {e}", prefix.path().display());
-        }
-        let prepared = prepare_new_env(env, &config, registry, &repo, prepare_options);
-        if prepared.is_err() && !env.hosts.is_empty() {
-            // Volumes and pools already made on other hosts go with the
-            // prefix that init now removes.
-            if let Err(e) = crate::environment::teardown_env(Some(env), &config, registry) {
-                tracing::warn!("cleaning the hosts after the failed init: {e}");
-            }
-        }
-        prepared
-    };
-    let mut in_use = |skeleton: &EnvSpec, providers: &std::collections::BTreeSet<String>| {
-        crate::environment::subnets_in_use(skeleton, providers, registry)
+    let mut plugins = WithPlugins {
+        registry,
+        config: &config,
+        repo,
+        options: PrepareOptions {
+            skip_bootstrap: options.skip_bootstrap || options.ssh_key.is_some(),
+            skip_build: options.skip_build,
+        },
     };
     let (prefix, _) = crate::progress::task("Initialize and populate prefix", || {
-        init_env_with(&req, &config, &mut normalize, &mut in_use, &mut prepare)
+        crate::ops::init(&req, &config, &mut plugins)
     })?;
     Env::open(prefix, config, registry)
 }

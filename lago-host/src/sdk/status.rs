@@ -2,14 +2,14 @@
 //! providers cannot even be opened, from the stored environment alone
 //! ([`prefix_status`]).
 
-use lago_plugin_api::spec::EnvSpec;
-use lago_plugin_api::ErrorKind;
-use serde_json::Value;
+use lago_plugin_api::spec::{EnvSpec, VmSpec, DEFAULT_HOST};
+use serde_json::{json, Map, Value};
 
 use super::{Env, SdkError};
 use crate::config::Config;
-use crate::plugins::{into_result, Registry};
-use crate::prefix::lifecycle::{status_tree, stored_states, States};
+use crate::environment::{stored_states, NetState, States, VmState};
+use crate::plugins::client::VmType;
+use crate::plugins::Registry;
 use crate::prefix::Prefix;
 
 impl Env<'_> {
@@ -55,8 +55,8 @@ pub fn prefix_status(
 fn unknown_states(spec: &EnvSpec, e: &dyn std::fmt::Display) -> States {
     tracing::warn!("cannot ask the providers for the states: {e}");
     let mut s = stored_states(spec);
-    s.vms.values_mut().for_each(|v| *v = "unknown".into());
-    s.nets.values_mut().for_each(|v| *v = "unknown".into());
+    s.vms.values_mut().for_each(|v| *v = VmState::Unknown);
+    s.nets.values_mut().for_each(|v| *v = NetState::Unknown);
     s
 }
 
@@ -64,34 +64,127 @@ fn unknown_states(spec: &EnvSpec, e: &dyn std::fmt::Display) -> States {
 /// `default`'s answer). A vm-type that fails keeps the stored value, with a
 /// warning.
 fn set_distros(registry: &Registry, env: &mut EnvSpec) {
-    let fallback = registry.vm_types.get("default");
+    let vm_type = |name: &str| {
+        registry
+            .vm_types
+            .get_key_value(name)
+            .or_else(|| registry.vm_types.get_key_value("default"))
+            .map(|(name, entry)| VmType::new(name, &entry.plugin))
+    };
     for vm in env.domains.values_mut() {
-        let Ok(json) = serde_json::to_string(&*vm) else {
-            continue;
-        };
-        let ask = |name: &str| {
-            registry
-                .vm_types
-                .get(name)
-                .or(fallback)
-                .map(|t| into_result(t.plugin.distro(json.as_str().into())))
-        };
-        let answer = match ask(&vm.vm_type) {
-            Some(Err(e)) if e.kind == ErrorKind::Delegate => ask("default"),
+        let answer = vm_type(&vm.vm_type).map(|t| match t.distro(vm) {
+            Ok(None) => vm_type("default").map_or(Ok(None), |d| d.distro(vm)),
             other => other,
-        };
+        });
         match answer {
             // `unknown` (the default vm-type's answer without a distro) is
             // shown as Lago showed a VM without one: null, or left out.
-            Some(Ok(distro)) => {
-                vm.distro = Some(distro.into_string()).filter(|d| !d.is_empty() && d != "unknown")
+            Some(Ok(Some(distro))) => {
+                vm.distro = Some(distro).filter(|d| !d.is_empty() && d != "unknown")
             }
             Some(Err(e)) => tracing::warn!(
                 "VM `{}`: vm-type `{}` cannot tell its distro: {e}",
                 vm.name,
                 vm.vm_type
             ),
-            None => {}
+            Some(Ok(None)) | None => {}
         }
     }
+}
+
+/// `lago status` in Lago's shape:
+/// `{Prefix: {Base directory, UUID, Networks: {NET: {gateway, status,
+/// management, libvirt_name}}, VMs: {VM: {distro, root password, status, snapshots,
+/// metadata, NICs: {eth0: {network, ip}}}}}}`, plus a few keys beside
+/// (`vm-type`, `vm-provider`, `ssh host key`: `pinned` or `learned`).
+pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
+    let mut nets = Map::new();
+    for (name, n) in &env.nets {
+        nets.insert(
+            name.clone(),
+            json!({
+                "gateway": n.gw.map(|g| g.to_string()),
+                "status": states.nets.get(name).map_or("down", NetState::as_str),
+                "management": n.management,
+                // The libvirt network's name (Lago's key: the oVirt system
+                // tests read `Prefix.Networks.<net>.libvirt_name`).
+                "libvirt_name": n.libvirt_name,
+            }),
+        );
+    }
+    let mut vms = Map::new();
+    for (name, vm) in &env.domains {
+        let mut nics = Map::new();
+        for (i, nic) in vm.nics.iter().enumerate() {
+            nics.insert(
+                format!("eth{i}"),
+                json!({
+                    "network": nic.net,
+                    "ip": nic.ip.map(|ip| ip.to_string()).unwrap_or_else(|| "N/A".into()),
+                }),
+            );
+        }
+        let snapshots = match vm.extra.get("snapshots") {
+            Some(Value::Object(m)) => m.keys().cloned().collect::<Vec<_>>().join(", "),
+            _ => String::new(),
+        };
+        let mut entry = json!({
+            // None (JSON null, left out by the default format) when
+            // neither the VM nor its template names one, as Lago's
+            // `VMPlugin.distro()`.
+            "distro": vm.distro,
+            "root password": vm.root_password,
+            "status": states.vms.get(name).map_or("down", VmState::as_str),
+            "snapshots": snapshots,
+            "metadata": vm.metadata,
+            "NICs": nics,
+            "vm-type": vm.vm_type,
+            "vm-provider": vm.vm_provider,
+            // How lago verifies the VM's SSH host key: the key generated
+            // at init, the key the VM printed on its console, or the
+            // first key seen (each held from then on).
+            "ssh host key": host_key_status(env, vm),
+        });
+        // `warm` or `cold`, once its provider recorded a start (warm starts)
+        if let Some(how) = last_start(env, name) {
+            entry["last start"] = json!(how);
+        }
+        // Only in a multi-host environment (`hosts:`): where the VM runs.
+        if !env.hosts.is_empty() {
+            entry["host"] = json!(vm.host.as_deref().unwrap_or(DEFAULT_HOST));
+        }
+        vms.insert(name.clone(), entry);
+    }
+    json!({
+        "Prefix": {
+            "Base directory": env.prefix.path.display().to_string(),
+            "UUID": env.prefix.uuid,
+            "Networks": nets,
+            "VMs": vms,
+        }
+    })
+}
+
+/// How the VM started last (`warm`/`cold`) as its provider recorded it,
+/// without the reason (that is in logs/lago.log).
+fn last_start(env: &EnvSpec, vm: &str) -> Option<&'static str> {
+    let text = std::fs::read_to_string(env.prefix.last_start_path(vm)).ok()?;
+    match text.split(':').next().map(str::trim) {
+        Some("warm") => Some("warm"),
+        Some("cold") => Some("cold"),
+        _ => None,
+    }
+}
+
+/// `pinned` (at init, or the seed's key once the VM presented it),
+/// `console`, `learned`, or `not seen yet` (a learned key before the first
+/// connection): see [`crate::ssh::learned_source`].
+fn host_key_status(env: &EnvSpec, vm: &VmSpec) -> &'static str {
+    if crate::templates::host_key_pinned(vm) {
+        return "pinned";
+    }
+    let known_hosts = crate::prefix::ssh_client::known_hosts_path(&env.prefix);
+    vm.mgmt_ip()
+        .and_then(|ip| crate::ssh::learned_source(&known_hosts, ip.into()))
+        .unwrap_or("not seen yet")
 }

@@ -113,10 +113,12 @@ impl<'e, 'r> Vm<'e, 'r> {
     /// Its state as its provider reports it (`running`, `shut off`, `down`
     /// for not defined, ...).
     pub fn state(&self) -> Result<String, SdkError> {
-        self.env
+        Ok(self
+            .env
             .environment()
             .vm_state(self.spec)
-            .map_err(SdkError::provider)
+            .map_err(SdkError::provider)?
+            .to_string())
     }
 
     /// Whether its provider says it is running.

@@ -161,7 +161,7 @@ impl TemplateStore {
         // A store shared by the users of group `lago` (docs/install.md):
         // never through a planted symlink (root would create its target);
         // another user's lock file may be read-only to us.
-        let file = crate::prefix::lock::open_shared_lock(&path, true).map_err(|source| {
+        let file = crate::files::open_shared_lock(&path, true).map_err(|source| {
             if source.kind() == std::io::ErrorKind::InvalidData {
                 TemplateError::BadStoreFile {
                     path: path.clone(),

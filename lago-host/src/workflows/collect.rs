@@ -28,7 +28,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use super::tail_lines;
+use crate::sanitize::tail_lines;
 use crate::ssh::{ExecStream, SshError, SshPool, SshTarget, StreamEvent};
 
 /// What collecting can fail with.

@@ -15,7 +15,7 @@ use lago_plugin_api::spec::{PrefixInfo, VmSpec};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::tail_lines;
+use crate::sanitize::tail_lines;
 use crate::ssh::{SshError, SshPool, SshTarget};
 
 /// Lines of each output stream shown when a script fails.

@@ -14,9 +14,6 @@ pub mod collect;
 pub mod copy;
 pub mod deploy;
 
-use lago_plugin_api::spec::VmSpec;
-
-use crate::environment::Environment;
 use crate::error::{Error, ErrorClass};
 use crate::ssh::SshError;
 
@@ -30,25 +27,6 @@ pub fn is_unreachable(e: &SshError) -> bool {
             | SshError::NotReachable { .. }
             | SshError::Session { .. }
     )
-}
-
-/// For a verb whose SSH work could not reach `vm`: the user error saying
-/// the VM is not running, when its provider says so (`None` when it is
-/// running or its state cannot be had).
-pub fn not_running(env: &Environment, vm: &VmSpec) -> Option<Error> {
-    let states = env.states().ok()?;
-    let state = states.vms.get(&vm.name)?;
-    (state != "running").then(|| Error::user(not_running_message(&vm.name, state)))
-}
-
-/// The CLI's words for a VM that is not running, by its provider's `state`
-/// (the SDK has its own, see `SdkError::not_running`).
-pub fn not_running_message(vm: &str, state: &str) -> String {
-    if state == "paused" {
-        format!("VM `{vm}` is paused; resume it first (`virsh resume`)")
-    } else {
-        format!("VM `{vm}` is not running, but `{state}`; start it with `lago start {vm}`")
-    }
 }
 
 /// One error out of several VMs' errors, each on its own line; a user
@@ -99,22 +77,6 @@ where
     })
 }
 
-/// The last `lines` lines of `bytes` (lossy UTF-8, terminal control
-/// removed: the bytes come from a guest), each indented by `indent`, joined
-/// by newlines; empty when `bytes` holds only whitespace.
-pub fn tail_lines(bytes: &[u8], lines: usize, indent: &str) -> String {
-    let text = crate::sanitize::terminal_bytes(bytes);
-    let all: Vec<&str> = text.trim_end().lines().collect();
-    if all.iter().all(|l| l.trim().is_empty()) {
-        return String::new();
-    }
-    all[all.len().saturating_sub(lines)..]
-        .iter()
-        .map(|l| format!("{indent}{l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,14 +102,5 @@ mod tests {
         assert_eq!(two.message(), "2 VMs failed:\n- VM a: x\n- VM b: y");
         let mixed = combine_errors(vec![Error::user("a"), Error::internal("b")]);
         assert_eq!(mixed.class(), ErrorClass::Internal);
-    }
-
-    #[test]
-    fn tail_keeps_the_last_lines() {
-        let text = b"a\nb\nc\nd\n\n";
-        assert_eq!(tail_lines(text, 2, "  "), "  c\n  d");
-        assert_eq!(tail_lines(text, 10, ""), "a\nb\nc\nd");
-        assert_eq!(tail_lines(b" \n\n", 3, ""), "");
-        assert_eq!(tail_lines(b"a\x1b[2J\rb\n\x1b]0;t\x07c", 5, ""), "ab\nc");
     }
 }

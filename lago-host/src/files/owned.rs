@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 
 /// The marker file of a workdir lago made (empty).
 pub const WORKDIR_MARKER: &str = ".lago-workdir";
+/// The current-prefix link inside a workdir.
+pub const CURRENT_LINK: &str = "current";
 /// The marker file of a prefix lago made: its uuid, written first.
 pub const PREFIX_MARKER: &str = "uuid";
 
@@ -52,7 +54,7 @@ pub fn is_lago_workdir(path: &Path) -> bool {
     rd.flatten().any(|e| {
         let name = e.file_name();
         let name = name.to_string_lossy();
-        name != super::CURRENT
+        name != CURRENT_LINK
             && !name.starts_with('.')
             && e.file_type().is_ok_and(|t| t.is_dir())
             && is_lago_prefix(&e.path())
