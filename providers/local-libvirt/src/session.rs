@@ -26,12 +26,12 @@ use virt::error::ErrorNumber;
 use virt::network::Network;
 
 use crate::domain::{
-    domain_xml, model_vendor, nested_feature, parse_capabilities, seed_path, DomainXmlOptions,
-    HostCpu,
+    domain_xml, model_vendor, nested_feature, parse_capabilities, DomainXmlOptions, HostCpu,
 };
 use crate::error::{ProviderError, Result};
 use crate::net::{network_xml, NetXmlOptions};
 use crate::options::{resolve_domain_type, DomainType, ProviderOptions};
+use crate::seed::seed_path;
 use crate::tools::{run, which};
 use crate::tunnel::HostShell;
 
