@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use russh::{ChannelMsg, Sig};
 
-use super::pool::Started;
+use super::channel::Started;
 use super::{SshError, SshTarget};
 
 /// The outcome of a remote command, as Lago's `CommandStatus`.

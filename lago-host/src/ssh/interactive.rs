@@ -12,8 +12,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
 
+use super::channel::{Pty, Start, Started};
 use super::exec::{classify, Event};
-use super::pool::{Pty, Start, Started};
 use super::runtime::block_on;
 use super::OutputStream;
 use super::{SshError, SshPool, SshTarget};

@@ -13,6 +13,7 @@
 //!   folders over SFTP ([`SshPool::upload`], [`SshPool::download`]).
 //! - Errors are one [`SshError`] enum whose messages never hold secrets.
 
+mod channel;
 mod conn;
 mod error;
 mod exec;
@@ -20,6 +21,7 @@ mod hostkey;
 mod interactive;
 mod keys;
 mod openssh;
+mod options;
 mod pool;
 mod quote;
 mod runtime;
@@ -31,8 +33,7 @@ pub use exec::{CommandStatus, OutputStream, MAX_OUTPUT};
 pub use hostkey::{console_host_keys, fingerprint, fingerprint_of_line, learned_source};
 pub use keys::generate_ed25519_key;
 pub use openssh::{known_hosts_line, ssh_config_block, INCLUDE_USER_CONFIG};
-pub use pool::{
-    ExecReader, ExecStream, PoolOptions, SshPool, SshReady, StreamEvent, WaitWatch, WATCH_INTERVAL,
-};
+pub use options::PoolOptions;
+pub use pool::{ExecReader, ExecStream, SshPool, SshReady, StreamEvent, WaitWatch, WATCH_INTERVAL};
 pub use quote::{join_argv, shell_quote};
 pub use target::{Auth, HostKeyPolicy, SshDest, SshTarget};

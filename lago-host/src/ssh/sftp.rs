@@ -9,6 +9,7 @@
 //! `rwx` bits, local files are created new without following links, and
 //! listings are bounded by [`PoolOptions::sftp_max_entries`](super::PoolOptions).
 
+use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -18,7 +19,8 @@ use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::OwnedSemaphorePermit;
 
-use super::pool::{Inner, Start};
+use super::channel::Started;
+use super::options::PoolOptions;
 use super::{SshError, SshTarget};
 
 const CHUNK: usize = 256 * 1024;
@@ -56,25 +58,25 @@ impl Sftp<'_> {
     }
 }
 
-/// An SFTP subsystem channel to `target`, with its session permit and the
-/// client configuration.
-async fn start_sftp(
-    inner: &Inner,
-    target: &SshTarget,
-) -> Result<
-    (
-        impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-        OwnedSemaphorePermit,
-        russh_sftp::client::Config,
-    ),
-    SshError,
-> {
-    let started = inner.start(target, Start::Subsystem("sftp"), None).await?;
-    let config = russh_sftp::client::Config {
-        request_timeout_secs: inner.opts.sftp_request_timeout.as_secs().max(1),
-        ..Default::default()
-    };
-    Ok((started.channel.into_stream(), started.permit, config))
+/// A started SFTP subsystem channel as a stream, with its session permit
+/// and the client configuration.
+struct SftpChannel {
+    stream: russh::ChannelStream<russh::client::Msg>,
+    permit: OwnedSemaphorePermit,
+    config: russh_sftp::client::Config,
+}
+
+impl SftpChannel {
+    fn new(started: Started, opts: &PoolOptions) -> Self {
+        SftpChannel {
+            stream: started.channel.into_stream(),
+            permit: started.permit,
+            config: russh_sftp::client::Config {
+                request_timeout_secs: opts.sftp_request_timeout.as_secs().max(1),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 fn sftp_start_err(target: &SshTarget, source: SftpError) -> SshError {
@@ -95,15 +97,14 @@ fn sftp_err(target: &SshTarget, op: &'static str, path: &str, source: SftpError)
     }
 }
 
-async fn open_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<Sftp<'a>, SshError> {
-    let (stream, permit, config) = start_sftp(inner, target).await?;
-    let session = SftpSession::new_with_config(stream, config)
+async fn open_sftp(channel: SftpChannel, target: &SshTarget) -> Result<Sftp<'_>, SshError> {
+    let session = SftpSession::new_with_config(channel.stream, channel.config)
         .await
         .map_err(|e| sftp_start_err(target, e))?;
     Ok(Sftp {
         target,
         session,
-        _permit: permit,
+        _permit: channel.permit,
     })
 }
 
@@ -182,8 +183,12 @@ fn walk_local(root: &Path) -> Result<Vec<LocalEntry>, SshError> {
     Ok(out)
 }
 
+/// Uploads the file or folder `local` to `remote` (into it when it is a
+/// folder). `channel` starts the SFTP subsystem channel when awaited, after
+/// the local tree was read.
 pub(crate) async fn upload(
-    inner: &Inner,
+    channel: impl Future<Output = Result<Started, SshError>>,
+    opts: &PoolOptions,
     target: &SshTarget,
     local: &Path,
     remote: &str,
@@ -196,7 +201,7 @@ pub(crate) async fn upload(
             path: local.to_path_buf(),
             source: std::io::Error::other(e),
         })??;
-    let sftp = open_sftp(inner, target).await?;
+    let sftp = open_sftp(SftpChannel::new(channel.await?, opts), target).await?;
     let mut dest = remote.to_string();
     if let Some(m) = sftp.stat(remote).await? {
         if m.is_dir() {
@@ -403,9 +408,12 @@ fn check_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-async fn open_raw_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<RawSftp<'a>, SshError> {
-    let (stream, permit, config) = start_sftp(inner, target).await?;
-    let session = RawSftpSession::new_with_config(stream, config);
+async fn open_raw_sftp(
+    channel: SftpChannel,
+    target: &SshTarget,
+    max_entries: usize,
+) -> Result<RawSftp<'_>, SshError> {
+    let session = RawSftpSession::new_with_config(channel.stream, channel.config);
     session
         .init()
         .await
@@ -414,8 +422,8 @@ async fn open_raw_sftp<'a>(inner: &Inner, target: &'a SshTarget) -> Result<RawSf
         target,
         session,
         listed: 0,
-        max_entries: inner.opts.sftp_max_entries,
-        _permit: permit,
+        max_entries,
+        _permit: channel.permit,
     })
 }
 
@@ -453,13 +461,17 @@ async fn ensure_local_dir(path: &Path) -> Result<(), SshError> {
     }
 }
 
+/// Downloads the file or folder `remote` to `local` (into it when it is a
+/// folder). `channel` starts the SFTP subsystem channel when awaited.
 pub(crate) async fn download(
-    inner: &Inner,
+    channel: impl Future<Output = Result<Started, SshError>>,
+    opts: &PoolOptions,
     target: &SshTarget,
     remote: &str,
     local: &Path,
 ) -> Result<(), SshError> {
-    let mut sftp = open_raw_sftp(inner, target).await?;
+    let channel = SftpChannel::new(channel.await?, opts);
+    let mut sftp = open_raw_sftp(channel, target, opts.sftp_max_entries).await?;
     let attrs = sftp
         .session
         .stat(remote)

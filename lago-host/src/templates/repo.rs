@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::source::Source;
+use super::source::{http_get_string, Source};
 use super::TemplateError;
 
 /// One repository: named sources and the templates they serve.
@@ -31,6 +31,36 @@ pub struct SourceSpec {
     pub source_type: String,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+}
+
+impl SourceSpec {
+    /// The [`Source`] this entry describes; `name` is its key in the
+    /// repository read from `origin` (for messages and relative roots).
+    pub(crate) fn to_source(&self, name: &str, origin: &str) -> Result<Source, TemplateError> {
+        let arg = |key: &str| {
+            self.args.get(key).ok_or_else(|| TemplateError::BadRepo {
+                origin: origin.to_string(),
+                reason: format!(
+                    "source {name:?} of type {:?} needs args.{key}",
+                    self.source_type
+                ),
+            })
+        };
+        match self.source_type.as_str() {
+            "file" => Ok(Source::File {
+                root: file_root(arg("root")?, origin),
+            }),
+            "http" => Ok(Source::Http {
+                baseurl: arg("baseurl")?.trim_end_matches('/').to_string(),
+            }),
+            other => Err(TemplateError::BadRepo {
+                origin: origin.to_string(),
+                reason: format!(
+                    "source {name:?} has type {other:?}; expected \"file\" or \"http\""
+                ),
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,7 +100,7 @@ impl TemplateRepo {
     /// Reads a repository document from a local file or an http(s) URL.
     pub fn load(location: &str) -> Result<Self, TemplateError> {
         let text = if is_url(location) {
-            super::source::http_get_string(location)?
+            http_get_string(location)?
         } else {
             std::fs::read_to_string(location).map_err(|source| match source.kind() {
                 // A path the user gave that names nothing: theirs to fix.
@@ -188,7 +218,7 @@ impl TemplateRepo {
             template: template.to_string(),
             version: version_name.clone(),
             handle: version.handle.clone(),
-            source: Source::from_spec(&version.source, source_spec, &self.origin)?,
+            source: source_spec.to_source(&version.source, &self.origin)?,
         })
     }
 }

@@ -9,7 +9,6 @@ use std::path::PathBuf;
 
 use sha1::{Digest, Sha1};
 
-use super::repo::{file_root, SourceSpec};
 use super::TemplateError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,36 +18,6 @@ pub enum Source {
 }
 
 impl Source {
-    pub(crate) fn from_spec(
-        name: &str,
-        spec: &SourceSpec,
-        origin: &str,
-    ) -> Result<Self, TemplateError> {
-        let arg = |key: &str| {
-            spec.args.get(key).ok_or_else(|| TemplateError::BadRepo {
-                origin: origin.to_string(),
-                reason: format!(
-                    "source {name:?} of type {:?} needs args.{key}",
-                    spec.source_type
-                ),
-            })
-        };
-        match spec.source_type.as_str() {
-            "file" => Ok(Source::File {
-                root: file_root(arg("root")?, origin),
-            }),
-            "http" => Ok(Source::Http {
-                baseurl: arg("baseurl")?.trim_end_matches('/').to_string(),
-            }),
-            other => Err(TemplateError::BadRepo {
-                origin: origin.to_string(),
-                reason: format!(
-                    "source {name:?} has type {other:?}; expected \"file\" or \"http\""
-                ),
-            }),
-        }
-    }
-
     /// Where the image `handle` is, for messages.
     pub fn describe(&self, handle: &str) -> String {
         match self {

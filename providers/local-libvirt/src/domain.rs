@@ -14,6 +14,8 @@ use crate::xml::{element_from_dict, Element};
 
 /// The guest agent's virtio-serial channel name.
 pub const GUEST_AGENT_CHANNEL: &str = "org.qemu.guest_agent.0";
+/// The virtio-serial port of the guest's identity agent (warm starts).
+pub const IDENTITY_CHANNEL: &str = "org.lago.id.0";
 
 /// What [`domain_xml`] needs besides the spec.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +38,7 @@ pub struct DomainXmlOptions {
     pub console_log: Option<PathBuf>,
     /// A warm image's boot domain: `<genid/>` (libvirt makes a new one at
     /// each restore, which reseeds a vmgenid-aware guest's RNG) and the
-    /// identity agent's channel [`crate::warm::IDENTITY_CHANNEL`].
+    /// identity agent's channel [`IDENTITY_CHANNEL`].
     pub warm_identity: bool,
 }
 
@@ -318,13 +320,6 @@ pub fn parse_capabilities(caps: &str) -> Result<HostCpu> {
     Ok(host)
 }
 
-/// The seed image of a VM: `PREFIX/images/<vm>-seed.iso`.
-pub fn seed_path(env: &EnvSpec, vm: &VmSpec) -> PathBuf {
-    env.prefix
-        .images_dir()
-        .join(format!("{}-seed.iso", vm.name))
-}
-
 fn disk_path<'a>(vm: &VmSpec, disk: &'a DiskSpec) -> Result<&'a Path> {
     disk.path.as_deref().ok_or_else(|| {
         ProviderError::Spec(format!(
@@ -497,7 +492,7 @@ pub fn domain_xml(env: &EnvSpec, vm: &VmSpec, opts: &DomainXmlOptions) -> Result
     );
     devices.push(virtio_channel(GUEST_AGENT_CHANNEL));
     if opts.warm_identity {
-        devices.push(virtio_channel(crate::warm::IDENTITY_CHANNEL));
+        devices.push(virtio_channel(IDENTITY_CHANNEL));
     }
     devices.push(
         Element::new("rng").attr("model", "virtio").child(

@@ -3,8 +3,12 @@
 //! Every variant says what was being done and wraps its source without
 //! repeating it. [`ProviderError::kind`] tells the plugin glue whether the
 //! user can fix the failure (exit code 2) or it is an internal one.
+//! `is_code` tells libvirt's own errors apart by their code.
 
 use std::path::PathBuf;
+
+use virt::enumutil::Enum;
+use virt::error::ErrorNumber;
 
 /// Whether the user can fix a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,6 +118,11 @@ impl ProviderError {
             source,
         }
     }
+}
+
+/// Whether libvirt's error `e` has the code `code` (e.g. no such domain).
+pub(crate) fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
+    e.code() == Enum::Known(code)
 }
 
 pub type Result<T, E = ProviderError> = std::result::Result<T, E>;

@@ -23,8 +23,7 @@ use virt::storage_pool::StoragePool;
 use virt::storage_vol::StorageVol;
 use virt::stream::Stream;
 
-use crate::error::{ProviderError, Result};
-use crate::session::is_code;
+use crate::error::{is_code, ProviderError, Result};
 use crate::xml::Element;
 use lago_plugin_api::tracing;
 

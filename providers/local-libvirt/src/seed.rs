@@ -35,7 +35,6 @@ use std::process::Command;
 
 use lago_plugin_api::spec::{EnvSpec, VmSpec};
 
-use crate::domain::seed_path;
 use crate::error::{ProviderError, Result};
 use crate::tools::{run, which};
 
@@ -201,6 +200,13 @@ pub fn make_iso(dir: &Path, out: &Path) -> Result<()> {
         .arg(dir);
     run(&mut cmd, "building the bootstrap seed")?;
     Ok(())
+}
+
+/// The seed image of a VM: `PREFIX/images/<vm>-seed.iso`.
+pub fn seed_path(env: &EnvSpec, vm: &VmSpec) -> PathBuf {
+    env.prefix
+        .images_dir()
+        .join(format!("{}-seed.iso", vm.name))
 }
 
 /// Builds `PREFIX/images/<vm>-seed.iso` for `vm` and returns its path. The

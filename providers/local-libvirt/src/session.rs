@@ -26,12 +26,12 @@ use virt::error::ErrorNumber;
 use virt::network::Network;
 
 use crate::domain::{
-    domain_xml, model_vendor, nested_feature, parse_capabilities, seed_path, DomainXmlOptions,
-    HostCpu,
+    domain_xml, model_vendor, nested_feature, parse_capabilities, DomainXmlOptions, HostCpu,
 };
-use crate::error::{ProviderError, Result};
+use crate::error::{is_code, ProviderError, Result};
 use crate::net::{network_xml, NetXmlOptions};
 use crate::options::{resolve_domain_type, DomainType, ProviderOptions};
+use crate::seed::seed_path;
 use crate::tools::{run, which};
 use crate::tunnel::HostShell;
 
@@ -56,10 +56,6 @@ pub fn state_name(state: DomainState) -> &'static str {
         DomainState::Crashed => "crashed",
         DomainState::PMSuspended => "pmsuspended",
     }
-}
-
-pub(crate) fn is_code(e: &virt::error::Error, code: ErrorNumber) -> bool {
-    e.code() == Enum::Known(code)
 }
 
 /// The provider session of one environment.

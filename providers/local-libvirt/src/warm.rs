@@ -33,14 +33,13 @@ use base64::Engine as _;
 use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec};
 use sha1::{Digest, Sha1};
 
+use crate::domain::IDENTITY_CHANNEL;
 use crate::error::{ProviderError, Result};
 use crate::seed::SeedData;
 
 /// lago's warm-image format: bump it when the image, the key or the guest
 /// protocol changes, so that no older image is ever restored.
 pub const FORMAT_VERSION: u32 = 1;
-/// The virtio-serial port of the guest's identity agent.
-pub const IDENTITY_CHANNEL: &str = "org.lago.id.0";
 /// The template metadata value (`"warm-start"`) of a template whose guest
 /// side speaks this protocol (scripts/template/rootfs/etc/lago/warm-agent).
 pub const AGENT_PROTOCOL: &str = "lago-warm-1";
