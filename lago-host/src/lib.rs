@@ -9,6 +9,7 @@ pub mod initfile;
 pub mod logging;
 pub mod network;
 pub mod output;
+pub mod plan;
 pub mod plugins;
 pub mod prefix;
 pub mod progress;

@@ -34,7 +34,8 @@ use super::{
 use crate::config::Config;
 use crate::error::Error;
 use crate::initfile::{self, InitError};
-use crate::network::{self, Defaults, LeaseError, LeaseStore, PathVars};
+use crate::network::{LeaseError, LeaseStore};
+use crate::plan::{self, Defaults, PathVars};
 
 impl From<InitError> for Error {
     fn from(e: InitError) -> Self {
@@ -264,7 +265,7 @@ pub fn init_env_with(
     };
     // A dry plan on stand-in subnets: every planning error shows now, before
     // anything exists on disk (only the subnets change in the real plan).
-    let requests = network::lease_requests(&init);
+    let requests = plan::lease_requests(&init);
     let mut dry_subnets = BTreeMap::new();
     let mut spare = (200u8..=255).filter(|n| {
         !requests
@@ -278,7 +279,7 @@ pub fn init_env_with(
         };
         dry_subnets.insert(net.clone(), s);
     }
-    network::plan(&init, &info, &dry_subnets, &defaults, &vars)?;
+    plan::plan(&init, &info, &dry_subnets, &defaults, &vars)?;
     let store = lease_store(config)?;
 
     // Shared with the watcher that undoes the init on SIGTERM/SIGINT/SIGHUP.
@@ -357,7 +358,7 @@ pub fn init_env_with(
         let got = store.acquire_avoiding(prefix.path(), &info.uuid, &wanted, &in_use)?;
         let subnets: BTreeMap<String, Ipv4Addr> =
             requests.iter().map(|(n, _)| n.clone()).zip(got).collect();
-        let plan = network::plan(&init, &info, &subnets, &defaults, &vars)?;
+        let plan = plan::plan(&init, &info, &subnets, &defaults, &vars)?;
         let mut env = plan.env;
         crate::environment::mark_written(&init, &mut env);
         stop_if_interrupted()?;

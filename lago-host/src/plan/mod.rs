@@ -18,6 +18,10 @@ use sha1::{Digest, Sha1};
 use crate::config::Config;
 use crate::initfile::{disk_name_dev, expand_vars, InitError, InitFile, KeyPath};
 
+mod build_steps;
+#[cfg(test)]
+mod tests;
+
 /// Default DNS domain of the management network.
 pub const DEFAULT_DNS_DOMAIN: &str = "lago.local";
 /// Default DHCP pool start (last octet) when the init file gives none.
@@ -457,8 +461,8 @@ pub fn plan(
             };
             let mut spec = spec;
             if let Some(build) = &spec.build {
-                let planned = super::build_steps::plan_build(build, vars, vars.initfile_dir)
-                    .map_err(|why| {
+                let planned =
+                    build_steps::plan_build(build, vars, vars.initfile_dir).map_err(|why| {
                         init.error(dp.key("build"), why, Some("variables that are defined"))
                     })?;
                 spec.build = Some(planned);
