@@ -11,6 +11,7 @@ pub mod logging;
 pub mod network;
 pub mod ops;
 pub mod output;
+pub mod plan;
 pub mod plugins;
 pub mod prefix;
 pub mod progress;

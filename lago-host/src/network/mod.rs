@@ -1,12 +1,7 @@
-//! Networks of an environment: the host-wide subnet lease store and the
-//! planner that turns a checked init file into addresses, MACs and names.
+//! Networks' subnets: the host-wide lease store that gives each NAT network
+//! of an environment its own /24 (the planner in [`crate::plan`] turns them
+//! into addresses).
 
-mod build_steps;
 pub mod lease;
-pub mod plan;
 
 pub use lease::{Lease, LeaseError, LeaseStore};
-pub use plan::{lease_requests, mac_from_ip, plan, Defaults, PathVars, Plan};
-
-#[cfg(test)]
-mod tests;

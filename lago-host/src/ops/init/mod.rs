@@ -32,7 +32,8 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::files::{owned, write_atomic, WriteMode};
 use crate::initfile::{self, InitFile};
-use crate::network::{self, Defaults, LeaseStore, PathVars};
+use crate::network::LeaseStore;
+use crate::plan::{self, Defaults, PathVars};
 use crate::ops::leases::lease_store;
 use crate::prefix::interrupt::stop_if_interrupted;
 use crate::prefix::layout::write_layout;
@@ -251,7 +252,7 @@ fn dry_plan(
     defaults: &Defaults,
     vars: &PathVars<'_>,
 ) -> Result<(), Error> {
-    let requests = network::lease_requests(init);
+    let requests = plan::lease_requests(init);
     let mut spare = (200u8..=255).filter(|n| {
         !requests
             .iter()
@@ -265,7 +266,7 @@ fn dry_plan(
         };
         dry_subnets.insert(net.clone(), s);
     }
-    network::plan(init, info, &dry_subnets, defaults, vars)?;
+    plan::plan(init, info, &dry_subnets, defaults, vars)?;
     Ok(())
 }
 
@@ -314,7 +315,7 @@ fn lease(
     store: &LeaseStore,
     plugins: &mut dyn InitPlugins,
 ) -> Result<BTreeMap<String, Ipv4Addr>, Error> {
-    let requests = network::lease_requests(init);
+    let requests = plan::lease_requests(init);
     let wanted: Vec<Option<Ipv4Addr>> = requests.iter().map(|(_, gw)| *gw).collect();
     stop_if_interrupted()?;
     let in_use = if init.hosts.is_empty() {
@@ -355,11 +356,11 @@ fn store_plan(
     prefix: &Prefix,
     user_key: Option<keys::KeyPair>,
 ) -> Result<EnvSpec, Error> {
-    let plan = network::plan(init, info, subnets, defaults, vars)?;
-    let mut env = plan.env;
+    let planned = plan::plan(init, info, subnets, defaults, vars)?;
+    let mut env = planned.env;
     crate::environment::mark_written(init, &mut env);
     stop_if_interrupted()?;
-    write_layout(prefix, info, &mut env, &plan.copies, user_key.as_ref())?;
+    write_layout(prefix, info, &mut env, &planned.copies, user_key.as_ref())?;
     prefix.save_env_opt(&env, WriteMode::Fresh)?;
     Ok(env)
 }

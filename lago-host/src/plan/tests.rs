@@ -333,10 +333,7 @@ nets:
     let lago = &env.nets["lago"];
     let span = lago.span.as_ref().expect("lago spans hv2");
     assert_eq!(span.hosts, vec!["hv2".to_string()]);
-    assert_eq!(
-        span.vni,
-        crate::network::plan::vxlan_id(&env.prefix.uuid, "lago")
-    );
+    assert_eq!(span.vni, super::vxlan_id(&env.prefix.uuid, "lago"));
     assert!(span.vni > 0 && span.vni < 1 << 24);
     // hv2's bridge takes an address no nic, gateway or DHCP pool has.
     let hv2 = span.host_addresses["hv2"];
@@ -348,7 +345,7 @@ nets:
     let dhcp = lago.dhcp.as_ref().expect("pool");
     assert!(hv2 < dhcp.start, "{hv2} in {dhcp:?}");
     // Room for VXLAN's headers, unless the init file says otherwise.
-    assert_eq!(lago.mtu, Some(crate::network::plan::SPAN_MTU));
+    assert_eq!(lago.mtu, Some(super::SPAN_MTU));
     // `data` has no VM on hv2: it stays on the default host.
     assert_eq!(env.nets["data"].span, None);
     assert_eq!(env.nets["data"].mtu, Some(9000));

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::plan::PathVars;
+use super::vars::PathVars;
 
 /// virt-customize options whose value starts with a host path, and where the
 /// path ends: `Whole` value, or before the first `:` (`LOCAL:REMOTE`).
