@@ -17,6 +17,17 @@ pub fn stderr(o: &Output) -> String {
     text(&o.stderr)
 }
 
+/// Prints a finished run on the test's stderr (shown when the test fails):
+/// `$ COMMAND_LINE`, its exit code, stdout and stderr.
+pub fn echo(command_line: &str, out: &Output) {
+    eprintln!(
+        "$ {command_line}\n-> {:?}\n{}{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
 /// Asserts that the run `what` succeeded, showing its stderr when not;
 /// returns its stdout.
 pub fn ok(out: &Output, what: &str) -> String {

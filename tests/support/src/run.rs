@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
-use crate::assert::text;
+use crate::assert::{echo, text};
 
 /// A run of the `lago` binary at a path: its folder, environment, arguments
 /// and stdin. Clone a configured one to run it several times.
@@ -143,13 +143,7 @@ impl Lago {
         };
         if self.echo {
             let args: Vec<_> = self.args.iter().map(|a| a.to_string_lossy()).collect();
-            eprintln!(
-                "$ lago {}\n-> {:?}\n{}{}",
-                args.join(" "),
-                out.status.code(),
-                text(&out.stdout),
-                text(&out.stderr)
-            );
+            echo(&format!("lago {}", args.join(" ")), &out);
         }
         out
     }

@@ -5,17 +5,15 @@
 //! replaced as in `ssh_support`, whose keys this test reuses).
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::ssh_support::{Keys, NamespaceFiles, LOCALHOST};
 use lago::ssh::{Auth, HostKeyPolicy, SshPool, SshTarget};
 use lago::workflows::collect::collect_vm;
 use lago_test_support::free_port;
 use lago_test_support::fs::lmode as mode;
-use ssh_support::{Keys, NamespaceFiles, LOCALHOST};
 
 struct NoTarServer {
     child: Child,

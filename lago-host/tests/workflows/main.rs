@@ -3,7 +3,11 @@
 //! machine's filesystem: the "VM" is the host, its paths temporary folders.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+#[path = "../ssh_support/mod.rs"]
 mod ssh_support;
+
+mod notar;
 
 use std::path::Path;
 
