@@ -146,6 +146,20 @@ impl NamespaceFiles {
     }
 }
 
+/// `name`: root on 127.0.0.1:`port`, logging in with `keys`' client key,
+/// `keys`' host key pinned.
+pub fn key_target(name: &str, port: u16, keys: &Keys) -> SshTarget {
+    SshTarget {
+        name: name.into(),
+        host: LOCALHOST,
+        port,
+        user: "root".into(),
+        auth: Auth::Key(keys.client_key.clone()),
+        host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+        jump: None,
+    }
+}
+
 pub struct Server {
     child: Child,
     pub port: u16,
@@ -231,15 +245,7 @@ impl Server {
     }
 
     pub fn target(&self, keys: &Keys) -> SshTarget {
-        SshTarget {
-            name: format!("vm-{}", self.port),
-            host: LOCALHOST,
-            port: self.port,
-            user: "root".into(),
-            auth: Auth::Key(keys.client_key.clone()),
-            host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
-            jump: None,
-        }
+        key_target(&format!("vm-{}", self.port), self.port, keys)
     }
 
     /// Kills the server and every process under it (session processes

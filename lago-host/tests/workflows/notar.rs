@@ -9,8 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::ssh_support::{Keys, NamespaceFiles, LOCALHOST};
-use lago::ssh::{Auth, HostKeyPolicy, SshPool, SshTarget};
+use crate::ssh_support::{key_target, Keys, NamespaceFiles, LOCALHOST};
+use lago::ssh::{SshPool, SshTarget};
 use lago::workflows::collect::collect_vm;
 use lago_test_support::free_port;
 use lago_test_support::fs::lmode as mode;
@@ -67,15 +67,7 @@ impl NoTarServer {
     }
 
     fn target(&self, keys: &Keys) -> SshTarget {
-        SshTarget {
-            name: "notar".into(),
-            host: LOCALHOST,
-            port: self.port,
-            user: "root".into(),
-            auth: Auth::Key(keys.client_key.clone()),
-            host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
-            jump: None,
-        }
+        key_target("notar", self.port, keys)
     }
 }
 
