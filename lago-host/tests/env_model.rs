@@ -2,11 +2,12 @@
 //! plan → stored prefix → read back; the prefix verbs through the `lago`
 //! binary; bad input refused with exit 2 and nothing left behind.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use lago::config::{Config, Sources};
+use common::{lease_config, lib_init};
 use lago::environment::stored_states;
 use lago::error::Error;
 use lago::network::LeaseStore;
@@ -14,6 +15,7 @@ use lago::ops::{self, cleanup_prefix, destroy_in_workdir, InitRequest};
 use lago::prefix::{Prefix, Workdir};
 use lago::sdk::status_tree;
 use lago_plugin_api::spec::EnvSpec;
+use lago_test_support::{lago_bin, ok, qemu_img, text, Lago, Project};
 
 /// 3 networks, 5 VMs, anchors and merge keys, static IPs, unknown keys.
 const INIT: &str = r#"
@@ -76,98 +78,37 @@ nets:
     provider-knob: true
 "#;
 
-struct Sandbox {
-    dir: tempfile::TempDir,
+/// A project holding [`INIT`] and a deploy script, run on libvirt's test
+/// driver.
+fn sandbox() -> Project {
+    let sb = Project::with_init(lago_bin!(), INIT).test_driver();
+    sb.write("setup.sh", "#!/bin/sh\necho hi\n");
+    sb
 }
 
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("proj")).expect("mkdir");
-        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir");
-        std::fs::write(dir.path().join("proj/setup.sh"), "#!/bin/sh\necho hi\n").expect("write");
-        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
-        Sandbox { dir }
-    }
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-    fn leases(&self) -> PathBuf {
-        self.dir.path().join("leases")
-    }
-    fn config(&self) -> Config {
-        let sources = Sources {
-            files: vec![],
-            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
-        };
-        Config::load_from(&sources, &[]).expect("config")
-    }
-    fn store(&self) -> LeaseStore {
-        LeaseStore::new(self.leases(), std::time::Duration::from_secs(10))
-    }
-    /// `lago init` through the library with no provider work. Prefixes
-    /// other than `default` drop the fixed `gw` (two prefixes cannot lease
-    /// one subnet).
-    fn init(&self, name: &str) -> (Prefix, EnvSpec) {
-        let file = if name == "default" {
-            self.proj().join("LagoInitFile")
-        } else {
-            let f = self.proj().join(format!("{name}.yaml"));
-            std::fs::write(&f, INIT.replace("    gw: 192.168.210.1\n", "")).expect("write");
-            f
-        };
-        let mut req = InitRequest::new(file, self.proj().join(".lago"));
-        req.prefix_name = name.into();
-        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        ops::init(&req, &self.config(), &mut hook).expect("init")
-    }
-    fn lago(&self, args: &[&str]) -> Output {
-        self.lago_in(&self.proj(), args, None)
-    }
-    fn lago_in(&self, cwd: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-        use std::io::Write;
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
-            .env("LAGO_LEASE_DIR", self.leases())
-            .env("LAGO_LIBVIRT_URL", "test:///default")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn lago");
-        if let Some(s) = stdin {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(s.as_bytes())
-                .expect("write stdin");
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().expect("lago")
-    }
-    fn lease_files(&self) -> usize {
-        match std::fs::read_dir(self.leases()) {
-            Ok(rd) => rd
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
-                .count(),
-            Err(_) => 0,
-        }
-    }
+fn store(sb: &Project) -> LeaseStore {
+    LeaseStore::new(sb.leases(), std::time::Duration::from_secs(10))
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+/// `lago init` through the library with no provider work. Prefixes other
+/// than `default` drop the fixed `gw` (two prefixes cannot lease one
+/// subnet).
+fn init(sb: &Project, name: &str) -> (Prefix, EnvSpec) {
+    let file = if name == "default" {
+        sb.proj().join("LagoInitFile")
+    } else {
+        sb.write(
+            &format!("{name}.yaml"),
+            &INIT.replace("    gw: 192.168.210.1\n", ""),
+        )
+    };
+    lib_init(&file, &sb.proj().join(".lago"), &sb.leases(), name)
 }
 
 #[test]
 fn plan_store_and_read_back_identically() {
-    let sb = Sandbox::new();
-    let (prefix, env) = sb.init("default");
+    let sb = sandbox();
+    let (prefix, env) = init(&sb, "default");
     let back = prefix.load_env().expect("load");
     assert_eq!(back, env, "stored state reads back identically");
     // and the read-back state survives another write/read unchanged
@@ -259,8 +200,8 @@ fn plan_store_and_read_back_identically() {
 
 #[test]
 fn status_in_lagos_shape() {
-    let sb = Sandbox::new();
-    let (_prefix, env) = sb.init("default");
+    let sb = sandbox();
+    let (_prefix, env) = init(&sb, "default");
     let tree = status_tree(&env, &stored_states(&env));
     let p = &tree["Prefix"];
     assert_eq!(p["UUID"], env.prefix.uuid.as_str());
@@ -304,9 +245,9 @@ fn status_in_lagos_shape() {
 
 #[test]
 fn list_and_set_current() {
-    let sb = Sandbox::new();
-    sb.init("default");
-    sb.init("second");
+    let sb = sandbox();
+    init(&sb, "default");
+    init(&sb, "second");
     let out = sb.lago(&["list", "-f", "json", "--details"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -331,10 +272,10 @@ fn list_and_set_current() {
     // -P picks a prefix; found from a subfolder by walking up
     let sub = sb.proj().join("a/b");
     std::fs::create_dir_all(&sub).expect("mkdir");
-    let out = sb.lago_in(&sub, &["-P", "default", "status", "-f", "json"], None);
+    let out = sb.lago_in(&sub, &["-P", "default", "status", "-f", "json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     // no workdir anywhere: a helpful error
-    let out = sb.lago_in(sb.dir.path(), &["status"], None);
+    let out = sb.lago_in(sb.dir.path(), &["status"]);
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(
@@ -345,14 +286,13 @@ fn list_and_set_current() {
 
 #[test]
 fn generate_config_shows_env_override() {
-    let sb = Sandbox::new();
-    let out = Command::new(env!("CARGO_BIN_EXE_lago"))
+    let sb = sandbox();
+    let out = Lago::new(lago_bin!())
         .arg("generate-config")
-        .env("HOME", sb.dir.path().join("home"))
-        .env("XDG_CONFIG_HOME", sb.dir.path().join("home/.config"))
+        .home(sb.home())
+        .env("XDG_CONFIG_HOME", sb.home().join(".config"))
         .env("LAGO__INIT__TEMPLATE_STORE", "/var/tmp")
-        .output()
-        .expect("lago");
+        .output();
     assert!(out.status.success());
     let ini = text(&out.stdout);
     assert!(ini.contains("[init]\n"), "{ini}");
@@ -365,12 +305,7 @@ fn generate_config_shows_env_override() {
     let verbose = text(&sb.lago(&["generate-config", "--verbose"]).stdout);
     assert!(verbose.contains("# template_repo_name =\n"), "{verbose}");
     // the user's file is read
-    std::fs::create_dir_all(sb.dir.path().join("home/.config/lago")).expect("mkdir");
-    std::fs::write(
-        sb.dir.path().join("home/.config/lago/lago.conf"),
-        "[lago]\nssh_user = alice\n",
-    )
-    .expect("write");
+    sb.conf("[lago]\nssh_user = alice\n");
     let ini = text(&sb.lago(&["generate-config"]).stdout);
     assert!(ini.contains("ssh_user = alice\n"), "{ini}");
 }
@@ -433,7 +368,7 @@ fn bad_inputs_are_refused_and_leave_nothing() {
         "undefined environment variable $NOT_DEFINED_ANYWHERE",
     ];
     for ((what, from, to), msg) in cases.iter().zip(expected_msgs) {
-        let sb = Sandbox::new();
+        let sb = sandbox();
         assert!(INIT.contains(from), "{what}: {from:?} not in the init file");
         std::fs::write(sb.proj().join("LagoInitFile"), INIT.replacen(from, to, 1)).expect("write");
         let out = sb.lago(&["init"]);
@@ -451,7 +386,7 @@ fn bad_inputs_are_refused_and_leave_nothing() {
 
 #[test]
 fn failed_prepare_removes_everything() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
     let mut hook = |p: &Prefix, _: &mut EnvSpec| -> Result<(), Error> {
         assert!(
@@ -461,15 +396,15 @@ fn failed_prepare_removes_everything() {
         assert!(!p.is_initialized(), "marker only after the hook");
         Err(Error::user("the provider said no"))
     };
-    let e = ops::init(&req, &sb.config(), &mut hook).expect_err("fails");
+    let e = ops::init(&req, &lease_config(&sb.leases()), &mut hook).expect_err("fails");
     assert!(e.to_string().contains("the provider said no"));
     assert!(!sb.proj().join(".lago").exists());
     assert_eq!(sb.lease_files(), 0);
     // a second prefix in an existing workdir: only it goes
-    sb.init("default");
+    init(&sb, "default");
     let mut req = InitRequest::new(sb.proj().join("LagoInitFile"), sb.proj().join(".lago"));
     req.prefix_name = "other".into();
-    ops::init(&req, &sb.config(), &mut hook).expect_err("fails");
+    ops::init(&req, &lease_config(&sb.leases()), &mut hook).expect_err("fails");
     assert!(sb.proj().join(".lago/default/initialized").exists());
     assert!(!sb.proj().join(".lago/other").exists());
     assert_eq!(sb.lease_files(), 2);
@@ -485,9 +420,9 @@ fn failed_prepare_removes_everything() {
 
 #[test]
 fn cleanup_and_destroy() {
-    let sb = Sandbox::new();
-    let (a, _) = sb.init("default");
-    let (b, env_b) = sb.init("second");
+    let sb = sandbox();
+    let (a, _) = init(&sb, "default");
+    let (b, env_b) = init(&sb, "second");
     assert_eq!(sb.lease_files(), 4);
     // As after `lago start`: the provider teardown is needed.
     a.mark_started().expect("started");
@@ -499,7 +434,7 @@ fn cleanup_and_destroy() {
         teardowns.push((p.name().to_string(), env.map(|e| e.domains.len())));
         Ok(())
     };
-    cleanup_prefix(&b, &sb.store(), &mut hook).expect("cleanup");
+    cleanup_prefix(&b, &store(&sb), &mut hook).expect("cleanup");
     assert!(!b.is_initialized());
     assert!(b.path().join("virt/env").exists(), "files stay");
     assert_eq!(sb.lease_files(), 2, "cleanup releases the leases");
@@ -514,7 +449,7 @@ fn cleanup_and_destroy() {
     assert_eq!(b.load_env().expect("state still readable"), env_b);
 
     let wd = Workdir::open(&sb.proj().join(".lago")).expect("wd");
-    destroy_in_workdir(&wd, Some(&["default".to_string()]), &sb.store(), &mut hook)
+    destroy_in_workdir(&wd, Some(&["default".to_string()]), &store(&sb), &mut hook)
         .expect("destroy");
     assert!(!a.path().exists());
     assert_eq!(
@@ -523,7 +458,7 @@ fn cleanup_and_destroy() {
         "current pointed at the destroyed prefix: re-pointed at the one left"
     );
     assert!(wd.path().exists(), "another prefix is left");
-    destroy_in_workdir(&wd, None, &sb.store(), &mut hook).expect("destroy all");
+    destroy_in_workdir(&wd, None, &store(&sb), &mut hook).expect("destroy all");
     assert!(!wd.path().exists(), "last prefix gone: workdir gone");
     assert_eq!(sb.lease_files(), 0);
     // The cleaned-up prefix needs no teardown any more (not-started again).
@@ -535,25 +470,25 @@ fn cleanup_and_destroy() {
 
 #[test]
 fn destroy_verb() {
-    let sb = Sandbox::new();
-    sb.init("default");
-    sb.init("second");
+    let sb = sandbox();
+    init(&sb, "default");
+    init(&sb, "second");
     // Without providers at hand, drop the stored state so the verb's provider
     // teardown has nothing to do (a prefix whose init died early looks so).
     for n in ["default", "second"] {
         std::fs::remove_dir_all(sb.proj().join(".lago").join(n).join("virt")).expect("rm");
     }
     // asks, and "n" aborts
-    let out = sb.lago_in(&sb.proj(), &["destroy"], Some("n\n"));
+    let out = sb.cmd(&["destroy"]).stdin("n\n").output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("Do you really want to destroy"));
     assert!(sb.proj().join(".lago/default").exists());
     // no answer at all: refused
-    let out = sb.lago_in(&sb.proj(), &["destroy"], None);
+    let out = sb.lago(&["destroy"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(sb.proj().join(".lago/default").exists());
     // an empty answer is yes, as Lago
-    let out = sb.lago_in(&sb.proj(), &["destroy"], Some("\n"));
+    let out = sb.cmd(&["destroy"]).stdin("\n").output();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!sb.proj().join(".lago/default").exists());
     assert_eq!(sb.lease_files(), 2);
@@ -561,7 +496,7 @@ fn destroy_verb() {
     let link_dir = sb.dir.path().join("elsewhere");
     std::fs::create_dir_all(&link_dir).expect("mkdir");
     std::os::unix::fs::symlink(sb.proj().join(".lago"), link_dir.join(".lago")).expect("link");
-    let out = sb.lago_in(&link_dir, &["-P", "second", "destroy", "-y"], None);
+    let out = sb.lago_in(&link_dir, &["-P", "second", "destroy", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(!link_dir.join(".lago").exists());
     assert!(sb.proj().join(".lago/second").exists());
@@ -578,15 +513,9 @@ fn destroy_verb() {
 /// copy; the image at `path` is only read.
 #[test]
 fn file_disks_with_make_a_copy_are_copied_into_the_prefix() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let image = sb.proj().join("data.qcow2");
-    let made = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&image)
-        .arg("1M")
-        .status()
-        .expect("qemu-img");
-    assert!(made.success());
+    qemu_img::create(&image, "qcow2", "1M");
     let original = std::fs::read(&image).expect("image");
     lago::templates::xz::compress(&image, &sb.proj().join("data.qcow2.xz"), "test")
         .expect("compress");
@@ -606,7 +535,7 @@ nets:
 "#,
     )
     .expect("write");
-    ok_or_dump(&sb.lago(&["init", "--skip-bootstrap"]), "init");
+    ok(&sb.lago(&["init", "--skip-bootstrap"]), "init");
     let prefix = Prefix::open(&sb.proj().join(".lago/default")).expect("prefix");
     let env = prefix.load_env().expect("env");
     let disks = &env.domains["vm0"].disks;
@@ -626,10 +555,6 @@ nets:
         "used in place"
     );
     assert_eq!(std::fs::read(&image).expect("image"), original, "only read");
-    ok_or_dump(&sb.lago(&["destroy", "-y"]), "destroy");
+    ok(&sb.lago(&["destroy", "-y"]), "destroy");
     assert!(image.is_file() && sb.proj().join("data.qcow2.xz").is_file());
-}
-
-fn ok_or_dump(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what}: {}", text(&out.stderr));
 }

@@ -2,14 +2,16 @@
 //! tries an attack or a mistake through the real `lago` binary and checks
 //! that nothing outside lago's own state is touched.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
-use lago::config::{Config, Sources};
-use lago::ops::{self, InitRequest};
+use common::lib_init;
 use lago::prefix::Prefix;
 use lago_plugin_api::spec::EnvSpec;
+use lago_test_support::{lago_bin, qemu_img, refused, refused_init, text, Lago, Project};
 
 const INIT: &str = "
 domains:
@@ -22,99 +24,33 @@ nets:
   mgmt: {type: nat, management: true}
 ";
 
-/// A project folder, a HOME and a lease store in a temp dir.
-struct Sandbox {
-    dir: tempfile::TempDir,
-    libvirt_url: String,
+/// A project holding [`INIT`], run on libvirt's test driver with no
+/// `LAGO*` or `XDG_*` variable of the test's environment.
+fn sandbox() -> Project {
+    Project::with_init(lago_bin!(), INIT)
+        .test_driver()
+        .configure(Lago::clean_env)
 }
 
-impl Sandbox {
-    fn new() -> Sandbox {
-        let dir = tempfile::tempdir().expect("tmp");
-        for d in ["proj", "home"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
-        Sandbox {
-            dir,
-            libvirt_url: "test:///default".into(),
-        }
-    }
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-    fn wd(&self) -> PathBuf {
-        self.proj().join(".lago")
-    }
-    fn leases(&self) -> PathBuf {
-        self.dir.path().join("leases")
-    }
-    /// A prefix made by `init` through the library, without provider work
-    /// (so it was never started).
-    fn init(&self, name: &str) -> (Prefix, EnvSpec) {
-        let sources = Sources {
-            files: vec![],
-            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
-        };
-        let config = Config::load_from(&sources, &[]).expect("config");
-        let mut req = InitRequest::new(self.proj().join("LagoInitFile"), self.wd());
-        req.prefix_name = name.into();
-        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        ops::init(&req, &config, &mut hook).expect("init")
-    }
-    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
-        for (k, _) in std::env::vars() {
-            if k.starts_with("LAGO") || k.starts_with("XDG_") {
-                cmd.env_remove(k);
-            }
-        }
-        cmd.args(args)
-            .current_dir(cwd)
-            .env("HOME", self.dir.path().join("home"))
-            .env("LAGO_LEASE_DIR", self.leases())
-            .env("LAGO_LIBVIRT_URL", &self.libvirt_url)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-    fn lago_in(&self, cwd: &Path, args: &[&str]) -> Output {
-        self.command(cwd, args).output().expect("lago")
-    }
-    fn lago(&self, args: &[&str]) -> Output {
-        self.lago_in(&self.proj(), args)
-    }
-    fn lease_files(&self) -> usize {
-        std::fs::read_dir(self.leases())
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().ends_with(".lease"))
-                    .count()
-            })
-            .unwrap_or(0)
-    }
+/// A prefix made by `init` through the library, without provider work
+/// (so it was never started).
+fn init(sb: &Project, name: &str) -> (Prefix, EnvSpec) {
+    lib_init(
+        &sb.proj().join("LagoInitFile"),
+        &sb.wd(),
+        &sb.leases(),
+        name,
+    )
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Exit 2 with one line on stderr holding `msg`.
-fn refused(out: &Output, msg: &str) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains(msg), "expected {msg:?} in {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-}
-
-/// As [`refused`] for `init`, whose task tree (`@ ...` lines) comes first.
-fn refused_init(out: &Output, msg: &str) {
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let errors: Vec<&str> = err.lines().filter(|l| !l.starts_with("@ ")).collect();
-    assert_eq!(errors.len(), 1, "one error line: {err}");
-    assert!(errors[0].contains(msg), "expected {msg:?} in {err}");
+/// `lago ARGS` in the project, started with stdout and stderr piped.
+fn spawn(sb: &Project, args: &[&str]) -> Child {
+    sb.cmd(args)
+        .command()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn")
 }
 
 /// A folder with content that must survive: returns a file in it.
@@ -126,8 +62,8 @@ fn precious(dir: &Path) -> PathBuf {
 
 #[test]
 fn prefix_names_follow_the_name_rule_on_every_verb() {
-    let sb = Sandbox::new();
-    sb.init("default");
+    let sb = sandbox();
+    init(&sb, "default");
     let abs = sb.dir.path().join("abs");
     let keep = precious(&abs);
     let abs_s = abs.display().to_string();
@@ -152,7 +88,7 @@ fn prefix_names_follow_the_name_rule_on_every_verb() {
 
 #[test]
 fn only_what_lago_made_is_destroyed() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let project = sb.dir.path().join("myproject");
     let keep = precious(&project);
     // a `current` symlink, as in many deployment layouts
@@ -181,7 +117,7 @@ fn only_what_lago_made_is_destroyed() {
 
     // A lago workdir holding a folder that is not a prefix, and a prefix
     // holding a symlink out of it: only lago's prefix goes.
-    let (p, _) = sb.init("default");
+    let (p, _) = init(&sb, "default");
     let outside = precious(&sb.dir.path().join("outside"));
     std::os::unix::fs::symlink(sb.dir.path().join("outside"), p.path().join("images/link"))
         .expect("link");
@@ -200,8 +136,8 @@ fn only_what_lago_made_is_destroyed() {
 /// with exit 2 and the mounted files stay; after unmounting it finishes.
 #[test]
 fn destroy_does_not_cross_into_another_file_system() {
-    let sb = Sandbox::new();
-    let (p, _) = sb.init("default");
+    let sb = sandbox();
+    let (p, _) = init(&sb, "default");
     let mnt = p.path().join("images/mnt");
     std::fs::create_dir_all(&mnt).expect("mkdir");
     let mounted = Command::new("mount")
@@ -224,9 +160,9 @@ fn destroy_does_not_cross_into_another_file_system() {
 
 #[test]
 fn the_prefix_of_the_current_folder_is_used_and_current_is_repointed() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     for n in ["default", "p1", "p2"] {
-        sb.init(n);
+        init(&sb, n);
     }
     let in_p1 = sb.wd().join("p1/images");
     let out = sb.lago_in(&in_p1, &["status", "-f", "json"]);
@@ -248,7 +184,7 @@ fn the_prefix_of_the_current_folder_is_used_and_current_is_repointed() {
     assert!(sb.lago(&["set-current", "p2"]).status.success());
     assert!(sb.lago(&["destroy", "-y"]).status.success());
     assert_eq!(current(), PathBuf::from("default"));
-    sb.init("p3");
+    init(&sb, "p3");
     assert!(sb.lago(&["destroy", "-y"]).status.success());
     assert_eq!(current(), PathBuf::from("p3"));
     let out = sb.lago(&["status", "-f", "json"]);
@@ -257,8 +193,8 @@ fn the_prefix_of_the_current_folder_is_used_and_current_is_repointed() {
 
 #[test]
 fn vm_specs_holding_passwords_are_private() {
-    let sb = Sandbox::new();
-    let (p, env) = sb.init("default");
+    let sb = sandbox();
+    let (p, env) = init(&sb, "default");
     let spec = p.path().join("virt/vms/vm0.json");
     let mode = |f: &Path| std::fs::metadata(f).expect("meta").permissions().mode() & 0o777;
     assert!(text(&std::fs::read(&spec).expect("read")).contains("secret"));
@@ -272,10 +208,14 @@ fn vm_specs_holding_passwords_are_private() {
 /// removes the prefix and its leases anyway.
 #[test]
 fn destroy_without_the_hypervisor() {
-    let mut sb = Sandbox::new();
-    sb.libvirt_url = "qemu+unix:///system?socket=/nonexistent/libvirt-sock".into();
-    sb.init("default");
-    sb.init("p1");
+    let sb = sandbox().configure(|l| {
+        l.env(
+            "LAGO_LIBVIRT_URL",
+            "qemu+unix:///system?socket=/nonexistent/libvirt-sock",
+        )
+    });
+    init(&sb, "default");
+    init(&sb, "p1");
     let out = sb.lago(&["-P", "p1", "destroy", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(sb.lease_files(), 1);
@@ -303,7 +243,7 @@ struct BlockedInit {
     fifo_writer: std::fs::File,
 }
 
-fn start_blocked_init(sb: &Sandbox) -> BlockedInit {
+fn start_blocked_init(sb: &Project) -> BlockedInit {
     let images = sb.dir.path().join("images");
     std::fs::create_dir_all(&images).expect("mkdir");
     let fifo = images.join("tiny.qcow2");
@@ -323,20 +263,17 @@ fn start_blocked_init(sb: &Sandbox) -> BlockedInit {
     .expect("repo");
     let store = sb.dir.path().join("store").display().to_string();
     let repo = repo.display().to_string();
-    let mut child = sb
-        .command(
-            &sb.proj(),
-            &[
-                "init",
-                "--template-repo-path",
-                &repo,
-                "--template-store",
-                &store,
-                "--skip-bootstrap",
-            ],
-        )
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn(
+        sb,
+        &[
+            "init",
+            "--template-repo-path",
+            &repo,
+            "--template-store",
+            &store,
+            "--skip-bootstrap",
+        ],
+    );
     // Open the FIFO's write end without blocking: ENXIO until init opens
     // it for reading. No timing: either init reaches it or it exits.
     use std::os::unix::fs::OpenOptionsExt;
@@ -367,7 +304,7 @@ fn init_is_locked_and_undone_on_signals() {
         (libc::SIGINT, "SIGINT"),
         (libc::SIGHUP, "SIGHUP"),
     ] {
-        let sb = Sandbox::new();
+        let sb = sandbox();
         let blocked = start_blocked_init(&sb);
         assert!(sb.wd().join("default/uuid").is_file(), "{name}");
         assert_eq!(sb.lease_files(), 1, "{name}: leased");
@@ -399,8 +336,8 @@ fn init_is_locked_and_undone_on_signals() {
 /// lago never writes `<pid> <verb>` through it into another file.
 #[test]
 fn lock_files_are_not_followed() {
-    let sb = Sandbox::new();
-    let (p, _) = sb.init("default");
+    let sb = sandbox();
+    let (p, _) = init(&sb, "default");
     let victim = sb.dir.path().join("victim");
     std::fs::write(&victim, "precious").expect("write");
     for lock in [p.path().join(".lock"), sb.wd().join(".lock")] {
@@ -429,8 +366,8 @@ fn lock_files_are_not_followed() {
 /// anything (files, leases), naming the mount point.
 #[test]
 fn destroy_refuses_a_bind_mount_of_the_same_file_system() {
-    let sb = Sandbox::new();
-    let (p, _) = sb.init("default");
+    let sb = sandbox();
+    let (p, _) = init(&sb, "default");
     let victim = sb.dir.path().join("victim dir");
     let keep = precious(&victim);
     let mnt = p.path().join("mnt");
@@ -470,7 +407,7 @@ fn destroy_refuses_a_bind_mount_of_the_same_file_system() {
 /// `current` is reserved: both refused before anything is created.
 #[test]
 fn init_keeps_a_foreign_current_and_reserves_the_name() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let v7 = sb.proj().join("v7");
     std::fs::create_dir_all(&v7).expect("mkdir");
     std::fs::write(v7.join("current"), "release notes").expect("write");
@@ -491,7 +428,7 @@ fn init_keeps_a_foreign_current_and_reserves_the_name() {
 /// `lago destroy` removes the workdir's only prefix.
 #[test]
 fn destroy_after_a_killed_init_uses_the_only_prefix() {
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let mut blocked = start_blocked_init(&sb);
     blocked.child.kill().expect("kill");
     let _ = blocked.child.wait();
@@ -503,14 +440,14 @@ fn destroy_after_a_killed_init_uses_the_only_prefix() {
     assert!(!sb.wd().exists());
     assert_eq!(sb.lease_files(), 0);
     // With two prefixes and no link, the error lists them.
-    sb.init("a");
-    sb.init("b");
+    init(&sb, "a");
+    init(&sb, "b");
     std::fs::remove_file(sb.wd().join("current")).expect("rm");
     refused(&sb.lago(&["destroy", "-y"]), "prefixes there: a, b");
 }
 
 /// The prefix each lease file names.
-fn lease_prefixes(sb: &Sandbox) -> Vec<PathBuf> {
+fn lease_prefixes(sb: &Project) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(sb.leases())
         .expect("leases")
         .flatten()
@@ -530,8 +467,8 @@ fn lease_prefixes(sb: &Sandbox) -> Vec<PathBuf> {
 /// handed to another prefix, and its destroy releases it.
 #[test]
 fn leases_follow_moved_prefixes_and_ignore_copies() {
-    let sb = Sandbox::new();
-    let (p, _) = sb.init("default");
+    let sb = sandbox();
+    let (p, _) = init(&sb, "default");
     let copy = sb.dir.path().join("copy");
     let st = Command::new("cp")
         .arg("-a")
@@ -556,7 +493,7 @@ fn leases_follow_moved_prefixes_and_ignore_copies() {
     // Another prefix gets another subnet: the moved one's is not stale.
     std::fs::create_dir_all(sb.proj()).expect("mkdir");
     std::fs::write(sb.proj().join("LagoInitFile"), INIT).expect("write");
-    let (other, _) = sb.init("default");
+    let (other, _) = init(&sb, "default");
     assert_eq!(sb.lease_files(), 2);
     let out = sb.lago_in(&moved, &["destroy", "-y"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -569,11 +506,11 @@ fn leases_follow_moved_prefixes_and_ignore_copies() {
 /// (saying that). No assertion depends on when the signal lands.
 #[test]
 fn interrupted_big_init_is_undone_or_destroyable() {
-    if Command::new("qemu-img").arg("--version").output().is_err() {
+    if !qemu_img::available() {
         eprintln!("skipped: no qemu-img");
         return;
     }
-    let sb = Sandbox::new();
+    let sb = sandbox();
     let mut init = String::from("domains:\n");
     for i in 0..200 {
         init.push_str(&format!(
@@ -592,10 +529,7 @@ fn interrupted_big_init_is_undone_or_destroyable() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
     for run in 0..runs {
-        let mut child = sb
-            .command(&sb.proj(), &["init", "--skip-bootstrap"])
-            .spawn()
-            .expect("spawn");
+        let mut child = spawn(&sb, &["init", "--skip-bootstrap"]);
         // Once the prefix exists (the guard is installed by then), wait a
         // varying while: early runs land in planning, later ones in disks.
         while !sb.wd().join("default/uuid").exists() {
@@ -635,8 +569,8 @@ fn interrupted_big_init_is_undone_or_destroyable() {
 /// not make writes no log into it.
 #[test]
 fn the_prefix_log_is_not_followed_nor_written_into_foreign_folders() {
-    let sb = Sandbox::new();
-    let (p, _) = sb.init("default");
+    let sb = sandbox();
+    let (p, _) = init(&sb, "default");
     let log = p.path().join("logs/lago.log");
     let _ = std::fs::remove_file(&log);
     let victim = sb.dir.path().join("victim");
@@ -713,8 +647,8 @@ fn state_update_worker() {
 /// whole spec it had loaded and the last writer won).
 #[test]
 fn concurrent_state_updates_are_all_kept() {
-    let sb = Sandbox::new();
-    let (prefix, _env) = sb.init("default");
+    let sb = sandbox();
+    let (prefix, _env) = init(&sb, "default");
     let exe = std::env::current_exe().expect("test binary");
     let workers: Vec<Child> = (0..STATE_WORKERS)
         .map(|id| {

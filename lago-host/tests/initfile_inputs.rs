@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use lago::prefix::Prefix;
+use lago_test_support::{lago_bin, ok, qemu_img, Project};
 use proptest::prelude::*;
 
 /// A valid file the cases below change one line of.
@@ -25,39 +26,23 @@ nets:
     management: true
 ";
 
-struct Sb {
-    dir: tempfile::TempDir,
+/// A project (with its lease store made) on libvirt's test driver; its
+/// runs have `SOME_DIR` set to the project folder.
+struct Sb(Project);
+
+impl std::ops::Deref for Sb {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        &self.0
+    }
 }
 
 impl Sb {
     fn new() -> Sb {
-        let dir = tempfile::tempdir().expect("tmp");
-        for d in ["proj", "home", "leases"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        Sb { dir }
-    }
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.proj().join(name);
-        std::fs::write(&p, text).expect("write");
-        p
-    }
-    fn lago(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lago"))
-            .args(args)
-            .current_dir(self.proj())
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
-            .env("LAGO_LEASE_DIR", self.dir.path().join("leases"))
-            .env("LAGO_LIBVIRT_URL", "test:///default")
-            .env("SOME_DIR", self.proj())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("run lago")
+        let p = Project::new(lago_bin!()).test_driver();
+        std::fs::create_dir_all(p.leases()).expect("mkdir");
+        let proj = p.proj();
+        Sb(p.configure(|l| l.env("SOME_DIR", proj)))
     }
     fn init(&self, file: &str) -> Output {
         self.lago(&["init", "--skip-bootstrap", file])
@@ -66,7 +51,7 @@ impl Sb {
     fn assert_clean(&self, what: &str) {
         assert!(!self.proj().join(".lago").exists(), "{what}: workdir left");
         // The store's own `.lock` may stay; no lease may.
-        let leases = std::fs::read_dir(self.dir.path().join("leases"))
+        let leases = std::fs::read_dir(self.leases())
             .map(|rd| rd.flatten().filter(|e| e.file_name() != ".lock").count())
             .unwrap_or(0);
         assert_eq!(leases, 0, "{what}: lease dir not empty");
@@ -97,15 +82,6 @@ impl Sb {
             .load_env()
             .expect("env")
     }
-}
-
-/// Asserts that a `lago` run succeeded, showing its stderr when not.
-fn ok(out: Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn edit(from: &str, to: &str) -> String {
@@ -506,9 +482,7 @@ proptest! {
         let sb = Sb::new();
         sb.write("LagoInitFile", BASE);
         let conf = "[lago]\nssh_user = root\nlease_timeout = 10\ndefault_vm_provider = local-libvirt\n[init]\ntemplate_store = /var/lib/lago/store\n";
-        let dir = sb.dir.path().join("home/.config/lago");
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("lago.conf"), mutate(conf, pick, kind, byte)).expect("write");
+        sb.conf(&mutate(conf, pick, kind, byte));
         let out = sb.init("LagoInitFile");
         let err = String::from_utf8_lossy(&out.stderr).into_owned();
         match out.status.code() {
@@ -806,17 +780,17 @@ fn export_reinits_alone_with_its_scripts() {
             "    groups: [web]\n    metadata:\n      deploy-scripts: [$LAGO_INITFILE_PATH/setup.sh]\n",
         ),
     );
-    ok(sb.init("LagoInitFile"), "init");
-    ok(sb.lago(&["export", "-d", "out"]), "export");
+    ok(&sb.init("LagoInitFile"), "init");
+    ok(&sb.lago(&["export", "-d", "out"]), "export");
     let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
     assert!(!text.contains(".lago"), "points into the source: {text}");
     assert!(text.contains("$LAGO_INITFILE_PATH/scripts/"), "{text}");
-    ok(sb.lago(&["destroy", "--yes"]), "destroy");
+    ok(&sb.lago(&["destroy", "--yes"]), "destroy");
     assert!(!sb.proj().join(".lago/default").exists());
     std::fs::rename(sb.proj().join("out"), sb.proj().join("moved")).expect("move");
 
     ok(
-        sb.lago(&["init", "--skip-bootstrap", "again", "moved/LagoInitFile"]),
+        &sb.lago(&["init", "--skip-bootstrap", "again", "moved/LagoInitFile"]),
         "re-init",
     );
     let env = sb.env_at("again/default");
@@ -861,8 +835,8 @@ nets:
     comment: kept
 ",
     );
-    ok(sb.init("LagoInitFile"), "init");
-    ok(sb.lago(&["export", "-d", "out"]), "export");
+    ok(&sb.init("LagoInitFile"), "init");
+    ok(&sb.lago(&["export", "-d", "out"]), "export");
     let text = std::fs::read_to_string(sb.proj().join("out/LagoInitFile")).expect("init file");
     let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
     let data = &doc["nets"]["data"];
@@ -880,9 +854,9 @@ nets:
     assert!(nics[0].get("ip").is_none() && nics[2].get("ip").is_none());
     assert!(!text.contains("lago_written"), "{text}");
 
-    ok(sb.lago(&["destroy", "--yes"]), "destroy");
+    ok(&sb.lago(&["destroy", "--yes"]), "destroy");
     ok(
-        sb.lago(&["init", "--skip-bootstrap", "again", "out/LagoInitFile"]),
+        &sb.lago(&["init", "--skip-bootstrap", "again", "out/LagoInitFile"]),
         "re-init",
     );
     let env = sb.env_at("again/default");
@@ -900,16 +874,6 @@ nets:
         &edit("{net: mgmt}", "{net: mgmt, lago_written: [ip]}"),
         &["lago_written", "planned by lago"],
     );
-}
-
-/// The internal snapshots of a qcow2 image (`qemu-img snapshot -l`).
-fn image_snapshots(path: &std::path::Path) -> String {
-    let out = Command::new("qemu-img")
-        .args(["snapshot", "-l", "-U"])
-        .arg(path)
-        .output()
-        .expect("qemu-img");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Issue 18 (finding 3): `lago snapshot` is all or nothing. A VM that
@@ -941,7 +905,7 @@ nets:
             assert!(!vm.extra.contains_key("snapshots"), "{what}: {vm:?}");
             for d in &vm.disks {
                 let path = d.path.as_ref().expect("path");
-                let list = image_snapshots(path);
+                let list = qemu_img::snapshots(path);
                 assert!(!list.contains("s1"), "{what}: {}: {list}", path.display());
             }
         }
@@ -950,7 +914,7 @@ nets:
     // A raw disk: refused before anything is done.
     let sb = Sb::new();
     sb.write("LagoInitFile", &two_vms.replace("FORMAT", "raw"));
-    ok(sb.init("LagoInitFile"), "init");
+    ok(&sb.init("LagoInitFile"), "init");
     let out = sb.lago(&["snapshot", "s1"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
@@ -962,14 +926,17 @@ nets:
     );
     no_snapshots(&sb, "raw disk");
     // The VMs that can be snapshotted, alone.
-    ok(sb.lago(&["snapshot", "-n", "vm0", "s1"]), "snapshot -n vm0");
+    ok(
+        &sb.lago(&["snapshot", "-n", "vm0", "s1"]),
+        "snapshot -n vm0",
+    );
     assert!(sb.env().domains["vm0"].extra.contains_key("snapshots"));
 
     // A failure midway (vm1's disk is no qcow2 image any more): vm0's
     // snapshot is removed again and the name stays free.
     let sb = Sb::new();
     sb.write("LagoInitFile", &two_vms.replace("FORMAT", "qcow2"));
-    ok(sb.init("LagoInitFile"), "init");
+    ok(&sb.init("LagoInitFile"), "init");
     let broken = sb.env().domains["vm1"].disks[1].path.clone().expect("path");
     std::fs::write(&broken, b"").expect("truncate");
     let out = sb.lago(&["snapshot", "s1"]);
@@ -979,5 +946,5 @@ nets:
     assert!(err.contains("removed again"), "{err}");
     no_snapshots(&sb, "failed midway");
     // Nothing is left to recover: with vm1 left out, the name is free.
-    ok(sb.lago(&["snapshot", "-n", "vm0", "s1"]), "snapshot again");
+    ok(&sb.lago(&["snapshot", "-n", "vm0", "s1"]), "snapshot again");
 }

@@ -6,10 +6,12 @@
 //! (scripts/install-deps.sh installs them).
 
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use lago_test_support::{free_port, lago_bin, Project};
 
 const INIT: &str = r#"
 domains:
@@ -83,10 +85,7 @@ impl Daemon {
             .write_all(b"secret")
             .expect("password");
         assert!(add.wait().expect("saslpasswd2").success());
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         std::fs::write(
             dir.join("etc/libvirtd.conf"),
             format!(
@@ -146,27 +145,12 @@ impl Drop for Daemon {
     }
 }
 
-fn lago(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_lago"));
-    c.args(args)
-        .current_dir(root.join("proj"))
-        .env("HOME", root.join("home"))
-        .env("XDG_CONFIG_HOME", root.join("home/.config"))
-        .env("XDG_CONFIG_DIRS", root.join("etc-xdg"))
-        .env("LAGO_LEASE_DIR", root.join("leases"))
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run lago")
-}
-
 /// The VM's status as `status -f json` reports it, and stderr.
-fn vm_status(root: &Path, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+fn vm_status(p: &Project, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let mut all = vec!["-f", "json"];
     all.extend_from_slice(args);
     all.push("status");
-    let out = lago(root, &all, env);
+    let out = p.cmd(&all).envs(env.iter().copied()).output();
     assert!(
         out.status.success(),
         "{}",
@@ -184,19 +168,15 @@ fn vm_status(root: &Path, args: &[&str], env: &[(&str, &str)]) -> (String, Strin
 
 #[test]
 fn libvirt_user_and_password_answer_sasl() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root = tmp.path();
-    for d in ["proj", "home/.config/lago", "libvirtd"] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    std::fs::write(root.join("proj/LagoInitFile"), INIT).expect("init file");
+    let p = Project::with_init(lago_bin!(), INIT);
+    let root = p.root();
+    std::fs::create_dir_all(root.join("libvirtd")).expect("mkdir");
     let daemon = Daemon::start(&root.join("libvirtd"));
     let url = daemon.url();
-    let out = lago(
-        root,
-        &["-l", "error", "init"],
-        &[("LAGO_LIBVIRT_URL", &url)],
-    );
+    let out = p
+        .cmd(&["-l", "error", "init"])
+        .env("LAGO_LIBVIRT_URL", &url)
+        .output();
     assert!(
         out.status.success(),
         "{}",
@@ -204,11 +184,11 @@ fn libvirt_user_and_password_answer_sasl() {
     );
 
     let with_url = [("LAGO_LIBVIRT_URL", url.as_str())];
-    let (status, err) = vm_status(root, &[], &with_url);
+    let (status, err) = vm_status(&p, &[], &with_url);
     assert_eq!(status, "unknown", "no credentials: {err}");
     assert!(err.contains("authentication failed"), "{err}");
     let (status, err) = vm_status(
-        root,
+        &p,
         &["--libvirt-user", "tester", "--libvirt-password", "wrong"],
         &with_url,
     );
@@ -216,13 +196,13 @@ fn libvirt_user_and_password_answer_sasl() {
     assert!(err.contains("authentication failed"), "{err}");
 
     let (status, err) = vm_status(
-        root,
+        &p,
         &["--libvirt-user", "tester", "--libvirt-password", "secret"],
         &with_url,
     );
     assert_eq!(status, "down", "flags: {err}");
     let (status, err) = vm_status(
-        root,
+        &p,
         &[],
         &[
             ("LAGO_LIBVIRT_URL", &url),
@@ -231,14 +211,12 @@ fn libvirt_user_and_password_answer_sasl() {
         ],
     );
     assert_eq!(status, "down", "environment: {err}");
-    std::fs::write(
-        root.join("home/.config/lago/lago.conf"),
-        format!("[lago]\nlibvirt_url = {url}\nlibvirt_user = tester\nlibvirt_password = secret\n"),
-    )
-    .expect("lago.conf");
-    let (status, err) = vm_status(root, &[], &[]);
+    p.conf(&format!(
+        "[lago]\nlibvirt_url = {url}\nlibvirt_user = tester\nlibvirt_password = secret\n"
+    ));
+    let (status, err) = vm_status(&p, &[], &[]);
     assert_eq!(status, "down", "lago.conf: {err}");
     // The command line wins over the file.
-    let (status, _) = vm_status(root, &["--libvirt-password", "wrong"], &[]);
+    let (status, _) = vm_status(&p, &["--libvirt-password", "wrong"], &[]);
     assert_eq!(status, "unknown");
 }

@@ -8,12 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lago_test_support::{lago_bin, stderr, stdout, Lago};
 use serde_json::Value;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_lago"))
+    lago_bin!()
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default()
@@ -73,26 +74,16 @@ fn lago(plugin_path: &[&Path], args: &[&str]) -> Result<Output, std::io::Error> 
 /// `lago` with `home` as HOME and current folder (its plugin index is
 /// `home/.cache/lago/plugin-index.json`).
 fn lago_in(home: &Path, plugin_path: &[&Path], args: &[&str]) -> Result<Output, std::io::Error> {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
-    cmd.args(args).current_dir(home).env("HOME", home);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("LAGO") || k.starts_with("XDG_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut run = Lago::new(lago_bin!())
+        .args(args)
+        .cwd(home)
+        .home(home)
+        .clean_env();
     if !plugin_path.is_empty() {
         let joined = std::env::join_paths(plugin_path).map_err(std::io::Error::other)?;
-        cmd.env("LAGO_PLUGIN_PATH", joined);
+        run = run.env("LAGO_PLUGIN_PATH", joined);
     }
-    cmd.output()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
+    Ok(run.output())
 }
 
 fn json(o: &Output) -> Result<Value, serde_json::Error> {
@@ -542,13 +533,13 @@ fn files_the_loader_refuses_get_one_warning_with_its_reason() -> TestResult {
     // Once the dependency can be found, the library opens (it is no lago
     // plugin, so it is skipped quietly): loader failures are not kept in
     // the index.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lago"));
-    cmd.args(["plugins"])
-        .current_dir(home.path())
-        .env("HOME", home.path());
-    cmd.env("LAGO_PLUGIN_PATH", &needs)
-        .env("LD_LIBRARY_PATH", &deps);
-    let o = cmd.output()?;
+    let o = Lago::new(lago_bin!())
+        .arg("plugins")
+        .cwd(home.path())
+        .home(home.path())
+        .env("LAGO_PLUGIN_PATH", &needs)
+        .env("LD_LIBRARY_PATH", &deps)
+        .output();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o), "", "no warning once libdep.so is found");
     Ok(())
@@ -930,9 +921,10 @@ fn a_provider_without_ssh_is_started_without_waiting_for_ssh() -> TestResult {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // In a network namespace of its own (no route anywhere): had lago tried
     // SSH, it would have failed, and no packet could leave.
-    let lago = env!("CARGO_BIN_EXE_lago");
+    let lago = lago_bin!();
     let o = Command::new("unshare")
-        .args(["--net", lago])
+        .arg("--net")
+        .arg(lago)
         .args(common)
         .args(["start"])
         .current_dir(home.path())

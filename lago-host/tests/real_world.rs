@@ -4,43 +4,12 @@
 //! `destroy`) and must give the expected output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+
+use lago_test_support::fs::copy_tree;
+use lago_test_support::{lago_bin, ok, qemu_img, Project};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/real-world")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read fixture").flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().expect("type").is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), &dest).expect("copy");
-        }
-    }
-}
-
-fn lago(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lago"))
-        .args(args)
-        .current_dir(root.join("proj"))
-        .env("HOME", root.join("home"))
-        .env("XDG_CONFIG_HOME", root.join("home/.config"))
-        .env("XDG_CONFIG_DIRS", root.join("etc-xdg"))
-        .env("LAGO_LEASE_DIR", root.join("leases"))
-        .env("LAGO_LIBVIRT_URL", "test:///default")
-        .env("SOME_DIR", root.join("proj"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run lago")
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{what}: {err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Output with the temporary project folder as `$PROJ` (`$PROJ_FLAT` in
@@ -69,27 +38,22 @@ fn check(case: &Path, name: &str, actual: &str) {
 
 fn run_case(name: &str) {
     let case = fixtures().join(name);
-    let tmp = tempfile::tempdir().expect("tmp");
-    let root = tmp.path();
-    let proj = root.join("proj");
+    let p = Project::new(lago_bin!()).test_driver();
+    let proj = p.proj();
+    let p = p.configure(|l| l.env("SOME_DIR", &proj));
+    let root = p.root();
     copy_tree(&case, &proj);
     std::fs::create_dir_all(proj.join("repo_store")).expect("mkdir");
     for image in ["repo_store/el7-base.qcow2", "base.qcow2"] {
-        let st = Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(proj.join(image))
-            .arg("16M")
-            .status()
-            .expect("qemu-img");
-        assert!(st.success(), "qemu-img create {image}");
+        qemu_img::create(&proj.join(image), "qcow2", "16M");
     }
     let args_text = std::fs::read_to_string(case.join("args")).expect("args");
     let store = root.join("store").display().to_string();
     let mut args = vec!["init", "--skip-bootstrap", "--template-store", &store];
     args.extend(args_text.lines().filter(|l| !l.is_empty()));
-    ok(&lago(root, &args), &format!("{name}: init"));
+    ok(&p.lago(&args), &format!("{name}: init"));
     let uuid = std::fs::read_to_string(proj.join(".lago/default/uuid")).expect("uuid");
-    let status = ok(&lago(root, &["status", "-f", "json"]), "status");
+    let status = ok(&p.lago(&["status", "-f", "json"]), "status");
     check(
         &case,
         "expected.status.json",
@@ -99,13 +63,13 @@ fn run_case(name: &str) {
     // (Lago's key, read by the oVirt system tests).
     let tag = &uuid.trim()[..8];
     for format in ["default", "yaml", "flat"] {
-        let out = ok(&lago(root, &["status", "-f", format]), format);
+        let out = ok(&p.lago(&["status", "-f", format]), format);
         assert!(
             out.contains("libvirt_name") && out.contains(&format!("{tag}-")),
             "{name}: status -f {format} has no libvirt_name: {out}"
         );
     }
-    let hosts = ok(&lago(root, &["ansible_hosts"]), "ansible_hosts");
+    let hosts = ok(&p.lago(&["ansible_hosts"]), "ansible_hosts");
     check(
         &case,
         "expected.ansible_hosts",
@@ -129,7 +93,7 @@ fn run_case(name: &str) {
         "expected.nets.json",
         &normalise(&nets, &proj, uuid.trim()),
     );
-    ok(&lago(root, &["destroy", "-y"]), "destroy");
+    ok(&p.lago(&["destroy", "-y"]), "destroy");
     assert!(!proj.join(".lago").exists(), "{name}: destroyed");
 }
 

@@ -3,13 +3,14 @@
 //! stores it in the prefix. Mock plugins, no VM (the real plugins against a
 //! real guest are in tests/e2e/tests/e2e_ssh.rs).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use lago::config::{Config, Sources};
+use common::lib_init;
 use lago::environment::{Environment, SshSettings};
-use lago::ops::{self, InitRequest};
 use lago::plugins::{Registry, Source};
 use lago::prefix::Prefix;
 use lago_plugin_api::abi::{Named, PluginSet};
@@ -110,17 +111,12 @@ fn registry(services: &[(&str, &MockService)]) -> Registry {
 
 fn init(dir: &std::path::Path) -> (Prefix, EnvSpec) {
     std::fs::write(dir.join("LagoInitFile"), INIT).expect("write");
-    let sources = Sources {
-        files: vec![],
-        env: vec![(
-            "LAGO_LEASE_DIR".into(),
-            dir.join("leases").display().to_string(),
-        )],
-    };
-    let config = Config::load_from(&sources, &[]).expect("config");
-    let req = InitRequest::new(dir.join("LagoInitFile"), dir.join(".lago"));
-    let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-    ops::init(&req, &config, &mut hook).expect("init")
+    lib_init(
+        &dir.join("LagoInitFile"),
+        &dir.join(".lago"),
+        &dir.join("leases"),
+        "default",
+    )
 }
 
 const SETTINGS: SshSettings = SshSettings {

@@ -4,10 +4,10 @@
 //! `LAGO_*` and the command line), Lago's option habits, `lago list`,
 //! completion and the man page. No hypervisor: libvirt's test driver.
 
-use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Output;
+
+use lago_test_support::{lago_bin, text, Project};
 
 const INIT: &str = r#"
 domains:
@@ -22,43 +22,23 @@ nets:
   mgmt: {type: nat, management: true}
 "#;
 
-struct Project {
-    dir: tempfile::TempDir,
+/// A project holding [`INIT`] on libvirt's test driver; each run with
+/// more variables.
+struct Ux(Project);
+
+impl std::ops::Deref for Ux {
+    type Target = Project;
+    fn deref(&self) -> &Project {
+        &self.0
+    }
 }
 
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().expect("tmp");
-        for d in ["proj", "home/.config/lago"] {
-            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
-        }
-        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
-        Project { dir }
-    }
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-    /// Writes the user's `~/.config/lago/lago.conf`.
-    fn conf(&self, text: &str) {
-        std::fs::write(self.dir.path().join("home/.config/lago/lago.conf"), text).expect("conf");
-    }
-    fn cmd(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_lago"));
-        c.args(args)
-            .current_dir(self.proj())
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
-            .env("LAGO_LEASE_DIR", self.dir.path().join("leases"))
-            .env("LAGO_LIBVIRT_URL", "test:///default")
-            .stdin(Stdio::null());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c
+impl Ux {
+    fn new() -> Ux {
+        Ux(Project::with_init(lago_bin!(), INIT).test_driver())
     }
     fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        self.cmd(args, env).output().expect("run lago")
+        self.cmd(args).envs(env.iter().copied()).output()
     }
     fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
         let out = self.run(args, env);
@@ -68,10 +48,6 @@ impl Project {
     fn log(&self) -> String {
         std::fs::read_to_string(self.proj().join(".lago/default/logs/lago.log")).expect("log")
     }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// The lines that are task headers (open or close).
@@ -93,7 +69,7 @@ fn assert_closed_ok(stderr: &str, line_start: &str) {
 
 #[test]
 fn init_shows_the_task_tree_as_plain_lines_and_logs_everything() {
-    let p = Project::new();
+    let p = Ux::new();
     let (_, err) = p.ok(&["init"], &[]);
     let h = headers(&err);
     assert_eq!(
@@ -165,7 +141,7 @@ fn logdepth_from_flag_environment_and_file() {
         (&["init"], &[], "[lago]\nlogdepth = 1\n", true),
     ];
     for (args, env, conf, want_top_only) in cases {
-        let p = Project::new();
+        let p = Ux::new();
         p.conf(conf);
         let (_, err) = p.ok(args, env);
         assert!(!headers(&err).is_empty(), "{args:?} {env:?}: {err}");
@@ -175,7 +151,7 @@ fn logdepth_from_flag_environment_and_file() {
             "{args:?} {env:?} {conf:?}: {err}"
         );
     }
-    let p = Project::new();
+    let p = Ux::new();
     let out = p.run(&["--logdepth", "-2", "list"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
@@ -183,7 +159,7 @@ fn logdepth_from_flag_environment_and_file() {
 #[test]
 fn loglevel_from_flag_environment_and_file() {
     // `-l error`: nothing on success.
-    let p = Project::new();
+    let p = Ux::new();
     let (_, err) = p.ok(&["-l", "error", "init"], &[]);
     assert_eq!(err, "", "-l error shows only errors");
     assert!(
@@ -212,7 +188,7 @@ fn loglevel_from_flag_environment_and_file() {
             true,
         ),
     ] {
-        let p = Project::new();
+        let p = Ux::new();
         p.conf(conf);
         let (_, err) = p.ok(args, env);
         assert_eq!(
@@ -222,7 +198,7 @@ fn loglevel_from_flag_environment_and_file() {
         );
     }
     // A failure at `-l error`: the error, nothing else.
-    let p = Project::new();
+    let p = Ux::new();
     std::fs::write(p.proj().join("LagoInitFile"), "domains: [").expect("write");
     let out = p.run(&["-l", "error", "init"], &[]);
     assert_eq!(out.status.code(), Some(2));
@@ -244,7 +220,7 @@ fn loglevel_from_flag_environment_and_file() {
 
 #[test]
 fn a_failed_task_closes_with_error() {
-    let p = Project::new();
+    let p = Ux::new();
     p.ok(&["-l", "error", "init"], &[]);
     // A second init of the same prefix fails inside the task.
     let out = p.run(&["init"], &[]);
@@ -260,7 +236,7 @@ fn a_failed_task_closes_with_error() {
 
 #[test]
 fn ignore_warnings_from_flag_environment_and_file() {
-    let p = Project::new();
+    let p = Ux::new();
     p.ok(&["-l", "error", "init"], &[]);
     let prefix = p.proj().join(".lago/default");
     let prefix = prefix.to_str().expect("utf-8 path");
@@ -289,7 +265,7 @@ fn ignore_warnings_from_flag_environment_and_file() {
 
 #[test]
 fn out_format_from_flag_environment_and_file() {
-    let p = Project::new();
+    let p = Ux::new();
     p.ok(&["-l", "error", "init"], &[]);
     let (out, _) = p.ok(&["list"], &[]);
     assert_eq!(out, "default\n");
@@ -308,7 +284,7 @@ fn out_format_from_flag_environment_and_file() {
 
 #[test]
 fn list_prints_prefix_names_as_lago() {
-    let p = Project::new();
+    let p = Ux::new();
     p.ok(&["-l", "error", "init"], &[]);
     p.ok(&["-l", "error", "--prefix-n", "p1", "init"], &[]);
     let (out, _) = p.ok(&["list"], &[]);
@@ -324,7 +300,7 @@ fn list_prints_prefix_names_as_lago() {
 
 #[test]
 fn unique_prefixes_of_long_options_and_negative_numbers() {
-    let p = Project::new();
+    let p = Ux::new();
     p.ok(&["-l", "error", "init"], &[]);
     let wd = p.proj().join(".lago");
     let wd = wd.to_str().expect("utf-8");
@@ -351,8 +327,8 @@ fn unique_prefixes_of_long_options_and_negative_numbers() {
 
 #[test]
 fn completion_and_man_page_include_plugin_verbs() {
-    let p = Project::new();
-    let hello = Path::new(env!("CARGO_BIN_EXE_lago"))
+    let p = Ux::new();
+    let hello = lago_bin!()
         .with_file_name("libtest_plugin_hello.so")
         .display()
         .to_string();
@@ -374,49 +350,11 @@ fn completion_and_man_page_include_plugin_verbs() {
     assert!(man.contains("\\-\\-logdepth"), "{man}");
 }
 
-/// A pseudo-terminal pair: (master, slave).
-fn openpty() -> (OwnedFd, OwnedFd) {
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the given integers;
-    // the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened and are owned by nobody else.
-    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
-}
-
 #[test]
 fn on_a_terminal_the_tree_is_coloured_and_live() {
-    let p = Project::new();
-    let (master, slave) = openpty();
-    let mut child = p
-        .cmd(&["init"], &[])
-        .stderr(Stdio::from(slave))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let status = child.wait().expect("wait");
-    drop(child);
+    let p = Ux::new();
+    let (status, seen) = p.cmd(&["init"]).output_on_pty();
     assert!(status.success());
-    let mut out = Vec::new();
-    let mut master = std::fs::File::from(master);
-    let mut buf = [0u8; 4096];
-    // Reading the master ends with EIO once no slave is open.
-    while let Ok(n) = master.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n]);
-    }
-    let seen = text(&out);
     assert!(
         seen.contains("@ Initialize and populate prefix: "),
         "{seen:?}"
@@ -441,7 +379,7 @@ fn ssh_password_from_flag_environment_and_file() {
     use lago::plugins::SearchPath;
     use lago::ssh::Auth;
 
-    let p = Project::new();
+    let p = Ux::new();
     std::fs::write(
         p.proj().join("LagoInitFile"),
         INIT.replace(
@@ -451,7 +389,7 @@ fn ssh_password_from_flag_environment_and_file() {
     )
     .expect("write");
     p.ok(&["-l", "error", "init"], &[]);
-    let provider = Path::new(env!("CARGO_BIN_EXE_lago"))
+    let provider = lago_bin!()
         .with_file_name("liblago_provider_local_libvirt.so")
         .into_os_string();
     let conf = p.dir.path().join("lago.conf");

@@ -1,13 +1,14 @@
 //! `lago ansible_hosts` through the binary on a stored environment (no
 //! hypervisor needed: the inventory comes from the stored spec).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use lago::config::{Config, Sources};
-use lago::ops::{self, InitRequest};
+use std::path::Path;
+
+use common::lib_init;
 use lago::prefix::Prefix;
 use lago_plugin_api::spec::EnvSpec;
+use lago_test_support::{lago_bin, Project};
 
 const INIT: &str = r#"
 x-vm: &vm
@@ -33,55 +34,19 @@ nets:
   mgmt: {type: nat, management: true}
 "#;
 
-struct Project {
-    dir: tempfile::TempDir,
+/// A project holding [`INIT`].
+fn project() -> Project {
+    Project::with_init(lago_bin!(), INIT)
 }
 
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::tempdir().expect("tmp");
-        std::fs::create_dir_all(dir.path().join("proj")).expect("mkdir");
-        std::fs::create_dir_all(dir.path().join("home")).expect("mkdir");
-        std::fs::write(dir.path().join("proj/LagoInitFile"), INIT).expect("write");
-        Project { dir }
-    }
-    fn proj(&self) -> PathBuf {
-        self.dir.path().join("proj")
-    }
-    fn leases(&self) -> PathBuf {
-        self.dir.path().join("leases")
-    }
-    /// `lago init` through the library, with no provider work.
-    fn init(&self) -> (Prefix, EnvSpec) {
-        let sources = Sources {
-            files: vec![],
-            env: vec![("LAGO_LEASE_DIR".into(), self.leases().display().to_string())],
-        };
-        let config = Config::load_from(&sources, &[]).expect("config");
-        let req = InitRequest::new(self.proj().join("LagoInitFile"), self.proj().join(".lago"));
-        let mut hook = |_: &Prefix, _: &mut EnvSpec| Ok(());
-        ops::init(&req, &config, &mut hook).expect("init")
-    }
-    fn lago(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_lago"))
-            .args(args)
-            .current_dir(self.proj())
-            .env("HOME", self.dir.path().join("home"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("home/.config"))
-            .env("XDG_CONFIG_DIRS", self.dir.path().join("etc-xdg"))
-            .env("LAGO_LEASE_DIR", self.leases())
-            .output()
-            .expect("run lago")
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.lago(args);
-        assert!(
-            out.status.success(),
-            "lago {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+/// `lago init` through the library, with no provider work.
+fn init(p: &Project) -> (Prefix, EnvSpec) {
+    lib_init(
+        &p.proj().join("LagoInitFile"),
+        &p.wd(),
+        &p.leases(),
+        "default",
+    )
 }
 
 fn line(env: &EnvSpec, vm: &str, key: &Path) -> String {
@@ -94,8 +59,8 @@ fn line(env: &EnvSpec, vm: &str, key: &Path) -> String {
 
 #[test]
 fn ansible_hosts_default_keys_as_lago_prints_them() {
-    let p = Project::new();
-    let (_prefix, env) = p.init();
+    let p = project();
+    let (_prefix, env) = init(&p);
     let key = env.prefix.ssh_key_path();
     let (l0, l1, l2) = (
         line(&env, "vm0-server", &key),
@@ -134,8 +99,8 @@ fn ansible_hosts_default_keys_as_lago_prints_them() {
 
 #[test]
 fn ansible_hosts_nested_keys_and_json() {
-    let p = Project::new();
-    let (_prefix, env) = p.init();
+    let p = project();
+    let (_prefix, env) = init(&p);
     let key = env.prefix.ssh_key_path();
     let out = p.ok(&["ansible_hosts", "-k", "disks/0/metadata/arch", "nope"]);
     assert!(
@@ -170,7 +135,7 @@ fn ansible_hosts_nested_keys_and_json() {
 
 #[test]
 fn ansible_hosts_needs_an_initialized_prefix() {
-    let p = Project::new();
+    let p = project();
     let out = p.lago(&["ansible_hosts"]);
     assert_eq!(out.status.code(), Some(2), "a user error");
     assert!(!String::from_utf8_lossy(&out.stderr).is_empty());
@@ -180,8 +145,8 @@ fn ansible_hosts_needs_an_initialized_prefix() {
 /// `nargs='*'` took it: the last `-k` (with all its keys) wins.
 #[test]
 fn ansible_hosts_repeated_keys_option_last_wins() {
-    let p = Project::new();
-    p.init();
+    let p = project();
+    init(&p);
     let last = p.ok(&["ansible_hosts", "-k", "groups"]);
     assert!(last.contains("[groups=servers]"), "{last}");
     assert_eq!(

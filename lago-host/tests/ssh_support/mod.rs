@@ -7,13 +7,14 @@
 //! file (root's password set to [`PASSWORD`]) over `/etc/shadow`.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lago::ssh::{generate_ed25519_key, Auth, HostKeyPolicy, SshTarget};
+pub use lago_test_support::free_port;
 
 pub const PASSWORD: &str = "lago-test-pw";
 /// `openssl passwd -6 -salt lagotest lago-test-pw`
@@ -34,15 +35,6 @@ macro_rules! require_dropbear {
 
 pub fn have_dropbear() -> bool {
     Path::new("/usr/sbin/dropbear").exists() && Path::new("/usr/bin/dropbearkey").exists()
-}
-
-/// A free TCP port on 127.0.0.1 (free when asked; tests use it at once).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Key material for one test: a client key and a server host key.
@@ -96,6 +88,78 @@ pub fn new_host_key(dir: &Path, name: &str) -> (PathBuf, String) {
     (path, line)
 }
 
+/// What dropbear's mount namespace binds over root's files: a `.ssh`
+/// holding `authorized_keys`, a copy of the shadow file whose root password
+/// field is replaced, an empty `.bashrc`.
+pub struct NamespaceFiles {
+    pub dotssh: PathBuf,
+    pub shadow: PathBuf,
+    pub bashrc: PathBuf,
+    /// The script's command binding `$4` over `/root/.bashrc` (with its
+    /// `&&`), empty when root has none.
+    pub bind_bashrc: &'static str,
+}
+
+impl NamespaceFiles {
+    /// Writes them in `dir`; root's password field becomes `root_password`.
+    pub fn new(dir: &Path, authorized_keys: &str, root_password: &str) -> NamespaceFiles {
+        let dotssh = dir.join("dotssh");
+        std::fs::create_dir(&dotssh).unwrap();
+        std::fs::set_permissions(&dotssh, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let ak = dotssh.join("authorized_keys");
+        std::fs::write(&ak, format!("{authorized_keys}\n")).unwrap();
+        std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let shadow = dir.join("shadow");
+        let real = std::fs::read_to_string("/etc/shadow").unwrap();
+        let patched: String = real
+            .lines()
+            .map(|l| match l.strip_prefix("root:") {
+                Some(rest) => {
+                    let tail = rest.split_once(':').map(|(_, t)| t).unwrap_or("");
+                    format!("root:{root_password}:{tail}\n")
+                }
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&shadow, patched).unwrap();
+        std::fs::set_permissions(&shadow, std::fs::Permissions::from_mode(0o640)).unwrap();
+        if !Path::new("/root/.ssh").exists() {
+            std::fs::create_dir(Path::new("/root/.ssh")).unwrap();
+            std::fs::set_permissions("/root/.ssh", std::fs::Permissions::from_mode(0o700)).unwrap();
+        }
+        // Root's ~/.bashrc here runs pyenv (~100 ms per command, since bash
+        // reads it for SSH sessions): an empty one in the namespace keeps
+        // the measurements about SSH.
+        let bashrc = dir.join("bashrc");
+        std::fs::write(&bashrc, "").unwrap();
+        let bind_bashrc = if Path::new("/root/.bashrc").exists() {
+            "mount --bind \"$4\" /root/.bashrc && "
+        } else {
+            ""
+        };
+        NamespaceFiles {
+            dotssh,
+            shadow,
+            bashrc,
+            bind_bashrc,
+        }
+    }
+}
+
+/// `name`: root on 127.0.0.1:`port`, logging in with `keys`' client key,
+/// `keys`' host key pinned.
+pub fn key_target(name: &str, port: u16, keys: &Keys) -> SshTarget {
+    SshTarget {
+        name: name.into(),
+        host: LOCALHOST,
+        port,
+        user: "root".into(),
+        auth: Auth::Key(keys.client_key.clone()),
+        host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
+        jump: None,
+    }
+}
+
 pub struct Server {
     child: Child,
     pub port: u16,
@@ -126,40 +190,8 @@ impl Server {
 
     pub fn start_with(o: ServerOptions<'_>) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let dotssh = dir.path().join("dotssh");
-        std::fs::create_dir(&dotssh).unwrap();
-        std::fs::set_permissions(&dotssh, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let ak = dotssh.join("authorized_keys");
-        std::fs::write(&ak, format!("{}\n", o.authorized_keys)).unwrap();
-        std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
-        let shadow = dir.path().join("shadow");
-        let real = std::fs::read_to_string("/etc/shadow").unwrap();
-        let patched: String = real
-            .lines()
-            .map(|l| match l.strip_prefix("root:") {
-                Some(rest) => {
-                    let tail = rest.split_once(':').map(|(_, t)| t).unwrap_or("");
-                    format!("root:{PASSWORD_HASH}:{tail}\n")
-                }
-                None => format!("{l}\n"),
-            })
-            .collect();
-        std::fs::write(&shadow, patched).unwrap();
-        std::fs::set_permissions(&shadow, std::fs::Permissions::from_mode(0o640)).unwrap();
-        if !Path::new("/root/.ssh").exists() {
-            std::fs::create_dir(Path::new("/root/.ssh")).unwrap();
-            std::fs::set_permissions("/root/.ssh", std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        // Root's ~/.bashrc here runs pyenv (~100 ms per command, since bash
-        // reads it for SSH sessions): an empty one in the namespace keeps
-        // the measurements about SSH.
-        let bashrc = dir.path().join("bashrc");
-        std::fs::write(&bashrc, "").unwrap();
-        let bind_bashrc = if Path::new("/root/.bashrc").exists() {
-            "mount --bind \"$4\" /root/.bashrc && "
-        } else {
-            ""
-        };
+        let ns = NamespaceFiles::new(dir.path(), o.authorized_keys, PASSWORD_HASH);
+        let bind_bashrc = ns.bind_bashrc;
         let log = dir.path().join("dropbear.log");
         let script = format!(
             "sleep {delay}; mount --bind \"$1\" /root/.ssh && mount --bind \"$2\" /etc/shadow && \
@@ -170,10 +202,10 @@ impl Server {
         );
         let mut cmd = Command::new("unshare");
         cmd.args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
-            .arg(&dotssh)
-            .arg(&shadow)
+            .arg(&ns.dotssh)
+            .arg(&ns.shadow)
             .arg(o.host_key)
-            .arg(&bashrc)
+            .arg(&ns.bashrc)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
@@ -213,15 +245,7 @@ impl Server {
     }
 
     pub fn target(&self, keys: &Keys) -> SshTarget {
-        SshTarget {
-            name: format!("vm-{}", self.port),
-            host: LOCALHOST,
-            port: self.port,
-            user: "root".into(),
-            auth: Auth::Key(keys.client_key.clone()),
-            host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
-            jump: None,
-        }
+        key_target(&format!("vm-{}", self.port), self.port, keys)
     }
 
     /// Kills the server and every process under it (session processes

@@ -9,20 +9,15 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lago_test_support::Lago;
+pub use lago_test_support::{target_dir, text};
+
 /// Paths and settings of one test environment.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub lease_dir: PathBuf,
     pub store_dir: PathBuf,
     lago: PathBuf,
-}
-
-/// Where cargo put the workspace's binaries.
-pub fn target_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir).join("debug");
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug")
 }
 
 /// The embedded template repository built by `scripts/template/build.sh`.
@@ -123,35 +118,28 @@ impl Env {
         self.dir.path().join(".lago")
     }
 
+    /// `lago` in the workdir with the test's settings, to give arguments
+    /// and run (its command line and output echoed on stderr).
+    pub fn cmd(&self) -> Lago {
+        Lago::new(&self.lago)
+            .cwd(self.dir.path())
+            .envs(self.settings_env())
+            .echo()
+    }
+
     /// `lago ARGS` in the workdir; returns the finished process.
     pub fn lago(&self, args: &[&str]) -> Output {
-        let out = Command::new(&self.lago)
-            .args(args)
-            .current_dir(self.dir.path())
-            .envs(self.settings_env())
-            .output()
-            .expect("run lago");
-        eprintln!(
-            "$ lago {}\n-> {:?}\n{}{}",
-            args.join(" "),
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.cmd().args(args).output()
     }
 
     /// `lago ARGS`, which must succeed; returns its stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.lago(args);
-        assert!(
-            out.status.success(),
-            "lago {} failed ({:?}): {}",
-            args.join(" "),
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.cmd().args(args).ok()
+    }
+
+    /// `lago -f json status`, which must succeed, as JSON.
+    pub fn status_json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["-f", "json", "status"])).expect("status is JSON")
     }
 
     /// Names of the lease files left in the lease store.
@@ -215,9 +203,4 @@ impl Drop for Destroy<'_> {
     fn drop(&mut self) {
         let _ = self.0.lago(&["destroy", "-y"]);
     }
-}
-
-/// A process output as text.
-pub fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }

@@ -24,8 +24,7 @@ nets:
 "#;
 
 fn vm_status(env: &Env) -> serde_json::Value {
-    let out = env.ok(&["-f", "json", "status"]);
-    let tree: serde_json::Value = serde_json::from_str(&out).expect("status is JSON");
+    let tree = env.status_json();
     let prefix = tree.get("Prefix").unwrap_or(&tree).clone();
     prefix
 }

@@ -33,9 +33,7 @@ fn init(env: &Env) {
 }
 
 fn status(env: &Env) -> serde_json::Value {
-    let out = env.ok(&["-f", "json", "status"]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("status is JSON");
-    v["Prefix"].clone()
+    env.status_json()["Prefix"].clone()
 }
 
 const CLOUD: &str = r#"

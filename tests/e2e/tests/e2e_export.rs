@@ -2,7 +2,6 @@
 //! (inside the VM sandbox).
 
 use std::path::Path;
-use std::process::Command;
 
 use lago_e2e::{template, text, Destroy, Env};
 
@@ -17,17 +16,6 @@ domains:
 nets:
   mgmt: {type: nat, management: true}
 "#;
-
-/// `qemu-img info --output json` of an image.
-fn qemu_info(path: &Path) -> serde_json::Value {
-    let out = Command::new("qemu-img")
-        .args(["info", "--output", "json", "-U"])
-        .arg(path)
-        .output()
-        .expect("run qemu-img");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    serde_json::from_slice(&out.stdout).expect("qemu-img info is JSON")
-}
 
 /// Inits a new environment (own workdir, lease store and template store)
 /// from the exported init file `initfile`, starts it and returns the
@@ -108,7 +96,7 @@ fn export_layered_standalone_compressed_and_init_from_each() {
         image.display().to_string(),
         "{written:#}"
     );
-    let info = qemu_info(&image);
+    let info = lago_test_support::qemu_img::info(&image);
     assert_eq!(info["backing-filename"], store_name, "{info:#}");
     let initfile: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(layered.join("LagoInitFile")).expect("init file written"),
@@ -125,7 +113,7 @@ fn export_layered_standalone_compressed_and_init_from_each() {
 
     // Standalone: merged, no backing file.
     env.ok(&["export", "-s", "-d", &arg(&standalone)]);
-    let info = qemu_info(&standalone.join("vm0_root.qcow2"));
+    let info = lago_test_support::qemu_img::info(&standalone.join("vm0_root.qcow2"));
     assert!(info.get("backing-filename").is_none(), "{info:#}");
     assert!(standalone.join("LagoInitFile").is_file());
 
@@ -156,7 +144,7 @@ fn export_layered_standalone_compressed_and_init_from_each() {
     }
     // The exports were only read.
     assert_eq!(
-        qemu_info(&image)["backing-filename"],
+        lago_test_support::qemu_img::info(&image)["backing-filename"],
         store_name,
         "the layer in the export folder is unchanged"
     );

@@ -318,10 +318,10 @@ fn multihost_kill_during_start_then_destroy_leaves_nothing() {
     let env = Env::new(&initfile(&b_url()));
     let _cleanup = Destroy(&env);
     env.ok(&["init", "--template-repo-name", "embedded"]);
-    let mut child = Command::new(lago_e2e::target_dir().join("lago"))
+    let mut child = env
+        .cmd()
         .arg("start")
-        .current_dir(env.dir.path())
-        .envs(env.settings_env())
+        .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

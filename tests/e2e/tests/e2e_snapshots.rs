@@ -52,8 +52,7 @@ fn snapshots_json(env: &Env) -> serde_json::Value {
 }
 
 fn states(env: &Env) -> Vec<String> {
-    let tree: serde_json::Value =
-        serde_json::from_str(&env.ok(&["-f", "json", "status"])).expect("status is JSON");
+    let tree = env.status_json();
     VMS.iter()
         .map(|vm| {
             tree["Prefix"]["VMs"][vm]["status"]

@@ -64,13 +64,7 @@ fn openssh(prefix: &Path, args: &[&str]) -> std::process::Output {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run ssh (openssh-client, installed by scripts/install-deps.sh)");
-    eprintln!(
-        "$ ssh -F ssh_config {}\n-> {:?}\n{}{}",
-        args.join(" "),
-        out.status.code(),
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    lago_test_support::assert::echo(&format!("ssh -F ssh_config {}", args.join(" ")), &out);
     out
 }
 

@@ -92,66 +92,19 @@ fn start_shows_the_task_tree_and_shell_waits_for_a_rebooting_vm() {
     assert!(log.contains("start task Start Prefix"), "{log}");
 }
 
-/// A pseudo-terminal pair: (master, slave).
-fn openpty() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
-    use std::os::fd::FromRawFd;
-    let (mut master, mut slave) = (0, 0);
-    // SAFETY: openpty writes two new descriptors into the given integers;
-    // the other arguments may be null.
-    let rc = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
-    // SAFETY: both descriptors were just opened and are owned by nobody else.
-    unsafe {
-        (
-            std::os::fd::OwnedFd::from_raw_fd(master),
-            std::os::fd::OwnedFd::from_raw_fd(slave),
-        )
-    }
-}
-
 #[test]
 fn on_a_terminal_start_shows_each_vms_stage() {
-    use std::io::Read;
     let env = Env::new(ONE_VM);
     let _destroy = Destroy(&env);
     env.ok(&["init", "--template-repo-name", "embedded"]);
-    let (master, slave) = openpty();
-    let mut child = std::process::Command::new(lago_e2e::target_dir().join("lago"))
+    let (status, seen) = lago_test_support::Lago::new(lago_e2e::target_dir().join("lago"))
         .arg("start")
-        .current_dir(env.dir.path())
+        .cwd(env.dir.path())
         .env("LAGO__LAGO__LEASE_DIR", &env.lease_dir)
         .env("LAGO__INIT__TEMPLATE_STORE", &env.store_dir)
         .env("LAGO__LAGO__DOMAIN_TYPE", "qemu")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::from(slave))
-        .spawn()
-        .expect("spawn lago");
-    // Read while it runs: the live view writes more than a pty buffers.
-    let reader = std::thread::spawn(move || {
-        let mut master = std::fs::File::from(master);
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        // Ends with EIO once no slave is open.
-        while let Ok(n) = master.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            seen.extend_from_slice(&buf[..n]);
-        }
-        seen
-    });
-    assert!(child.wait().expect("wait").success());
-    drop(child);
-    let seen = text(&reader.join().expect("reader"));
+        .output_on_pty();
+    assert!(status.success());
     assert!(seen.contains("@ Start Prefix: "), "{seen:?}");
     assert!(
         seen.contains("vm0: booting, waiting for SSH at 192.168."),

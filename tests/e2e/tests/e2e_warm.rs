@@ -43,7 +43,7 @@ fn init(env: &Env) {
 }
 
 fn status(env: &Env) -> serde_json::Value {
-    serde_json::from_str(&env.ok(&["-f", "json", "status"])).expect("status is JSON")
+    env.status_json()
 }
 
 fn last_start(env: &Env, vm: &str) -> String {
@@ -303,10 +303,10 @@ fn warm_killed_while_making_the_image_leaves_nothing() {
     let env = Env::new(ONE_VM);
     let _destroy = Destroy(&env);
     init(&env);
-    let mut child = std::process::Command::new(lago_e2e::target_dir().join("lago"))
+    let mut child = env
+        .cmd()
         .arg("start")
-        .current_dir(env.dir.path())
-        .envs(env.settings_env())
+        .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -2,11 +2,16 @@
 //! deploy, collect and ansible_hosts through the `lago` binary.
 //! `scripts/test.sh` runs this inside the VM sandbox.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lago_e2e::{text, Destroy, Env};
+use lago_test_support::fs::{lmode as mode, set_mode, snapshot_with, write_file as write_script};
+
+/// (relative path, mode, SHA-1 of files) of a tree, sorted.
+fn snapshot(root: &Path) -> Vec<lago_test_support::fs::Entry> {
+    snapshot_with(root, mode)
+}
 
 const ONE_VM: &str = r#"
 domains:
@@ -54,18 +59,6 @@ nets:
   mgmt: {type: nat, management: true}
 "#;
 
-fn set_mode(p: &Path, m: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
-}
-
-fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p)
-        .expect("stat")
-        .permissions()
-        .mode()
-        & 0o7777
-}
-
 /// `sha1sum FILE` on the host.
 fn sha1_local(p: &Path) -> String {
     let out = Command::new("sha1sum").arg(p).output().expect("sha1sum");
@@ -111,37 +104,6 @@ fn make_tree(root: &Path) {
     .expect("write");
     set_mode(&root.join("big.bin"), 0o644);
     set_mode(root, 0o755);
-}
-
-/// (relative path, mode, content of files) of a tree, sorted.
-fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let rel = p
-            .strip_prefix(root)
-            .expect("inside")
-            .to_string_lossy()
-            .into_owned();
-        let meta = std::fs::metadata(&p).expect("stat");
-        if meta.is_dir() {
-            out.push((rel, mode(&p), None));
-            for e in std::fs::read_dir(&p).expect("list") {
-                stack.push(e.expect("entry").path());
-            }
-        } else {
-            out.push((rel, mode(&p), Some(std::fs::read(&p).expect("read"))));
-        }
-    }
-    out.sort();
-    out
-}
-
-fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    std::fs::create_dir_all(dir).expect("mkdir");
-    let p = dir.join(name);
-    std::fs::write(&p, body).expect("write");
-    p
 }
 
 #[test]

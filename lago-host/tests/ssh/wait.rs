@@ -1,12 +1,10 @@
 //! wait_for_ssh: fast polling, clear failures.
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
 use std::time::{Duration, Instant};
 
+use crate::ssh_support::{free_port, Keys, Server, ServerOptions};
 use lago::ssh::{SshError, SshPool};
-use ssh_support::{free_port, Keys, Server, ServerOptions};
 
 #[test]
 fn returns_soon_after_the_server_starts_listening() {

@@ -3,55 +3,24 @@
 //! machine's filesystem: the "VM" is the host, its paths temporary folders.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+#[path = "../ssh_support/mod.rs"]
 mod ssh_support;
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+mod notar;
+
+use std::path::Path;
 
 use lago::ssh::SshPool;
 use lago::workflows::collect::{collect_vm, CollectError};
 use lago::workflows::copy::{copy_from_vm, copy_to_vm, CopyError};
 use lago::workflows::deploy::{deploy_vm, DeployError};
+use lago_test_support::fs::{lmode as mode, set_mode, snapshot, write_file as write_script};
 use rand::RngCore;
-use sha1::{Digest, Sha1};
 use ssh_support::{Keys, Server};
-
-fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
-}
-
-fn set_mode(p: &Path, m: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// (relative path, mode, sha1 of files) of a tree, sorted; symlinks
-/// followed.
-fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let meta = std::fs::metadata(&p).unwrap();
-        let m = meta.permissions().mode() & 0o7777;
-        if meta.is_dir() {
-            out.push((rel, m, None));
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        } else {
-            out.push((
-                rel,
-                m,
-                Some(Sha1::digest(std::fs::read(&p).unwrap()).to_vec()),
-            ));
-        }
-    }
-    out.sort();
-    out
 }
 
 /// A tree with modes, odd names, nesting, an empty folder and a 3 MB file.
@@ -166,12 +135,6 @@ fn copy_errors_name_the_missing_side() {
 
     let e = copy_from_vm(&vm.pool, &vm.target, s(&file), &dir.path().join("a/b/c")).unwrap_err();
     assert!(matches!(e, CopyError::LocalFolderMissing(_)), "{e}");
-}
-
-fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::write(&p, body).unwrap();
-    p
 }
 
 #[test]

@@ -5,16 +5,15 @@
 //! replaced as in `ssh_support`, whose keys this test reuses).
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lago::ssh::{Auth, HostKeyPolicy, SshPool, SshTarget};
+use crate::ssh_support::{key_target, Keys, NamespaceFiles, LOCALHOST};
+use lago::ssh::{SshPool, SshTarget};
 use lago::workflows::collect::collect_vm;
-use ssh_support::{free_port, Keys, LOCALHOST};
+use lago_test_support::free_port;
+use lago_test_support::fs::lmode as mode;
 
 struct NoTarServer {
     child: Child,
@@ -25,38 +24,14 @@ struct NoTarServer {
 impl NoTarServer {
     fn start(keys: &Keys) -> NoTarServer {
         let dir = tempfile::tempdir().unwrap();
-        let dotssh = dir.path().join("dotssh");
-        std::fs::create_dir(&dotssh).unwrap();
-        std::fs::set_permissions(&dotssh, std::fs::Permissions::from_mode(0o700)).unwrap();
-        let ak = dotssh.join("authorized_keys");
-        std::fs::write(&ak, format!("{}\n", keys.client_pub)).unwrap();
-        std::fs::set_permissions(&ak, std::fs::Permissions::from_mode(0o600)).unwrap();
         // Root's account unlocked ("*": no password), so key logins work.
-        let shadow = dir.path().join("shadow");
-        let real = std::fs::read_to_string("/etc/shadow").unwrap();
-        let patched: String = real
-            .lines()
-            .map(|l| match l.strip_prefix("root:") {
-                Some(rest) => {
-                    let tail = rest.split_once(':').map(|(_, t)| t).unwrap_or("");
-                    format!("root:*:{tail}\n")
-                }
-                None => format!("{l}\n"),
-            })
-            .collect();
-        std::fs::write(&shadow, patched).unwrap();
-        let bashrc = dir.path().join("bashrc");
-        std::fs::write(&bashrc, "").unwrap();
+        let ns = NamespaceFiles::new(dir.path(), &keys.client_pub, "*");
+        let bind_bashrc = ns.bind_bashrc;
         let fake_tar = dir.path().join("tar");
         std::fs::write(&fake_tar, "#!/bin/sh\necho 'tar: not here' >&2\nexit 127\n").unwrap();
         std::fs::set_permissions(&fake_tar, std::fs::Permissions::from_mode(0o755)).unwrap();
         let tar_path = std::fs::canonicalize("/usr/bin/tar").unwrap();
         let port = free_port();
-        let bind_bashrc = if Path::new("/root/.bashrc").exists() {
-            "mount --bind \"$4\" /root/.bashrc && "
-        } else {
-            ""
-        };
         let script = format!(
             "mount --bind \"$1\" /root/.ssh && mount --bind \"$2\" /etc/shadow && \
              {bind_bashrc}mount --bind \"$5\" \"$6\" && \
@@ -64,10 +39,10 @@ impl NoTarServer {
         );
         let child = Command::new("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c", &script, "sh"])
-            .arg(&dotssh)
-            .arg(&shadow)
+            .arg(&ns.dotssh)
+            .arg(&ns.shadow)
             .arg(&keys.host_key)
-            .arg(&bashrc)
+            .arg(&ns.bashrc)
             .arg(&fake_tar)
             .arg(&tar_path)
             .stdin(Stdio::null())
@@ -92,15 +67,7 @@ impl NoTarServer {
     }
 
     fn target(&self, keys: &Keys) -> SshTarget {
-        SshTarget {
-            name: "notar".into(),
-            host: LOCALHOST,
-            port: self.port,
-            user: "root".into(),
-            auth: Auth::Key(keys.client_key.clone()),
-            host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
-            jump: None,
-        }
+        key_target("notar", self.port, keys)
     }
 }
 
@@ -109,10 +76,6 @@ impl Drop for NoTarServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn mode(p: &Path) -> u32 {
-    std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
 #[test]

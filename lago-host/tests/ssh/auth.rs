@@ -1,15 +1,13 @@
 //! Host-key verification and authentication against a real dropbear.
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
+use crate::ssh_support::{new_host_key, Keys, Server, ServerOptions, PASSWORD};
 use lago::ssh::{
     fingerprint_of_line, generate_ed25519_key, Auth, HostKeyPolicy, PoolOptions, SshError, SshPool,
 };
-use ssh_support::{new_host_key, Keys, Server, ServerOptions, PASSWORD};
 
 #[test]
 fn pinned_host_key_accepted() {
@@ -162,7 +160,7 @@ fn a_watch_that_objects_ends_the_wait_at_once() {
     let t = lago::ssh::SshTarget {
         name: "vm9".into(),
         host: std::net::IpAddr::from([127, 0, 0, 1]),
-        port: ssh_support::free_port(),
+        port: crate::ssh_support::free_port(),
         user: "root".into(),
         auth: Auth::Key(keys.client_key.clone()),
         host_key: HostKeyPolicy::Pinned(keys.host_pub.clone()),
@@ -216,7 +214,7 @@ fn password_and_key_or_password() {
     require_dropbear!();
     let keys = Keys::new();
     let server = Server::start_with(ServerOptions {
-        port: ssh_support::free_port(),
+        port: crate::ssh_support::free_port(),
         host_key: &keys.host_key,
         authorized_keys: &keys.client_pub,
         allow_password: true,

@@ -2,7 +2,9 @@
 //! the user's own OpenSSH client (no hypervisor: libvirt's test driver).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+
+use lago_test_support::{lago_bin, qemu_img, Project};
 
 use lago::prefix::Prefix;
 
@@ -23,19 +25,12 @@ nets:
   mgmt: {type: nat, management: true}
 "#;
 
-fn lago(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lago"))
-        .args(args)
-        .current_dir(dir.join("proj"))
-        .env("HOME", dir.join("home"))
-        .env("XDG_CONFIG_HOME", dir.join("home/.config"))
-        .env("XDG_CONFIG_DIRS", dir.join("etc-xdg"))
-        .env("LAGO_LEASE_DIR", dir.join("leases"))
-        .env("LAGO_LIBVIRT_URL", "test:///default")
-        .env("LAGO__INIT__TEMPLATE_STORE", dir.join("store"))
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run lago")
+/// A project holding `initfile`, on libvirt's test driver, with its own
+/// template store.
+fn project(initfile: &str) -> Project {
+    let p = Project::with_init(lago_bin!(), initfile).test_driver();
+    let store = p.root().join("store");
+    p.configure(|l| l.env("LAGO__INIT__TEMPLATE_STORE", store))
 }
 
 /// `Host` alias → its `(keyword lowercased, value)` lines.
@@ -70,12 +65,10 @@ fn opt<'a>(opts: &'a [(String, String)], key: &str) -> &'a str {
 
 #[test]
 fn init_writes_ssh_config_and_known_hosts() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
-    std::fs::write(dir.join("proj/LagoInitFile"), INIT).expect("write");
+    let p = project(INIT);
+    let dir = p.root();
     let repo = seeded_template_repo(&dir.join("repo"));
-    let out = lago(dir, &["init", "--template-repo-path", &repo]);
+    let out = p.lago(&["init", "--template-repo-path", &repo]);
     assert!(
         out.status.success(),
         "init failed: {}",
@@ -155,8 +148,8 @@ fn init_writes_ssh_config_and_known_hosts() {
     }
 
     // `status` says how each VM's host key is verified.
-    let status = |dir: &Path| -> serde_json::Value {
-        let out = lago(dir, &["status", "-f", "json"]);
+    let status = || -> serde_json::Value {
+        let out = p.lago(&["status", "-f", "json"]);
         assert!(
             out.status.success(),
             "status: {}",
@@ -164,7 +157,7 @@ fn init_writes_ssh_config_and_known_hosts() {
         );
         serde_json::from_slice(&out.stdout).expect("status json")
     };
-    let v = status(dir);
+    let v = status();
     assert_eq!(v["Prefix"]["VMs"]["vm0"]["ssh host key"], "pinned", "{v}");
     assert_eq!(
         v["Prefix"]["VMs"]["vm1"]["ssh host key"], "not seen yet",
@@ -185,16 +178,16 @@ fn init_writes_ssh_config_and_known_hosts() {
         some_key.join(" ")
     );
     std::fs::write(&kh_path, learned).expect("write known_hosts");
-    let v = status(dir);
+    let v = status();
     assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "console", "{v}");
     // The key offered in the seed, recorded when the VM presented it.
     let seeded = format!("{known}192.168.200.77 {} lago:seed\n", some_key.join(" "));
     std::fs::write(&kh_path, seeded).expect("write known_hosts");
-    let v = status(dir);
+    let v = status();
     assert_eq!(v["Prefix"]["VMs"]["vm1"]["ssh host key"], "pinned", "{v}");
     let _ = Prefix::open(&prefix_path).expect("prefix");
 
-    let out = lago(dir, &["destroy", "--yes"]);
+    let out = p.lago(&["destroy", "--yes"]);
     assert!(
         out.status.success(),
         "destroy: {}",
@@ -207,13 +200,7 @@ fn init_writes_ssh_config_and_known_hosts() {
 fn seeded_template_repo(dir: &Path) -> String {
     std::fs::create_dir_all(dir).expect("mkdir repo");
     let image = dir.join("seeded-v1.qcow2");
-    let out = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2"])
-        .arg(&image)
-        .arg("16M")
-        .output()
-        .expect("qemu-img (scripts/install-deps.sh installs it)");
-    assert!(out.status.success(), "qemu-img create: {out:?}");
+    qemu_img::create(&image, "qcow2", "16M");
     std::fs::write(
         dir.join("seeded-v1.qcow2.metadata"),
         r#"{"distro": "seeded", "ssh-host-key": "seed"}"#,
@@ -233,9 +220,6 @@ fn seeded_template_repo(dir: &Path) -> String {
 /// gets the key lago made: nothing is pinned, the key will be learned.
 #[test]
 fn no_seed_no_pinned_host_key() {
-    let tmp = tempfile::tempdir().expect("tmp");
-    let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("proj")).expect("mkdir");
     let init = INIT
         .replace(
             "    memory: 256\n",
@@ -245,7 +229,8 @@ fn no_seed_no_pinned_host_key() {
             "    ssh-user: tester\n",
             "    ssh-user: tester\n    bootstrap: false\n",
         );
-    std::fs::write(dir.join("proj/LagoInitFile"), &init).expect("write");
+    let p = project(&init);
+    let dir = p.root();
     let repo = seeded_template_repo(&dir.join("repo"));
     for args in [
         vec!["init", "--template-repo-path", &repo],
@@ -258,7 +243,7 @@ fn no_seed_no_pinned_host_key() {
             &repo,
         ],
     ] {
-        let out = lago(dir, &args);
+        let out = p.lago(&args);
         assert!(
             out.status.success(),
             "init failed: {}",

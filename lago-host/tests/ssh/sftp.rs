@@ -1,49 +1,13 @@
 //! SFTP upload and download of files and folders, modes kept.
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Instant;
 
+use crate::ssh_support::{Keys, Server};
 use lago::ssh::{SshError, SshPool};
+use lago_test_support::fs::{mode, set_mode, sha1_file, snapshot};
 use rand::RngCore;
-use sha1::{Digest, Sha1};
-use ssh_support::{Keys, Server};
-
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
-}
-
-fn set_mode(p: &Path, m: u32) {
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
-}
-
-fn sha1_file(p: &Path) -> Vec<u8> {
-    Sha1::digest(std::fs::read(p).unwrap()).to_vec()
-}
-
-/// (relative path, mode, sha1 for files) of a tree, sorted; symlinks
-/// followed.
-fn snapshot(root: &Path) -> Vec<(String, u32, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-        let meta = std::fs::metadata(&p).unwrap();
-        if meta.is_dir() {
-            out.push((rel, mode(&p), None));
-            for e in std::fs::read_dir(&p).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        } else {
-            out.push((rel, mode(&p), Some(sha1_file(&p))));
-        }
-    }
-    out.sort();
-    out
-}
 
 fn make_tree(root: &Path) {
     std::fs::create_dir(root).unwrap();

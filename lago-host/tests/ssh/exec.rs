@@ -1,12 +1,10 @@
 //! exec, exec_script, exec_stream against a real dropbear on loopback.
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
 use std::time::{Duration, Instant};
 
+use crate::ssh_support::{Keys, Server};
 use lago::ssh::{SshError, SshPool, StreamEvent};
-use ssh_support::{Keys, Server};
 
 fn s(v: &[&str]) -> Vec<String> {
     v.iter().map(|x| x.to_string()).collect()
@@ -265,7 +263,7 @@ fn broken_pooled_connection_is_replaced() {
     // Kill the server (and its session process), start a new one on the
     // same port: the pooled connection is dead.
     server.stop();
-    let server2 = Server::start_with(ssh_support::ServerOptions {
+    let server2 = Server::start_with(crate::ssh_support::ServerOptions {
         port: server.port,
         host_key: &keys.host_key,
         authorized_keys: &keys.client_pub,

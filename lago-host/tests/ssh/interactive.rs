@@ -3,17 +3,15 @@
 //! parent plays the user on the master side.
 #![allow(clippy::unwrap_used)]
 
-mod ssh_support;
-
-use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::ssh_support::{Keys, Server, LOCALHOST};
 use lago::ssh::{Auth, HostKeyPolicy, SshPool, SshTarget};
-use ssh_support::{Keys, Server, LOCALHOST};
+use lago_test_support::pty::{reader, termios, wait_exit, wait_for, Pty};
 
 const CHILD_ENV: &str = "LAGO_SSH_INTERACTIVE_CHILD";
 
@@ -42,49 +40,6 @@ fn child_entry() {
     std::process::exit(code);
 }
 
-struct Pty {
-    master: std::fs::File,
-    slave: OwnedFd,
-}
-
-fn open_pty(rows: u16, cols: u16) -> Pty {
-    let mut master = 0;
-    let mut slave = 0;
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: openpty fills two descriptors we then own.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            &ws,
-        )
-    };
-    assert_eq!(r, 0, "openpty");
-    // SAFETY: fresh descriptors from openpty.
-    unsafe {
-        Pty {
-            master: std::fs::File::from_raw_fd(master),
-            slave: OwnedFd::from_raw_fd(slave),
-        }
-    }
-}
-
-fn termios(fd: i32) -> libc::termios {
-    // SAFETY: tcgetattr fills the struct.
-    unsafe {
-        let mut t: libc::termios = std::mem::zeroed();
-        assert_eq!(libc::tcgetattr(fd, &mut t), 0);
-        t
-    }
-}
-
 fn spawn_child(server: &Server, keys: &Keys, cmd: &[&str], stdio: Option<&OwnedFd>) -> Command {
     let spec = [
         server.port.to_string(),
@@ -96,7 +51,7 @@ fn spawn_child(server: &Server, keys: &Keys, cmd: &[&str], stdio: Option<&OwnedF
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args([
         "--exact",
-        "child_entry",
+        "interactive::child_entry",
         "--nocapture",
         "--test-threads=1",
         "-q",
@@ -119,55 +74,12 @@ fn spawn_child(server: &Server, keys: &Keys, cmd: &[&str], stdio: Option<&OwnedF
     c
 }
 
-/// Collects everything the master side reads.
-fn reader(master: &std::fs::File) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let mut m = master.try_clone().unwrap();
-    let b = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 4096];
-        while let Ok(n) = m.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            b.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
-    buf
-}
-
-fn wait_for(buf: &Arc<Mutex<Vec<u8>>>, needle: &str, limit: Duration) {
-    let start = Instant::now();
-    loop {
-        let text = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
-        if text.contains(needle) {
-            return;
-        }
-        assert!(start.elapsed() < limit, "no {needle:?} in output: {text:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn wait_exit(child: &mut std::process::Child, limit: Duration) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st.code().unwrap_or(-1);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the interactive child did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn pty_command_with_size_resize_input_and_exit_code() {
     require_dropbear!();
     let keys = Keys::new();
     let server = Server::start(&keys);
-    let pty = open_pty(40, 100);
+    let pty = Pty::with_size(40, 100);
     let before = termios(pty.slave.as_raw_fd());
     let out = reader(&pty.master);
     let mut child = spawn_child(
@@ -225,7 +137,7 @@ fn login_shell_exit_code() {
     require_dropbear!();
     let keys = Keys::new();
     let server = Server::start(&keys);
-    let pty = open_pty(24, 80);
+    let pty = Pty::with_size(24, 80);
     let before = termios(pty.slave.as_raw_fd());
     let out = reader(&pty.master);
     let mut child = spawn_child(&server, &keys, &[], Some(&pty.slave))
@@ -245,7 +157,7 @@ fn killed_lago_restores_the_terminal() {
     require_dropbear!();
     let keys = Keys::new();
     let server = Server::start(&keys);
-    let pty = open_pty(24, 80);
+    let pty = Pty::with_size(24, 80);
     let before = termios(pty.slave.as_raw_fd());
     let out = reader(&pty.master);
     let mut child = spawn_child(
