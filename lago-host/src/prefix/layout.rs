@@ -1,4 +1,4 @@
-//! The layout of a new prefix ([`write_layout`]): its folders, keys,
+//! The layout of a new prefix (`write_layout`): its folders, keys,
 //! metadata and copies.
 
 use std::path::PathBuf;

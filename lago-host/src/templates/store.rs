@@ -254,19 +254,14 @@ impl TemplateStore {
     }
 }
 
+/// A small file of the store written atomically (see
+/// [`crate::files::write_atomic`]: a planted file or link at the temporary
+/// name is removed, never followed).
 fn write_atomic(path: &Path, data: &[u8]) -> Result<(), TemplateError> {
-    let io_err = |source| TemplateError::Io {
+    crate::files::write_atomic(path, data, None).map_err(|source| TemplateError::Io {
         what: format!("writing {}", path.display()),
         source,
-    };
-    let tmp = path.with_extension(format!(
-        "{}.partial",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    create_fresh(&tmp)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, data))
-        .map_err(io_err)?;
-    std::fs::rename(&tmp, path).map_err(io_err)
+    })
 }
 
 /// Creates `path` anew in the (maybe shared) store: whatever is there (a

@@ -1,15 +1,15 @@
 //! `lago init` as one operation, in the order it runs ([`init`]):
 //!
-//! 1. read the init file, each domain through its vm-type ([`read`]);
+//! 1. read the init file, each domain through its vm-type (`read`);
 //! 2. plan on stand-in subnets, so every planning mistake shows before
-//!    anything exists on disk ([`dry_plan`]);
-//! 3. make the prefix folder and take its locks ([`reserve`]);
-//! 4. lease the subnets, avoiding those in use on the hosts ([`lease`]);
-//! 5. plan for real and store the layout and the environment ([`store`]);
+//!    anything exists on disk (`dry_plan`);
+//! 3. make the prefix folder and take its locks (`reserve`);
+//! 4. lease the subnets, avoiding those in use on the hosts (`lease`);
+//! 5. plan for real and store the layout and the environment (`store_plan`);
 //! 6. the providers prepare the disks and bootstrap them
 //!    ([`InitPlugins::prepare`]);
 //! 7. write the SSH client files, point `current`, mark the prefix
-//!    initialized ([`finish`]).
+//!    initialized (`finish`).
 //!
 //! A failed step, or a signal, undoes everything made so far ([`undo`]).
 //! The plugins take part through [`InitPlugins`]: [`WithPlugins`] is the
