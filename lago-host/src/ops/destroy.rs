@@ -40,9 +40,9 @@ impl<F: FnMut(&Prefix, Option<&EnvSpec>) -> Result<(), Error>> Teardown for F {
 pub enum OnFailure {
     /// The provider's error, as it is (`cleanup`).
     Fail,
-    /// An error that says the prefix was kept and names `--force`
-    /// (`destroy`).
-    NameForce,
+    /// An error that says the prefix was kept and how to force it
+    /// (`destroy`): the words name the caller's way, e.g. `pass --force`.
+    NameForce(&'static str),
     /// A warning naming what may remain; the prefix goes (`destroy
     /// --force`).
     Force,
@@ -94,26 +94,44 @@ impl<'r, F: FnOnce() -> Result<&'r Registry, Error>> Teardown for WithProviders<
             return Ok(());
         };
         let removed = self.remove(env);
-        match self.on_failure {
-            OnFailure::Fail => removed,
-            OnFailure::NameForce => forced(prefix, env, false, removed),
-            OnFailure::Force => forced(prefix, env, true, removed),
-        }
+        answer(prefix, env, self.on_failure, removed)
     }
 }
 
-/// The answer to a failed teardown: the error names `--force`; with
-/// `force` it becomes a warning naming what may remain in the hypervisor.
-fn forced(
+/// The teardown through an environment already open (the SDK's `Env`): its
+/// own provider sessions, opened with its configuration.
+pub struct OpenEnv<'a, 'r> {
+    pub env: &'a Environment<'r>,
+    pub on_failure: OnFailure,
+}
+
+impl Teardown for OpenEnv<'_, '_> {
+    fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error> {
+        let Some(env) = env else {
+            return Ok(());
+        };
+        answer(prefix, env, self.on_failure, self.env.teardown())
+    }
+}
+
+/// The answer to a failed teardown, as `on_failure` says: the error as it
+/// is; an error saying the prefix was kept and how to force it; or (force)
+/// a warning naming what may remain in the hypervisor.
+fn answer(
     prefix: &Prefix,
     env: &EnvSpec,
-    force: bool,
+    on_failure: OnFailure,
     teardown: Result<(), Error>,
 ) -> Result<(), Error> {
     let Err(e) = teardown else {
         return Ok(());
     };
-    if force {
+    let how = match on_failure {
+        OnFailure::Fail => return Err(e),
+        OnFailure::NameForce(how) => how,
+        OnFailure::Force => "",
+    };
+    if on_failure == OnFailure::Force {
         let names = |v: Vec<String>| v.join(", ");
         let doms = names(
             env.domains
@@ -150,7 +168,7 @@ fn forced(
     let msg = format!(
         "cannot remove the VMs and networks of the prefix {} through their provider: {}; \
          the prefix and its leases were kept. Fix that (is libvirtd running? is libvirt_url right?) and run \
-         destroy again, or pass --force to remove the prefix and release its leases anyway \
+         destroy again, or {how} to remove the prefix and release its leases anyway \
          (its VMs and networks may then remain in libvirt)",
         prefix.path().display(),
         e.message()

@@ -10,7 +10,7 @@ pub mod init;
 pub mod leases;
 
 pub use destroy::{
-    cleanup_prefix, destroy, destroy_in_workdir, destroy_prefix, DestroyTarget, OnFailure,
+    cleanup_prefix, destroy, destroy_in_workdir, destroy_prefix, DestroyTarget, OnFailure, OpenEnv,
     Teardown, WithProviders,
 };
 pub use init::{init, InitPlugins, InitRequest, WithPlugins};

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::{Net, SdkError, Vm};
 use crate::config::Config;
 use crate::environment::{Environment, SshSettings, VmState};
-use crate::ops::DestroyTarget;
+use crate::ops::leases::lease_store;
+use crate::ops::{self, DestroyTarget, OnFailure, OpenEnv};
 use crate::plugins::Registry;
 use crate::prefix::lock::LockMode;
 use crate::prefix::{Prefix, Workdir};
@@ -19,6 +20,10 @@ use crate::workflows::collect::{
 };
 use crate::workflows::deploy::{deploy_vm, vm_scripts, DeployError, ScriptRun};
 use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
+
+/// How an SDK caller forces a destroy, in the error of one that failed.
+const SDK_FORCE: &str =
+    "destroy with force (`destroy(force=True)` in Python, `Env::destroy_forced` in Rust)";
 
 /// An initialized environment: its prefix, its configuration and a session
 /// with each provider its VMs use. Cheap to query; VM work runs one thread
@@ -158,8 +163,6 @@ impl<'r> Env<'r> {
     }
 
     fn destroy_with(self, force: bool) -> Result<(), SdkError> {
-        // This environment's connections go first: its VMs are going.
-        self.env.ssh().disconnect_all();
         let target = match self.prefix.workdir() {
             Some(wd) => DestroyTarget::Workdir {
                 workdir: Workdir::at(wd),
@@ -167,15 +170,29 @@ impl<'r> Env<'r> {
             },
             None => DestroyTarget::Prefix(self.prefix.clone()),
         };
-        super::destroy(&target, &self.config, force, || Ok(self.registry))?;
+        // This environment's own sessions, opened with its configuration.
+        let mut teardown = OpenEnv {
+            env: &self.env,
+            on_failure: if force {
+                OnFailure::Force
+            } else {
+                OnFailure::NameForce(SDK_FORCE)
+            },
+        };
+        ops::destroy(&target, &self.config, &mut teardown)?;
         Ok(())
     }
 
     /// Lago's `cleanup`: remove the VMs and networks and release the
     /// subnets; the prefix's files stay (it is no longer initialized).
     pub fn cleanup(&self) -> Result<(), SdkError> {
-        self.env.ssh().disconnect_all();
-        super::cleanup(&self.prefix, &self.config, || Ok(self.registry))
+        let store = lease_store(&self.config)?;
+        let mut teardown = OpenEnv {
+            env: &self.env,
+            on_failure: OnFailure::Fail,
+        };
+        ops::cleanup_prefix(&self.prefix, &store, &mut teardown)?;
+        Ok(())
     }
 
     pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {

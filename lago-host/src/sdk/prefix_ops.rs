@@ -29,7 +29,7 @@ pub fn destroy<'r>(
         if force {
             OnFailure::Force
         } else {
-            OnFailure::NameForce
+            OnFailure::NameForce("pass --force")
         },
         || Ok(registry()?),
     );

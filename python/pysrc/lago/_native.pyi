@@ -52,9 +52,11 @@ class Env:
         """Power the VMs off at once; idle networks are stopped too."""
     def shutdown(self, vm_names: Optional[List[str]] = None, reboot: bool = False) -> None:
         """ACPI shutdown (or reboot) of the VMs."""
-    def destroy(self) -> None:
+    def destroy(self, force: bool = False) -> None:
         """Remove the VMs, networks, leases and the prefix folder; the Env
-        (and its VMs) cannot be used afterwards."""
+        (and its VMs) cannot be used afterwards. force=True (lago destroy
+        --force): the prefix goes even when its VMs and networks cannot be
+        removed through their provider (a warning names what may remain)."""
     def cleanup(self) -> None:
         """Remove the VMs and networks and release the leases; files stay."""
     def status(self) -> Dict[str, Any]:
