@@ -50,6 +50,10 @@ def test_ctrl_c_during_start_raises_keyboard_interrupt(lago_env):
     proc = subprocess.Popen(
         [sys.executable, str(script), str(config), str(lago_env / "wd"), str(log)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A run in the background of a non-interactive shell (a CI job)
+        # inherits SIGINT ignored, and Python then leaves it ignored: the
+        # child gets the default disposition, as a terminal's Ctrl-C finds.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # The VM is defined and booting: start() now waits for its SSH.
