@@ -1,10 +1,11 @@
 //! A stored environment brought to life: its VMs and networks driven through
 //! their provider plugins, and reached over SSH.
 //!
-//! Verbs open an [`Environment`] from the prefix's stored [`EnvSpec`] and the
-//! plugin registry; it opens one provider session per provider the VMs use,
+//! [`Env`] is an environment from the prefix's stored [`EnvSpec`] and the
+//! plugin registry: it opens one provider session per provider the VMs use,
 //! and does the work of several VMs in parallel (one thread per VM: the
-//! provider calls and SSH waits block).
+//! provider calls and SSH waits block). Its public API (the SDK's) is in
+//! [`crate::sdk`]; the runtime under it is here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -71,13 +72,20 @@ impl SshSettings {
     }
 }
 
-/// One environment and the plugins that drive it.
-pub struct Environment<'r> {
-    pub env: EnvSpec,
+/// An environment: its prefix, its stored spec, its configuration, and a
+/// session with each provider its VMs use (one state owner: every verb,
+/// the Rust SDK and Python go through it). Its public API is the SDK's
+/// (`lago::sdk`, Lago's `Prefix` as `sdk.init`/`sdk.load_env` return it);
+/// the runtime below it (provider calls, SSH waits, one thread per VM)
+/// is here and in this module's files. `'r` is the plugin registry's
+/// lifetime (`'static` from the SDK's `init` and `load_env`).
+pub struct Env<'r> {
+    pub(crate) spec: EnvSpec,
     /// The prefix the environment is stored in: every write of its state
     /// goes through this handle (under the prefix's state lock).
-    prefix: Prefix,
-    registry: &'r Registry,
+    pub(crate) prefix: Prefix,
+    pub(crate) config: Config,
+    pub(crate) registry: &'r Registry,
     providers: BTreeMap<String, Provider>,
     ssh: SshPool,
     settings: SshSettings,
@@ -86,13 +94,26 @@ pub struct Environment<'r> {
     _host_ssh: SshRegistration,
 }
 
-impl<'r> Environment<'r> {
-    /// Opens a session with every provider the environment's VMs use.
-    pub fn open(
+impl<'r> Env<'r> {
+    /// The environment `spec` (stored in its prefix, initialized or not:
+    /// init's provider work and teardown use it too) with a session opened
+    /// with every provider its VMs use. `[lago]` settings of `config`: the
+    /// SSH budget (`ssh_tries`, `ssh_timeout`, `console_stall_timeout`).
+    /// Errors: a vm-provider not installed (user), one that fails to open.
+    pub fn from_spec(spec: EnvSpec, config: Config, registry: &'r Registry) -> Result<Self, Error> {
+        let info = &spec.prefix;
+        let prefix = Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone());
+        Self::with_prefix(prefix, spec, config, registry)
+    }
+
+    /// [`Env::from_spec`] with the prefix handle the caller has.
+    pub(crate) fn with_prefix(
+        prefix: Prefix,
         env: EnvSpec,
+        config: Config,
         registry: &'r Registry,
-        settings: SshSettings,
     ) -> Result<Self, Error> {
+        let settings = SshSettings::from_config(&config)?;
         let names: BTreeSet<&str> = env
             .domains
             .values()
@@ -121,11 +142,10 @@ impl<'r> Environment<'r> {
                 pool: ssh.clone(),
             }),
         );
-        let info = &env.prefix;
-        let prefix = Prefix::at(info.path.clone(), info.name.clone(), info.workdir.clone());
-        Ok(Environment {
+        Ok(Env {
             prefix,
-            env,
+            spec: env,
+            config,
             registry,
             providers,
             ssh,
@@ -140,11 +160,11 @@ impl<'r> Environment<'r> {
     }
 
     /// The VM named `name`, or a user error listing the VMs.
-    pub fn vm(&self, name: &str) -> Result<&VmSpec, Error> {
-        self.env.domains.get(name).ok_or_else(|| {
+    pub(crate) fn vm(&self, name: &str) -> Result<&VmSpec, Error> {
+        self.spec.domains.get(name).ok_or_else(|| {
             Error::user(format!(
                 "no VM named `{name}` in this environment; it has: {}",
-                self.env
+                self.spec
                     .domains
                     .keys()
                     .cloned()
@@ -154,34 +174,10 @@ impl<'r> Environment<'r> {
         })
     }
 
-    /// The VM named `name`, or the one VM whose name ends with `name`.
-    pub fn vm_by_suffix(&self, name: &str) -> Result<&VmSpec, Error> {
-        if let Some(vm) = self.env.domains.get(name) {
-            return Ok(vm);
-        }
-        let matches: Vec<&VmSpec> = self
-            .env
-            .domains
-            .values()
-            .filter(|vm| vm.name.ends_with(name))
-            .collect();
-        match matches.as_slice() {
-            [vm] => Ok(vm),
-            [] => self.vm(name),
-            many => Err(Error::user(format!(
-                "`{name}` matches several VMs: {}; give more of the name",
-                many.iter()
-                    .map(|vm| vm.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
-    }
-
     /// The VMs named (all when `names` is empty), checked to exist.
-    pub fn select(&self, names: &[String]) -> Result<Vec<&VmSpec>, Error> {
+    pub(crate) fn select(&self, names: &[String]) -> Result<Vec<&VmSpec>, Error> {
         if names.is_empty() {
-            return Ok(self.env.domains.values().collect());
+            return Ok(self.spec.domains.values().collect());
         }
         names.iter().map(|n| self.vm(n)).collect()
     }
@@ -240,8 +236,8 @@ impl<'r> Environment<'r> {
 
     /// Init's provider work: prepare every VM's disks, then bootstrap the
     /// ones that want it (`bootstrap: true` and no `--skip-bootstrap`).
-    pub fn prepare(&self, skip_bootstrap: bool) -> Result<(), Error> {
-        let vms: Vec<&VmSpec> = self.env.domains.values().collect();
+    pub(crate) fn prepare(&self, skip_bootstrap: bool) -> Result<(), Error> {
+        let vms: Vec<&VmSpec> = self.spec.domains.values().collect();
         self.each_vm(&vms, |vm| {
             let provider = self.provider(vm)?;
             progress::task(format_args!("Create disks for VM {}", vm.name), || {
@@ -279,7 +275,7 @@ impl<'r> Environment<'r> {
     /// When it fails, the networks this start brought up are stopped again
     /// (the provider keeps those a running VM uses: a VM that started but
     /// did not answer stays up for a look at it, with its networks).
-    pub fn start(&self, names: &[String]) -> Result<(), Error> {
+    pub(crate) fn start_vms(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         let were_down = self.down_networks_of(&vms);
         let result = progress::task("Start nets", || self.start_networks_of(&vms)).and_then(|()| {
@@ -385,7 +381,7 @@ impl<'r> Environment<'r> {
         if vm.host.is_some() {
             return None;
         }
-        let path = self.env.prefix.console_log_path(&vm.name);
+        let path = self.spec.prefix.console_log_path(&vm.name);
         let stall = self.settings.stall_limit();
         let mut watch = match from {
             ConsoleFrom::BootStart => ConsoleWatch::new(path, stall),
@@ -417,7 +413,7 @@ impl<'r> Environment<'r> {
         if self.vm_type(vm)?.wait_for_ssh(vm)?.is_some() {
             return Ok(());
         }
-        let target = ssh_target(&self.env, vm)?;
+        let target = ssh_target(&self.spec, vm)?;
         let deadline = self.settings.deadline(vm);
         let (per_try, _) = self.ssh_tries();
         let watch = self.boot_watch(vm, ConsoleFrom::BootStart, Some(stage), waiting);
@@ -435,7 +431,7 @@ impl<'r> Environment<'r> {
                 Ok(())
             }
             Err(e) => {
-                let tail = console_tail(&self.env, vm, 15);
+                let tail = console_tail(&self.spec, vm, 15);
                 let why = ssh_wait_failure(vm, &e).unwrap_or_else(|| {
                     format!("VM `{}` did not come up: {}", vm.name, e.chain_string())
                 });
@@ -449,8 +445,8 @@ impl<'r> Environment<'r> {
     /// for its SSH first, as Lago's did, for up to `--ssh-tries` attempts of
     /// `--ssh-timeout` seconds each (so a VM that is rebooting is waited
     /// for). A VM its provider reports as not running fails at once.
-    pub fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
-        let target = ssh_target(&self.env, vm)?;
+    pub(crate) fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
+        let target = ssh_target(&self.spec, vm)?;
         let (per_try, tries) = self.ssh_tries();
         let overall = self.ssh_budget();
         if let Some(e) = self.not_running(vm) {
@@ -507,14 +503,14 @@ impl<'r> Environment<'r> {
 
     /// Drops the pooled SSH connection to a VM that is going down.
     fn forget_ssh(&self, vm: &VmSpec) {
-        if let Ok(target) = ssh_target(&self.env, vm) {
+        if let Ok(target) = ssh_target(&self.spec, vm) {
             self.ssh.disconnect(&target);
         }
     }
 
     /// `lago stop [VM...]`: hard power-off, in parallel; networks no running
     /// VM uses any more are stopped too.
-    pub fn stop(&self, names: &[String]) -> Result<(), Error> {
+    pub(crate) fn stop_vms(&self, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
             self.forget_ssh(vm);
@@ -524,7 +520,7 @@ impl<'r> Environment<'r> {
     }
 
     /// `lago shutdown [-r] [VM...]`: ACPI shutdown (or reboot), in parallel.
-    pub fn shutdown(&self, names: &[String], reboot: bool) -> Result<(), Error> {
+    pub(crate) fn shutdown_vms(&self, names: &[String], reboot: bool) -> Result<(), Error> {
         let vms = self.select(names)?;
         self.each_vm(&vms, |vm| {
             self.forget_ssh(vm);
@@ -552,7 +548,7 @@ impl<'r> Environment<'r> {
         let console = vm
             .host
             .is_none()
-            .then(|| self.env.prefix.console_log_path(&vm.name));
+            .then(|| self.spec.prefix.console_log_path(&vm.name));
         let mark = console.as_deref().and_then(boot_watch::ConsoleMark::take);
         provider.reboot(vm)?;
         let (Some(path), Some(mark)) = (console, mark) else {
@@ -582,17 +578,17 @@ impl<'r> Environment<'r> {
 
     /// One VM's state as its provider reports it (`running`, `shut off`,
     /// `down` when not defined, ...).
-    pub fn vm_state(&self, vm: &VmSpec) -> Result<VmState, Error> {
+    pub(crate) fn vm_state(&self, vm: &VmSpec) -> Result<VmState, Error> {
         self.provider(vm)?.state(vm)
     }
 
     /// Every VM's and network's state, as the providers report them.
-    pub fn states(&self) -> Result<States, Error> {
+    pub(crate) fn states(&self) -> Result<States, Error> {
         let mut states = States::default();
-        for vm in self.env.domains.values() {
+        for vm in self.spec.domains.values() {
             states.vms.insert(vm.name.clone(), self.vm_state(vm)?);
         }
-        for net in self.env.nets.values() {
+        for net in self.spec.nets.values() {
             states.nets.insert(net.name.clone(), self.net_state(net)?);
         }
         Ok(states)
@@ -601,7 +597,7 @@ impl<'r> Environment<'r> {
     /// A net is up when the provider of any of its VMs says so.
     fn net_state(&self, net: &NetSpec) -> Result<NetState, Error> {
         let providers: BTreeSet<&str> = self
-            .env
+            .spec
             .domains
             .values()
             .filter(|vm| vm.nics.iter().any(|n| n.net == net.name))
@@ -617,7 +613,7 @@ impl<'r> Environment<'r> {
 
     /// Removes every hypervisor object of the environment (domains, then
     /// networks), whatever state init or start left it in.
-    pub fn teardown(&self) -> Result<(), Error> {
+    pub(crate) fn teardown(&self) -> Result<(), Error> {
         self.ssh.disconnect_all();
         let mut first = None;
         for provider in self.providers.values() {
@@ -630,7 +626,7 @@ impl<'r> Environment<'r> {
     }
 
     /// `lago console VM`.
-    pub fn console(&self, name: &str) -> Result<i32, Error> {
+    pub(crate) fn console_of(&self, name: &str) -> Result<i32, Error> {
         let vm = self.vm(name)?;
         self.provider(vm)?.interactive_console(vm)
     }
@@ -638,7 +634,7 @@ impl<'r> Environment<'r> {
     /// The paths `lago collect` takes from `vm`: its vm-type's
     /// `artifact_paths`, else (a vm-type that delegates) the spec's
     /// `artifacts`.
-    pub fn artifact_paths(&self, vm: &VmSpec) -> Result<Vec<String>, Error> {
+    pub(crate) fn artifact_paths(&self, vm: &VmSpec) -> Result<Vec<String>, Error> {
         Ok(self
             .vm_type(vm)?
             .artifact_paths(vm)?
@@ -648,7 +644,7 @@ impl<'r> Environment<'r> {
     /// Copies `pairs` (path in the VM, path on the host) out of a VM that is
     /// not running, through its provider's `extract_paths_dead` (reading its
     /// disks offline). A provider that cannot is a user error saying so.
-    pub fn extract_paths_dead(
+    pub(crate) fn extract_paths_dead(
         &self,
         vm: &VmSpec,
         pairs: &[(String, String)],

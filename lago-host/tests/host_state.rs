@@ -236,6 +236,43 @@ fn destroy_without_the_hypervisor() {
     assert_eq!(sb.lease_files(), 0);
 }
 
+/// A started prefix whose stored environment cannot be read: its VMs and
+/// networks cannot be named to the provider, so destroy and cleanup refuse
+/// (they could leave them in libvirt unnoticed); `--force` removes the
+/// prefix with a warning naming the libvirt names' prefix.
+#[test]
+fn destroy_of_a_started_prefix_with_an_unreadable_state_needs_force() {
+    let sb = sandbox();
+    init(&sb, "default");
+    std::fs::remove_file(sb.wd().join("default/not-started")).expect("rm");
+    std::fs::write(sb.wd().join("default/virt/env"), "{ not json").expect("corrupt");
+    let uuid = std::fs::read_to_string(sb.wd().join("default/uuid")).expect("uuid");
+    for verb in [&["destroy", "-y"][..], &["cleanup"][..]] {
+        let out = sb.lago(verb);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{verb:?}: {err}");
+        assert!(err.contains("cannot be read"), "{verb:?}: {err}");
+        assert!(
+            err.contains(&uuid.trim()[..8]),
+            "{verb:?} names the libvirt names: {err}"
+        );
+        assert!(sb.wd().join("default/uuid").exists(), "nothing removed");
+        assert_eq!(sb.lease_files(), 1, "nothing released");
+    }
+    let out = sb.lago(&["destroy", "-y"]);
+    assert!(
+        text(&out.stderr).contains("--force"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = sb.lago(&["destroy", "-y", "--force"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("may remain in libvirt"), "{err}");
+    assert!(!sb.wd().exists());
+    assert_eq!(sb.lease_files(), 0);
+}
+
 /// `lago init` blocked reading a template from a FIFO: a deterministic
 /// point in the middle of init (prefix made, subnet leased).
 struct BlockedInit {

@@ -1,4 +1,4 @@
-//! `Environment::service`: the VM's `service_provider` picks the vm-service
+//! `Env::service`: the VM's `service_provider` picks the vm-service
 //! plugin, else detection (first supported, in name order) picks one and
 //! stores it in the prefix. Mock plugins, no VM (the real plugins against a
 //! real guest are in tests/e2e/tests/e2e_ssh.rs).
@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::lib_init;
-use lago::environment::{Environment, SshSettings};
+use lago::config::{Config, Sources};
+use lago::environment::Env;
 use lago::plugins::{Registry, Source};
 use lago::prefix::Prefix;
 use lago_plugin_api::abi::{Named, PluginSet};
@@ -119,11 +120,16 @@ fn init(dir: &std::path::Path) -> (Prefix, EnvSpec) {
     )
 }
 
-const SETTINGS: SshSettings = SshSettings {
-    tries: 1,
-    timeout: 1,
-    console_stall: 300,
-};
+/// The configuration the environments are opened with: defaults, and an
+/// SSH budget of 1 tries of 1 s.
+fn settings() -> Config {
+    let set = |k: &str, v: &str| ("lago".to_string(), k.to_string(), v.to_string());
+    Config::load_from(
+        &Sources::default(),
+        &[set("ssh_tries", "1"), set("ssh_timeout", "1")],
+    )
+    .expect("config")
+}
 
 #[test]
 fn detection_picks_the_first_supported_and_stores_it() {
@@ -144,7 +150,7 @@ fn detection_picks_the_first_supported_and_stores_it() {
         ..MockService::default()
     };
     let reg = registry(&[("aaa", &absent), ("bbb", &present), ("ccc", &also)]);
-    let environment = Environment::open(env, &reg, SETTINGS).expect("open");
+    let environment = Env::from_spec(env, settings(), &reg).expect("open");
 
     assert_eq!(
         environment
@@ -176,7 +182,7 @@ fn detection_picks_the_first_supported_and_stores_it() {
     // Reopened from the prefix: the stored provider, no detection.
     let asked = present.asked.load(Ordering::SeqCst);
     let environment =
-        Environment::open(prefix.load_env().expect("load"), &reg, SETTINGS).expect("open");
+        Env::from_spec(prefix.load_env().expect("load"), settings(), &reg).expect("open");
     assert_eq!(
         environment.service_provider("plain").expect("provider"),
         "bbb"
@@ -190,7 +196,7 @@ fn service_provider_of_the_spec_wins_and_errors_name_the_choices() {
     let (_prefix, env) = init(tmp.path());
     let absent = MockService::default();
     let reg = registry(&[("aaa", &absent)]);
-    let environment = Environment::open(env, &reg, SETTINGS).expect("open");
+    let environment = Env::from_spec(env, settings(), &reg).expect("open");
 
     // `chosen` names a plugin that is not installed: no detection, an error.
     let err = environment

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use lago_plugin_api::spec::{DiskSpec, DiskType, EnvSpec, Extra, NetSpec, VmSpec, MAKE_A_COPY_KEY};
 use serde_json::{json, Map, Value};
 
-use super::{Environment, VmState, SNAPSHOTS_KEY};
+use super::{Env, VmState, SNAPSHOTS_KEY};
 use crate::error::Error;
 use crate::initfile::InitFile;
 use crate::templates::{
@@ -309,13 +309,13 @@ fn copy_new(src: &Path, dest: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-impl Environment<'_> {
+impl Env<'_> {
     /// `lago export`: refuses running VMs (naming them); with
     /// `collect_only` returns `{VM: [disk path, ...]}` and writes nothing;
     /// else exports each VM's disks (in parallel unless `with_threads` is
     /// off), writes the init file beside them and returns
     /// `{VM: [exported path, ...]}`.
-    pub fn export(&self, opts: &ExportOptions) -> Result<Value, Error> {
+    pub(crate) fn export_vms(&self, opts: &ExportOptions) -> Result<Value, Error> {
         let vms = self.select(&opts.vms)?;
         super::default_host_only(&vms, "export")?;
         let states = self.states()?;
@@ -411,13 +411,13 @@ impl Environment<'_> {
     ) -> Result<(), Error> {
         let mut domains = Map::new();
         let mut nets = Map::new();
-        let scripts = self.env.prefix.scripts_dir();
+        let scripts = self.spec.prefix.scripts_dir();
         for vm in vms {
             let mut entry = vm_entry(vm, opts.standalone, opts.compress)?;
             export_scripts(&mut entry, &scripts, &opts.dst_dir, files)?;
             domains.insert(vm.name.clone(), entry);
             for nic in &vm.nics {
-                if let Some(net) = self.env.nets.get(&nic.net) {
+                if let Some(net) = self.spec.nets.get(&nic.net) {
                     nets.insert(net.name.clone(), net_entry(net));
                 }
             }

@@ -9,7 +9,7 @@ use lago_plugin_api::abi::VmServiceBox;
 use lago_plugin_api::spec::VmSpec;
 use lago_plugin_api::ServiceState;
 
-use super::Environment;
+use super::Env;
 use crate::error::Error;
 use crate::plugins::client::about as plugin_err;
 use crate::plugins::into_result;
@@ -79,7 +79,7 @@ impl Service<'_> {
     }
 }
 
-impl<'r> Environment<'r> {
+impl<'r> Env<'r> {
     fn service_plugin(&self, vm: &VmSpec, name: &str) -> Result<&'r VmServiceBox, Error> {
         let registry: &'r crate::plugins::Registry = self.registry;
         registry
@@ -159,7 +159,7 @@ impl<'r> Environment<'r> {
     }
 
     /// The service `name` of VM `vm` (Lago's `vm.service(name)`), driven by
-    /// the VM's vm-service plugin ([`Environment::service_provider`]).
+    /// the VM's vm-service plugin ([`Env::service_provider`]).
     pub fn service(&self, vm: &str, name: &str) -> Result<Service<'r>, Error> {
         let provider = self.service_provider(vm)?;
         let mut spec = self.vm(vm)?.clone();

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use lago_plugin_api::spec::{valid_snapshot_name, SnapshotInfo, VmSpec};
 use serde_json::{json, Map, Value};
 
-use super::{default_host_only, ssh_target, Environment, VmState};
+use super::{default_host_only, ssh_target, Env, VmState};
 use crate::error::Error;
 use crate::progress;
 
@@ -65,10 +65,10 @@ fn record(info: &SnapshotInfo) -> Value {
     )
 }
 
-impl Environment<'_> {
+impl Env<'_> {
     /// `lago snapshot -l`: `{VM: {snapshot: [disk, ...]}}` for the VMs named
     /// (all when none).
-    pub fn list_snapshots(&self, names: &[String]) -> Result<Value, Error> {
+    pub(crate) fn snapshots_of(&self, names: &[String]) -> Result<Value, Error> {
         let vms = self.select(names)?;
         Ok(Value::Object(
             vms.iter()
@@ -83,7 +83,7 @@ impl Environment<'_> {
     /// name, or a VM its provider cannot snapshot (a raw disk), is refused
     /// before any snapshot is taken; when one still fails, the snapshots
     /// this call took are removed again.
-    pub fn snapshot(&mut self, name: &str, names: &[String]) -> Result<(), Error> {
+    pub(crate) fn snapshot_vms(&mut self, name: &str, names: &[String]) -> Result<(), Error> {
         if !valid_snapshot_name(name) {
             return Err(Error::user(format!(
                 "snapshot name `{name}`: expected 1 to 64 letters, digits, `.`, `_` or `-`, \
@@ -146,7 +146,7 @@ impl Environment<'_> {
         }
         let prefix = &self.prefix;
         for (vm_name, info) in made {
-            if !self.env.domains.contains_key(&vm_name) {
+            if !self.spec.domains.contains_key(&vm_name) {
                 continue;
             }
             // Recorded on the stored spec under the state lock: another
@@ -157,7 +157,7 @@ impl Environment<'_> {
                 vm.extra
                     .insert(SNAPSHOTS_KEY.to_string(), Value::Object(snaps));
             })?;
-            if let Some(vm) = self.env.domains.get_mut(&vm_name) {
+            if let Some(vm) = self.spec.domains.get_mut(&vm_name) {
                 vm.extra = stored.extra;
             }
         }
@@ -168,7 +168,7 @@ impl Environment<'_> {
     /// took before another VM's failed; false (with a warning) when it
     /// cannot.
     fn undo_snapshot(&self, vm_name: &str, name: &str) -> bool {
-        let Some(vm) = self.env.domains.get(vm_name) else {
+        let Some(vm) = self.spec.domains.get(vm_name) else {
             return false;
         };
         let deleted = self
@@ -189,7 +189,7 @@ impl Environment<'_> {
     /// Flushes the guest's file systems before a snapshot; a VM that does not
     /// answer gets a warning (its snapshot is then crash-consistent).
     fn flush(&self, vm: &VmSpec) {
-        let r = ssh_target(&self.env, vm).and_then(|t| {
+        let r = ssh_target(&self.spec, vm).and_then(|t| {
             self.ssh
                 .exec(&t, &["sync"], None, None)
                 .map_err(|e| Error::user(e.chain_string()))
@@ -205,7 +205,7 @@ impl Environment<'_> {
     /// run state. A VM that lacks the snapshot is an error before anything
     /// changes. VMs that were running when it was taken run again and answer
     /// SSH when this returns; the others are down.
-    pub fn revert(&self, name: &str, names: &[String]) -> Result<(), Error> {
+    pub(crate) fn revert_vms(&self, name: &str, names: &[String]) -> Result<(), Error> {
         let vms = self.select(names)?;
         let mut plan = BTreeMap::new();
         for vm in &vms {

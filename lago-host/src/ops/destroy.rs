@@ -13,7 +13,7 @@
 use lago_plugin_api::spec::EnvSpec;
 
 use crate::config::Config;
-use crate::environment::{Environment, SshSettings};
+use crate::environment::Env;
 use crate::error::{Error, ErrorClass};
 use crate::files::owned;
 use crate::network::LeaseStore;
@@ -22,9 +22,11 @@ use crate::plugins::Registry;
 use crate::prefix::lock::{Lock, LockMode};
 use crate::prefix::{Prefix, PrefixError, Workdir, DEFAULT_PREFIX};
 
-/// Removes a prefix's hypervisor objects (domains, then networks): called
-/// BEFORE any file or lease of the prefix goes, with the stored environment
-/// when it can be read (a prefix whose init failed half-way may have none).
+/// Removes a prefix's hypervisor objects (domains, then networks): called,
+/// for a prefix that was started, BEFORE any file or lease of it goes, with
+/// its stored environment, or `None` when that cannot be read (the VMs and
+/// networks then cannot be named: [`WithProviders`] and [`OpenEnv`] refuse
+/// unless forced).
 pub trait Teardown {
     fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error>;
 }
@@ -83,15 +85,14 @@ impl<'a, 'r, F: FnOnce() -> Result<&'r Registry, Error>> WithProviders<'a, 'r, F
 
     fn remove(&mut self, env: &EnvSpec) -> Result<(), Error> {
         let registry = self.registry()?;
-        let settings = SshSettings::from_config(self.config)?;
-        Environment::open(env.clone(), registry, settings)?.teardown()
+        Env::from_spec(env.clone(), self.config.clone(), registry)?.teardown()
     }
 }
 
 impl<'r, F: FnOnce() -> Result<&'r Registry, Error>> Teardown for WithProviders<'_, 'r, F> {
     fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error> {
         let Some(env) = env else {
-            return Ok(());
+            return unreadable(prefix, self.on_failure);
         };
         let removed = self.remove(env);
         answer(prefix, env, self.on_failure, removed)
@@ -101,16 +102,45 @@ impl<'r, F: FnOnce() -> Result<&'r Registry, Error>> Teardown for WithProviders<
 /// The teardown through an environment already open (the SDK's `Env`): its
 /// own provider sessions, opened with its configuration.
 pub struct OpenEnv<'a, 'r> {
-    pub env: &'a Environment<'r>,
+    pub env: &'a Env<'r>,
     pub on_failure: OnFailure,
 }
 
 impl Teardown for OpenEnv<'_, '_> {
     fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error> {
         let Some(env) = env else {
-            return Ok(());
+            return unreadable(prefix, self.on_failure);
         };
         answer(prefix, env, self.on_failure, self.env.teardown())
+    }
+}
+
+/// The answer for a prefix that was started but whose stored environment
+/// cannot be read: its VMs and networks cannot be named to the provider, so
+/// they may still be in the hypervisor. Refused as a failed teardown is
+/// (with `force`: a warning).
+fn unreadable(prefix: &Prefix, on_failure: OnFailure) -> Result<(), Error> {
+    let names = prefix
+        .info()
+        .map(|info| format!(" (libvirt names starting with `{}-`)", info.tag()))
+        .unwrap_or_default();
+    let what = format!(
+        "the stored environment of the prefix {} cannot be read (see the log), so its VMs and \
+         networks{names} cannot be removed through their provider",
+        prefix.path().display()
+    );
+    match on_failure {
+        OnFailure::Force => {
+            tracing::warn!(
+                "--force: removing the prefix although {what}: they may remain in libvirt"
+            );
+            Ok(())
+        }
+        OnFailure::NameForce(how) => Err(Error::user(format!(
+            "{what}; the prefix and its leases were kept. Repair its virt/ files and run destroy \
+             again, or {how} to remove the prefix and release its leases anyway"
+        ))),
+        OnFailure::Fail => Err(Error::user(format!("{what}; nothing was released"))),
     }
 }
 
@@ -224,7 +254,17 @@ fn teardown_and_release(
             prefix.path().display()
         );
     } else {
-        let env = prefix.load_env().ok();
+        // A started prefix: the teardown needs its stored environment (a
+        // teardown refuses one it cannot read, unless forced).
+        let env = prefix
+            .load_env()
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot read the stored environment of {}: {e}",
+                    prefix.path().display()
+                )
+            })
+            .ok();
         teardown.teardown(prefix, env.as_ref())?;
     }
     if let Ok(uuid) = prefix.uuid() {

@@ -12,13 +12,13 @@ impl Env<'_> {
     /// file systems are flushed first (`sync` over SSH). A bad or taken name
     /// is [`SdkError::BadInput`] before anything is done.
     pub fn snapshot(&mut self, name: &str, vms: &[String]) -> Result<(), SdkError> {
-        Ok(self.env.snapshot(name, vms)?)
+        Ok(self.snapshot_vms(name, vms)?)
     }
 
     /// `lago snapshot -l`: `{VM: {snapshot: [disk, ...]}}` for the VMs named
     /// (all when `vms` is empty).
     pub fn list_snapshots(&self, vms: &[String]) -> Result<Value, SdkError> {
-        Ok(self.env.list_snapshots(vms)?)
+        Ok(self.snapshots_of(vms)?)
     }
 
     /// `lago revert NAME [-n VM...]`: the VMs named (all when `vms` is
@@ -26,13 +26,13 @@ impl Env<'_> {
     /// were running answer SSH when this returns. A VM without that snapshot
     /// is [`SdkError::BadInput`] before anything changes.
     pub fn revert(&self, name: &str, vms: &[String]) -> Result<(), SdkError> {
-        Ok(self.env.revert(name, vms)?)
+        Ok(self.revert_vms(name, vms)?)
     }
 
     /// `lago export`: the disks of the VMs in `opts` (layered or standalone,
     /// optionally xz-compressed) and an init file into `opts.dst_dir`;
     /// returns what was (or, with `collect_only`, would be) exported.
     pub fn export(&self, opts: &ExportOptions) -> Result<Value, SdkError> {
-        Ok(self.env.export(opts)?)
+        Ok(self.export_vms(opts)?)
     }
 }

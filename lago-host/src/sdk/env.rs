@@ -1,5 +1,7 @@
-//! [`Env`]: one initialized prefix and the plugins that drive it (Lago's
-//! `Prefix` as `sdk.init`/`sdk.load_env` return it).
+//! The SDK's calls on [`Env`] (Lago's `Prefix` as `sdk.init`/`sdk.load_env`
+//! return it): opening an initialized prefix, start/stop, destroy and
+//! cleanup, look-ups, deploy and collect. The type and the runtime under
+//! these calls are in [`crate::environment`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -9,7 +11,7 @@ use serde::Serialize;
 
 use super::{Net, SdkError, Vm};
 use crate::config::Config;
-use crate::environment::{Environment, SshSettings, VmState};
+use crate::environment::{Env, VmState};
 use crate::ops::leases::lease_store;
 use crate::ops::{self, DestroyTarget, OnFailure, OpenEnv};
 use crate::plugins::Registry;
@@ -24,17 +26,6 @@ use crate::workflows::{ansible, combine_errors, in_parallel, is_unreachable};
 /// How an SDK caller forces a destroy, in the error of one that failed.
 const SDK_FORCE: &str =
     "destroy with force (`destroy(force=True)` in Python, `Env::destroy_forced` in Rust)";
-
-/// An initialized environment: its prefix, its configuration and a session
-/// with each provider its VMs use. Cheap to query; VM work runs one thread
-/// per VM. `'r` is the plugin registry's lifetime (`'static` from
-/// [`super::init`] and [`super::load_env`]).
-pub struct Env<'r> {
-    prefix: Prefix,
-    config: Config,
-    pub(super) registry: &'r Registry,
-    pub(super) env: Environment<'r>,
-}
 
 /// What [`Env::collect_artifacts`] did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -64,14 +55,7 @@ impl<'r> Env<'r> {
         if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
             tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
-        let settings = SshSettings::from_config(&config)?;
-        let env = Environment::open(spec, registry, settings).map_err(SdkError::provider)?;
-        Ok(Env {
-            prefix,
-            config,
-            registry,
-            env,
-        })
+        Env::with_prefix(prefix, spec, config, registry).map_err(SdkError::provider)
     }
 
     /// The prefix folder on disk.
@@ -81,12 +65,7 @@ impl<'r> Env<'r> {
 
     /// The stored environment (as planned at init).
     pub fn spec(&self) -> &EnvSpec {
-        &self.env.env
-    }
-
-    /// The provider sessions and SSH connections (the layer under this API).
-    pub fn environment(&self) -> &Environment<'r> {
-        &self.env
+        &self.spec
     }
 
     /// The configuration the environment was opened with.
@@ -102,7 +81,7 @@ impl<'r> Env<'r> {
         self.prefix.require_initialized()?;
         let _lock = self.prefix.lock(LockMode::Exclusive, "start")?;
         self.check_names(vms)?;
-        self.env.start(vms).map_err(SdkError::provider)
+        self.start_vms(vms).map_err(SdkError::provider)
     }
 
     /// [`start`](Self::start) with every VM booted (`lago start --cold`):
@@ -122,7 +101,7 @@ impl<'r> Env<'r> {
     pub fn stop(&self, vms: &[String]) -> Result<(), SdkError> {
         self.prefix.require_initialized()?;
         self.check_names(vms)?;
-        self.env.stop(vms).map_err(SdkError::provider)
+        self.stop_vms(vms).map_err(SdkError::provider)
     }
 
     /// Lago's `shutdown`: ACPI shutdown (or `reboot`) of the VMs (all when
@@ -130,13 +109,13 @@ impl<'r> Env<'r> {
     pub fn shutdown(&self, vms: &[String], reboot: bool) -> Result<(), SdkError> {
         self.prefix.require_initialized()?;
         self.check_names(vms)?;
-        self.env.shutdown(vms, reboot).map_err(SdkError::provider)
+        self.shutdown_vms(vms, reboot).map_err(SdkError::provider)
     }
 
     /// `lago console VM`: the VM's serial console on this terminal, through
     /// its provider; returns the exit code of the console session.
     pub fn console(&self, vm: &str) -> Result<i32, SdkError> {
-        Ok(self.env.console(vm)?)
+        Ok(self.console_of(vm)?)
     }
 
     /// Unknown names are [`SdkError::NotFound`].
@@ -172,7 +151,7 @@ impl<'r> Env<'r> {
         };
         // This environment's own sessions, opened with its configuration.
         let mut teardown = OpenEnv {
-            env: &self.env,
+            env: &self,
             on_failure: if force {
                 OnFailure::Force
             } else {
@@ -188,7 +167,7 @@ impl<'r> Env<'r> {
     pub fn cleanup(&self) -> Result<(), SdkError> {
         let store = lease_store(&self.config)?;
         let mut teardown = OpenEnv {
-            env: &self.env,
+            env: self,
             on_failure: OnFailure::Fail,
         };
         ops::cleanup_prefix(&self.prefix, &store, &mut teardown)?;
@@ -196,17 +175,8 @@ impl<'r> Env<'r> {
     }
 
     pub(crate) fn vm_spec(&self, name: &str) -> Result<&VmSpec, SdkError> {
-        self.spec().domains.get(name).ok_or_else(|| {
-            SdkError::NotFound(format!(
-                "no VM named `{name}` in this environment; it has: {}",
-                self.spec()
-                    .domains
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+        self.vm(name)
+            .map_err(|e| SdkError::NotFound(e.message().to_string()))
     }
 
     /// Every VM, by name (Lago's `get_vms()`).
@@ -293,7 +263,7 @@ impl<'r> Env<'r> {
     /// When SSH could not reach `vm`: [`SdkError::NotRunning`] if its
     /// provider says it is not running, else the SSH error.
     pub(crate) fn unreachable(&self, vm: &VmSpec, ssh: SdkError) -> SdkError {
-        match self.env.vm_state(vm) {
+        match self.vm_state(vm) {
             Ok(state) if !state.is_running() => SdkError::not_running(&vm.name, &state),
             _ => ssh,
         }
@@ -313,8 +283,8 @@ impl<'r> Env<'r> {
             }
         }
         let results = in_parallel(&work, |(vm, scripts)| -> Result<Vec<ScriptRun>, SdkError> {
-            let target = self.env.ssh_ready(vm)?;
-            match deploy_vm(self.env.ssh(), &target, scripts, None) {
+            let target = self.ssh_ready(vm)?;
+            match deploy_vm(self.ssh(), &target, scripts, None) {
                 Ok(runs) => Ok(runs),
                 Err(DeployError::Ssh { source, .. }) if is_unreachable(&source) => {
                     Err(self.unreachable(vm, SdkError::ssh(&vm.name, &source)))
@@ -342,9 +312,9 @@ impl<'r> Env<'r> {
         let vms: Vec<&VmSpec> = self.spec().domains.values().collect();
         let mut paths = Vec::with_capacity(vms.len());
         for vm in &vms {
-            paths.push(self.env.artifact_paths(vm).map_err(SdkError::provider)?);
+            paths.push(self.artifact_paths(vm).map_err(SdkError::provider)?);
         }
-        let states = self.env.states().map_err(SdkError::provider)?;
+        let states = self.states().map_err(SdkError::provider)?;
         // What an interrupted collect left is not kept with the old output.
         for vm in &vms {
             remove_partial(&output.join(&vm.name)).map_err(crate::error::Error::from)?;
@@ -384,7 +354,7 @@ impl<'r> Env<'r> {
     ) -> Result<VmCollection, SdkError> {
         let vm = self.get_vm(name)?;
         let spec = vm.spec();
-        let paths = self.env.artifact_paths(spec).map_err(SdkError::provider)?;
+        let paths = self.artifact_paths(spec).map_err(SdkError::provider)?;
         let running = vm.running()?;
         let output = std::path::absolute(output_dir).map_err(|e| {
             SdkError::BadInput(format!("output folder {}: {e}", output_dir.display()))
@@ -415,16 +385,15 @@ impl<'r> Env<'r> {
                 .collect();
             // The provider reads the stopped VM's disks: whatever it
             // refuses (a missing path included) is its error.
-            self.env
-                .extract_paths_dead(vm, &pairs, ignore_nopath)
+            self.extract_paths_dead(vm, &pairs, ignore_nopath)
                 .map_err(|e| SdkError::Provider(e.message().to_string()))?;
             return Ok(VmCollection {
                 collected: paths.to_vec(),
                 ..VmCollection::default()
             });
         }
-        let target = self.env.ssh_ready(vm)?;
-        match collect_vm(self.env.ssh(), &target, paths, vm_out, !ignore_nopath) {
+        let target = self.ssh_ready(vm)?;
+        match collect_vm(self.ssh(), &target, paths, vm_out, !ignore_nopath) {
             Ok(report) => Ok(report),
             Err(CollectError::Ssh(e)) if is_unreachable(&e) => {
                 Err(self.unreachable(vm, SdkError::ssh(&vm.name, &e)))

@@ -37,12 +37,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub use crate::environment::Env;
 pub use crate::ops::DestroyTarget;
 pub use crate::ssh::CommandStatus;
 pub use crate::workflows::collect::VmCollection;
 pub use crate::workflows::deploy::ScriptRun;
 pub use disks::ExportOptions;
-pub use env::{Collection, Env};
+pub use env::Collection;
 pub use error::SdkError;
 pub use prefix_ops::{ansible_inventory, cleanup, destroy};
 pub use status::{prefix_status, status_tree};

@@ -20,7 +20,7 @@ impl Env<'_> {
     /// else `unknown`). When the providers cannot be asked, every state is
     /// `unknown`.
     pub fn status(&self) -> Value {
-        let states = match self.env.states() {
+        let states = match self.states() {
             Ok(s) => s,
             Err(e) => unknown_states(self.spec(), &e),
         };

@@ -115,7 +115,6 @@ impl<'e, 'r> Vm<'e, 'r> {
     pub fn state(&self) -> Result<String, SdkError> {
         Ok(self
             .env
-            .environment()
             .vm_state(self.spec)
             .map_err(SdkError::provider)?
             .to_string())
@@ -154,7 +153,6 @@ impl<'e, 'r> Vm<'e, 'r> {
     pub fn ssh_command(&self, line: &str) -> Result<CommandStatus, SdkError> {
         let target = self.target()?;
         self.env
-            .environment()
             .ssh()
             .exec_command(&target, line, None, None)
             .map_err(|e| self.ssh_err(e))
@@ -168,7 +166,6 @@ impl<'e, 'r> Vm<'e, 'r> {
     ) -> Result<CommandStatus, SdkError> {
         let target = self.target()?;
         self.env
-            .environment()
             .ssh()
             .exec(&target, argv, input, None)
             .map_err(|e| self.ssh_err(e))
@@ -182,7 +179,6 @@ impl<'e, 'r> Vm<'e, 'r> {
             .map_err(|e| SdkError::BadInput(format!("reading script {}: {e}", path.display())))?;
         let target = self.target()?;
         self.env
-            .environment()
             .ssh()
             .exec_script(&target, &script, None)
             .map_err(|e| self.ssh_err(e))
@@ -194,7 +190,6 @@ impl<'e, 'r> Vm<'e, 'r> {
         let target = self.target()?;
         let command = (!argv.is_empty()).then_some(argv);
         self.env
-            .environment()
             .ssh()
             .interactive(&target, command)
             .map_err(|e| self.ssh_err(e))
@@ -206,7 +201,7 @@ impl<'e, 'r> Vm<'e, 'r> {
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<(), SdkError> {
         let target = self.target()?;
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
-        let environment = self.env.environment();
+        let environment = self.env;
         let watch = environment.boot_watch(
             self.spec,
             crate::boot_watch::ConsoleFrom::Now,
@@ -232,7 +227,7 @@ impl<'e, 'r> Vm<'e, 'r> {
     /// rebooting is waited for). [`SdkError::BadInput`] at once when its
     /// provider says it is not running, or when it does not answer in time.
     pub fn ssh_ready(&self) -> Result<(), SdkError> {
-        self.env.environment().ssh_ready(self.spec)?;
+        self.env.ssh_ready(self.spec)?;
         Ok(())
     }
 
@@ -245,7 +240,6 @@ impl<'e, 'r> Vm<'e, 'r> {
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
         let tries = tries.max(1);
         self.env
-            .environment()
             .ssh()
             .wait_for_ssh(&target, tries, per_try, per_try * tries)
             .is_ok()
@@ -275,8 +269,7 @@ impl<'e, 'r> Vm<'e, 'r> {
             )));
         }
         let target = self.target()?;
-        copy_to_vm(self.env.environment().ssh(), &target, local, remote)
-            .map_err(|e| self.copy_err(e))
+        copy_to_vm(self.env.ssh(), &target, local, remote).map_err(|e| self.copy_err(e))
     }
 
     /// Lago's `vm.copy_from(remote, local, recursive)`: a file, or with
@@ -292,8 +285,7 @@ impl<'e, 'r> Vm<'e, 'r> {
                 )));
             }
         }
-        copy_from_vm(self.env.environment().ssh(), &target, remote, local)
-            .map_err(|e| self.copy_err(e))
+        copy_from_vm(self.env.ssh(), &target, remote, local).map_err(|e| self.copy_err(e))
     }
 
     fn copy_err(&self, e: CopyError) -> SdkError {
@@ -310,7 +302,6 @@ impl<'e, 'r> Vm<'e, 'r> {
     /// vm-service plugin (detected on first use and stored).
     pub fn service(&self, name: &str) -> Result<Service<'r>, SdkError> {
         self.env
-            .environment()
             .service(&self.spec.name, name)
             .map_err(SdkError::provider)
     }

@@ -5,7 +5,7 @@
 //!
 //! The functions here take an [`SshPool`](crate::ssh::SshPool) and an
 //! [`SshTarget`](crate::ssh::SshTarget) (or the stored spec) rather than an
-//! [`Environment`](crate::environment::Environment), so that they can be
+//! [`Env`](crate::environment::Env), so that they can be
 //! used and tested without a hypervisor; the verbs in `cli/` wire them to
 //! the environment.
 

@@ -1,7 +1,7 @@
 //! SSH against real VMs: the user's own OpenSSH client through
 //! `<prefix>/ssh_config`, a changed host key refused, and the vm-service
 //! plugins (systemd, sysvinit) through the library API
-//! (`Environment::service`) against a guest without a service manager and
+//! (`Env::service`) against a guest without a service manager and
 //! one given a (fake) `/usr/bin/systemctl`. `scripts/test.sh` runs this
 //! inside the VM sandbox.
 
@@ -9,7 +9,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lago::environment::{Environment, SshSettings};
+use lago::config::{Config, Sources};
+use lago::environment;
 use lago::plugins::discovery::SearchPath;
 use lago::plugins::Registry;
 use lago::prefix::Prefix;
@@ -48,11 +49,16 @@ fn registry() -> Registry {
     reg
 }
 
-const SETTINGS: SshSettings = SshSettings {
-    tries: 10,
-    timeout: 10,
-    console_stall: 300,
-};
+/// The configuration the environments are opened with: defaults, and an
+/// SSH budget of 10 tries of 10 s.
+fn settings() -> Config {
+    let set = |k: &str, v: &str| ("lago".to_string(), k.to_string(), v.to_string());
+    Config::load_from(
+        &Sources::default(),
+        &[set("ssh_tries", "10"), set("ssh_timeout", "10")],
+    )
+    .expect("config")
+}
 
 /// `ssh -F <prefix>/ssh_config ARGS`, non-interactive.
 fn openssh(prefix: &Path, args: &[&str]) -> std::process::Output {
@@ -89,7 +95,8 @@ fn openssh_config_host_key_mismatch_and_services() {
     let prefix = Prefix::open(&prefix_dir).expect("prefix");
     let stored = prefix.load_env().expect("stored environment");
     let stored_libvirt_name = stored.domains["vm0"].libvirt_name.clone();
-    let environment = Environment::open(stored, &reg, SETTINGS).expect("open environment");
+    let environment =
+        environment::Env::from_spec(stored, settings(), &reg).expect("open environment");
     // The embedded template has neither systemctl nor `service`: nothing
     // detected (sysvinit only if the guest has /sbin/service after all).
     let has_service = env
@@ -187,8 +194,8 @@ fn openssh_config_host_key_mismatch_and_services() {
         other_stored.domains["vm0"].libvirt_name, stored_libvirt_name,
         "two prefixes, two libvirt names"
     );
-    let other_environment =
-        Environment::open(other_stored, &reg, SETTINGS).expect("open the second environment");
+    let other_environment = environment::Env::from_spec(other_stored, settings(), &reg)
+        .expect("open the second environment");
     other_environment
         .service("vm0", "fakesvc")
         .expect("service of the second environment")

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{InitPlugins, SubnetInUse};
 use crate::config::Config;
-use crate::environment::{Environment, SshSettings};
+use crate::environment::Env;
 use crate::error::Error;
 use crate::ops::destroy::{OnFailure, Teardown, WithProviders};
 use crate::plugins::client::{Provider, VmType};
@@ -192,9 +192,7 @@ pub fn prepare_new_env(
     crate::templates::unpin_unused_host_keys(env, options.skip_bootstrap)?;
     std::fs::create_dir_all(env.prefix.images_dir())?;
     std::fs::create_dir_all(env.prefix.logs_dir())?;
-    let settings = SshSettings::from_config(config)?;
-    let environment = Environment::open(env.clone(), registry, settings)?;
-    environment.prepare(options.skip_bootstrap)
+    Env::from_spec(env.clone(), config.clone(), registry)?.prepare(options.skip_bootstrap)
 }
 
 /// The IPv4 networks in use on the hypervisor hosts of `skeleton` (an
