@@ -444,14 +444,12 @@ impl<'r> Env<'r> {
     /// inside a VM (shell, copy-to-vm, copy-from-vm, deploy, collect) wait
     /// for its SSH first, as Lago's did, for up to `--ssh-tries` attempts of
     /// `--ssh-timeout` seconds each (so a VM that is rebooting is waited
-    /// for). A VM its provider reports as not running fails at once.
+    /// for). The VM's state is the caller's to check first (the SDK's
+    /// `ready`: a VM that is not running fails at once).
     pub(crate) fn ssh_ready(&self, vm: &VmSpec) -> Result<SshTarget, Error> {
         let target = ssh_target(&self.spec, vm)?;
         let (per_try, tries) = self.ssh_tries();
         let overall = self.ssh_budget();
-        if let Some(e) = self.not_running(vm) {
-            return Err(e);
-        }
         let stage = progress::stage(&vm.name, "waiting for SSH");
         let watch = self.boot_watch(vm, ConsoleFrom::Now, Some(&stage), "waiting for SSH");
         // The budget is Lago's: tries x timeout. Refused connections (a VM
@@ -477,14 +475,6 @@ impl<'r> Env<'r> {
                 )
             }))),
         }
-    }
-
-    /// For a verb whose SSH work cannot reach `vm`: the user error saying
-    /// the VM is not running, when its provider says so (`None` when it
-    /// runs or its state cannot be had).
-    fn not_running(&self, vm: &VmSpec) -> Option<Error> {
-        let state = self.vm_state(vm).ok()?;
-        (!state.is_running()).then(|| Error::user(state.not_running_message(&vm.name)))
     }
 
     /// Lago's SSH wait: `--ssh-timeout` seconds (at least 1) per try, and

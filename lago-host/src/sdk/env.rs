@@ -17,6 +17,7 @@ use crate::ops::{self, DestroyTarget, OnFailure, OpenEnv};
 use crate::plugins::Registry;
 use crate::prefix::lock::LockMode;
 use crate::prefix::{Prefix, Workdir};
+use crate::ssh::SshTarget;
 use crate::workflows::collect::{
     collect_vm, plan, remove_partial, rotate_dir, CollectError, VmCollection,
 };
@@ -260,6 +261,16 @@ impl<'r> Env<'r> {
         Ok(ansible::inventory(self.spec(), keys)?)
     }
 
+    /// How to reach `vm` once it answers SSH ([`Env::ssh_ready`]'s wait);
+    /// [`SdkError::NotRunning`] at once when its provider says it is not
+    /// running (as Lago's `LagoVMNotRunningError`).
+    pub(crate) fn ready(&self, vm: &VmSpec) -> Result<SshTarget, SdkError> {
+        match self.vm_state(vm) {
+            Ok(state) if !state.is_running() => Err(SdkError::not_running(&vm.name, &state)),
+            _ => Ok(self.ssh_ready(vm)?),
+        }
+    }
+
     /// When SSH could not reach `vm`: [`SdkError::NotRunning`] if its
     /// provider says it is not running, else the SSH error.
     pub(crate) fn unreachable(&self, vm: &VmSpec, ssh: SdkError) -> SdkError {
@@ -283,7 +294,7 @@ impl<'r> Env<'r> {
             }
         }
         let results = in_parallel(&work, |(vm, scripts)| -> Result<Vec<ScriptRun>, SdkError> {
-            let target = self.ssh_ready(vm)?;
+            let target = self.ready(vm)?;
             match deploy_vm(self.ssh(), &target, scripts, None) {
                 Ok(runs) => Ok(runs),
                 Err(DeployError::Ssh { source, .. }) if is_unreachable(&source) => {
@@ -392,7 +403,7 @@ impl<'r> Env<'r> {
                 ..VmCollection::default()
             });
         }
-        let target = self.ssh_ready(vm)?;
+        let target = self.ready(vm)?;
         match collect_vm(self.ssh(), &target, paths, vm_out, !ignore_nopath) {
             Ok(report) => Ok(report),
             Err(CollectError::Ssh(e)) if is_unreachable(&e) => {

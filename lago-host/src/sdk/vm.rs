@@ -201,15 +201,14 @@ impl<'e, 'r> Vm<'e, 'r> {
     pub fn wait_for_ssh(&self, timeout: Duration) -> Result<(), SdkError> {
         let target = self.target()?;
         let per_try = Duration::from_secs(self.ssh_timeout().max(1));
-        let environment = self.env;
-        let watch = environment.boot_watch(
+        let env = self.env;
+        let watch = env.boot_watch(
             self.spec,
             crate::boot_watch::ConsoleFrom::Now,
             None,
             "waiting for SSH",
         );
-        environment
-            .ssh()
+        env.ssh()
             .wait_for_ssh_watched(
                 &target,
                 0,
@@ -224,10 +223,11 @@ impl<'e, 'r> Vm<'e, 'r> {
     /// What the CLI verbs that work inside a VM (shell, copy-to-vm,
     /// copy-from-vm) do first, as Lago's did: wait until it answers SSH, for
     /// up to `ssh_tries` attempts of `ssh_timeout` seconds (a VM that is
-    /// rebooting is waited for). [`SdkError::BadInput`] at once when its
-    /// provider says it is not running, or when it does not answer in time.
+    /// rebooting is waited for). [`SdkError::NotRunning`] at once when its
+    /// provider says it is not running, [`SdkError::BadInput`] when it does
+    /// not answer in time.
     pub fn ssh_ready(&self) -> Result<(), SdkError> {
-        self.env.ssh_ready(self.spec)?;
+        self.env.ready(self.spec)?;
         Ok(())
     }
 
