@@ -25,8 +25,8 @@ use crate::prefix::{Prefix, PrefixError, Workdir, DEFAULT_PREFIX};
 /// Removes a prefix's hypervisor objects (domains, then networks): called,
 /// for a prefix that was started, BEFORE any file or lease of it goes, with
 /// its stored environment, or `None` when that cannot be read (the VMs and
-/// networks then cannot be named: [`WithProviders`] and [`OpenEnv`] refuse
-/// unless forced).
+/// networks then cannot be named: [`WithProviders`] refuses unless forced;
+/// [`OpenEnv`] tears down from the open environment's own spec).
 pub trait Teardown {
     fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error>;
 }
@@ -108,9 +108,9 @@ pub struct OpenEnv<'a, 'r> {
 
 impl Teardown for OpenEnv<'_, '_> {
     fn teardown(&mut self, prefix: &Prefix, env: Option<&EnvSpec>) -> Result<(), Error> {
-        let Some(env) = env else {
-            return unreadable(prefix, self.on_failure);
-        };
+        // The open environment's own spec when the stored one cannot be
+        // read: its sessions were opened from it.
+        let env = env.unwrap_or(&self.env.spec);
         answer(prefix, env, self.on_failure, self.env.teardown())
     }
 }
@@ -321,6 +321,10 @@ pub fn destroy_prefix(
     // Before the provider and the leases: a mount inside stops it all.
     prefix.refuse_mounts()?;
     teardown_and_release(prefix, store, teardown)?;
+    // Nothing of it is in the hypervisor any more: a destroy interrupted
+    // while removing the folder is run again without a provider (its
+    // stored environment may be half gone by then).
+    prefix.mark_not_started()?;
     prefix.remove()?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{Net, SdkError, Vm};
 use crate::config::Config;
-use crate::environment::{Env, VmState};
+use crate::environment::{Env, SshSettings, VmState};
 use crate::ops::leases::lease_store;
 use crate::ops::{self, DestroyTarget, OnFailure, OpenEnv};
 use crate::plugins::Registry;
@@ -56,6 +56,8 @@ impl<'r> Env<'r> {
         if let Err(e) = crate::logging::attach_prefix_log(prefix.path()) {
             tracing::debug!("cannot open the log of {}: {e}", prefix.path().display());
         }
+        // A bad SSH setting is the caller's to fix, not the provider's.
+        SshSettings::from_config(&config)?;
         Env::with_prefix(prefix, spec, config, registry).map_err(SdkError::provider)
     }
 
