@@ -52,8 +52,9 @@ pair_b_addr=$(printf '%s\n' "$pair_env" | sed -n 's/.*LAGO_PAIR_B_ADDR=\([^ ]*\)
 # The whole end-to-end suite on lago-tiny (its host key pinned at init);
 # on lago-tiny-firstboot (makes its own host key at first boot, learned from
 # its console) the tests whose path depends on how the host key is known.
-# Warm starts are opt-in for now ([lago] warm_start defaults to off): these
-# VMs boot cold; warm starts are tested once, below.
+# [lago] warm_start is auto (the default): a VM's first start after init is
+# warm where it can (restored from its template's warm image, made once per
+# VM shape); e2e_warm, below, checks warm starts themselves.
 e2e() { # TEMPLATE CARGO-TEST-ARGS...
   local template=$1
   shift
@@ -83,7 +84,7 @@ bash scripts/test-package.sh 2>&1 | tee -a "$log"
 # Warm starts (issue 22), once: VMs restored from the template's warm image
 # (tests/e2e/tests/e2e_warm.rs; its tests are skipped in the loop above).
 bash scripts/sandbox/run.sh "$sandbox" \
-  env LAGO_E2E=1 LAGO_E2E_TEMPLATE=lago-tiny LAGO__LAGO__WARM_START=auto \
+  env LAGO_E2E=1 LAGO_E2E_TEMPLATE=lago-tiny \
   cargo test -p lago-e2e --test e2e_warm --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
 # Real distributions (issue 21): the Debian 12 templates and their e2e tests
 # (scripts/distro/test.sh SANDBOX: builds the images with

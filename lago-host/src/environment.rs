@@ -341,7 +341,11 @@ impl<'r> Env<'r> {
         let needs_ssh = provider.needs_ssh(vm)?;
         if needs_ssh {
             let address = vm.mgmt_ip().map(|ip| ip.to_string()).unwrap_or_default();
-            let waiting = format!("booting, waiting for SSH at {address}");
+            // a VM restored from a warm image is not booting
+            let waiting = match self.spec.prefix.last_start(&vm.name) {
+                Some("warm") => format!("waiting for SSH at {address}"),
+                _ => format!("booting, waiting for SSH at {address}"),
+            };
             stage.set(&waiting);
             self.wait_for_ssh(vm, &stage, &waiting)?;
             stage.set("SSH answers");

@@ -71,6 +71,9 @@ struct State {
     /// Open tasks per thread (few threads: a list).
     stacks: Vec<(ThreadId, Vec<Task>)>,
     multi: Option<MultiProgress>,
+    /// The live stage lines by VM name, for stages a plugin reports
+    /// ([`reported_stage`]).
+    stages: Vec<(String, Option<ProgressBar>)>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
@@ -83,6 +86,7 @@ static STATE: Mutex<State> = Mutex::new(State {
     main: None,
     stacks: Vec::new(),
     multi: None,
+    stages: Vec::new(),
 });
 
 /// Set once the view is configured, so records before [`configure`] (none
@@ -342,6 +346,7 @@ pub fn stage(what: impl Display, first: &str) -> Stage {
         b.set_prefix(what.clone());
         b.enable_steady_tick(Duration::from_millis(200));
     });
+    state().stages.push((what.clone(), bar.clone()));
     let s = Stage {
         what,
         bar,
@@ -349,6 +354,27 @@ pub fn stage(what: impl Display, first: &str) -> Stage {
     };
     s.set(first);
     s
+}
+
+/// A stage a plugin reported (`<VM name>: <stage>`, see
+/// `lago_plugin_api::HostHandle::report_stage`): shown on that VM's live
+/// line, if it has one, and recorded as a stage.
+pub fn reported_stage(message: &str) {
+    let Some((vm, stage)) = message.split_once(": ") else {
+        tracing::debug!(target: "lago::stage", "{message}");
+        return;
+    };
+    // a plugin's words: printable, one line, cut short
+    let stage: String = crate::sanitize::terminal_text(stage)
+        .replace(['\n', '\t'], " ")
+        .chars()
+        .take(160)
+        .collect();
+    tracing::debug!(target: "lago::stage", "{vm}: {stage}");
+    let st = state();
+    if let Some((_, Some(bar))) = st.stages.iter().rev().find(|(name, _)| name == vm) {
+        bar.set_message(stage);
+    }
 }
 
 impl Stage {
@@ -385,6 +411,12 @@ impl Drop for Stage {
     fn drop(&mut self) {
         if !self.owner {
             return;
+        }
+        {
+            let mut st = state();
+            if let Some(i) = st.stages.iter().rposition(|(name, _)| *name == self.what) {
+                st.stages.remove(i);
+            }
         }
         clear_bar(self.bar.take());
     }

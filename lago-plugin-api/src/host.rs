@@ -26,6 +26,10 @@ use crate::types::{CommandStatus, LogLevel};
 
 static HOST: OnceLock<HostBox> = OnceLock::new();
 
+/// The log target of a VM's stage (see [`HostHandle::report_stage`]); its
+/// message is `<VM name>: <stage>`.
+pub const STAGE_TARGET: &str = "lago::stage";
+
 /// Give this copy of the API crate its host handle. Returns `false` when one
 /// was already set (the first one stays). The `lago` host does this for its
 /// built-ins; a plugin's unit tests may do it with a mock [`Host`](crate::abi::Host).
@@ -51,6 +55,19 @@ impl HostHandle {
     /// which end here).
     pub fn log(&self, level: LogLevel, target: &str, message: &str) {
         self.inner.log(level, target.into(), message.into());
+    }
+
+    /// Shows `stage` (a few words: `restoring`, `identity`, ...) as VM
+    /// `vm`'s stage in the host's live view while the host waits on this
+    /// plugin (in `start`, say), and records it in the prefix log at debug
+    /// level. Travels as a log record of target [`STAGE_TARGET`], so it needs
+    /// no new ABI method; a host that does not know it just logs it.
+    pub fn report_stage(&self, vm: &str, stage: &str) {
+        self.inner.log(
+            LogLevel::Info,
+            STAGE_TARGET.into(),
+            format!("{vm}: {stage}").as_str().into(),
+        );
     }
 
     /// The most verbose level the host records.

@@ -37,7 +37,7 @@ mod types;
 
 pub use abi::{LagoPlugin, LagoPluginRef, Named, PluginSet};
 pub use error::{ErrorKind, PluginError};
-pub use host::{host, set_host, HostHandle};
+pub use host::{host, set_host, HostHandle, STAGE_TARGET};
 pub use plugin::{
     CliPlugin, OutFormatPlugin, PluginResult, ProviderSessionPlugin, VmProviderPlugin,
     VmServicePlugin, VmTypePlugin,

@@ -126,6 +126,17 @@ impl PrefixInfo {
     pub fn last_start_path(&self, vm: &str) -> PathBuf {
         self.path.join("warm").join(vm)
     }
+    /// How VM `vm` started last, `warm` or `cold`, as its provider recorded
+    /// it in [`Self::last_start_path`] (`warm`, or `cold: <reason>`); None
+    /// when nothing (readable) is recorded.
+    pub fn last_start(&self, vm: &str) -> Option<&'static str> {
+        let text = std::fs::read_to_string(self.last_start_path(vm)).ok()?;
+        match text.split(':').next().map(str::trim) {
+            Some("warm") => Some("warm"),
+            Some("cold") => Some("cold"),
+            _ => None,
+        }
+    }
     /// The private SSH host key of a VM (OpenSSH format, mode 0600), handed
     /// to the VM by the bootstrap seed. Its public half is
     /// [`VmSpec::ssh_host_key`].

@@ -122,8 +122,8 @@ pub const KEYS: &[KeyDef] = &[
     k(
         ROOT,
         "warm_start",
-        Some("off"),
-        "local-libvirt: start VMs from their template's warm image where possible (auto) or always boot (off, the default for now); `lago start --cold` is off once",
+        Some("auto"),
+        "local-libvirt: start VMs from their template's warm image where possible (auto, the default) or always boot (off); `lago start --cold` is off once",
     ),
     k(
         ROOT,

@@ -173,6 +173,10 @@ fn with_ssh<T>(
 impl Host for HostImpl {
     fn log(&self, level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
         let (target, message) = (target.as_str(), message.as_str());
+        if target == lago_plugin_api::STAGE_TARGET {
+            crate::progress::reported_stage(message);
+            return;
+        }
         match level {
             LogLevel::Error => tracing::error!(target: "plugin", plugin = target, "{message}"),
             LogLevel::Warn => tracing::warn!(target: "plugin", plugin = target, "{message}"),

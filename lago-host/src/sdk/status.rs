@@ -146,7 +146,7 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
             "ssh host key": host_key_status(env, vm),
         });
         // `warm` or `cold`, once its provider recorded a start (warm starts)
-        if let Some(how) = last_start(env, name) {
+        if let Some(how) = env.prefix.last_start(name) {
             entry["last start"] = json!(how);
         }
         // Only in a multi-host environment (`hosts:`): where the VM runs.
@@ -163,17 +163,6 @@ pub fn status_tree(env: &EnvSpec, states: &States) -> Value {
             "VMs": vms,
         }
     })
-}
-
-/// How the VM started last (`warm`/`cold`) as its provider recorded it,
-/// without the reason (that is in logs/lago.log).
-fn last_start(env: &EnvSpec, vm: &str) -> Option<&'static str> {
-    let text = std::fs::read_to_string(env.prefix.last_start_path(vm)).ok()?;
-    match text.split(':').next().map(str::trim) {
-        Some("warm") => Some("warm"),
-        Some("cold") => Some("cold"),
-        _ => None,
-    }
 }
 
 /// `pinned` (at init, or the seed's key once the VM presented it),

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use lago_plugin_api::spec::{DiskType, EnvSpec, VmSpec};
+use lago_plugin_api::spec::{DiskType, EnvSpec, NetType, VmSpec};
 use sha1::{Digest, Sha1};
 
 use crate::domain::IDENTITY_CHANNEL;
@@ -40,15 +40,42 @@ use crate::seed::SeedData;
 /// lago's warm-image format: bump it when the image, the key or the guest
 /// protocol changes, so that no older image is ever restored.
 pub const FORMAT_VERSION: u32 = 1;
-/// The template metadata value (`"warm-start"`) of a template whose guest
-/// side speaks this protocol (scripts/template/rootfs/etc/lago/warm-agent).
-pub const AGENT_PROTOCOL: &str = "lago-warm-1";
+/// The guest side's protocol, from the template metadata `"warm-start"`
+/// (scripts/template/rootfs/etc/lago/warm-agent speaks both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentProtocol {
+    /// `lago-warm-1`: the NICs get their MACs and then DHCP.
+    V1,
+    /// `lago-warm-2`: a NIC's `mac` line also carries its planned IPv4
+    /// address, router and DNS domain, set before the agent answers, so SSH
+    /// does not wait for DHCP.
+    V2,
+}
+
+impl AgentProtocol {
+    /// The metadata values lago knows, newest first.
+    pub const NAMES: [&'static str; 2] = ["lago-warm-2", "lago-warm-1"];
+
+    /// The protocol of a template's metadata value, None for any other.
+    pub fn from_metadata(value: Option<&str>) -> Option<Self> {
+        match value? {
+            "lago-warm-1" => Some(AgentProtocol::V1),
+            "lago-warm-2" => Some(AgentProtocol::V2),
+            _ => None,
+        }
+    }
+
+    /// The protocol of `vm`'s template disk, None when it has no agent.
+    pub fn of(vm: &VmSpec) -> Option<Self> {
+        let disk = vm.disks.first()?;
+        Self::from_metadata(disk.metadata.get("warm-start").and_then(|v| v.as_str()))
+    }
+}
 /// The config key (`[lago] warm_start`) and its environment variable form.
 pub const SETTING: (&str, &str) = ("lago", "warm_start");
 const SETTING_ENV: &str = "LAGO__LAGO__WARM_START";
 
-/// `[lago] warm_start`: `auto` (warm where possible) or `off` (the default
-/// for now: warm starts are opt-in).
+/// `[lago] warm_start`: `auto` (warm where possible, the default) or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WarmSetting {
     Auto,
@@ -69,14 +96,14 @@ impl WarmSetting {
     }
 
     /// The setting from the host's configuration (which also maps
-    /// `LAGO__LAGO__WARM_START`), else that variable, else `off`.
+    /// `LAGO__LAGO__WARM_START`), else that variable, else `auto`.
     pub fn current() -> Result<Self> {
         let (section, key) = SETTING;
         let value = lago_plugin_api::host()
             .ok()
             .and_then(|h| h.config(section, key))
             .or_else(|| std::env::var(SETTING_ENV).ok());
-        value.map_or(Ok(WarmSetting::Off), |v| Self::parse(&v))
+        value.map_or(Ok(WarmSetting::Auto), |v| Self::parse(&v))
     }
 }
 
@@ -110,9 +137,10 @@ pub fn cold_reason(vm: &VmSpec, fresh: bool) -> Option<String> {
             disk.name
         ));
     }
-    if disk.metadata.get("warm-start").and_then(|v| v.as_str()) != Some(AGENT_PROTOCOL) {
+    if AgentProtocol::of(vm).is_none() {
         return Some(format!(
-            "its template has no identity agent for warm starts (template metadata \"warm-start\": \"{AGENT_PROTOCOL}\")"
+            "its template has no identity agent for warm starts (template metadata \"warm-start\": \"{}\")",
+            AgentProtocol::NAMES[0]
         ));
     }
     if disk.template_type.as_deref() == Some("qcow2") {
@@ -271,6 +299,120 @@ impl WarmImage {
     }
 }
 
+/// Removes the warm images of the template store that can never be
+/// restored again, after a new one was made for `current` (a rare event, so
+/// its cost does not matter): in `current`'s folder, images made by another
+/// QEMU, libvirt or warm format, and unfinished ones nobody is making;
+/// anywhere in the store, the warm images of a template whose store image
+/// is gone. Only what lago made is touched: in a folder `<name>.warm`,
+/// folders named by a sha1 (`.tmp` for unfinished ones) whose `key.txt`
+/// starts as lago writes it; an image whose lock another process holds
+/// stays. Returns the folders removed; one that cannot be removed is logged
+/// and skipped.
+pub fn prune_stale(current: &WarmKey) -> Vec<PathBuf> {
+    let Some(store) = current.template.parent() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(store) else {
+        return Vec::new();
+    };
+    let described = current.describe();
+    let now = versions(&described);
+    let mut removed = Vec::new();
+    for dir in entries.flatten().map(|e| e.path()) {
+        let Some(template) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".warm"))
+        else {
+            continue;
+        };
+        let template_gone = !store.join(template).exists();
+        if !template_gone && dir != current.store_dir() {
+            continue;
+        }
+        let Ok(images) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for path in images.flatten().map(|e| e.path()) {
+            let Some((sha1, unfinished)) = image_folder_name(&path) else {
+                continue;
+            };
+            let stale = template_gone
+                || unfinished
+                || std::fs::read_to_string(path.join("key.txt"))
+                    .is_ok_and(|key| versions(&key) != now);
+            let made_by_lago = unfinished
+                || std::fs::read_to_string(path.join("key.txt"))
+                    .is_ok_and(|key| key.starts_with("lago warm image format "));
+            if stale && made_by_lago && remove_unlocked(&dir.join(sha1), &path) {
+                removed.push(path);
+            }
+        }
+        if template_gone {
+            // only once empty: anything else in it stays
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+    removed
+}
+
+/// The lines of a key that no later start can match once they changed.
+fn versions(key: &str) -> Vec<&str> {
+    key.lines()
+        .filter(|l| {
+            l.starts_with("lago warm image format ")
+                || l.starts_with("qemu ")
+                || l.starts_with("libvirt ")
+        })
+        .collect()
+}
+
+/// `(sha1, unfinished)` of a warm image folder `<sha1>` or `<sha1>.tmp`.
+fn image_folder_name(path: &Path) -> Option<(&str, bool)> {
+    let name = path.file_name()?.to_str()?;
+    let (sha1, unfinished) = match name.strip_suffix(".tmp") {
+        Some(stem) => (stem, true),
+        None => (name, false),
+    };
+    let is_sha1 = sha1.len() == 40 && sha1.chars().all(|c| c.is_ascii_hexdigit());
+    (is_sha1 && path.is_dir()).then_some((sha1, unfinished))
+}
+
+/// Removes `path` (an image folder of `image`) unless another process holds
+/// `image`'s lock (it is making or using it); true when removed.
+fn remove_unlocked(image: &Path, path: &Path) -> bool {
+    let img = WarmImage {
+        dir: image.to_path_buf(),
+    };
+    let Ok(lock) = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(img.lock_path())
+    else {
+        return false;
+    };
+    if lock.try_lock().is_err() {
+        return false;
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {
+            if !img.dir.exists() && !img.staging().exists() {
+                let _ = std::fs::remove_file(img.lock_path());
+            }
+            true
+        }
+        Err(e) => {
+            lago_plugin_api::tracing::warn!(
+                "could not remove the stale warm image {}: {e}",
+                path.display()
+            );
+            false
+        }
+    }
+}
+
 /// The bake domain's MAC of NIC `i` (locally made, never a clone's).
 pub fn bake_mac(digest: &str, i: usize) -> String {
     let b = |at: usize| digest.get(at..at + 2).unwrap_or("00");
@@ -406,12 +548,72 @@ pub fn clone_xml(saved: &str, id: &CloneIdentity) -> Result<String> {
     Ok(out)
 }
 
+/// A NIC of a clone as its agent is told: its MAC and, for
+/// [`AgentProtocol::V2`] on a DHCP network, the address DHCP will give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicIdentity {
+    pub mac: String,
+    pub address: Option<NicAddress>,
+}
+
+/// A NIC's planned IPv4 address as its DHCP lease gives it: address and
+/// prefix length, the router (libvirt's dnsmasq, also the DNS server) and
+/// the DNS domain of a management network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NicAddress {
+    pub ip: std::net::Ipv4Addr,
+    pub prefix_len: u8,
+    pub router: Option<std::net::Ipv4Addr>,
+    pub domain: Option<String>,
+}
+
+/// The NICs of `vm` as [`identity_message`] takes them: addresses only for
+/// `protocol` V2, and only where the network hands out the planned address
+/// by DHCP (a NAT network with a DHCP range and a planned IP).
+pub fn nic_identities(env: &EnvSpec, vm: &VmSpec, protocol: AgentProtocol) -> Vec<NicIdentity> {
+    vm.nics
+        .iter()
+        .map(|nic| {
+            let net = env.nets.get(&nic.net);
+            let address = match (protocol, net, nic.ip) {
+                (AgentProtocol::V2, Some(net), Some(ip))
+                    if net.net_type == NetType::Nat && net.dhcp.is_some() =>
+                {
+                    Some(NicAddress {
+                        ip,
+                        prefix_len: net.prefix_len,
+                        router: net.gw,
+                        // the DHCP domain option: the management net's only
+                        domain: net
+                            .dns_domain_name
+                            .clone()
+                            .filter(|d| net.management && is_domain_name(d)),
+                    })
+                }
+                _ => None,
+            };
+            NicIdentity {
+                mac: nic.mac.to_ascii_lowercase(),
+                address,
+            }
+        })
+        .collect()
+}
+
+/// A DNS domain the agent can take as one word: letters, digits, `-`, `.`.
+fn is_domain_name(d: &str) -> bool {
+    !d.is_empty()
+        && d != "-"
+        && d.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+}
+
 /// The identity message for the guest's agent (protocol in
 /// scripts/template/rootfs/etc/lago/warm-agent): `identity`, the items,
 /// `end`. `random` is host randomness for the guest's pool.
 pub fn identity_message(
     seed: &SeedData,
-    macs: &[String],
+    nics: &[NicIdentity],
     machine_id: &str,
     random: &[u8],
     now: SystemTime,
@@ -422,8 +624,14 @@ pub fn identity_message(
         "identity\ntime {secs}\nrandom {}\nmachine-id {machine_id}\n",
         b64(random)
     );
-    for mac in macs {
-        msg.push_str(&format!("mac {}\n", mac.to_ascii_lowercase()));
+    for nic in nics {
+        msg.push_str(&format!("mac {}", nic.mac.to_ascii_lowercase()));
+        if let Some(a) = &nic.address {
+            let router = a.router.map_or("-".to_string(), |r| r.to_string());
+            let domain = a.domain.as_deref().unwrap_or("-");
+            msg.push_str(&format!(" {}/{} {router} {domain}", a.ip, a.prefix_len));
+        }
+        msg.push('\n');
     }
     msg.push_str(&format!("meta-data {}\n", b64(seed.meta_data().as_bytes())));
     msg.push_str(&format!("user-data {}\n", b64(seed.user_data().as_bytes())));
@@ -705,6 +913,71 @@ mod tests {
     }
 
     #[test]
+    fn prune_removes_only_stale_images_lago_made() {
+        let store = tempfile::tempdir().expect("tmp");
+        let template = store.path().join("repo:t:v1");
+        std::fs::write(&template, b"qcow2").expect("template");
+        let current = WarmKey {
+            template: template.clone(),
+            ..key()
+        };
+        let old_qemu = WarmKey {
+            qemu_version: current.qemu_version - 1,
+            shape_xml: "<domain>old</domain>".into(),
+            ..current.clone()
+        };
+        let other_shape = WarmKey {
+            shape_xml: "<domain>other</domain>".into(),
+            ..current.clone()
+        };
+        let make = |k: &WarmKey| {
+            let dir = k.image().dir;
+            std::fs::create_dir_all(&dir).expect("dir");
+            std::fs::write(dir.join("key.txt"), k.describe()).expect("key");
+            std::fs::write(dir.join("memory.sav"), b"m").expect("mem");
+            dir
+        };
+        let now = make(&current);
+        let stale = make(&old_qemu);
+        let kept = make(&other_shape);
+        let unfinished = current.store_dir().join(format!("{}.tmp", "a".repeat(40)));
+        std::fs::create_dir_all(&unfinished).expect("tmp");
+        let foreign = current.store_dir().join("my-notes");
+        std::fs::create_dir_all(&foreign).expect("foreign");
+        let not_ours = current.store_dir().join("b".repeat(40));
+        std::fs::create_dir_all(&not_ours).expect("not ours");
+        std::fs::write(not_ours.join("key.txt"), "something else").expect("key");
+        // a gone template's images
+        let gone = WarmKey {
+            template: store.path().join("repo:gone:v1"),
+            ..current.clone()
+        };
+        let orphan = make(&gone);
+        // an image being made by another process (its lock held) stays
+        let busy_key = WarmKey {
+            libvirt_version: 1,
+            ..current.clone()
+        };
+        let busy = make(&busy_key);
+        let held = busy_key.image().lock().expect("lock");
+
+        let mut removed = prune_stale(&current);
+        removed.sort();
+        let mut want = vec![stale.clone(), unfinished.clone(), orphan.clone()];
+        want.sort();
+        assert_eq!(removed, want);
+        assert!(now.exists() && kept.exists() && foreign.exists() && not_ours.exists());
+        assert!(busy.exists(), "a locked image stays");
+        assert!(
+            !gone.store_dir().exists(),
+            "the gone template's empty folder goes"
+        );
+        assert!(template.exists());
+        drop(held);
+        assert_eq!(prune_stale(&current), vec![busy]);
+    }
+
+    #[test]
     fn setting_values() {
         assert_eq!(WarmSetting::parse("auto").expect("ok"), WarmSetting::Auto);
         assert_eq!(WarmSetting::parse(" OFF ").expect("ok"), WarmSetting::Off);
@@ -721,9 +994,24 @@ mod tests {
             root_password: None,
             host_key: None,
         };
+        let nics = [
+            NicIdentity {
+                mac: "52:54:00:AA:BB:01".into(),
+                address: None,
+            },
+            NicIdentity {
+                mac: "52:54:00:aa:bb:02".into(),
+                address: Some(NicAddress {
+                    ip: "192.168.200.3".parse().expect("ip"),
+                    prefix_len: 24,
+                    router: Some("192.168.200.1".parse().expect("ip")),
+                    domain: None,
+                }),
+            },
+        ];
         let msg = identity_message(
             &seed,
-            &["52:54:00:AA:BB:01".into()],
+            &nics,
             &"0".repeat(32),
             &[1, 2, 3],
             UNIX_EPOCH + Duration::from_secs(1_700_000_000),
@@ -733,14 +1021,78 @@ mod tests {
         assert_eq!(lines[1], "time 1700000000");
         assert_eq!(lines[2], "random AQID");
         assert_eq!(lines[4], "mac 52:54:00:aa:bb:01");
-        assert!(lines[5].starts_with("meta-data "));
+        assert_eq!(
+            lines[5],
+            "mac 52:54:00:aa:bb:02 192.168.200.3/24 192.168.200.1 -"
+        );
+        assert!(lines[6].starts_with("meta-data "));
         let md = base64::engine::general_purpose::STANDARD
-            .decode(lines[5].trim_start_matches("meta-data "))
+            .decode(lines[6].trim_start_matches("meta-data "))
             .expect("base64");
         assert!(String::from_utf8_lossy(&md).contains("vm1"));
         assert_eq!(*lines.last().expect("end"), "end");
         // one line per item: nothing the guest reads spans lines
-        assert_eq!(lines.len(), 8);
+        assert_eq!(lines.len(), 9);
+    }
+
+    #[test]
+    fn nic_addresses_only_for_v2_on_dhcp_nets() {
+        let env: EnvSpec = serde_json::from_value(serde_json::json!({
+            "prefix": {"name": "default", "path": "/p", "uuid": "u"},
+            "nets": {
+                "mgmt": {"name": "mgmt", "type": "nat", "management": true, "libvirt_name": "x-mgmt",
+                         "bridge": "br0", "gw": "192.168.200.1", "prefix_len": 24,
+                         "dhcp": {"start": "192.168.200.100", "end": "192.168.200.254"}, "dns_domain_name": "lago.local"},
+                "iso": {"name": "iso", "type": "nat", "management": false, "libvirt_name": "x-iso",
+                        "bridge": "br1", "gw": "192.168.201.1", "prefix_len": 24},
+                "evil": {"name": "evil", "type": "nat", "management": true, "libvirt_name": "x-evil",
+                         "bridge": "br2", "gw": "192.168.202.1", "prefix_len": 24,
+                         "dhcp": {"start": "192.168.202.100", "end": "192.168.202.254"}, "dns_domain_name": "a b"}
+            },
+            "vms": {}
+        }))
+        .expect("env");
+        let vm: VmSpec = serde_json::from_value(serde_json::json!({
+            "name": "vm1", "libvirt_name": "x-vm1", "memory": 256, "vcpu": 1,
+            "nics": [{"net": "mgmt", "ip": "192.168.200.3", "mac": "52:54:00:00:00:01"},
+                     {"net": "iso", "ip": "192.168.201.3", "mac": "52:54:00:00:00:02"},
+                     {"net": "mgmt", "mac": "52:54:00:00:00:03"},
+                     {"net": "evil", "ip": "192.168.202.3", "mac": "52:54:00:00:00:04"}],
+            "disks": [], "mgmt_net": "mgmt", "vm-provider": "local-libvirt", "vm-type": "default"
+        }))
+        .expect("vm");
+        let v2 = nic_identities(&env, &vm, AgentProtocol::V2);
+        let a = v2[0].address.as_ref().expect("dhcp net, planned ip");
+        assert_eq!(a.ip.to_string(), "192.168.200.3");
+        assert_eq!(
+            a.router.map(|r| r.to_string()).as_deref(),
+            Some("192.168.200.1")
+        );
+        assert_eq!(a.domain.as_deref(), Some("lago.local"));
+        assert_eq!(v2[1].address, None, "no DHCP on that net");
+        assert_eq!(v2[2].address, None, "no planned IP");
+        let evil = v2[3].address.as_ref().expect("address");
+        assert_eq!(
+            evil.domain, None,
+            "a domain that is not one word is not sent"
+        );
+        let v1 = nic_identities(&env, &vm, AgentProtocol::V1);
+        assert!(v1.iter().all(|n| n.address.is_none()));
+        assert_eq!(v1.len(), 4);
+    }
+
+    #[test]
+    fn agent_protocols() {
+        assert_eq!(
+            AgentProtocol::from_metadata(Some("lago-warm-1")),
+            Some(AgentProtocol::V1)
+        );
+        assert_eq!(
+            AgentProtocol::from_metadata(Some("lago-warm-2")),
+            Some(AgentProtocol::V2)
+        );
+        assert_eq!(AgentProtocol::from_metadata(Some("lago-warm-3")), None);
+        assert_eq!(AgentProtocol::from_metadata(None), None);
     }
 
     #[test]

@@ -18,8 +18,8 @@ use crate::session::LibvirtSession;
 use crate::tools::run;
 use crate::warm::{
     bake_mac, clone_xml, cold_reason, exchange, expect_answer, fresh_marker, identity_message,
-    randomness, record_last_start, save_domain, shape_of, template_sha1, CloneIdentity, WarmImage,
-    WarmKey, WarmSetting, SHAPE_DIR,
+    nic_identities, prune_stale, randomness, record_last_start, save_domain, shape_of,
+    template_sha1, AgentProtocol, CloneIdentity, WarmImage, WarmKey, WarmSetting, SHAPE_DIR,
 };
 
 /// How long the template's one boot may take before it parks (TCG, a
@@ -69,10 +69,12 @@ impl LibvirtSession {
         let key = self.warm_key(conn, spec).map_err(|e| e.to_string())?;
         let image = key.image();
         if !image.exists() {
+            report_stage(spec, "making the warm image (one boot of its template)");
             self.make_warm_image(conn, spec, &key, &image)
                 .map_err(|e| format!("making the warm image failed: {e}"))?;
         }
         let started = Instant::now();
+        report_stage(spec, "restoring");
         match self.restore_clone(conn, spec, &image) {
             Ok(()) => {
                 tracing::info!(
@@ -143,6 +145,9 @@ impl LibvirtSession {
                 "warm image made in {:.1} s",
                 started.elapsed().as_secs_f64()
             );
+            for stale in prune_stale(key) {
+                tracing::info!("removed the stale warm image {}", stale.display());
+            }
         }
         result
     }
@@ -190,12 +195,20 @@ impl LibvirtSession {
         let dom = conn
             .create_domain_xml(&xml, virt::sys::VIR_DOMAIN_START_AUTODESTROY)
             .map_err(|e| ProviderError::libvirt(format!("booting the template as {name}"), e))?;
+        // Made by lago before libvirtd writes into it: a file libvirtd
+        // creates is root's, mode 0600, and a user's lago (in groups libvirt
+        // and lago) could then never read it to make a clone's image.
+        let memory = staging.join("memory.sav");
         let parked = expect_answer(
             &name,
             exchange(conn, &name, "park\n", BAKE_TIMEOUT),
             "parked",
         )
-        .and_then(|()| save_domain(&dom, &staging.join("memory.sav")));
+        .and_then(|()| {
+            std::fs::File::create(&memory).map_err(io("creating", &memory))?;
+            set_mode(&memory, 0o644)
+        })
+        .and_then(|()| save_domain(&dom, &memory));
         if let Err(e) = parked {
             let _ = dom.destroy();
             return Err(e);
@@ -205,7 +218,7 @@ impl LibvirtSession {
         std::fs::write(staging.join("key.txt"), key.describe())
             .map_err(io("writing the warm image's key", staging))?;
         // the save image is whole and ours
-        SaveImage::read(&staging.join("memory.sav"))?;
+        SaveImage::read(&memory)?;
         std::fs::rename(staging, &image.dir)
             .map_err(io("moving the warm image into place", &image.dir))
     }
@@ -213,6 +226,14 @@ impl LibvirtSession {
     /// Restores `spec` from `image` and gives it its identity.
     fn restore_clone(&self, conn: &Connect, spec: &VmSpec, image: &WarmImage) -> Result<()> {
         let env = self.env();
+        let started = Instant::now();
+        let step = |what: &str| {
+            tracing::debug!(
+                "VM {}: warm start: {what} at {:.3} s",
+                spec.name,
+                started.elapsed().as_secs_f64()
+            )
+        };
         let disk = crate::disks::planned_path(spec, &spec.disks[0])?.to_path_buf();
         let io = |what: &'static str, p: &Path| {
             let p = p.to_path_buf();
@@ -249,6 +270,7 @@ impl LibvirtSession {
             .join(format!("{}.warm.sav", spec.name));
         remove_if_there(&sav)?;
         saved.write_clone(&image.memory(), &sav, &xml)?;
+        step("disk and memory image written");
         let restored = conn.restore_domain_flags(
             &sav.to_string_lossy(),
             None,
@@ -258,15 +280,25 @@ impl LibvirtSession {
         restored.map_err(|e| {
             ProviderError::libvirt(format!("restoring VM {} from the warm image", spec.name), e)
         })?;
+        step("restored");
+        report_stage(spec, "identity");
         let seed = SeedData::from_prefix(env, spec)?;
         let (machine_id, random) = randomness();
-        let macs: Vec<String> = spec.nics.iter().map(|n| n.mac.clone()).collect();
-        let msg = identity_message(&seed, &macs, &machine_id, &random, SystemTime::now());
-        expect_answer(
+        let protocol = AgentProtocol::of(spec).ok_or_else(|| {
+            ProviderError::Spec(format!(
+                "VM {}: its template has no identity agent",
+                spec.name
+            ))
+        })?;
+        let nics = nic_identities(env, spec, protocol);
+        let msg = identity_message(&seed, &nics, &machine_id, &random, SystemTime::now());
+        let answer = expect_answer(
             &spec.libvirt_name,
             exchange(conn, &spec.libvirt_name, &msg, IDENTITY_TIMEOUT),
             "ok",
-        )
+        );
+        step("identity given");
+        answer
     }
 
     /// Makes the VM's disk a fresh template overlay again (after a failed
@@ -282,6 +314,13 @@ impl LibvirtSession {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Shows `stage` on the VM's line of the host's live view.
+fn report_stage(spec: &VmSpec, stage: &str) {
+    if let Ok(host) = lago_plugin_api::host() {
+        host.report_stage(&spec.name, stage);
     }
 }
 
