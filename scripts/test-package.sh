@@ -179,6 +179,10 @@ images_before=$(store_images)
 echo "store images: $images_before"
 check "user: init put the template in the shared store" test -n "$images_before"
 check "user: start" as "$user" lago start
+# warm starts (the default) work for a user against the system libvirtd:
+# the warm image libvirtd saved is readable by the user's lago
+status_out=$(as "$user" lago status 2>&1 || true)
+check "user: the first start was warm (warm image made and restored)" grep -q "last start: warm" <<<"$status_out"
 check "user: start left the store image's owner alone (no libvirt relabel)" test "$(store_images)" = "$images_before"
 check "user: shell" test "$(as "$user" lago shell vm0 echo hello-from-user)" = hello-from-user
 check "user: the shared lease dir holds the user's lease" \

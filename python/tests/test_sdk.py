@@ -39,6 +39,10 @@ def test_two_vms_lifecycle(lago_env, tmp_path):
         env.start()
         vms = env.get_vms()
         assert sorted(vms) == ["vm01", "vm02"]
+        # warm starts are the default: the first start after init restores
+        # each VM from its template's warm image (made by this start)
+        for name, info in env.status()["Prefix"]["VMs"].items():
+            assert info["last start"] == "warm", (name, info)
         for name, vm in vms.items():
             res = vm.ssh(["hostname"])
             assert isinstance(res, lago.CommandStatus)

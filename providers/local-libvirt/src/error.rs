@@ -73,6 +73,15 @@ pub enum ProviderError {
     Timeout(String),
     #[error("{0}: not implemented yet by the local-libvirt provider")]
     NotImplemented(String),
+    /// A warm image that could not be restored (its file is damaged, or
+    /// QEMU refused what it holds); the next warm start makes it again.
+    /// Shown on one line (QEMU's messages span several).
+    #[error("{}", one_line(&.0.to_string()))]
+    DamagedImage(#[source] Box<ProviderError>),
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -97,7 +106,18 @@ impl ProviderError {
             | ProviderError::Io { .. }
             | ProviderError::Command { .. }
             | ProviderError::Timeout(_) => Kind::Internal,
+            ProviderError::DamagedImage(inner) => inner.kind(),
         }
+    }
+
+    /// `e` as the failure of a warm image ([`ProviderError::DamagedImage`]).
+    pub(crate) fn damaged_image(e: ProviderError) -> Self {
+        ProviderError::DamagedImage(Box::new(e))
+    }
+
+    /// Whether this failure shows the warm image itself is bad.
+    pub(crate) fn is_damaged_image(&self) -> bool {
+        matches!(self, ProviderError::DamagedImage(_))
     }
 
     pub(crate) fn libvirt(what: impl Into<String>, source: virt::error::Error) -> Self {

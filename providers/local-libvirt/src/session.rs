@@ -641,6 +641,7 @@ impl LibvirtSession {
         let name = &spec.libvirt_name;
         let what = || format!("starting VM {vm} ({name})");
         let conn = self.vm_connection(spec)?;
+        self.drop_abandoned_warm_start(&conn, spec)?;
         if let Some(dom) = self.lookup_domain(&conn, name)? {
             if dom
                 .is_active()
@@ -772,6 +773,8 @@ impl LibvirtSession {
     pub fn state(&self, vm: &str) -> Result<String> {
         let spec = self.vm(vm)?;
         let conn = self.vm_connection(spec)?;
+        // a warm start killed half-way left a domain with no identity
+        self.drop_abandoned_warm_start(&conn, spec)?;
         let Some(dom) = self.lookup_domain(&conn, &spec.libvirt_name)? else {
             return Ok("down".to_string());
         };

@@ -39,7 +39,7 @@ use crate::seed::SeedData;
 
 /// lago's warm-image format: bump it when the image, the key or the guest
 /// protocol changes, so that no older image is ever restored.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The guest side's protocol, from the template metadata `"warm-start"`
 /// (scripts/template/rootfs/etc/lago/warm-agent speaks both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,12 +83,12 @@ pub enum WarmSetting {
 }
 
 impl WarmSetting {
-    /// Parses the setting's value (`auto`/`on`/`yes`/`true`, `off`/`no`/
-    /// `false`/`cold`); an error names the accepted values.
+    /// Parses the setting's value (`auto`/`on`/`yes`/`true`/`1`, `off`/`no`/
+    /// `false`/`0`/`cold`); an error names the accepted values.
     pub fn parse(value: &str) -> Result<Self> {
         match value.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" | "on" | "yes" | "true" | "warm" => Ok(WarmSetting::Auto),
-            "off" | "no" | "false" | "cold" => Ok(WarmSetting::Off),
+            "" | "auto" | "on" | "yes" | "true" | "1" | "warm" => Ok(WarmSetting::Auto),
+            "off" | "no" | "false" | "0" | "cold" => Ok(WarmSetting::Off),
             other => Err(ProviderError::Config(format!(
                 "[lago] warm_start = {other}: expected auto or off"
             ))),
@@ -163,6 +163,23 @@ pub fn fresh_marker(env: &EnvSpec, vm: &VmSpec) -> PathBuf {
         .join(format!("{}.warm-fresh", vm.name))
 }
 
+/// The marker a warm start of `vm` holds locked (`flock`) while it
+/// restores the VM and hands it its identity. Found unlocked, the start was
+/// killed half-way: its domain has no identity and must go (see
+/// `LibvirtSession::drop_abandoned_warm_start`).
+pub fn restoring_marker(env: &EnvSpec, vm: &VmSpec) -> PathBuf {
+    env.prefix
+        .images_dir()
+        .join(format!("{}.warm-restoring", vm.name))
+}
+
+/// Where a warm start keeps the VM's fresh overlay while the VM's disk is
+/// the warm image's copy, so that a failed or abandoned start puts it back
+/// without needing the template (`<disk>.fresh-overlay`).
+pub fn fresh_overlay_backup(disk: &Path) -> PathBuf {
+    disk.with_extension("fresh-overlay")
+}
+
 /// Records how `vm` started last (`warm`, or `cold: reason`) where
 /// `lago status` reads it ([`PrefixInfo::last_start_path`](lago_plugin_api::spec::PrefixInfo::last_start_path)).
 pub fn record_last_start(env: &EnvSpec, vm: &VmSpec, how: &str) -> Result<()> {
@@ -187,15 +204,20 @@ pub struct WarmKey {
     /// `virConnectGetVersion` (QEMU) and `virConnectGetLibVersion`.
     pub qemu_version: u32,
     pub libvirt_version: u32,
+    /// The template file's size and modification time (`SIZE MTIME_NS`):
+    /// a store image changed in place without a new `.hash` still makes
+    /// another key.
+    pub template_stamp: String,
 }
 
 impl WarmKey {
     /// The key as text (written to `key.txt` beside the image).
     pub fn describe(&self) -> String {
         format!(
-            "lago warm image format {FORMAT_VERSION}\ntemplate {}\ntemplate sha1 {}\nqemu {}\nlibvirt {}\n\n{}\n",
+            "lago warm image format {FORMAT_VERSION}\ntemplate {}\ntemplate sha1 {}\ntemplate file {}\nqemu {}\nlibvirt {}\n\n{}\n",
             self.template.display(),
             self.template_sha1,
+            self.template_stamp,
             self.qemu_version,
             self.libvirt_version,
             self.shape_xml
@@ -226,6 +248,18 @@ impl WarmKey {
             dir: self.store_dir().join(self.digest()),
         }
     }
+}
+
+/// `SIZE MTIME_NS` of the template file (see [`WarmKey::template_stamp`]).
+pub fn template_stamp(template: &Path) -> Result<String> {
+    let meta = std::fs::metadata(template)
+        .map_err(|e| ProviderError::io("reading the template's size and time", template, e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(format!("{} {mtime}", meta.len()))
 }
 
 /// The template's sha1 recorded by the store (`<image>.hash`).
@@ -267,9 +301,18 @@ impl WarmImage {
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.qcow2")
     }
-    /// Complete: both files are there (the folder is renamed into place last).
-    pub fn exists(&self) -> bool {
-        self.memory().is_file() && self.disk().is_file()
+    /// The key it was made for (`key.txt`).
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.join("key.txt")
+    }
+    /// Complete and made for `key`: both files are there (the folder is
+    /// renamed into place last) and `key.txt` is `key`'s description. A
+    /// folder that exists but is not this is damaged (a file deleted or
+    /// edited since) and is made again.
+    pub fn is_complete_for(&self, key: &WarmKey) -> bool {
+        self.memory().is_file()
+            && self.disk().is_file()
+            && std::fs::read_to_string(self.key_file()).is_ok_and(|k| k == key.describe())
     }
     /// The folder an image is made in before it is renamed into place.
     pub fn staging(&self) -> PathBuf {
@@ -280,22 +323,41 @@ impl WarmImage {
         self.dir.with_extension("lock")
     }
 
+    /// Takes the image's lock if no other process holds it (None when one
+    /// does), creating the store folder.
+    pub fn try_lock(&self) -> Result<Option<File>> {
+        let f = self.lock_file()?;
+        match f.try_lock() {
+            Ok(()) => Ok(Some(f)),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(ProviderError::io(
+                "locking the warm image",
+                self.lock_path(),
+                e,
+            )),
+        }
+    }
+
     /// Takes the image's lock (blocking), creating the store folder.
     pub fn lock(&self) -> Result<File> {
+        let f = self.lock_file()?;
+        f.lock()
+            .map_err(|e| ProviderError::io("locking the warm image", self.lock_path(), e))?;
+        Ok(f)
+    }
+
+    fn lock_file(&self) -> Result<File> {
         let path = self.lock_path();
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ProviderError::io("creating the warm image folder", dir, e))?;
         }
-        let f = File::options()
+        File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|e| ProviderError::io("opening the warm image lock", &path, e))?;
-        f.lock()
-            .map_err(|e| ProviderError::io("locking the warm image", &path, e))?;
-        Ok(f)
+            .map_err(|e| ProviderError::io("opening the warm image lock", &path, e))
     }
 }
 
@@ -385,17 +447,9 @@ fn remove_unlocked(image: &Path, path: &Path) -> bool {
     let img = WarmImage {
         dir: image.to_path_buf(),
     };
-    let Ok(lock) = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(img.lock_path())
-    else {
+    let Ok(Some(_lock)) = img.try_lock() else {
         return false;
     };
-    if lock.try_lock().is_err() {
-        return false;
-    }
     match std::fs::remove_dir_all(path) {
         Ok(()) => {
             if !img.dir.exists() && !img.staging().exists() {
@@ -853,6 +907,7 @@ mod tests {
             shape_xml: "<domain><memory>256</memory></domain>".into(),
             qemu_version: 7_002_000,
             libvirt_version: 9_000_000,
+            template_stamp: "15938048 1765000000000000000".into(),
         }
     }
 
@@ -873,6 +928,9 @@ mod tests {
         let mut k = key();
         k.libvirt_version += 1;
         assert_ne!(k.digest(), base);
+        let mut k = key();
+        k.template_stamp = "15938048 1765000000000000001".into();
+        assert_ne!(k.digest(), base, "the template changed in place");
         assert!(key()
             .describe()
             .contains(&format!("format {FORMAT_VERSION}")));

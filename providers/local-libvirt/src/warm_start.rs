@@ -17,9 +17,10 @@ use crate::seed::SeedData;
 use crate::session::LibvirtSession;
 use crate::tools::run;
 use crate::warm::{
-    bake_mac, clone_xml, cold_reason, exchange, expect_answer, fresh_marker, identity_message,
-    nic_identities, prune_stale, randomness, record_last_start, save_domain, shape_of,
-    template_sha1, AgentProtocol, CloneIdentity, WarmImage, WarmKey, WarmSetting, SHAPE_DIR,
+    bake_mac, clone_xml, cold_reason, exchange, expect_answer, fresh_marker, fresh_overlay_backup,
+    identity_message, nic_identities, prune_stale, randomness, record_last_start, restoring_marker,
+    save_domain, shape_of, template_sha1, template_stamp, AgentProtocol, CloneIdentity, WarmImage,
+    WarmKey, WarmSetting, SHAPE_DIR,
 };
 
 /// How long the template's one boot may take before it parks (TCG, a
@@ -68,15 +69,20 @@ impl LibvirtSession {
         }
         let key = self.warm_key(conn, spec).map_err(|e| e.to_string())?;
         let image = key.image();
-        if !image.exists() {
-            report_stage(spec, "making the warm image (one boot of its template)");
+        if !image.is_complete_for(&key) {
             self.make_warm_image(conn, spec, &key, &image)
                 .map_err(|e| format!("making the warm image failed: {e}"))?;
         }
         let started = Instant::now();
         report_stage(spec, "restoring");
-        match self.restore_clone(conn, spec, &image) {
+        // Held until the VM has its identity or is gone again: found
+        // unlocked by a later command, the start was killed half-way.
+        let marker = restoring_marker(self.env(), spec);
+        let restoring = hold_marker(&marker).map_err(|e| e.to_string())?;
+        let result = self.restore_clone(conn, spec, &image);
+        let outcome = match result {
             Ok(()) => {
+                let _ = std::fs::remove_file(fresh_overlay_backup(&self.vm_disk(spec)?));
                 tracing::info!(
                     "VM {}: warm start (restored and identity given in {:.2} s)",
                     spec.name,
@@ -87,14 +93,51 @@ impl LibvirtSession {
             Err(e) => {
                 // Nothing of the attempt stays: no domain, the fresh overlay back.
                 let _ = self.destroy_domain(conn, &spec.libvirt_name);
-                if let Err(undo) = self.fresh_overlay(spec) {
-                    return Err(format!(
-                        "the warm start failed ({e}), and so did recreating its disk ({undo})"
-                    ));
+                if e.is_damaged_image() {
+                    drop_damaged_image(&image, &e);
                 }
-                Err(format!("the warm start failed: {e}"))
+                match self.put_back_fresh_overlay(spec) {
+                    Ok(()) => Err(format!("the warm start failed: {e}")),
+                    Err(undo) => Err(format!(
+                        "the warm start failed ({e}), and so did putting back its disk ({undo})"
+                    )),
+                }
             }
+        };
+        remove_if_there(&marker).map_err(|e| e.to_string())?;
+        drop(restoring);
+        outcome
+    }
+
+    /// A warm start of `spec` killed half-way (its marker is there and
+    /// nobody holds it): its domain, restored but never given an identity,
+    /// is destroyed and its fresh overlay put back, so that the VM reads as
+    /// down and its next start starts it afresh (warm again). Called before
+    /// the VM's state is read or it is started. Nothing when there is no
+    /// such start.
+    pub(crate) fn drop_abandoned_warm_start(&self, conn: &Connect, spec: &VmSpec) -> Result<()> {
+        let marker = restoring_marker(self.env(), spec);
+        if !marker.exists() {
+            return Ok(());
         }
+        let f = match std::fs::File::options().write(true).open(&marker) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ProviderError::io("opening", &marker, e)),
+        };
+        if f.try_lock().is_err() {
+            return Ok(()); // another process is restoring it now
+        }
+        tracing::info!(
+            "VM {}: a warm start was interrupted before the VM got its identity: \
+             its domain is removed and its disk made fresh again",
+            spec.name
+        );
+        self.destroy_domain(conn, &spec.libvirt_name)?;
+        self.put_back_fresh_overlay(spec)?;
+        std::fs::write(fresh_marker(self.env(), spec), b"")
+            .map_err(|e| ProviderError::io("writing", fresh_marker(self.env(), spec), e))?;
+        remove_if_there(&marker)
     }
 
     /// The key of `spec`'s warm image.
@@ -108,6 +151,7 @@ impl LibvirtSession {
         let lv = |what: &'static str| move |e| ProviderError::libvirt(what, e);
         Ok(WarmKey {
             template_sha1: template_sha1(template)?,
+            template_stamp: template_stamp(template)?,
             template: template.to_path_buf(),
             shape_xml: domain_xml(&shape_env, &shape_vm, &opts)?,
             qemu_version: conn.hyp_version().map_err(lv("reading QEMU's version"))?,
@@ -126,9 +170,24 @@ impl LibvirtSession {
         key: &WarmKey,
         image: &WarmImage,
     ) -> Result<()> {
-        let _lock = image.lock()?;
-        if image.exists() {
+        let _lock = match image.try_lock()? {
+            Some(lock) => lock,
+            None => {
+                report_stage(spec, "waiting for the warm image another start is making");
+                image.lock()?
+            }
+        };
+        if image.is_complete_for(key) {
             return Ok(());
+        }
+        report_stage(spec, "making the warm image (one boot of its template)");
+        if image.dir.exists() {
+            tracing::info!(
+                "the warm image {} is incomplete or damaged: making it again",
+                image.dir.display()
+            );
+            std::fs::remove_dir_all(&image.dir)
+                .map_err(|e| ProviderError::io("removing a damaged warm image", &image.dir, e))?;
         }
         let started = Instant::now();
         tracing::info!(
@@ -241,12 +300,17 @@ impl LibvirtSession {
         };
         // The VM's disk becomes a copy of the frozen overlay (backed by the
         // same template): the disk the saved memory knows.
+        // The fresh overlay is kept aside until the start succeeded.
         let tmp = disk.with_extension("warm-tmp");
         std::fs::copy(image.disk(), &tmp).map_err(io("copying the warm image's disk", &tmp))?;
         set_mode(&tmp, 0o644)?;
+        let backup = fresh_overlay_backup(&disk);
+        if !backup.exists() {
+            std::fs::rename(&disk, &backup).map_err(io("keeping the VM's fresh disk", &backup))?;
+        }
         std::fs::rename(&tmp, &disk).map_err(io("replacing the VM's disk", &disk))?;
 
-        let saved = SaveImage::read(&image.memory())?;
+        let saved = SaveImage::read(&image.memory()).map_err(ProviderError::damaged_image)?;
         let mut nics = Vec::new();
         for nic in &spec.nics {
             let net = env.nets.get(&nic.net).ok_or_else(|| {
@@ -278,7 +342,11 @@ impl LibvirtSession {
         );
         remove_if_there(&sav)?;
         restored.map_err(|e| {
-            ProviderError::libvirt(format!("restoring VM {} from the warm image", spec.name), e)
+            // QEMU could not load what the image holds: made again next time
+            ProviderError::damaged_image(ProviderError::libvirt(
+                format!("restoring VM {} from the warm image", spec.name),
+                e,
+            ))
         })?;
         step("restored");
         report_stage(spec, "identity");
@@ -301,19 +369,57 @@ impl LibvirtSession {
         answer
     }
 
-    /// Makes the VM's disk a fresh template overlay again (after a failed
-    /// warm start replaced it).
-    fn fresh_overlay(&self, spec: &VmSpec) -> Result<()> {
-        let disk = &spec.disks[0];
-        let path = crate::disks::planned_path(spec, disk)?;
-        remove_if_there(path)?;
-        if let Some(mut cmd) = crate::disks::prepare_command(spec, disk)? {
-            run(
-                &mut cmd,
-                &format!("recreating the disk of VM {}", spec.name),
-            )?;
+    /// The VM's template disk (the overlay init made).
+    fn vm_disk(&self, spec: &VmSpec) -> std::result::Result<std::path::PathBuf, String> {
+        crate::disks::planned_path(spec, &spec.disks[0])
+            .map(Path::to_path_buf)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Makes the VM's disk its fresh overlay again after a warm start that
+    /// failed or was abandoned: the one kept aside (the VM's disk is
+    /// replaced only once it is there; without it the disk was never
+    /// touched).
+    fn put_back_fresh_overlay(&self, spec: &VmSpec) -> Result<()> {
+        let path = crate::disks::planned_path(spec, &spec.disks[0])?;
+        let backup = fresh_overlay_backup(path);
+        if !backup.exists() {
+            return Ok(());
         }
-        Ok(())
+        std::fs::rename(&backup, path)
+            .map_err(|e| ProviderError::io("putting back the VM's fresh disk", path, e))
+    }
+}
+
+/// Creates `marker` and holds it locked (the returned file) while a warm
+/// start restores.
+fn hold_marker(marker: &Path) -> Result<std::fs::File> {
+    let f = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(marker)
+        .map_err(|e| ProviderError::io("creating", marker, e))?;
+    f.lock()
+        .map_err(|e| ProviderError::io("locking", marker, e))?;
+    Ok(f)
+}
+
+/// Removes a warm image its restore showed damaged (so that the next warm
+/// start makes it again), unless another process holds it.
+fn drop_damaged_image(image: &WarmImage, why: &ProviderError) {
+    let Ok(Some(_lock)) = image.try_lock() else {
+        return;
+    };
+    match std::fs::remove_dir_all(&image.dir) {
+        Ok(()) => tracing::info!(
+            "removed the warm image {} (it could not be restored: {why}); the next warm start makes it again",
+            image.dir.display()
+        ),
+        Err(e) => tracing::warn!(
+            "could not remove the damaged warm image {}: {e}",
+            image.dir.display()
+        ),
     }
 }
 

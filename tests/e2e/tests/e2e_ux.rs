@@ -96,19 +96,39 @@ fn start_shows_the_task_tree_and_shell_waits_for_a_rebooting_vm() {
 fn on_a_terminal_start_shows_each_vms_stage() {
     let env = Env::new(ONE_VM);
     let _destroy = Destroy(&env);
+    let start_on_pty = |args: &[&str]| {
+        lago_test_support::Lago::new(lago_e2e::target_dir().join("lago"))
+            .args(args)
+            .cwd(env.dir.path())
+            .env("LAGO__LAGO__LEASE_DIR", &env.lease_dir)
+            .env("LAGO__INIT__TEMPLATE_STORE", &env.store_dir)
+            .env("LAGO__LAGO__DOMAIN_TYPE", "qemu")
+            .output_on_pty()
+    };
+    // The first start in a fresh store: the warm image is made, then the VM
+    // is restored and given its identity, never "booting".
     env.ok(&["init", "--template-repo-name", "embedded"]);
-    let (status, seen) = lago_test_support::Lago::new(lago_e2e::target_dir().join("lago"))
-        .arg("start")
-        .cwd(env.dir.path())
-        .env("LAGO__LAGO__LEASE_DIR", &env.lease_dir)
-        .env("LAGO__INIT__TEMPLATE_STORE", &env.store_dir)
-        .env("LAGO__LAGO__DOMAIN_TYPE", "qemu")
-        .output_on_pty();
+    let (status, seen) = start_on_pty(&["start"]);
     assert!(status.success());
     assert!(seen.contains("@ Start Prefix: "), "{seen:?}");
+    for stage in [
+        "vm0: making the warm image",
+        "vm0: restoring",
+        "vm0: identity",
+        "vm0: waiting for SSH at 192.168.",
+    ] {
+        assert!(seen.contains(stage), "the VM's stage {stage:?}: {seen:?}");
+    }
+    assert!(!seen.contains("vm0: booting"), "{seen:?}");
+    assert!(seen.contains("\x1b[32mSuccess (in 0:0"), "{seen:?}");
+    // A cold start boots.
+    env.ok(&["destroy", "-y"]);
+    env.ok(&["init", "--template-repo-name", "embedded"]);
+    let (status, seen) = start_on_pty(&["start", "--cold"]);
+    assert!(status.success());
     assert!(
         seen.contains("vm0: booting, waiting for SSH at 192.168."),
         "the VM's stage: {seen:?}"
     );
-    assert!(seen.contains("\x1b[32mSuccess (in 0:0"), "{seen:?}");
+    assert!(!seen.contains("vm0: restoring"), "{seen:?}");
 }

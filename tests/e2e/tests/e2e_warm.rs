@@ -348,4 +348,37 @@ fn warm_killed_while_making_the_image_leaves_nothing() {
         .filter(|p| p.to_string_lossy().contains(".tmp"))
         .collect();
     assert!(staging.is_empty(), "{staging:?}");
+
+    // Killed while restoring (the image exists): the half-restored domain
+    // has no identity; the next command finds the start abandoned, removes
+    // the domain and puts the fresh disk back, and `start` starts it warm.
+    env.ok(&["destroy", "-y"]);
+    init(&env);
+    let marker = env.workdir().join("default/images/solo.warm-restoring");
+    let mut child = env
+        .cmd()
+        .arg("start")
+        .command()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lago start");
+    let mut restoring = false;
+    for _ in 0..1200 {
+        if marker.exists() {
+            restoring = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(restoring, "no warm restore seen");
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    assert_eq!(status(&env)["Prefix"]["VMs"]["solo"]["status"], "down");
+    assert!(!marker.exists());
+    assert!(lago_log(&env).contains("a warm start was interrupted"));
+    env.ok(&["start"]);
+    assert_eq!(last_start(&env, "solo"), "warm");
+    assert_eq!(sh(&env, "solo", "hostname"), "solo");
 }
