@@ -298,19 +298,30 @@ nets:
     );
 }
 
-#[test]
-fn warm_killed_while_making_the_image_leaves_nothing() {
-    let env = Env::new(ONE_VM);
-    let _destroy = Destroy(&env);
-    init(&env);
-    let mut child = env
-        .cmd()
+/// `lago start` in the background, its output dropped.
+fn spawn_start(env: &Env) -> std::process::Child {
+    env.cmd()
         .arg("start")
         .command()
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("lago start");
+        .expect("lago start")
+}
+
+/// SIGKILL to `child` (no clean-up of its own), then reaps it.
+fn kill_hard(mut child: std::process::Child) {
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+}
+
+#[test]
+fn warm_killed_while_making_the_image_leaves_nothing() {
+    let env = Env::new(ONE_VM);
+    let _destroy = Destroy(&env);
+    init(&env);
+    let child = spawn_start(&env);
     // until the warm image is being made (its boot domain runs)
     let mut baking = false;
     for _ in 0..1200 {
@@ -324,9 +335,7 @@ fn warm_killed_while_making_the_image_leaves_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert!(baking, "no warm image boot seen");
-    // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
+    kill_hard(child);
     // AUTODESTROY: libvirt removes the boot domain with lago's connection
     let mut gone = false;
     for _ in 0..100 {
@@ -355,14 +364,7 @@ fn warm_killed_while_making_the_image_leaves_nothing() {
     env.ok(&["destroy", "-y"]);
     init(&env);
     let marker = env.workdir().join("default/images/solo.warm-restoring");
-    let mut child = env
-        .cmd()
-        .arg("start")
-        .command()
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("lago start");
+    let child = spawn_start(&env);
     let mut restoring = false;
     for _ in 0..1200 {
         if marker.exists() {
@@ -372,9 +374,7 @@ fn warm_killed_while_making_the_image_leaves_nothing() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(restoring, "no warm restore seen");
-    // SAFETY: plain kill(2) of our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-    let _ = child.wait();
+    kill_hard(child);
     assert_eq!(status(&env)["Prefix"]["VMs"]["solo"]["status"], "down");
     assert!(!marker.exists());
     assert!(lago_log(&env).contains("a warm start was interrupted"));
