@@ -305,14 +305,9 @@ fn contains_ignoring_case(bytes: &[u8], needle: &str) -> bool {
         .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
-/// `line` cut to [`QUOTE_CHARS`] characters (with `...` when cut), spaces
-/// at both ends trimmed.
+/// `line` cut to [`QUOTE_CHARS`] characters ([`crate::sanitize::quote`]).
 fn quote(line: &str) -> String {
-    let line = line.trim();
-    match line.char_indices().nth(QUOTE_CHARS) {
-        Some((at, _)) => format!("{}...", &line[..at]),
-        None => line.to_string(),
-    }
+    crate::sanitize::quote(line, QUOTE_CHARS)
 }
 
 /// The last line with something printable on it.

@@ -365,11 +365,10 @@ pub fn reported_stage(message: &str) {
         return;
     };
     // a plugin's words: printable, one line, cut short
-    let stage: String = crate::sanitize::terminal_text(stage)
-        .replace(['\n', '\t'], " ")
-        .chars()
-        .take(160)
-        .collect();
+    let stage = crate::sanitize::quote(
+        &crate::sanitize::terminal_text(stage).replace(['\n', '\t'], " "),
+        crate::boot_watch::QUOTE_CHARS,
+    );
     tracing::debug!(target: "lago::stage", "{vm}: {stage}");
     let st = state();
     if let Some((_, Some(bar))) = st.stages.iter().rev().find(|(name, _)| name == vm) {

@@ -63,6 +63,16 @@ pub fn terminal_text(text: &str) -> String {
     out
 }
 
+/// `line` cut to `max` characters (with `...` when cut), spaces at both
+/// ends trimmed: a guest's or a plugin's words quoted in one of lago's.
+pub fn quote(line: &str, max: usize) -> String {
+    let line = line.trim();
+    match line.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &line[..at]),
+        None => line.to_string(),
+    }
+}
+
 /// [`terminal_text`] of bytes read from a guest (invalid UTF-8 replaced).
 pub fn terminal_bytes(bytes: &[u8]) -> String {
     terminal_text(&String::from_utf8_lossy(bytes))

@@ -352,12 +352,7 @@ impl WarmImage {
             std::fs::create_dir_all(dir)
                 .map_err(|e| ProviderError::io("creating the warm image folder", dir, e))?;
         }
-        File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| ProviderError::io("opening the warm image lock", &path, e))
+        open_lock_file(&path)
     }
 }
 
@@ -400,13 +395,13 @@ pub fn prune_stale(current: &WarmKey) -> Vec<PathBuf> {
             let Some((sha1, unfinished)) = image_folder_name(&path) else {
                 continue;
             };
-            let stale = template_gone
-                || unfinished
-                || std::fs::read_to_string(path.join("key.txt"))
-                    .is_ok_and(|key| versions(&key) != now);
+            let key = std::fs::read_to_string(path.join("key.txt")).ok();
+            let stale =
+                template_gone || unfinished || key.as_deref().is_some_and(|k| versions(k) != now);
             let made_by_lago = unfinished
-                || std::fs::read_to_string(path.join("key.txt"))
-                    .is_ok_and(|key| key.starts_with("lago warm image format "));
+                || key
+                    .as_deref()
+                    .is_some_and(|k| k.starts_with("lago warm image format "));
             if stale && made_by_lago && remove_unlocked(&dir.join(sha1), &path) {
                 removed.push(path);
             }
@@ -465,6 +460,16 @@ fn remove_unlocked(image: &Path, path: &Path) -> bool {
             false
         }
     }
+}
+
+/// Opens (creating it, never truncating) a file used only for its `flock`.
+pub fn open_lock_file(path: &Path) -> Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| ProviderError::io("opening the lock file", path, e))
 }
 
 /// The bake domain's MAC of NIC `i` (locally made, never a clone's).

@@ -18,9 +18,9 @@ use crate::session::LibvirtSession;
 use crate::tools::run;
 use crate::warm::{
     bake_mac, clone_xml, cold_reason, exchange, expect_answer, fresh_marker, fresh_overlay_backup,
-    identity_message, nic_identities, prune_stale, randomness, record_last_start, restoring_marker,
-    save_domain, shape_of, template_sha1, template_stamp, AgentProtocol, CloneIdentity, WarmImage,
-    WarmKey, WarmSetting, SHAPE_DIR,
+    identity_message, nic_identities, open_lock_file, prune_stale, randomness, record_last_start,
+    restoring_marker, save_domain, shape_of, template_sha1, template_stamp, AgentProtocol,
+    CloneIdentity, WarmImage, WarmKey, WarmSetting, SHAPE_DIR,
 };
 
 /// How long the template's one boot may take before it parks (TCG, a
@@ -82,7 +82,6 @@ impl LibvirtSession {
         let result = self.restore_clone(conn, spec, &image);
         let outcome = match result {
             Ok(()) => {
-                let _ = std::fs::remove_file(fresh_overlay_backup(&self.vm_disk(spec)?));
                 tracing::info!(
                     "VM {}: warm start (restored and identity given in {:.2} s)",
                     spec.name,
@@ -366,14 +365,10 @@ impl LibvirtSession {
             "ok",
         );
         step("identity given");
-        answer
-    }
-
-    /// The VM's template disk (the overlay init made).
-    fn vm_disk(&self, spec: &VmSpec) -> std::result::Result<std::path::PathBuf, String> {
-        crate::disks::planned_path(spec, &spec.disks[0])
-            .map(Path::to_path_buf)
-            .map_err(|e| e.to_string())
+        answer?;
+        // the VM has its identity: its fresh overlay is not needed any more
+        let _ = std::fs::remove_file(&backup);
+        Ok(())
     }
 
     /// Makes the VM's disk its fresh overlay again after a warm start that
@@ -394,12 +389,7 @@ impl LibvirtSession {
 /// Creates `marker` and holds it locked (the returned file) while a warm
 /// start restores.
 fn hold_marker(marker: &Path) -> Result<std::fs::File> {
-    let f = std::fs::File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(marker)
-        .map_err(|e| ProviderError::io("creating", marker, e))?;
+    let f = open_lock_file(marker)?;
     f.lock()
         .map_err(|e| ProviderError::io("locking", marker, e))?;
     Ok(f)
