@@ -39,8 +39,9 @@ packages=(
   # tests: the Python SDK's Ansible inventory used by a real `ansible`
   ansible-core
   # scripts/distro/build-debian.sh: Debian templates from Debian's packages,
-  # GRUB's BIOS modules for their disks
-  mmdebstrap grub-pc-bin
+  # GRUB's BIOS modules and grub-install (grub2-common: grub-pc-bin does not
+  # pull it in) for their disks
+  mmdebstrap grub-pc-bin grub2-common
   "$@"
 )
 
@@ -49,6 +50,7 @@ commands=(
   pkg-config qemu-img qemu-system-x86_64 virsh libvirtd virtlogd dnsmasq ip
   iptables xorriso mkfs.ext4 parted partx losetup extlinux xz busybox
   dropbear xmllint ssh unshare saslpasswd2 dot sshd ssh-keygen nsenter ping ansible
+  mmdebstrap grub-install
 )
 
 missing=()

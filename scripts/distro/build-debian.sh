@@ -70,11 +70,12 @@ CACHE=${LAGO_DISTRO_CACHE:-/var/cache/lago-distro}
 
 [ "$(id -u)" = 0 ] || die "must run as root (mmdebstrap as root, loop device for GRUB)"
 # mmdebstrap and GRUB's BIOS modules come through the project's installer
-if ! command -v mmdebstrap >/dev/null || [ ! -d /usr/lib/grub/i386-pc ]; then
+if ! command -v mmdebstrap >/dev/null || ! command -v grub-install >/dev/null ||
+  [ ! -d /usr/lib/grub/i386-pc ]; then
   bash "$REPO_ROOT/scripts/install-deps.sh"
 fi
 for tool in mmdebstrap grub-install qemu-img parted mkfs.ext4 losetup partx sha1sum flock mount; do
-  command -v "$tool" >/dev/null || die "$tool not found: run scripts/install-deps.sh mmdebstrap grub-pc-bin"
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
 done
 
 mkdir -p "$OUT" "$CACHE/archives"
@@ -193,6 +194,10 @@ network: {config: disabled}
 # the partition already fills the disk lago gives the VM
 growpart: {mode: "off"}
 resize_rootfs: false
+# C.UTF-8 is built into libc: cloud-init's default (en_US.UTF-8) is generated
+# at first boot (seconds under TCG), then refused by update-locale in this
+# image, which leaves cloud-config.service failed and systemd degraded
+locale: C.UTF-8
 EOF
 # a small image: no manuals, docs or translations
 cat >"$CONF/etc/dpkg/dpkg.cfg.d/lago-small" <<'EOF'

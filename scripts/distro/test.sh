@@ -12,6 +12,8 @@ cd "$(dirname "$0")/../.."
 [ $# -eq 1 ] || { echo "usage: $0 SANDBOX" >&2; exit 2; }
 repo=${LAGO_DISTRO_REPO:-/var/lib/lago/repos/debian12}
 t0=$(date +%s)
+# libguestfs-tools: virt-customize, the offline bootstrap of debian12-nocloud
+bash scripts/install-deps.sh libguestfs-tools
 bash scripts/distro/build-debian.sh "$repo"
 t1=$(date +%s)
 echo "== end-to-end tests on the Debian 12 templates in $repo"

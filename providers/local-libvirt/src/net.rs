@@ -41,9 +41,36 @@ pub fn ipv6_prefix(gw: Ipv4Addr) -> String {
     format!("{IPV6_ULA}{}::", gw.octets()[2])
 }
 
-/// Lago's DUID-LL for DHCPv6 host entries: `0:3:0:1:<mac>`.
-fn duid(mac: &str) -> String {
-    format!("0:3:0:1:{}", mac.to_ascii_lowercase())
+/// libvirt's namespace for dnsmasq options in network XML (libvirt >= 5.6).
+const DNSMASQ_NS: &str = "http://libvirt.org/schemas/network/dnsmasq/1.0";
+
+/// A DHCPv6 reservation matched by the NIC's MAC address: `dhcp-host=<mac>,
+/// [<ipv6>],<name>`, a dnsmasq option (libvirt's IPv6 `<host>` takes only a
+/// DUID or a name). Lago reserved by DUID-LL (`0:3:0:1:<mac>`), which only
+/// guests that send a DUID-LL match: systemd-networkd sends DUID-EN, so a
+/// real distribution got a dynamic address other than its AAAA record, and
+/// the non-management net learnt the VM's plain name from its request (and
+/// answered it with no A record). dnsmasq finds the MAC of a directly
+/// connected client whatever its DUID, and the reservation's name replaces
+/// the one the client sends.
+///
+/// Errors: [`ProviderError::Spec`] when the MAC or the name holds anything
+/// but what they are made of (the line is dnsmasq configuration).
+fn dhcp6_host(mac: &str, ip: &str, name: &str) -> Result<String> {
+    let mac_ok = mac.len() == 17 && mac.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !mac_ok || !name_ok {
+        return Err(ProviderError::Spec(format!(
+            "DHCPv6 host entry: MAC {mac:?} or name {name:?} is not one"
+        )));
+    }
+    Ok(format!(
+        "dhcp-host={},[{ip}],{name}",
+        mac.to_ascii_lowercase()
+    ))
 }
 
 /// DNS records: IPv4 address → host names, names sorted and deduplicated.
@@ -198,6 +225,7 @@ fn nat_xml(
             .attr("address", format!("{p}1"))
             .attr("prefix", 64)
     });
+    let mut dnsmasq = Element::new("dnsmasq:options");
     if net.dhcp.is_some() || !net.mappings.is_empty() {
         let mut dhcp = Element::new("dhcp");
         let mut dhcp6 = Element::new("dhcp");
@@ -231,12 +259,8 @@ fn nat_xml(
                     .attr("ip", m.ip),
             );
             if let Some(p) = &v6 {
-                dhcp6.push(
-                    Element::new("host")
-                        .attr("id", duid(&m.mac))
-                        .attr("name", name)
-                        .attr("ip", format!("{p}{}", m.ip)),
-                );
+                let line = dhcp6_host(&m.mac, &format!("{p}{}", m.ip), name)?;
+                dnsmasq.push(Element::new("dnsmasq:option").attr("value", line));
             }
         }
         ip4.push(dhcp);
@@ -247,6 +271,10 @@ fn nat_xml(
     root.push(ip4);
     if let Some(ip6) = ip6 {
         root.push(ip6);
+    }
+    if dnsmasq.has_child("dnsmasq:option") {
+        root.set_attr("xmlns:dnsmasq", DNSMASQ_NS);
+        root.push(dnsmasq);
     }
     Ok(root.render())
 }
@@ -308,7 +336,28 @@ mod tests {
             ipv6_prefix(Ipv4Addr::new(192, 168, 203, 1)),
             "fd8f:1391:3a82:203::"
         );
-        assert_eq!(duid("54:52:C0:A8:CB:02"), "0:3:0:1:54:52:c0:a8:cb:02");
+    }
+
+    #[test]
+    fn dhcp6_reservations_match_the_mac() {
+        assert_eq!(
+            dhcp6_host(
+                "54:52:C0:A8:CB:02",
+                "fd8f:1391:3a82:203::192.168.203.2",
+                "vm0-eth1"
+            )
+            .expect("entry"),
+            "dhcp-host=54:52:c0:a8:cb:02,[fd8f:1391:3a82:203::192.168.203.2],vm0-eth1"
+        );
+        // The line is dnsmasq configuration: nothing else gets into it.
+        for (mac, name) in [
+            ("54:52:c0:a8:cb:02", "vm0\ndhcp-script=/tmp/x"),
+            ("54:52:c0:a8:cb:02", "vm,0"),
+            ("54:52:c0:a8:cb:02,x", "vm0"),
+            ("54:52:c0:a8:cb:02", ""),
+        ] {
+            assert!(dhcp6_host(mac, "fd8f::1", name).is_err(), "{mac} {name}");
+        }
     }
 
     #[test]

@@ -345,6 +345,25 @@ fn nat_network_shape() {
     assert_eq!(ips[1].attribute("family"), Some("ipv6"));
     assert_eq!(ips[1].attribute("address"), Some("fd8f:1391:3a82:200::1"));
     assert_eq!(ips[1].attribute("prefix"), Some("64"));
+    // DHCPv6 reservations by MAC (whatever DUID the guest sends), as dnsmasq
+    // options in libvirt's namespace; none through libvirt's DUID-only <host>.
+    assert!(children(ips[1], "dhcp")
+        .iter()
+        .all(|d| children(*d, "host").is_empty()));
+    let options = root
+        .children()
+        .find(|c| c.has_tag_name(("http://libvirt.org/schemas/network/dnsmasq/1.0", "options")))
+        .expect("<dnsmasq:options>");
+    let lines: Vec<&str> = options
+        .children()
+        .filter(|c| c.is_element())
+        .filter_map(|c| c.attribute("value"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines.contains(&"dhcp-host=54:52:c0:a8:c8:02,[fd8f:1391:3a82:200::192.168.200.2],vm0"),
+        "{lines:?}"
+    );
 
     // The management net answers for every nic of the environment.
     let dns = child(root, "dns");
@@ -385,6 +404,10 @@ fn second_nat_network_and_ipv6_off() {
     );
     assert_eq!(child(root, "mtu").attribute("size"), Some("9000"));
     assert_eq!(children(root, "ip").len(), 1, "no IPv6");
+    assert!(
+        root.children().all(|c| !c.has_tag_name("options")),
+        "no DHCPv6 reservations"
+    );
     let dns = child(root, "dns");
     let hosts = children(dns, "host");
     assert_eq!(hosts.len(), 1);

@@ -93,15 +93,27 @@ fn distro_cloud_init_two_vms_two_networks() {
             env.ok(&["shell", vm, "systemctl", "--failed", "--no-pager"])
         );
     }
-    // Name resolution between the VMs (libvirt's dnsmasq), both networks up.
-    let resolved = env.ok(&["shell", "deb0", "getent", "hosts", "deb1"]);
-    let deb1_ip = st["VMs"]["deb1"]["NICs"]["eth0"]["ip"]
-        .as_str()
-        .map(str::to_string)
+    // Name resolution between the VMs (libvirt's dnsmasq on each network;
+    // systemd-resolved asks both, so either network's IPv4 address may come
+    // back; `getent hosts` would prefer the networks' IPv6 address).
+    let resolved = env.ok(&["shell", "deb0", "getent", "ahostsv4", "deb1"]);
+    let deb1_ips: Vec<&str> = st["VMs"]["deb1"]["NICs"]
+        .as_object()
+        .map(|nics| nics.values().filter_map(|n| n["ip"].as_str()).collect())
         .unwrap_or_default();
+    assert_eq!(deb1_ips.len(), 2, "{st}");
     assert!(
-        !deb1_ip.is_empty() && resolved.contains(&deb1_ip),
-        "{resolved} / {st}"
+        deb1_ips.iter().any(|ip| resolved.contains(ip)),
+        "deb1 resolved to none of {deb1_ips:?}: {resolved}"
+    );
+    // The AAAA record names an address deb1 holds: its DHCPv6 reservation
+    // matched although systemd-networkd sends no DUID-LL.
+    let resolved6 = env.ok(&["shell", "deb0", "getent", "ahostsv6", "deb1"]);
+    let deb1_v6 = resolved6.split_whitespace().next().unwrap_or_default();
+    let held6 = env.ok(&["shell", "deb1", "ip", "-6", "-o", "addr"]);
+    assert!(
+        !deb1_v6.is_empty() && held6.contains(&format!(" {deb1_v6}/")),
+        "deb1 resolves to {resolved6:?}, holds {held6}"
     );
     let addrs = env.ok(&["shell", "deb1", "ip", "-4", "-o", "addr"]);
     assert_eq!(
@@ -139,9 +151,9 @@ fn distro_cloud_init_two_vms_two_networks() {
     );
     let out = env.dir.path().join("collected");
     env.ok(&["collect", "--output", out.to_str().expect("utf-8")]);
-    let journal = std::fs::read_to_string(out.join("deb0/journal.txt")).expect("journal");
+    let journal = std::fs::read_to_string(out.join("deb0/_root_journal.txt")).expect("journal");
     assert!(journal.contains("systemd"), "{journal}");
-    let os = std::fs::read_to_string(out.join("deb0/os-release")).expect("os-release");
+    let os = std::fs::read_to_string(out.join("deb0/_etc_os-release")).expect("os-release");
     assert!(os.contains("bookworm"), "{os}");
 
     // The systemd service plugin through the Rust SDK.
