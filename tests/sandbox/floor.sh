@@ -8,7 +8,7 @@
 #   2. per VM: qcow2 overlay on the template, an ed25519 host key, a NoCloud
 #      seed ISO (meta-data, user-data) with root's key and the host key
 #   3. t0; virsh net-create (NAT 192.168.200.0/24, one DHCP host per VM);
-#      virsh create of every VM (TCG, 256 MiB, 1 vcpu, virtio disk and NIC,
+#      virsh create of every VM (TCG, 256 MiB (-m), 1 vcpu, virtio disk and NIC,
 #      seed cdrom, serial console to a file)
 #   4. waits until `ssh root@IP true` works for every VM, with
 #      StrictHostKeyChecking=yes against the host key from the seed, and
@@ -17,7 +17,8 @@
 #      key; with -p: powers VMs off (ssh poweroff / ACPI) and waits
 #   6. removes everything (also on failure or Ctrl-C)
 #
-# Usage: tests/sandbox/floor.sh [-n N] [-S A.B.C] [-b ide|sata|scsi|virtio] [-s SANDBOX] [-r REPO] [-p] [-k] [-v]
+# Usage: tests/sandbox/floor.sh [-n N] [-S A.B.C] [-b ide|sata|scsi|virtio] [-s SANDBOX] [-r REPO]
+#                               [-t IMAGE] [-m MIB] [-p] [-k] [-v]
 #   -n N        VMs started together (default 1)
 #   -S A.B.C    the network's /24 (default 192.168.200; when the sandbox
 #               already uses it, the first free one of 192.168.210-250)
@@ -27,6 +28,10 @@
 #               taken down at the end if this script brought it up
 #   -r REPO     template repository (default $LAGO_EMBEDDED_REPO or
 #               /var/lib/lago/repos/embedded)
+#   -t IMAGE    boot this qcow2 instead of the repository's lago-tiny (any
+#               image that reads a NoCloud seed, e.g. the debian12 template
+#               of scripts/distro/build-debian.sh; it is not built here)
+#   -m MIB      memory of each VM (default 256)
 #   -p          also test power-off: odd VMs `ssh poweroff`, even VMs
 #               `virsh shutdown` (ACPI power button)
 #   -k          keep the VMs, network and sandbox running (prints how to reach them)
@@ -43,13 +48,17 @@ POWER=0
 KEEP=0
 VERBOSE=0
 SUBNET=""
-while getopts "n:S:b:s:r:pkvh" opt; do
+IMAGE=""
+MEM=256
+while getopts "n:S:b:s:r:t:m:pkvh" opt; do
   case "$opt" in
     n) N=$OPTARG ;;
     S) SUBNET=$OPTARG ;;
     b) BUS=$OPTARG ;;
     s) SB=$OPTARG ;;
     r) REPO=$OPTARG ;;
+    t) IMAGE=$OPTARG ;;
+    m) MEM=$OPTARG ;;
     p) POWER=1 ;;
     k) KEEP=1 ;;
     v) VERBOSE=1 ;;
@@ -59,6 +68,7 @@ while getopts "n:S:b:s:r:pkvh" opt; do
 done
 case "$N" in '' | *[!0-9]*) echo "floor: -n wants a number" >&2; exit 2 ;; esac
 [ "$N" -ge 1 ] && [ "$N" -le 50 ] || { echo "floor: -n between 1 and 50" >&2; exit 2; }
+case "$MEM" in '' | *[!0-9]*) echo "floor: -m wants MiB" >&2; exit 2 ;; esac
 case "$BUS" in ide | sata | scsi | virtio) ;; *) echo "floor: -b ide|sata|scsi|virtio" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "floor: must run as root" >&2; exit 1; }
 for tool in virsh qemu-img xorriso ssh ssh-keygen ssh-keyscan ip; do
@@ -109,8 +119,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ---- 1. template and sandbox -----------------------------------------------------
-"$TOP/scripts/template/build.sh" "$REPO"
-TEMPLATE="$REPO/lago-tiny-v1.qcow2"
+if [ -n "$IMAGE" ]; then
+  TEMPLATE=$(realpath "$IMAGE")
+else
+  "$TOP/scripts/template/build.sh" "$REPO"
+  TEMPLATE="$REPO/lago-tiny-v1.qcow2"
+fi
 [ -f "$TEMPLATE" ] || { say "no template $TEMPLATE"; exit 1; }
 if ! ip netns list | grep -qw "^$SB" || ! virsh -q version >/dev/null 2>&1; then
   SB_STARTED=1
@@ -147,6 +161,8 @@ local-hostname: $name
 EOF
   {
     echo "#cloud-config"
+    # cloud-init's images lock root out unless told (lago-tiny ignores it)
+    echo "disable_root: false"
     echo "ssh_authorized_keys:"
     echo "  - $(cat "$WORK/id_ed25519.pub")"
     echo "ssh_keys:"
@@ -168,7 +184,7 @@ EOF
   cat >"$WORK/vm$i.xml" <<EOF
 <domain type='qemu'>
   <name>$name</name>
-  <memory unit='MiB'>256</memory>
+  <memory unit='MiB'>$MEM</memory>
   <vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <features><acpi/><apic/></features>
