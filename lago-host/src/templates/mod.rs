@@ -305,6 +305,38 @@ fn prepare_exported(
     Ok(())
 }
 
+/// The values lago acts on in a template's metadata (docs/template.md):
+/// `bootstrap` (how the VM gets its identity) and `ssh-host-key` (how its
+/// host key is known). A value lago does not know would silently pick
+/// another way (a seed nothing reads, trust on first use instead of a
+/// pinned key), so it is refused. Errors: the reason, naming the key, the
+/// value and the values allowed.
+pub(crate) fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
+    let Some(map) = metadata.as_object() else {
+        return Err(format!("expected a JSON object, found {metadata}"));
+    };
+    for (key, allowed) in [
+        ("bootstrap", &["seed", "offline"][..]),
+        ("ssh-host-key", &["seed", "offline", "console"][..]),
+    ] {
+        match map.get(key) {
+            None => {}
+            Some(serde_json::Value::String(v)) if allowed.contains(&v.as_str()) => {}
+            Some(v) => {
+                return Err(format!(
+                    "\"{key}\" is {v}, expected one of {} (or no \"{key}\")",
+                    allowed
+                        .iter()
+                        .map(|a| format!("\"{a}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Keeps the host key generated at init for the VMs that will be offered
 /// it: bootstrapped ones, whose NoCloud seed carries it (`ssh_keys`) or whose
 /// disk gets it written at init (offline bootstrap, when the template's
@@ -352,4 +384,30 @@ pub fn host_key_pinned(vm: &VmSpec) -> bool {
 /// the console when printed there, else the first key seen).
 pub fn host_key_source(vm: &VmSpec) -> Option<&str> {
     vm.template_metadata("ssh-host-key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_metadata;
+    use serde_json::json;
+
+    #[test]
+    fn metadata_values_lago_acts_on_are_checked() {
+        for ok in [
+            json!({}),
+            json!({"distro": "el7", "bootstrap": "offline", "ssh-host-key": "offline"}),
+            json!({"bootstrap": "seed", "ssh-host-key": "console"}),
+        ] {
+            assert_eq!(check_metadata(&ok), Ok(()), "{ok}");
+        }
+        let typo = check_metadata(&json!({"bootstrap": "offlin"})).expect_err("typo");
+        assert!(
+            typo.contains("\"bootstrap\" is \"offlin\"") && typo.contains("\"offline\""),
+            "{typo}"
+        );
+        let bogus = check_metadata(&json!({"ssh-host-key": "bogus"})).expect_err("bogus");
+        assert!(bogus.contains("\"ssh-host-key\""), "{bogus}");
+        assert!(check_metadata(&json!({"bootstrap": true})).is_err());
+        assert!(check_metadata(&json!(["bootstrap"])).is_err());
+    }
 }

@@ -142,10 +142,12 @@ impl TemplateStore {
         let read = |ext: &str| read_store_text(&self.file(name, ext));
         let hash = read("hash")?.trim().to_string();
         let metadata_text = read("metadata")?;
-        let metadata =
-            serde_json::from_str(&metadata_text).map_err(|e| TemplateError::BadMetadata {
+        let metadata = serde_json::from_str(&metadata_text)
+            .map_err(|e| e.to_string())
+            .and_then(|m| super::check_metadata(&m).map(|()| m))
+            .map_err(|reason| TemplateError::BadMetadata {
                 location: self.file(name, "metadata").display().to_string(),
-                reason: e.to_string(),
+                reason,
             })?;
         let format = image_format(&path)?;
         Ok(Some(StoredImage {

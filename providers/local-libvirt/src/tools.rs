@@ -50,6 +50,7 @@ pub fn run(cmd: &mut Command, what: &str) -> Result<Output> {
 /// output to that file (the prefix's `lago.log`) whether it succeeds or not.
 pub fn run_logged(cmd: &mut Command, what: &str, log: Option<&Path>) -> Result<Output> {
     let argv = argv_string(cmd);
+    die_with_caller(cmd);
     let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -98,6 +99,26 @@ pub fn run_logged(cmd: &mut Command, what: &str, log: Option<&Path>) -> Result<O
         },
         stderr: tail(text.trim(), 2000).to_string(),
     })
+}
+
+/// The tool is killed when the thread that runs it dies (lago killed with
+/// SIGKILL in the middle of an init): a `virt-customize` left behind would
+/// go on writing into an overlay that `destroy` then removes, its QEMU
+/// appliance burning a core (libguestfs's recovery process stops the
+/// appliance once `virt-customize` is gone). The calling thread waits for
+/// the tool, so it lives as long as the tool should.
+fn die_with_caller(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec, and only
+    // calls prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 #[cfg(test)]
