@@ -311,7 +311,15 @@ fn prepare_exported(
 /// another way (a seed nothing reads, trust on first use instead of a
 /// pinned key), so it is refused. Errors: the reason, naming the key, the
 /// value and the values allowed.
-pub(crate) fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
+/// A template's `.metadata` text, parsed and checked ([`check_metadata`]).
+/// Errors: the reason (JSON syntax or a value lago does not know).
+pub(crate) fn parse_metadata(text: &str) -> Result<serde_json::Value, String> {
+    let metadata = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    check_metadata(&metadata)?;
+    Ok(metadata)
+}
+
+fn check_metadata(metadata: &serde_json::Value) -> Result<(), String> {
     let Some(map) = metadata.as_object() else {
         return Err(format!("expected a JSON object, found {metadata}"));
     };

@@ -36,13 +36,12 @@ impl Source {
     pub fn metadata(&self, handle: &str) -> Result<serde_json::Value, TemplateError> {
         match self.read_sidecar(handle, "metadata")? {
             None => Ok(serde_json::Value::Object(Default::default())),
-            Some(text) => serde_json::from_str(&text)
-                .map_err(|e| e.to_string())
-                .and_then(|m| super::check_metadata(&m).map(|()| m))
-                .map_err(|reason| TemplateError::BadMetadata {
+            Some(text) => {
+                super::parse_metadata(&text).map_err(|reason| TemplateError::BadMetadata {
                     location: self.describe(&format!("{handle}.metadata")),
                     reason,
-                }),
+                })
+            }
         }
     }
 

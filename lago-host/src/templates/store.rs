@@ -142,10 +142,8 @@ impl TemplateStore {
         let read = |ext: &str| read_store_text(&self.file(name, ext));
         let hash = read("hash")?.trim().to_string();
         let metadata_text = read("metadata")?;
-        let metadata = serde_json::from_str(&metadata_text)
-            .map_err(|e| e.to_string())
-            .and_then(|m| super::check_metadata(&m).map(|()| m))
-            .map_err(|reason| TemplateError::BadMetadata {
+        let metadata =
+            super::parse_metadata(&metadata_text).map_err(|reason| TemplateError::BadMetadata {
                 location: self.file(name, "metadata").display().to_string(),
                 reason,
             })?;
